@@ -1,0 +1,40 @@
+# The two commands a new user needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+SCALE  ?= 0.1
+
+.PHONY: demo test bench schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+## Generate the demo OPD databases (first run only) and serve the gateway on them.
+demo: $(VENV)/.installed
+	$(BIN)/satudata demo --port $(PORT) --scale $(SCALE)
+
+## Run the whole test suite (PostgreSQL and MariaDB tests skip without servers, fail under CI=true).
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+## Benchmarks; see bench/README.md.
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench
+
+## Re-export schema.graphql after changing the vocabulary.
+schema: $(VENV)/.installed
+	$(BIN)/satudata export-schema --output schema.graphql
+
+clean:
+	rm -rf $(VENV) .data

@@ -1,0 +1,37 @@
+"""Sources: one small protocol (``Connector``), and the kinds that implement it.
+
+The vocabulary layer imports only from here, never from ``connectors.sql`` and friends.
+"""
+
+from .base import Connector, Filter, Record, SourceInfo, SourceQuery, SourceReader, SourceStats, SourceTrace
+from .errors import (
+    ConfigError,
+    SatudataError,
+    SourceBadResponse,
+    SourceError,
+    SourceTimeout,
+    SourceUnavailable,
+)
+from .memory import InMemoryConnector
+from .registry import CONNECTOR_KINDS, ConnectorRegistry, RegistrySession
+
+__all__ = [
+    "CONNECTOR_KINDS",
+    "ConfigError",
+    "Connector",
+    "ConnectorRegistry",
+    "Filter",
+    "InMemoryConnector",
+    "Record",
+    "RegistrySession",
+    "SatudataError",
+    "SourceBadResponse",
+    "SourceError",
+    "SourceInfo",
+    "SourceQuery",
+    "SourceReader",
+    "SourceStats",
+    "SourceTimeout",
+    "SourceTrace",
+    "SourceUnavailable",
+]

@@ -1,0 +1,163 @@
+"""Source-to-vocabulary mapping, declared in config.
+
+A source entity is configured like::
+
+    [sources.siak.entities.Person]
+    table = "penduduk"
+    key = "nik"                                   # vocabulary field that identifies a record
+    [sources.siak.entities.Person.fields]
+    nik = "nik"                                   # vocabulary field = source column
+    name = "nama_lengkap"
+    sex = { column = "jenis_kelamin", values = { L = "MALE", P = "FEMALE" } }
+    regionCode = { column = "kode_wilayah", transform = "region_code_digits" }
+
+``values`` maps source codes to vocabulary enum values (and back, for filters pushed to the
+source); ``transform`` names a reversible format conversion from ``TRANSFORMS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """A reversible conversion between a source's format and the vocabulary's."""
+
+    to_vocabulary: Callable[[Any], Any]
+    to_source: Callable[[Any], Any]
+
+
+def _dotted_region(value: Any) -> Any:
+    # 3503082011 -> 35.03.08.2011; shorter prefixes keep their level (350308 -> 35.03.08).
+    if value is None:
+        return None
+    digits = str(value).strip()
+    parts = [digits[0:2], digits[2:4], digits[4:6], digits[6:10]]
+    return ".".join(p for p in parts if p)
+
+
+def _undotted_region(value: Any) -> Any:
+    return None if value is None else str(value).replace(".", "")
+
+
+TRANSFORMS: dict[str, Transform] = {
+    # Dapodik, SATUSEHAT and BPS write Kemendagri codes without dots.
+    "region_code_digits": Transform(_dotted_region, _undotted_region),
+    "strip": Transform(lambda v: v.strip() if isinstance(v, str) else v, lambda v: v),
+    "upper": Transform(lambda v: v.upper() if isinstance(v, str) else v, lambda v: v),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMapping:
+    """Where one vocabulary field comes from in the source."""
+
+    name: str
+    column: str
+    values: Mapping[Any, Any] | None = None
+    transform: Transform | None = None
+    reverse_values: Mapping[Any, Any] | None = None
+
+    def to_vocabulary(self, raw: Any) -> Any:
+        if raw is None:
+            return None
+        if self.transform is not None:
+            raw = self.transform.to_vocabulary(raw)
+        if self.values is not None:
+            # Config keys are strings while a column may hold integers; a code the
+            # mapping does not know is not guessed at: the field is null.
+            found = self.values.get(raw)
+            return self.values.get(str(raw)) if found is None else found
+        return raw
+
+    def to_source(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if self.reverse_values is not None:
+            if value not in self.reverse_values:
+                return _NO_MATCH
+            value = self.reverse_values[value]
+        if self.transform is not None:
+            value = self.transform.to_source(value)
+        return value
+
+
+class _NoMatch:
+    """A filter value that no source row can have (an enum value the source never uses)."""
+
+    def __repr__(self) -> str:
+        return "NO_MATCH"
+
+
+_NO_MATCH: Any = _NoMatch()
+NO_MATCH = _NO_MATCH
+
+
+@dataclass(frozen=True, slots=True)
+class EntityMapping:
+    """How one vocabulary entity is read from one source object (table, path ...)."""
+
+    entity: str
+    location: str
+    key: str
+    fields: Mapping[str, FieldMapping] = field(default_factory=dict)
+
+    def field(self, name: str) -> FieldMapping:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.entity} has no mapped field {name!r}; map it in the source's "
+                f"[...entities.{self.entity}.fields] table",
+            ) from None
+
+
+def parse_entity_mapping(
+    source: str, entity: str, raw: Mapping[str, Any], *, location_key: str
+) -> EntityMapping:
+    """Build an ``EntityMapping`` from its config table, or raise a ``ConfigError`` that names the key."""
+
+    where = f"sources.{source}.entities.{entity}"
+    location = raw.get(location_key)
+    if not isinstance(location, str) or not location:
+        raise ConfigError(f"{where}.{location_key} is missing: say which {location_key} serves {entity}")
+    fields_raw = raw.get("fields")
+    if not isinstance(fields_raw, Mapping) or not fields_raw:
+        raise ConfigError(f"{where}.fields is missing: map at least the key field")
+    fields: dict[str, FieldMapping] = {}
+    for name, spec in fields_raw.items():
+        fields[name] = _parse_field(f"{where}.fields.{name}", name, spec)
+    key = raw.get("key")
+    if key not in fields:
+        raise ConfigError(f"{where}.key must name one of its mapped fields, got {key!r}")
+    unknown = set(raw) - {location_key, "key", "fields"}
+    if unknown:
+        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+    return EntityMapping(entity=entity, location=location, key=key, fields=fields)
+
+
+def _parse_field(where: str, name: str, spec: Any) -> FieldMapping:
+    if isinstance(spec, str):
+        return FieldMapping(name=name, column=spec)
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("column"), str):
+        raise ConfigError(f"{where} must be a column name or {{ column = ..., values = ..., transform = ... }}")
+    unknown = set(spec) - {"column", "values", "transform"}
+    if unknown:
+        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+    transform = None
+    if "transform" in spec:
+        transform = TRANSFORMS.get(spec["transform"])
+        if transform is None:
+            raise ConfigError(f"{where}.transform {spec['transform']!r} is unknown; choose one of {sorted(TRANSFORMS)}")
+    values = spec.get("values")
+    reverse = None
+    if values is not None:
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{where}.values must map source codes to vocabulary values")
+        reverse = {v: k for k, v in values.items()}
+    return FieldMapping(name=name, column=spec["column"], values=values, transform=transform, reverse_values=reverse)

@@ -1,0 +1,71 @@
+"""``InMemoryConnector``: records held in Python lists, queried with the full ``SourceQuery`` semantics.
+
+It serves the gateway's own catalogue (agencies and their sources, from config) and is the
+test double of our world, like httpx's ``MockTransport``: the smallest complete example of
+a connector, and the reference the other kinds are checked against.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .base import Filter, Record, SourceInfo, SourceQuery
+from .errors import ConfigError
+
+
+class InMemoryConnector:
+    """Serves ``{entity: [record, ...]}``; ``keys`` names each entity's key field."""
+
+    kind = "memory"
+
+    def __init__(self, info: SourceInfo, records: Mapping[str, Sequence[Record]], keys: Mapping[str, str]) -> None:
+        self.info = info
+        self.records = {entity: list(rows) for entity, rows in records.items()}
+        self.keys = dict(keys)
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def fetch(self, query: SourceQuery) -> Sequence[Record]:
+        if query.entity not in self.records:
+            raise ConfigError(f"source {self.info.name} does not serve {query.entity}")
+        rows = [r for r in self.records[query.entity] if all(_matches(r, f) for f in query.where)]
+        if query.group_by is not None:
+            counts = Counter(tuple(r.get(name) for name in query.group_by) for r in rows)
+            return [{**dict(zip(query.group_by, group)), "count": n} for group, n in counts.items()]
+        key = self.keys[query.entity]
+        order = query.order_by or (key,)
+        rows.sort(key=lambda r: tuple(_sortable(r.get(name)) for name in order))
+        if query.after is not None:
+            rows = [r for r in rows if r.get(key) is not None and r[key] > query.after]
+        if query.limit is not None:
+            rows = rows[: query.limit]
+        return rows
+
+
+def _sortable(value: Any) -> tuple[bool, Any]:
+    return (value is None, value if value is not None else "")
+
+
+def _matches(record: Record, f: Filter) -> bool:
+    value = record.get(f.field)
+    if f.op == "eq":
+        return bool(value == f.value)
+    if f.op == "in":
+        return value in f.value
+    if value is None:
+        return False
+    if f.op == "prefix":
+        return any(str(value).startswith(str(p)) for p in f.value)
+    if f.op == "contains":
+        return str(f.value).lower() in str(value).lower()
+    if f.op == "gte":
+        return bool(value >= f.value)
+    if f.op == "lte":
+        return bool(value <= f.value)
+    raise ValueError(f"unknown filter op {f.op!r}")

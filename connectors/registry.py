@@ -1,0 +1,149 @@
+"""``ConnectorRegistry``: which source answers for which entity, decided by config at start-up.
+
+Code never branches on source names: resolvers ask for an entity and the registry routes.
+``session(trace)`` gives the request-scoped reader that loaders use; it also records each
+round-trip for ``extensions.sources``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .base import Connector, Record, SourceInfo, SourceQuery, SourceTrace
+from .errors import ConfigError, SourceError
+from .memory import InMemoryConnector
+from .sql import SqlConnector
+
+ConnectorFactory = Callable[..., Connector]
+
+#: ``kind`` in a ``[sources.NAME]`` table -> factory taking (name, raw table, base_dir=...).
+CONNECTOR_KINDS: dict[str, ConnectorFactory] = {
+    "sql": SqlConnector.from_settings,
+}
+
+#: Entities the gateway serves from its own configuration rather than from an OPD.
+CATALOG_SOURCE = "catalog"
+
+
+class ConnectorRegistry:
+    """Owns every connector for the gateway's lifetime and routes entities to them."""
+
+    def __init__(self, connectors: Sequence[Connector], *, catalog: Connector | None = None) -> None:
+        self.connectors = list(connectors)
+        self.routes: dict[str, Connector] = {}
+        for connector in self.connectors:
+            for entity in connector.info.entities:
+                other = self.routes.get(entity)
+                if other is not None:
+                    raise ConfigError(
+                        f"{entity} is served by both sources {other.info.name!r} and {connector.info.name!r}; "
+                        "map it in one of them"
+                    )
+                self.routes[entity] = connector
+        self.catalog = catalog
+        if catalog is not None:
+            for entity in catalog.info.entities:
+                self.routes.setdefault(entity, catalog)
+
+    @classmethod
+    def from_config(
+        cls,
+        sources: Mapping[str, Mapping[str, Any]],
+        agencies: Sequence[Mapping[str, Any]] = (),
+        *,
+        base_dir: Path | None = None,
+    ) -> ConnectorRegistry:
+        """Build every connector from the config's ``[sources.*]`` and ``[[agencies]]`` tables."""
+
+        connectors: list[Connector] = []
+        for name, raw in sources.items():
+            kind = raw.get("kind")
+            factory = CONNECTOR_KINDS.get(kind) if isinstance(kind, str) else None
+            if factory is None:
+                raise ConfigError(f"sources.{name}.kind is {kind!r}; choose one of {sorted(CONNECTOR_KINDS)}")
+            connectors.append(factory(name, raw, base_dir=base_dir))
+        known = {str(a.get("code")) for a in agencies}
+        for connector in connectors:
+            if agencies and connector.info.agency not in known:
+                raise ConfigError(
+                    f"sources.{connector.info.name}.agency is {connector.info.agency!r}, "
+                    f"which no [[agencies]] entry defines (known: {sorted(known)})"
+                )
+        return cls(connectors, catalog=_catalog(agencies, [c.info for c in connectors]))
+
+    async def start(self) -> None:
+        for connector in self.connectors:
+            await connector.start()
+
+    async def aclose(self) -> None:
+        for connector in self.connectors:
+            await connector.aclose()
+
+    def sources(self) -> list[SourceInfo]:
+        return [c.info for c in self.connectors]
+
+    def session(self, trace: SourceTrace | None = None) -> RegistrySession:
+        """A reader for one request; every round-trip to an OPD source is added to ``trace``."""
+
+        return RegistrySession(self, trace if trace is not None else SourceTrace())
+
+
+class RegistrySession:
+    """Request-scoped routing: ``fetch(query)`` goes to the source that serves ``query.entity``."""
+
+    def __init__(self, registry: ConnectorRegistry, trace: SourceTrace) -> None:
+        self.registry = registry
+        self.trace = trace
+
+    async def fetch(self, query: SourceQuery) -> Sequence[Record]:
+        connector = self.registry.routes.get(query.entity)
+        if connector is None:
+            raise ConfigError(f"no source serves {query.entity}; map it in one source's entities")
+        if connector is self.registry.catalog:
+            return await connector.fetch(query)
+        started = time.perf_counter()
+        try:
+            records = await connector.fetch(query)
+        except SourceError:
+            self.trace.record(connector.info.name, rows=0, ms=_ms_since(started), error=True)
+            raise
+        self.trace.record(connector.info.name, rows=len(records), ms=_ms_since(started))
+        return records
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _catalog(agencies: Sequence[Mapping[str, Any]], sources: Sequence[SourceInfo]) -> InMemoryConnector:
+    agency_records = [
+        {
+            "code": str(a["code"]),
+            "name": str(a.get("name", a["code"])),
+            "shortName": a.get("short_name"),
+            "description": a.get("description"),
+        }
+        for a in agencies
+    ]
+    source_records = [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "agency": s.agency,
+            "description": s.description,
+            "system": s.system or None,
+            "entities": tuple(s.entities),
+        }
+        for s in sources
+    ]
+    info = SourceInfo(
+        name=CATALOG_SOURCE,
+        kind="memory",
+        agency="",
+        description="The gateway's own configuration: agencies and their sources.",
+        entities=("Agency", "Source"),
+    )
+    return InMemoryConnector(info, {"Agency": agency_records, "Source": source_records}, {"Agency": "code", "Source": "name"})

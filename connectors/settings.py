@@ -1,0 +1,40 @@
+"""Helpers shared by every connector kind to read its ``[sources.NAME]`` table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .base import SourceInfo
+from .errors import ConfigError
+
+
+def resolve_env(key: str, value: Any) -> str:
+    """Return ``value``, or the environment variable it names as ``"env:VAR"``."""
+
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} is missing")
+    if value.startswith("env:"):
+        var = value[4:]
+        resolved = os.environ.get(var)
+        if not resolved:
+            raise ConfigError(f"{key} refers to environment variable {var}, which is not set")
+        return resolved
+    return value
+
+
+def source_info(name: str, kind: str, raw: Mapping[str, Any], entities: tuple[str, ...]) -> SourceInfo:
+    """The descriptive part of a source's config: which agency runs it and what it is."""
+
+    agency = raw.get("agency")
+    if not isinstance(agency, str) or not agency:
+        raise ConfigError(f"sources.{name}.agency is missing: name the code of the agency (OPD) that runs it")
+    return SourceInfo(
+        name=name,
+        kind=kind,
+        agency=agency,
+        description=str(raw.get("description", "")),
+        entities=entities,
+        system=str(raw.get("system", "")),
+    )

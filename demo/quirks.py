@@ -1,0 +1,143 @@
+"""Planted disagreements between Dapodik and the registry, as real data has them.
+
+Each kind touches a small, disjoint set of pupils and is recorded for the ground truth with
+the pupil's NISN, the registry NIK of the person, and both sides' values:
+
+- ``name_mismatch``: Dapodik spells the name differently (MUHAMMAD -> MOH., a typo, ...);
+- ``birth_date_mismatch``: Dapodik has another birth date (day/month swapped, a digit off);
+- ``unknown_nik``: Dapodik holds a well-formed NIK the registry has never issued;
+- ``deceased_enrolled``: the registry records the pupil as dead (MATI), Dapodik still enrols them;
+- ``null_nik``: Dapodik has no NIK for the pupil.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from .education import S_LAHIR, S_MASUK, S_NAMA, S_NIK, S_NISN, S_NPSN, Education
+from .identifiers import parse_nik
+from .registry import P_STATUS, P_UPDATE, Registry
+
+#: Share of pupils per kind; every kind gets at least ``MIN_EACH`` pupils.
+RATES = {
+    "name_mismatch": 0.01,
+    "birth_date_mismatch": 0.005,
+    "unknown_nik": 0.005,
+    "deceased_enrolled": 0.002,
+    "null_nik": 0.004,
+}
+MIN_EACH = 2
+
+# Abbreviations and spelling variants clerks really use.
+_ABBREVIATIONS = {
+    "MUHAMMAD": ("MOH.", "M.", "MUH.", "MUHAMAD", "MOCHAMMAD"),
+    "MOCHAMAD": ("MOCH.", "M.", "MOHAMAD"),
+    "SITI": ("ST.",),
+    "ABDUL": ("ABD.",),
+    "AHMAD": ("ACHMAD", "AHMAT"),
+    "NUR": ("NUUR",),
+}
+_SPELLINGS = (
+    ("RIZKY", "RIZKI"), ("PUTRI", "PUTERI"), ("SAPUTRA", "SAPUTERA"), ("FAJAR", "FADJAR"), ("JOKO", "DJOKO"),
+    ("SYAH", "SAH"), ("KHOIR", "HOIR"), ("NUGROHO", "NUGRAHA"), ("SU", "SOE"), ("DEWI", "DEWY"),
+    ("YULI", "YULY"), ("TRI", "TRY"), ("FITRI", "FITRIE"), ("AULIA", "AULYA"), ("ZAHRA", "ZAHROH"),
+)
+
+
+def plant_quirks(rng: random.Random, registry: Registry, education: Education, as_of: date) -> dict[str, list[dict[str, Any]]]:
+    """Alter pupils (and, for deaths, registry rows) in place; return the ground-truth lists."""
+
+    pupils = education.peserta_didik
+    wanted = {kind: max(MIN_EACH, round(rate * len(pupils))) for kind, rate in RATES.items()}
+    if sum(wanted.values()) > len(pupils):
+        raise ValueError(f"only {len(pupils)} pupils: too few to plant {sum(wanted.values())} quirks; raise the scale")
+    chosen = rng.sample(range(len(pupils)), sum(wanted.values()))
+    quirks: dict[str, list[dict[str, Any]]] = {}
+    for kind, n in wanted.items():
+        picked, chosen = sorted(chosen[:n], key=lambda i: pupils[i][S_NISN]), chosen[n:]
+        quirks[kind] = [_plant(kind, rng, registry, education, i, as_of) for i in picked]
+    return quirks
+
+
+def _plant(kind: str, rng: random.Random, registry: Registry, education: Education, i: int, as_of: date) -> dict[str, Any]:
+    row = education.peserta_didik[i]
+    entry: dict[str, Any] = {"nisn": row[S_NISN], "nik": row[S_NIK], "npsn": row[S_NPSN]}
+    if kind == "name_mismatch":
+        original = row[S_NAMA]
+        row[S_NAMA] = misspell(rng, original)
+        entry.update(field="nama", registry=original, dapodik=row[S_NAMA])
+    elif kind == "birth_date_mismatch":
+        born = row[S_LAHIR]
+        row[S_LAHIR] = _other_birth_date(rng, born)
+        entry.update(field="tanggal_lahir", registry=born.isoformat(), dapodik=row[S_LAHIR].isoformat())
+    elif kind == "unknown_nik":
+        parsed = parse_nik(row[S_NIK])
+        assert parsed is not None
+        kec, _, female = parsed
+        # Same region and birth digits, but a serial the registry never reached.
+        row[S_NIK] = registry.mint.nik(kec, row[S_LAHIR], female)
+        entry.update(field="nik", registry=entry["nik"], dapodik=row[S_NIK])
+    elif kind == "deceased_enrolled":
+        person = education.pupil_person[i]
+        # Died after enrolling (a ghost pupil), some weeks to a year before as_of.
+        enrolled_days = (as_of - row[S_MASUK]).days
+        died = as_of - timedelta(days=rng.randint(min(20, enrolled_days), max(20, min(400, enrolled_days))))
+        moment = datetime.combine(died + timedelta(days=rng.randint(1, 14)), time(9, rng.randrange(60)))
+        patched = list(registry.penduduk[person])
+        patched[P_STATUS], patched[P_UPDATE] = "MATI", min(moment, datetime.combine(as_of, time(9)))
+        registry.penduduk[person] = tuple(patched)
+        entry.update(field="status_penduduk", registry="MATI", dapodik="AKTIF", died_on=died.isoformat())
+    elif kind == "null_nik":
+        row[S_NIK] = None
+        entry.update(field="nik", registry=entry["nik"], dapodik=None)
+    return entry
+
+
+def misspell(rng: random.Random, name: str) -> str:
+    """The name as a school clerk might have typed it: abbreviated, respelt, or with a typo."""
+
+    words = name.split()
+    options = []
+    for w, word in enumerate(words):
+        for variant in _ABBREVIATIONS.get(word, ()):
+            options.append((w, variant))
+        for old, new in _SPELLINGS:
+            if old in word and len(word) > len(old) // 2:
+                options.append((w, word.replace(old, new, 1)))
+    if len(words) >= 2 and len(words[-1]) > 2:
+        options.append((len(words) - 1, words[-1][0] + "."))  # DWI AYU LESTARI -> DWI AYU L.
+    if options and rng.random() < 0.7:
+        w, variant = rng.choice(options)
+        result = " ".join([*words[:w], variant, *words[w + 1 :]])
+    else:
+        result = _typo(rng, name)
+    return result if result != name else _typo(rng, name)
+
+
+def _typo(rng: random.Random, name: str) -> str:
+    for _ in range(20):
+        i = rng.randrange(1, max(2, len(name) - 1))
+        op = rng.randrange(3)
+        if op == 0 and name[i] != name[i - 1] and name[i] != " " and name[i - 1] != " ":
+            result = name[: i - 1] + name[i] + name[i - 1] + name[i + 1 :]  # swapped letters
+        elif op == 1 and name[i] != " ":
+            result = name[:i] + name[i + 1 :]  # dropped letter
+        else:
+            result = name[:i] + name[i] + name[i:]  # doubled letter
+        result = " ".join(result.split())
+        if result != name and result:
+            return result
+    return name + "H"
+
+
+def _other_birth_date(rng: random.Random, born: date) -> date:
+    if born.day <= 12 and born.day != born.month and rng.random() < 0.4:
+        return born.replace(month=born.day, day=born.month)  # day and month swapped
+    for _ in range(10):
+        shift = rng.choice((-3, -2, -1, 1, 2, 3, 10, -10, 365, -365))
+        other = born + timedelta(days=shift)
+        if other != born:
+            return other
+    return born + timedelta(days=1)

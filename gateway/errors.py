@@ -1,0 +1,74 @@
+"""The error boundary: the one place where errors become what a client sees.
+
+Inside, code raises the typed errors of ``connectors.errors`` and ``resolvers.errors``
+(each with a stable ``code``). Here they become GraphQL error objects with
+``extensions.code``; anything unexpected becomes ``INTERNAL_SERVER_ERROR`` with a
+generic message (the detail goes to the log with the request id, never to the client).
+
+Codes a client can see::
+
+    GRAPHQL_PARSE_FAILED       the document is not GraphQL
+    GRAPHQL_VALIDATION_FAILED  the document does not fit the schema
+    BAD_USER_INPUT             an argument or variable is malformed (see extensions.reason)
+    BAD_REQUEST                the HTTP request itself is malformed
+    OPERATION_NOT_ALLOWED      e.g. a mutation over GET
+    SOURCE_UNAVAILABLE / SOURCE_TIMEOUT / SOURCE_BAD_RESPONSE   an OPD source failed
+    INTERNAL_SERVER_ERROR      a bug; reported with the request id
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+
+from connectors import SatudataError
+
+log = logging.getLogger("satudata.gateway")
+
+
+class RequestError(Exception):
+    """An HTTP request that cannot be executed at all (before GraphQL runs)."""
+
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {"errors": [{"message": self.message, "extensions": {"code": self.code}}]}
+
+
+def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:
+    """A GraphQL error as it goes on the wire, with a stable ``extensions.code``."""
+
+    formatted: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path is not None:
+        formatted["path"] = list(error.path)
+    original = error.original_error
+    # graphql-core wraps a scalar's error once more when it coerces variables.
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    if isinstance(original, SatudataError):
+        # Keep graphql-core's prefix ("Variable '$nik' got invalid value ...") when it adds one.
+        formatted["extensions"] = original.extensions()
+    elif original is None or isinstance(original, GraphQLError):
+        formatted["extensions"] = {"code": _static_error_code(error.message)}
+    else:
+        log.error("unexpected error in request %s at %s", request_id, error.path, exc_info=original)
+        formatted["message"] = "Unexpected error."
+        formatted["extensions"] = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    return formatted
+
+
+def _static_error_code(message: str) -> str:
+    # graphql-core gives these errors no class of their own; its messages are stable.
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"

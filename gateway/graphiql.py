@@ -1,0 +1,157 @@
+"""GraphiQL 3 served offline: vendored assets under ``/graphiql``, a page per browser ``GET /graphql``.
+
+Nothing loads from a CDN. The page gets a Content-Security-Policy that allows only this
+origin (plus ``data:`` fonts and images, which GraphiQL's stylesheet embeds) and a fresh
+nonce for its one inline script. Licences of the vendored files: ``static/graphiql/LICENSES.txt``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+ASSETS_DIR = Path(__file__).resolve().parent / "static" / "graphiql"
+#: Serves the vendored GraphiQL, React and ReactDOM files; add it to the app's routes.
+ASSETS_MOUNT = Mount("/graphiql", app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets")
+#: Put in every example tab's headers editor, so responses carry ``extensions.sources``.
+DEFAULT_HEADERS = json.dumps({"X-Satudata-Trace": "sources"}, indent=2)
+_JSON_TYPES = ("application/graphql-response+json", "application/json")
+
+_PAGE = """<!doctype html>
+<html lang="id">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · GraphiQL</title>
+<link rel="icon" type="image/svg+xml" href="{assets}/favicon.svg">
+<link rel="stylesheet" href="{assets}/graphiql.min.css">
+<style>html, body, #graphiql {{ height: 100%; margin: 0; }}</style>
+</head>
+<body>
+<div id="graphiql">Memuat GraphiQL…</div>
+<script src="{assets}/react.production.min.js"></script>
+<script src="{assets}/react-dom.production.min.js"></script>
+<script src="{assets}/graphiql.min.js"></script>
+<script nonce="{nonce}">
+(function () {{
+  "use strict";
+  var config = {config};
+  // Keep history, theme and pane sizes in localStorage, but never restore saved tabs:
+  // every visit starts from the configured examples, each with the trace header.
+  var saved = GraphiQL.createLocalStorage({{ namespace: "satudata" }});
+  var tabsKey = "graphiql:tabState";
+  var storage = {{
+    getItem: function (key) {{ return key === tabsKey ? null : saved.getItem(key); }},
+    setItem: function (key, value) {{ if (key !== tabsKey) saved.setItem(key, value); }},
+    removeItem: function (key) {{ saved.removeItem(key); }},
+    clear: function () {{ saved.clear(); }},
+    get length() {{ return saved.length; }}
+  }};
+  ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(GraphiQL, {{
+    fetcher: GraphiQL.createFetcher({{ url: config.endpoint }}),
+    defaultTabs: config.tabs,
+    defaultHeaders: config.defaultHeaders,
+    defaultEditorToolsVisibility: "headers",
+    storage: storage
+  }}));
+}})();
+</script>
+</body>
+</html>
+"""
+
+
+@dataclass(frozen=True)
+class ExampleQuery:
+    """A query preloaded as a GraphiQL tab; ``variables`` and ``headers`` are JSON text.
+
+    The title becomes the query's first line (``# title``): GraphiQL names tabs after the
+    operation, so the comment is where a reader sees what the example is for. Without
+    ``headers`` the tab gets :data:`DEFAULT_HEADERS`.
+    """
+
+    title: str
+    query: str
+    variables: str | None = None
+    headers: str | None = None
+
+    def tab(self) -> dict[str, str | None]:
+        """The example as one entry of GraphiQL's ``defaultTabs``."""
+
+        query = self.query if self.query.lstrip().startswith("#") else f"# {' '.join(self.title.split())}\n{self.query}"
+        return {"query": query, "variables": self.variables, "headers": self.headers or DEFAULT_HEADERS}
+
+
+def graphiql_page(
+    *, endpoint: str, examples: Sequence[ExampleQuery], title: str = "Satu Data Trenggalek", assets: str | None = None
+) -> HTMLResponse:
+    """The GraphiQL page for ``endpoint`` (a path such as ``request.url_for("graphql").path``).
+
+    Assets load from ``assets``, by default the ``graphiql`` folder next to the endpoint, so
+    an app under a ``root_path`` (``/satudata/graphql``) links ``/satudata/graphiql/...``.
+    The first example is the active tab.
+    """
+
+    assets = assets if assets is not None else endpoint.rsplit("/", 1)[0] + "/graphiql"
+    nonce = secrets.token_urlsafe(18)
+    config = {"endpoint": endpoint, "tabs": [e.tab() for e in examples] or None, "defaultHeaders": DEFAULT_HEADERS}
+    page = _PAGE.format(
+        title=html.escape(title),
+        assets=html.escape(assets.rstrip("/"), quote=True),
+        nonce=nonce,
+        config=json.dumps(config).replace("<", "\\u003c"),
+    )
+    return HTMLResponse(page, headers={
+        "Content-Security-Policy": content_security_policy(nonce),
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    })
+
+
+def content_security_policy(nonce: str) -> str:
+    """Same origin only; GraphiQL needs inline styles and embeds its fonts and icons as ``data:``."""
+
+    return "; ".join((
+        "default-src 'none'", f"script-src 'self' 'nonce-{nonce}'", "style-src 'self' 'unsafe-inline'",
+        "font-src 'self' data:", "img-src 'self' data:", "connect-src 'self'", "base-uri 'none'",
+        "form-action 'none'", "frame-ancestors 'none'",
+    ))
+
+
+def wants_graphiql(request: Request) -> bool:
+    """A browser asking for the page: ``GET`` without ``query``, ``Accept`` preferring ``text/html``.
+
+    ``text/html`` must carry a higher quality than the GraphQL JSON types, or the same
+    quality and come first; ``*/*`` counts for neither, since browsers send it too.
+    """
+
+    if request.method != "GET" or "query" in request.query_params:
+        return False
+    best: dict[str, tuple[float, int]] = {}
+    for position, part in enumerate(request.headers.get("accept", "").split(",")):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if media in best:
+            continue
+        best[media] = (quality, -position)
+    html_rank = best.get("text/html", (0.0, 0))
+    json_rank = max((best.get(t, (0.0, -10**6)) for t in _JSON_TYPES), default=(0.0, 0))
+    return html_rank[0] > 0 and html_rank > json_rank

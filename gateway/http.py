@@ -1,0 +1,225 @@
+"""GraphQL over HTTP at ``/graphql``: GET and POST, ``application/graphql-response+json``.
+
+Follows the GraphQL-over-HTTP draft (graphql.github.io/graphql-over-http): with
+``application/graphql-response+json`` a request that fails before execution (parse,
+validation, variable coercion) answers 4xx; with legacy ``application/json`` it answers
+200 with the errors. Without an ``Accept`` header, ``graphql-response+json`` is assumed
+(the spec's behaviour since 2025-01-01).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from strawberry.types.graphql import OperationType
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import PreExecutionError
+
+from connectors import ConnectorRegistry, SourceTrace
+from resolvers import GraphSchema, Loaders
+
+from .context import RequestContext
+from .errors import RequestError, format_error
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+TRACE_HEADER = "x-satudata-trace"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class GraphQLParams:
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+
+class GraphQLEndpoint:
+    """The ASGI app behind ``/graphql``."""
+
+    def __init__(
+        self,
+        schema: GraphSchema,
+        registry: Callable[[], ConnectorRegistry],
+        *,
+        max_body_bytes: int,
+        graphiql: Callable[[Request], Response] | None = None,
+    ) -> None:
+        self.schema = schema
+        self.registry = registry
+        self.max_body_bytes = max_body_bytes
+        self.graphiql = graphiql
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        request_id = _request_id(request)
+        if request.method == "GET" and self.graphiql is not None and _wants_html(request):
+            return self.graphiql(request)
+        media_type = negotiate(request.headers.get("accept"))
+        try:
+            if media_type is None:
+                raise RequestError(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.", "NOT_ACCEPTABLE")
+            if request.method not in ("GET", "POST"):
+                raise RequestError(405, "Use GET or POST.", "METHOD_NOT_ALLOWED")
+            params = await self.read_params(request)
+            body, status = await self.execute(request, request_id, params, media_type)
+        except RequestError as exc:
+            return _json_response(exc.body(), exc.status, media_type or JSON, request_id, allow=exc.status == 405)
+        return _json_response(body, status, media_type, request_id)
+
+    async def execute(
+        self, request: Request, request_id: str, params: GraphQLParams, media_type: str
+    ) -> tuple[dict[str, Any], int]:
+        trace = SourceTrace()
+        context = RequestContext(
+            loaders=Loaders(self.registry().session(trace)),
+            request=request,
+            request_id=request_id,
+            trace=trace,
+        )
+        allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
+        try:
+            result = await self.schema.execute(
+                params.query,
+                variable_values=params.variables,
+                context_value=context,
+                operation_name=params.operation_name,
+                allowed_operation_types=allowed,
+            )
+        except MissingQueryError:
+            raise RequestError(400, "The request has no GraphQL document in `query`.") from None
+        except CannotGetOperationTypeError:
+            raise RequestError(400, f"The document has no operation named {params.operation_name!r}.") from None
+        except InvalidOperationTypeError as exc:
+            raise RequestError(405, f"{exc.operation_type.value.capitalize()} operations are only allowed over POST.", "OPERATION_NOT_ALLOWED") from None
+        body: dict[str, Any] = {}
+        if result.errors:
+            body["errors"] = [format_error(e, request_id=request_id) for e in result.errors]
+        # Parse and validation failures come back as PreExecutionError; variable coercion
+        # failures as a result with no data and errors that have no path.
+        pre_execution = isinstance(result, PreExecutionError) or (
+            result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+        )
+        if not pre_execution:
+            body["data"] = result.data
+        if request.headers.get(TRACE_HEADER, "").strip().lower() == "sources":
+            body["extensions"] = {"sources": trace.as_dict()}
+        status = 400 if pre_execution and media_type == GRAPHQL_RESPONSE else 200
+        return body, status
+
+    async def read_params(self, request: Request) -> GraphQLParams:
+        if request.method == "GET":
+            raw: Mapping[str, Any] = dict(request.query_params)
+            variables = _json_param(raw.get("variables"), "variables")
+            extensions = _json_param(raw.get("extensions"), "extensions")
+            return _params({**raw, "variables": variables, "extensions": extensions})
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != JSON:
+            raise RequestError(415, "POST a JSON body with Content-Type: application/json.", "UNSUPPORTED_MEDIA_TYPE")
+        body = await self.read_body(request)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise RequestError(400, "The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise RequestError(400, "The request body must be a JSON object with a `query`.")
+        return _params(data)
+
+    async def read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise RequestError(413, f"The request body exceeds {self.max_body_bytes} bytes.", "PAYLOAD_TOO_LARGE")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise RequestError(413, f"The request body exceeds {self.max_body_bytes} bytes.", "PAYLOAD_TOO_LARGE")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _params(data: Mapping[str, Any]) -> GraphQLParams:
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise RequestError(400, "`query` must be a non-empty string holding a GraphQL document.")
+    variables = data.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise RequestError(400, "`variables` must be a JSON object.")
+    operation_name = data.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise RequestError(400, "`operationName` must be a string.")
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestError(400, "`extensions` must be a JSON object.")
+    return GraphQLParams(query, variables, operation_name or None, extensions)
+
+
+def _json_param(value: str | None, name: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise RequestError(400, f"`{name}` is not valid JSON.") from None
+
+
+def negotiate(accept: str | None) -> str | None:
+    """Pick the response media type from an ``Accept`` header (``None``: nothing acceptable)."""
+
+    if accept is None or not accept.strip():
+        return GRAPHQL_RESPONSE
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(accept.split(",")):
+        media, *options = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for option in options:
+            if option.startswith("q="):
+                try:
+                    quality = float(option[2:])
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        chosen = {GRAPHQL_RESPONSE: GRAPHQL_RESPONSE, JSON: JSON, "application/*": GRAPHQL_RESPONSE, "*/*": GRAPHQL_RESPONSE}.get(media)
+        if chosen is None or quality <= 0:
+            continue
+        rank = (quality, -position, chosen)
+        if best is None or rank[:2] > best[:2]:
+            best = rank
+    return best[2] if best else None
+
+
+def _wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "query" not in request.query_params
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _json_response(body: dict[str, Any], status: int, media_type: str, request_id: str, *, allow: bool = False) -> Response:
+    headers = {"x-request-id": request_id}
+    if allow:
+        headers["allow"] = "GET, POST"
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type=f"{media_type}; charset=utf-8",
+        headers=headers,
+    )

@@ -1,0 +1,93 @@
+"""Gateway configuration: one TOML file, read and checked at start-up.
+
+```toml
+[gateway]
+title = "Satu Data Trenggalek"     # shown in GraphiQL
+max_body_bytes = 1048576           # larger request bodies are refused with 413
+
+[[agencies]]                        # the OPDs whose systems feed the graph
+code = "DISDUKCAPIL"
+name = "Dinas Kependudukan dan Pencatatan Sipil"
+
+[sources.siak]                      # one table per source; see connectors.mapping
+kind = "sql"
+agency = "DISDUKCAPIL"
+url = "env:SIAK_DB_URL"
+
+[[graphiql.examples]]               # queries preloaded in GraphiQL
+title = "A resident and their family"
+query = "..."
+variables = '{"nik": "..."}'
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors import ConfigError
+
+
+@dataclass(frozen=True)
+class Example:
+    """A query preloaded in GraphiQL."""
+
+    title: str
+    query: str
+    variables: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Everything the gateway needs to start.
+
+    ``sources`` and ``agencies`` are handed to ``ConnectorRegistry.from_config`` as they are;
+    ``base_dir`` is the config file's folder (relative SQLite paths resolve against it).
+    """
+
+    sources: Mapping[str, Mapping[str, Any]]
+    agencies: Sequence[Mapping[str, Any]] = ()
+    title: str = "Satu Data Trenggalek"
+    max_body_bytes: int = 1_048_576
+    graphiql: bool = True
+    examples: Sequence[Example] = field(default_factory=tuple)
+    base_dir: Path | None = None
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> GatewaySettings:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        return cls.from_dict(raw, base_dir=path.parent.resolve())
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], *, base_dir: Path | None = None) -> GatewaySettings:
+        unknown = set(raw) - {"gateway", "agencies", "sources", "graphiql"}
+        if unknown:
+            raise ConfigError(f"unknown top-level config tables {sorted(unknown)}; expected gateway, agencies, sources, graphiql")
+        gateway = raw.get("gateway", {})
+        sources = raw.get("sources", {})
+        if not sources:
+            raise ConfigError("the config defines no [sources.*]: the gateway would have nothing to serve")
+        graphiql = raw.get("graphiql", {})
+        examples = tuple(
+            Example(title=str(e["title"]), query=str(e["query"]), variables=e.get("variables"))
+            for e in graphiql.get("examples", [])
+        )
+        return cls(
+            sources=sources,
+            agencies=tuple(raw.get("agencies", ())),
+            title=str(gateway.get("title", cls.title)),
+            max_body_bytes=int(gateway.get("max_body_bytes", cls.max_body_bytes)),
+            graphiql=bool(graphiql.get("enabled", True)),
+            examples=examples,
+            base_dir=base_dir,
+        )

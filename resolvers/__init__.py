@@ -1,0 +1,38 @@
+"""The vocabulary: one typed graph over every source (Person, Family, Region, School, Student, Agency).
+
+Resolvers ask loaders for entities by key; they never know which source answers.
+"""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+
+from .context import GraphContext, Info
+from .errors import InvalidInput
+from .loaders import Loaders
+from .query import Query
+from .scalars import SCALAR_MAP
+
+
+class GraphSchema(strawberry.Schema):
+    """The regency graph's schema. Errors are logged by the gateway's error boundary, once."""
+
+    def process_errors(self, errors: object, execution_context: object = None) -> None:
+        return None
+
+
+def build_schema() -> GraphSchema:
+    """The regency graph's schema (no extensions beyond parse/validation caches)."""
+
+    return GraphSchema(
+        query=Query,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+    )
+
+
+schema = build_schema()
+
+__all__ = ["GraphContext", "GraphSchema", "Info", "InvalidInput", "Loaders", "Query", "build_schema", "schema"]

@@ -1,0 +1,102 @@
+"""Per-request batching: every lookup by key goes through a loader, one source query per batch.
+
+A query's number of source round-trips therefore depends on its depth, not on list sizes.
+Loaders are created per request (aiodataloader binds the running loop, and caching across
+requests would copy data the OPDs own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Hashable, Sequence
+from datetime import date
+from typing import Any
+
+from aiodataloader import DataLoader
+
+from connectors import Filter, Record, SourceQuery, SourceReader
+
+AttendanceKey = tuple[str, date, date]
+
+
+class Loaders:
+    """Lazily built loaders for one request, keyed by (kind, entity, field)."""
+
+    def __init__(self, sources: SourceReader) -> None:
+        self.sources = sources
+        self._loaders: dict[Hashable, DataLoader] = {}
+
+    def _get(self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]) -> DataLoader:
+        loader = self._loaders.get(key)
+        if loader is None:
+            loader = self._loaders[key] = DataLoader(batch)
+        return loader
+
+    def one(self, entity: str, field: str) -> DataLoader:
+        """Key -> the record whose ``field`` equals it, or ``None``."""
+
+        async def batch(keys: list[Any]) -> list[Record | None]:
+            records = await self.sources.fetch(SourceQuery(entity, where=(Filter(field, "in", tuple(set(keys))),)))
+            by_key = {r.get(field): r for r in records}
+            return [by_key.get(k) for k in keys]
+
+        return self._get(("one", entity, field), batch)
+
+    def many(self, entity: str, field: str) -> DataLoader:
+        """Key -> every record whose ``field`` equals it (in key order)."""
+
+        async def batch(keys: list[Any]) -> list[list[Record]]:
+            records = await self.sources.fetch(SourceQuery(entity, where=(Filter(field, "in", tuple(set(keys))),)))
+            grouped: dict[Any, list[Record]] = defaultdict(list)
+            for r in records:
+                grouped[r.get(field)].append(r)
+            return [grouped.get(k, []) for k in keys]
+
+        return self._get(("many", entity, field), batch)
+
+    def within(self, entity: str, field: str) -> DataLoader:
+        """Region code -> every record whose ``field`` (a region code) lies within that region."""
+
+        async def batch(prefixes: list[str]) -> list[list[Record]]:
+            records = await self.sources.fetch(
+                SourceQuery(entity, where=(Filter(field, "prefix", tuple(set(prefixes))),))
+            )
+            return [[r for r in records if _within(r.get(field), p)] for p in prefixes]
+
+        return self._get(("within", entity, field), batch)
+
+    def grouped_counts(self, entity: str, by: str, within: tuple[str, str, str], group_by: Sequence[str]) -> DataLoader:
+        """(key, low, high) -> counts grouped by ``group_by`` for records with ``by`` = key and ``low <= within <= high``.
+
+        ``within`` is (field, name of low bound, name of high bound); one source query per
+        distinct (low, high) range, all keys of that range batched.
+        """
+
+        field = within[0]
+
+        async def batch(keys: list[tuple[Any, Any, Any]]) -> list[list[Record]]:
+            ranges: dict[tuple[Any, Any], set[Any]] = defaultdict(set)
+            for key, low, high in keys:
+                ranges[(low, high)].add(key)
+
+            async def one_range(low: Any, high: Any, ids: set[Any]) -> Sequence[Record]:
+                query = SourceQuery(
+                    entity,
+                    where=(Filter(by, "in", tuple(ids)), Filter(field, "gte", low), Filter(field, "lte", high)),
+                    group_by=(by, *group_by),
+                )
+                return await self.sources.fetch(query)
+
+            answers = await asyncio.gather(*(one_range(lo, hi, ids) for (lo, hi), ids in ranges.items()))
+            found: dict[tuple[Any, Any, Any], list[Record]] = defaultdict(list)
+            for (low, high), records in zip(ranges, answers, strict=True):
+                for r in records:
+                    found[(r.get(by), low, high)].append(r)
+            return [found.get(k, []) for k in keys]
+
+        return self._get(("counts", entity, by, within, tuple(group_by)), batch)
+
+
+def _within(code: Any, region: str) -> bool:
+    return isinstance(code, str) and (code == region or code.startswith(region + "."))

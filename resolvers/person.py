@@ -1,0 +1,122 @@
+"""Person (by NIK) and Family (by No. KK): the civil registry's part of the vocabulary."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from connectors import Record
+
+from .context import Info
+from .enums import FamilyRelation, MaritalStatus, Religion, ResidentStatus, Sex, enum_or_none
+from .scalars import KK, NIK
+
+if TYPE_CHECKING:
+    from .region import Region
+    from .school import Student
+
+
+@strawberry.type(description="A resident in the civil registry (Dispendukcapil, SIAK), identified by NIK.")
+class Person:
+    nik: NIK = strawberry.field(description="The resident's NIK.")
+    name: str | None = strawberry.field(description="Full name (nama lengkap) as on the KTP.")
+    sex: Sex | None = strawberry.field(description="Sex (jenis kelamin).")
+    birth_place: str | None = strawberry.field(description="Place of birth (tempat lahir).")
+    birth_date: date | None = strawberry.field(description="Date of birth (tanggal lahir) as recorded in the registry.")
+    religion: Religion | None = strawberry.field(description="Religion or belief (agama).")
+    marital_status: MaritalStatus | None = strawberry.field(description="Marital status (status perkawinan).")
+    family_relation: FamilyRelation | None = strawberry.field(description="Relation to the head of the family (SHDK).")
+    occupation: str | None = strawberry.field(description="Occupation (jenis pekerjaan), in the registry's own words.")
+    status: ResidentStatus | None = strawberry.field(description="Alive, deceased or moved away.")
+    updated_at: datetime | None = strawberry.field(description="When the registry last changed this record.")
+    kk: strawberry.Private[str | None]
+    region_code: strawberry.Private[str | None]
+
+    @classmethod
+    def from_record(cls, r: Record) -> Person:
+        return cls(
+            nik=r["nik"],
+            name=r.get("name"),
+            sex=enum_or_none(Sex, r.get("sex")),
+            birth_place=r.get("birthPlace"),
+            birth_date=r.get("birthDate"),
+            religion=enum_or_none(Religion, r.get("religion")),
+            marital_status=enum_or_none(MaritalStatus, r.get("maritalStatus")),
+            family_relation=enum_or_none(FamilyRelation, r.get("familyRelation")),
+            occupation=r.get("occupation"),
+            status=enum_or_none(ResidentStatus, r.get("status")),
+            updated_at=r.get("updatedAt"),
+            kk=r.get("kk"),
+            region_code=r.get("regionCode"),
+        )
+
+    @strawberry.field(description="The family card (KK) the person is listed on.")
+    async def family(self, info: Info) -> Family | None:
+        if self.kk is None:
+            return None
+        record = await info.context.loaders.one("Family", "kk").load(self.kk)
+        return Family.from_record(record) if record else None
+
+    @strawberry.field(description="The desa/kelurahan of the person's registered address.")
+    async def region(self, info: Info) -> Annotated[Region, strawberry.lazy(".region")] | None:
+        from .region import Region
+
+        return await Region.load(info, self.region_code)
+
+    @strawberry.field(
+        description="The person's enrolment in the education office's records (Dapodik), matched by NIK; null if not a pupil."
+    )
+    async def student(self, info: Info) -> Annotated[Student, strawberry.lazy(".school")] | None:
+        from .school import Student
+
+        record = await info.context.loaders.one("Student", "nik").load(self.nik)
+        return Student.from_record(record) if record else None
+
+    @staticmethod
+    async def load(info: Info, nik: str | None) -> Person | None:
+        if nik is None:
+            return None
+        record = await info.context.loaders.one("Person", "nik").load(nik)
+        return Person.from_record(record) if record else None
+
+
+@strawberry.type(description="A family card (Kartu Keluarga) in the civil registry: a household and its members.")
+class Family:
+    kk: KK = strawberry.field(description="The family card number (No. KK).")
+    address: str | None = strawberry.field(description="Street address or dusun.")
+    rt: str | None = strawberry.field(description="Rukun tetangga (neighbourhood unit) number.")
+    rw: str | None = strawberry.field(description="Rukun warga (community unit) number.")
+    issued_on: date | None = strawberry.field(description="Date the current card was issued.")
+    updated_at: datetime | None = strawberry.field(description="When the registry last changed this card.")
+    head_nik: strawberry.Private[str | None]
+    region_code: strawberry.Private[str | None]
+
+    @classmethod
+    def from_record(cls, r: Record) -> Family:
+        return cls(
+            kk=r["kk"],
+            address=r.get("address"),
+            rt=r.get("rt"),
+            rw=r.get("rw"),
+            issued_on=r.get("issuedOn"),
+            updated_at=r.get("updatedAt"),
+            head_nik=r.get("headNik"),
+            region_code=r.get("regionCode"),
+        )
+
+    @strawberry.field(description="The head of the family (kepala keluarga).")
+    async def head(self, info: Info) -> Person | None:
+        return await Person.load(info, self.head_nik)
+
+    @strawberry.field(description="Everyone listed on this card, ordered by NIK.")
+    async def members(self, info: Info) -> list[Person]:
+        records = await info.context.loaders.many("Person", "kk").load(self.kk)
+        return [Person.from_record(r) for r in records]
+
+    @strawberry.field(description="The desa/kelurahan of the family's address.")
+    async def region(self, info: Info) -> Annotated[Region, strawberry.lazy(".region")] | None:
+        from .region import Region
+
+        return await Region.load(info, self.region_code)

@@ -1,0 +1,137 @@
+"""Root fields: lookups by the shared identifiers, and paged, filtered lists."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from connectors import Filter, SourceQuery
+
+from .agency import Agency
+from .context import Info
+from .enums import ResidentStatus, SchoolLevel, SchoolOwnership, Sex
+from .errors import InvalidInput
+from .pagination import Connection, paginate
+from .person import Family, Person
+from .region import Region
+from .scalars import KK, NIK, NISN, NPSN, RegionCode
+from .school import School, Student
+
+PageSize = Annotated[int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")]
+After = Annotated[str | None, strawberry.argument(description="Return items after this cursor (`pageInfo.endCursor`).")]
+
+#: Shortest name search the sources are asked to run; shorter ones match half the regency.
+MIN_NAME_SEARCH = 3
+
+
+@strawberry.input(description="Conditions on residents; all given conditions must hold.")
+class PersonFilter:
+    region: RegionCode | None = strawberry.field(default=None, description="Address within this region (any level).")
+    name_contains: str | None = strawberry.field(default=None, description="Name contains this text (case-insensitive, at least 3 characters).")
+    status: ResidentStatus | None = strawberry.field(default=None, description="Only residents with this status.")
+    sex: Sex | None = strawberry.field(default=None, description="Only residents of this sex.")
+
+
+@strawberry.input(description="Conditions on schools; all given conditions must hold.")
+class SchoolFilter:
+    region: RegionCode | None = strawberry.field(default=None, description="Located within this region (any level).")
+    level: SchoolLevel | None = strawberry.field(default=None, description="Only schools of this level.")
+    ownership: SchoolOwnership | None = strawberry.field(default=None, description="Only public or only private schools.")
+    name_contains: str | None = strawberry.field(default=None, description="Name contains this text (case-insensitive, at least 3 characters).")
+
+
+@strawberry.input(description="Conditions on pupils; all given conditions must hold.")
+class StudentFilter:
+    school: NPSN | None = strawberry.field(default=None, description="Only pupils of this school.")
+    grade: int | None = strawberry.field(default=None, description="Only pupils in this grade (1-12).")
+    name_contains: str | None = strawberry.field(default=None, description="Name contains this text (case-insensitive, at least 3 characters).")
+
+
+def _name_filter(text: str | None) -> list[Filter]:
+    if text is None:
+        return []
+    text = text.strip()
+    if len(text) < MIN_NAME_SEARCH:
+        raise InvalidInput(
+            f"nameContains needs at least {MIN_NAME_SEARCH} characters.", argument="nameContains", reason="OUT_OF_RANGE"
+        )
+    return [Filter("name", "contains", text)]
+
+
+def _eq(field: str, value: object) -> list[Filter]:
+    if value is None:
+        return []
+    return [Filter(field, "eq", getattr(value, "value", value))]
+
+
+@strawberry.type(description="Entry points into the regency's graph. Every answer is read live from the agencies' own systems.")
+class Query:
+    @strawberry.field(description="A resident by NIK; null if the registry has no such NIK.")
+    async def person(self, info: Info, nik: Annotated[NIK, strawberry.argument(description="The NIK to look up.")]) -> Person | None:
+        return await Person.load(info, nik)
+
+    @strawberry.field(description="A family card by its number (No. KK); null if unknown.")
+    async def family(self, info: Info, kk: Annotated[KK, strawberry.argument(description="The family card number.")]) -> Family | None:
+        record = await info.context.loaders.one("Family", "kk").load(kk)
+        return Family.from_record(record) if record else None
+
+    @strawberry.field(description="A school by NPSN; null if unknown.")
+    async def school(self, info: Info, npsn: Annotated[NPSN, strawberry.argument(description="The school's NPSN.")]) -> School | None:
+        return await School.load(info, npsn)
+
+    @strawberry.field(description="A pupil by NISN; null if unknown.")
+    async def student(self, info: Info, nisn: Annotated[NISN, strawberry.argument(description="The pupil's NISN.")]) -> Student | None:
+        record = await info.context.loaders.one("Student", "nisn").load(nisn)
+        return Student.from_record(record) if record else None
+
+    @strawberry.field(description="A region by Kemendagri code, at any level; e.g. `35.03` is Kabupaten Trenggalek.")
+    async def region(
+        self, info: Info, code: Annotated[RegionCode, strawberry.argument(description="Kemendagri code, dotted.")]
+    ) -> Region | None:
+        return await Region.load(info, code)
+
+    @strawberry.field(description="The agencies (OPD) whose systems feed this graph.")
+    async def agencies(self, info: Info) -> list[Agency]:
+        records = await info.context.loaders.sources.fetch(SourceQuery("Agency"))
+        return [Agency.from_record(r) for r in records]
+
+    @strawberry.field(description="Residents, a page at a time, ordered by NIK.")
+    async def persons(
+        self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[PersonFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
+    ) -> Connection[Person]:
+        f = filter or PersonFilter()
+        where = [
+            *([Filter("regionCode", "prefix", (f.region,))] if f.region else []),
+            *_name_filter(f.name_contains),
+            *_eq("status", f.status),
+            *_eq("sex", f.sex),
+        ]
+        return await paginate(
+            info.context.loaders.sources, "Person", "nik", where, first=first, after=after, to_node=Person.from_record
+        )
+
+    @strawberry.field(description="Schools, a page at a time, ordered by NPSN.")
+    async def schools(
+        self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[SchoolFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
+    ) -> Connection[School]:
+        f = filter or SchoolFilter()
+        where = [
+            *([Filter("regionCode", "prefix", (f.region,))] if f.region else []),
+            *_eq("level", f.level),
+            *_eq("ownership", f.ownership),
+            *_name_filter(f.name_contains),
+        ]
+        return await paginate(
+            info.context.loaders.sources, "School", "npsn", where, first=first, after=after, to_node=School.from_record
+        )
+
+    @strawberry.field(description="Pupils, a page at a time, ordered by NISN.")
+    async def students(
+        self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[StudentFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
+    ) -> Connection[Student]:
+        f = filter or StudentFilter()
+        where = [*_eq("school", f.school), *_eq("grade", f.grade), *_name_filter(f.name_contains)]
+        return await paginate(
+            info.context.loaders.sources, "Student", "nisn", where, first=first, after=after, to_node=Student.from_record
+        )

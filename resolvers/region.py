@@ -1,0 +1,82 @@
+"""Region: the Kemendagri code hierarchy (province -> regency -> kecamatan -> desa)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from connectors import Filter, Record
+
+from .context import Info
+from .enums import RegionLevel, SchoolLevel, enum_or_none
+from .pagination import Connection, paginate
+from .scalars import RegionCode
+
+if TYPE_CHECKING:
+    from .person import Person
+    from .school import School
+
+
+@strawberry.type(description="An administrative region, identified by its Kemendagri code.")
+class Region:
+    code: RegionCode = strawberry.field(description="Kemendagri code, dotted (e.g. `35.03.08.2011`).")
+    name: str | None = strawberry.field(description="Official name.")
+    level: RegionLevel | None = strawberry.field(description="Province, regency, kecamatan, desa or kelurahan.")
+    parent_code: strawberry.Private[str | None]
+
+    @classmethod
+    def from_record(cls, r: Record) -> Region:
+        return cls(
+            code=r["code"],
+            name=r.get("name"),
+            level=enum_or_none(RegionLevel, r.get("level")),
+            parent_code=r.get("parentCode"),
+        )
+
+    @staticmethod
+    async def load(info: Info, code: str | None) -> Region | None:
+        if code is None:
+            return None
+        record = await info.context.loaders.one("Region", "code").load(code)
+        return Region.from_record(record) if record else None
+
+    @strawberry.field(description="The region this one lies in; null for a province.")
+    async def parent(self, info: Info) -> Region | None:
+        return await Region.load(info, self.parent_code)
+
+    @strawberry.field(description="The regions directly below this one, ordered by code.")
+    async def children(self, info: Info) -> list[Region]:
+        records = await info.context.loaders.many("Region", "parentCode").load(self.code)
+        return [Region.from_record(r) for r in records]
+
+    @strawberry.field(description="Schools located anywhere within this region, ordered by NPSN.")
+    async def schools(
+        self,
+        info: Info,
+        level: Annotated[SchoolLevel | None, strawberry.argument(description="Only schools of this level.")] = None,
+    ) -> list[Annotated[School, strawberry.lazy(".school")]]:
+        from .school import School
+
+        records = await info.context.loaders.within("School", "regionCode").load(self.code)
+        schools = [School.from_record(r) for r in records]
+        return [s for s in schools if level is None or s.level == level]
+
+    @strawberry.field(description="Registered residents whose address lies within this region, a page at a time, ordered by NIK.")
+    async def residents(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size, 0 to 100.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
+    ) -> Connection[Annotated[Person, strawberry.lazy(".person")]]:
+        from .person import Person
+
+        return await paginate(
+            info.context.loaders.sources,
+            "Person",
+            "nik",
+            [Filter("regionCode", "prefix", (self.code,))],
+            first=first,
+            after=after,
+            to_node=Person.from_record,
+        )

@@ -1,0 +1,258 @@
+"""Shared fixtures: real OPD databases (SQLite files, the machine's PostgreSQL and MariaDB)
+loaded by the demo generator, and the gateway in process over them.
+
+Server-backed tests skip with a reason on a laptop without the servers, and fail when
+``CI=true`` (a CI run that silently skipped them would prove nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tomllib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+MARIADB = dict(host="127.0.0.1", port=3306, user="root", password="")
+
+#: Small enough to load in seconds, large enough for 50+ schools.
+TEST_SCALE = 0.07
+#: Four school weeks of attendance keep the MariaDB load short.
+TEST_TERM_START = date(2026, 11, 2)
+
+
+def service_missing(what: str, exc: BaseException) -> None:
+    """Skip (laptop) or fail (CI) when a server the test needs is not reachable."""
+
+    message = f"{what} is not reachable at 127.0.0.1 ({type(exc).__name__}: {exc})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI must run this test against the real server", pytrace=False)
+    pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One place the two demo OPD databases live, with their SQLAlchemy async URLs."""
+
+    name: str
+    registry_url: str
+    education_url: str
+
+
+@pytest.fixture(scope="session")
+def dataset():  # type: ignore[no-untyped-def]
+    from demo import build_dataset
+
+    return build_dataset(scale=TEST_SCALE, seed=3503, term_start=TEST_TERM_START)
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="session")
+def sqlite_backend(dataset, tmp_path_factory: pytest.TempPathFactory) -> Backend:  # type: ignore[no-untyped-def]
+    from demo import load_dataset
+
+    folder = tmp_path_factory.mktemp("opd-sqlite")
+    backend = Backend(
+        "sqlite",
+        f"sqlite+aiosqlite:///{folder / 'dispendukcapil.sqlite'}",
+        f"sqlite+aiosqlite:///{folder / 'dinas-pendidikan.sqlite'}",
+    )
+    _run(load_dataset(dataset, registry_url=backend.registry_url, education_url=backend.education_url))
+    return backend
+
+
+async def _create_pg(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_pg(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _mariadb(statement: str) -> None:
+    import aiomysql
+
+    conn = await aiomysql.connect(**MARIADB, connect_timeout=5)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgresql_backend(dataset) -> Iterator[Backend]:  # type: ignore[no-untyped-def]
+    """Both OPD databases on the machine's PostgreSQL."""
+
+    from demo import load_dataset
+
+    suffix = uuid.uuid4().hex[:8]
+    names = (f"satudata_test_siak_{suffix}", f"satudata_test_dapodik_{suffix}")
+    try:
+        for name in names:
+            _run(_create_pg(name))
+    except (OSError, ConnectionError) as exc:
+        service_missing("PostgreSQL", exc)
+    urls = [f"postgresql+asyncpg://postgres@127.0.0.1:5432/{n}" for n in names]
+    backend = Backend("postgresql", *urls)
+    try:
+        _run(load_dataset(dataset, registry_url=backend.registry_url, education_url=backend.education_url))
+        yield backend
+    finally:
+        for name in names:
+            _run(_drop_pg(name))
+
+
+@pytest.fixture(scope="session")
+def mariadb_backend(dataset) -> Iterator[Backend]:  # type: ignore[no-untyped-def]
+    """Both OPD databases on the machine's MariaDB."""
+
+    from demo import load_dataset
+
+    suffix = uuid.uuid4().hex[:8]
+    names = (f"satudata_test_siak_{suffix}", f"satudata_test_dapodik_{suffix}")
+    try:
+        for name in names:
+            _run(_mariadb(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    except (OSError, ConnectionError) as exc:
+        service_missing("MariaDB", exc)
+    except Exception as exc:  # aiomysql wraps refused connections in OperationalError
+        if type(exc).__name__ == "OperationalError":
+            service_missing("MariaDB", exc)
+        raise
+    urls = [f"mysql+aiomysql://root@127.0.0.1:3306/{n}?charset=utf8mb4" for n in names]
+    backend = Backend("mariadb", *urls)
+    try:
+        _run(load_dataset(dataset, registry_url=backend.registry_url, education_url=backend.education_url))
+        yield backend
+    finally:
+        for name in names:
+            _run(_mariadb(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Every test using this runs once per database kind."""
+
+    return request.getfixturevalue(f"{request.param}_backend")
+
+
+def gateway_config(backend: Backend) -> dict:  # type: ignore[type-arg]
+    from demo.gateway_config import render_config
+
+    return tomllib.loads(render_config(registry_url=backend.registry_url, education_url=backend.education_url))
+
+
+class Gateway:
+    """The gateway app in process, spoken to over real HTTP semantics (httpx + ASGI)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def query(self, query: str, variables: dict | None = None, *, trace: bool = False) -> dict:  # type: ignore[type-arg]
+        headers = {"X-Satudata-Trace": "sources"} if trace else {}
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+        assert response.headers["content-type"].startswith("application/graphql-response+json"), response.text
+        return response.json()
+
+
+async def open_gateway(config: dict) -> AsyncIterator[Gateway]:  # type: ignore[type-arg]
+    from gateway import GatewaySettings, create_app
+
+    app = create_app(GatewaySettings.from_dict(config))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            yield Gateway(client)
+
+
+@pytest.fixture
+async def gateway(backend: Backend) -> AsyncIterator[Gateway]:
+    async for g in open_gateway(gateway_config(backend)):
+        yield g
+
+
+@pytest.fixture
+async def sqlite_gateway(sqlite_backend: Backend) -> AsyncIterator[Gateway]:
+    async for g in open_gateway(gateway_config(sqlite_backend)):
+        yield g
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    url: str
+    data_dir: Path
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Iterator[DemoServer]:
+    """`satudata demo` as a user runs it: a real process, a real socket, generated SQLite sources."""
+
+    import subprocess
+    import sys
+    import time
+
+    data_dir = tmp_path_factory.mktemp("demo-data")
+    port = _free_port()
+    log = (data_dir / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "demo", "--data-dir", str(data_dir), "--scale", "0.02", "--port", str(port)],
+        cwd=repo_root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"satudata demo exited with {process.returncode}: {(data_dir / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"satudata demo did not start: {(data_dir / 'server.log').read_text()}")
+            time.sleep(0.2)
+        yield DemoServer(url, data_dir)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

@@ -1,0 +1,45 @@
+"""The `satudata` command as a user meets it."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.cli import main
+
+from .conftest import DemoServer
+
+
+def test_export_schema_prints_the_committed_schema(capsys: pytest.CaptureFixture[str], repo_root: Path) -> None:
+    assert main(["export-schema"]) == 0
+    assert capsys.readouterr().out == (repo_root / "schema.graphql").read_text(encoding="utf-8")
+
+
+def test_serve_reports_a_config_error_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[sources.x]\nkind = "ftp"\nagency = "A"\n', encoding="utf-8")
+    assert main(["serve", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "sources.x.kind is 'ftp'" in err and "Traceback" not in err
+
+
+def test_demo_writes_the_config_it_serves(demo_server: DemoServer) -> None:
+    config = tomllib.loads((demo_server.data_dir / "gateway.toml").read_text(encoding="utf-8"))
+    assert config["sources"]["siak"]["url"] == "sqlite+aiosqlite:///dispendukcapil.sqlite"
+    assert (demo_server.data_dir / "ground-truth.json").exists()
+
+
+def test_every_preloaded_example_answers_with_data(demo_server: DemoServer) -> None:
+    config = tomllib.loads((demo_server.data_dir / "gateway.toml").read_text(encoding="utf-8"))
+    examples = config["graphiql"]["examples"]
+    assert len(examples) >= 4
+    for example in examples:
+        variables = json.loads(example.get("variables") or "{}")
+        response = httpx.post(f"{demo_server.url}/graphql", json={"query": example["query"], "variables": variables})
+        body = response.json()
+        assert response.status_code == 200 and "errors" not in body, (example["title"], body)
+        assert all(value is not None for value in body["data"].values()), example["title"]
