@@ -102,7 +102,7 @@ class SqlConnector:
         with self._map_errors():
             async with asyncio.timeout(self.timeout_s):
                 async with self.engine.connect() as conn:
-                    rows = (await conn.execute(statement)).mappings().all()
+                    rows = (await conn.execute(statement)).all()
         return _to_records(query, mapping, rows)
 
     async def _fetch_in_chunks(self, query: SourceQuery, big: Filter) -> Sequence[Record]:
@@ -226,14 +226,26 @@ def _build_statement(query: SourceQuery, mapping: EntityMapping, table: sa.Table
     return statement
 
 
-def _to_records(query: SourceQuery, mapping: EntityMapping, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
+def _to_records(query: SourceQuery, mapping: EntityMapping, rows: Sequence[Sequence[Any]]) -> list[Record]:
+    names = list(query.group_by) if query.group_by is not None else list(mapping.fields)
+    # Most fields are plain columns: convert only those with a code list or transform.
+    converters = [
+        (i, mapping.fields[name].to_vocabulary)
+        for i, name in enumerate(names)
+        if mapping.fields[name].values is not None or mapping.fields[name].transform is not None
+    ]
     if query.group_by is not None:
-        fields = [mapping.field(name) for name in query.group_by]
-        return [
-            {**{f.name: f.to_vocabulary(row[f.name]) for f in fields}, "count": int(row["count"])} for row in rows
-        ]
-    fields = list(mapping.fields.values())
-    return [{f.name: f.to_vocabulary(row[f.name]) for f in fields} for row in rows]
+        names.append("count")
+    records: list[Record] = []
+    for row in rows:
+        values = list(row)
+        for i, convert in converters:
+            values[i] = convert(values[i])
+        records.append(dict(zip(names, values)))
+    if query.group_by is not None:
+        for record in records:
+            record["count"] = int(record["count"])  # type: ignore[index]
+    return records
 
 
 def _absolute_sqlite_url(url: str, base_dir: Path | None) -> str:

@@ -19,8 +19,8 @@ from itertools import accumulate
 
 from .identifiers import nisn as mint_nisn
 from .identifiers import npsn_list
-from .registry import P_AGAMA, P_LAHIR, P_NAMA, P_NIK, P_SEX, P_TEMPAT, P_WILAYAH, STREETS, Registry, Village
 from .regions import REGENCY_NAME, kecamatan, neighbours
+from .registry import P_AGAMA, P_LAHIR, P_NAMA, P_NIK, P_SEX, P_TEMPAT, P_WILAYAH, STREETS, Registry, Village
 from .school_calendar import LEVEL_GRADES, level_of_grade, school_year, year_start
 
 SEKOLAH_COLUMNS = ("npsn", "nama", "bentuk_pendidikan", "status_sekolah", "kode_wilayah", "alamat_jalan")

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Iterable, Iterator
 from datetime import date
 from itertools import islice
+
 from sqlalchemy import Date, DateTime, MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.schema import CreateIndex, CreateTable

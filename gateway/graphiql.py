@@ -59,6 +59,8 @@ _PAGE = """<!doctype html>
   ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(GraphiQL, {{
     fetcher: GraphiQL.createFetcher({{ url: config.endpoint }}),
     defaultTabs: config.tabs,
+    // GraphiQL 3 fills the first tab's variables editor from this prop, not from defaultTabs.
+    variables: config.tabs.length ? config.tabs[0].variables || undefined : undefined,
     defaultHeaders: config.defaultHeaders,
     defaultEditorToolsVisibility: "headers",
     storage: storage

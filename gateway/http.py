@@ -16,19 +16,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from strawberry.types.graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from connectors import ConnectorRegistry, SourceTrace
 from resolvers import GraphSchema, Loaders
 
 from .context import RequestContext
 from .errors import RequestError, format_error
+from .graphiql import wants_graphiql
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -67,7 +68,7 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request)
-        if request.method == "GET" and self.graphiql is not None and _wants_html(request):
+        if self.graphiql is not None and wants_graphiql(request):
             return self.graphiql(request)
         media_type = negotiate(request.headers.get("accept"))
         try:
@@ -201,11 +202,6 @@ def negotiate(accept: str | None) -> str | None:
         if best is None or rank[:2] > best[:2]:
             best = rank
     return best[2] if best else None
-
-
-def _wants_html(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "query" not in request.query_params
 
 
 def _request_id(request: Request) -> str:

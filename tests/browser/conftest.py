@@ -1,8 +1,7 @@
 """Browser fixtures: a gateway on a real socket and a headless Chromium page.
 
-``gateway_url`` serves, for now, a minimal Starlette app with GraphiQL and a one-field
-schema; it is meant to be swapped for the real gateway. The tests only rely on it through
-``gateway_url`` and ``example_expectation``.
+``gateway_url`` is the real gateway, started by ``satudata demo`` (see ``demo_server`` in
+tests/conftest.py); the tests rely on it only through ``gateway_url`` and ``example_expectation``.
 
 Chromium is Debian's (``/usr/bin/chromium``); Playwright never downloads a browser here.
 Without it the browser tests skip on a laptop and fail under ``CI=true``.
@@ -11,10 +10,7 @@ Without it the browser tests skip on a laptop and fail under ``CI=true``.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,82 +29,31 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(scope="session")
+def gateway_url(demo_server: Any) -> str:
+    """Base URL of the real gateway, started as a user would: ``satudata demo`` on a real socket."""
 
-
-def _tiny_app() -> Any:
-    """GraphiQL on GET, a ``hello: String`` schema on POST (stands in for the gateway)."""
-
-    import strawberry
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
-    from gateway.graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page, wants_graphiql
-
-    @strawberry.type
-    class Query:
-        @strawberry.field
-        def hello(self) -> str:
-            return "halo Trenggalek"
-
-    schema = strawberry.Schema(query=Query)
-    examples = [
-        ExampleQuery(title="Salam dari Trenggalek", query="query Hello {\n  hello\n}\n"),
-        ExampleQuery(title="Jenis root", query="query Typename {\n  __typename\n}\n"),
-    ]
-
-    async def graphql(request: Request) -> Response:
-        if request.method == "GET":
-            if wants_graphiql(request):
-                return graphiql_page(endpoint=request.url_for("graphql").path, examples=examples)
-            return JSONResponse({"errors": [{"message": "POST the query"}]}, status_code=400)
-        body = await request.json()
-        result = await schema.execute(
-            body.get("query"), variable_values=body.get("variables"), operation_name=body.get("operationName")
-        )
-        payload: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            payload["errors"] = [{"message": e.message} for e in result.errors]
-        if request.headers.get("x-satudata-trace", "").lower() == "sources":
-            payload["extensions"] = {"sources": {"tiny": {"entities": ["Query"]}}}
-        return JSONResponse(payload, media_type="application/graphql-response+json")
-
-    return Starlette(routes=[Route("/graphql", graphql, methods=["GET", "POST"], name="graphql"), ASSETS_MOUNT])
+    return str(demo_server.url)
 
 
 @pytest.fixture(scope="session")
-def gateway_url() -> Iterator[str]:
-    """Base URL (``http://127.0.0.1:PORT``) of a gateway serving ``/graphql`` and GraphiQL."""
+def example_expectation(demo_server: Any) -> tuple[str, str]:
+    """(title of a preloaded example, text its result pane shows after running it).
 
-    import uvicorn
+    The first example looks up a pupil's registry record; its result shows the person's name,
+    read here directly from the demo's SQLite registry.
+    """
 
-    port = _free_port()
-    config = uvicorn.Config(_tiny_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-browser-tests", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test gateway did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    import json
+    import sqlite3
+    import tomllib
 
-
-@pytest.fixture(scope="session")
-def example_expectation() -> tuple[str, str]:
-    """(title of a preloaded example, text its result pane shows after running it)."""
-
-    return "Salam dari Trenggalek", "halo Trenggalek"
+    config = tomllib.loads((demo_server.data_dir / "gateway.toml").read_text(encoding="utf-8"))
+    first = config["graphiql"]["examples"][0]
+    nik = json.loads(first["variables"])["nik"]
+    with sqlite3.connect(demo_server.data_dir / "dispendukcapil.sqlite") as conn:
+        (name,) = conn.execute("SELECT nama_lengkap FROM penduduk WHERE nik = ?", (nik,)).fetchone()
+    return first["title"], name
 
 
 @pytest.fixture
