@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount
@@ -21,7 +22,10 @@ from starlette.staticfiles import StaticFiles
 
 ASSETS_DIR = Path(__file__).resolve().parent / "static" / "graphiql"
 #: Serves the vendored GraphiQL, React and ReactDOM files; add it to the app's routes.
-ASSETS_MOUNT = Mount("/graphiql", app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets")
+#: Compressed on the fly: graphiql.min.js is 3.5 MB as shipped, about 0.9 MB gzipped.
+ASSETS_MOUNT = Mount(
+    "/graphiql", app=GZipMiddleware(StaticFiles(directory=ASSETS_DIR), minimum_size=1024), name="graphiql-assets"
+)
 #: Put in every example tab's headers editor, so responses carry ``extensions.sources``.
 DEFAULT_HEADERS = json.dumps({"X-Satudata-Trace": "sources"}, indent=2)
 _JSON_TYPES = ("application/graphql-response+json", "application/json")
