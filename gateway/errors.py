@@ -54,7 +54,9 @@ def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:
     while isinstance(original, GraphQLError) and original.original_error is not None:
         original = original.original_error
     if isinstance(original, SatudataError):
-        # Keep graphql-core's prefix ("Variable '$nik' got invalid value ...") when it adds one.
+        # graphql-core wraps our message in its own ("Expected value of type 'NIK', but
+        # encountered error '...'"); say it once, naming the variable when there is one.
+        formatted["message"] = _variable_prefix(error.message) + original.message
         formatted["extensions"] = original.extensions()
     elif original is None or isinstance(original, GraphQLError):
         formatted["extensions"] = {"code": _static_error_code(error.message)}
@@ -72,3 +74,10 @@ def _static_error_code(message: str) -> str:
     if message.startswith("Variable '$"):
         return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION_FAILED"
+
+
+def _variable_prefix(message: str) -> str:
+    if message.startswith("Variable '$"):
+        name = message[len("Variable '") :].split("'", 1)[0]
+        return f"Variable '{name}' has an invalid value: "
+    return ""
