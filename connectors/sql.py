@@ -62,7 +62,11 @@ class SqlConnector:
         }
         pool = {} if url.startswith("sqlite") else {"pool_size": int(raw.get("pool_size", 10))}
         try:
-            engine = create_async_engine(url, **pool)
+            # Every statement is one read: autocommit spares a BEGIN and a ROLLBACK round-trip
+            # per fetch, and there is nothing to reset when a connection goes back to the pool.
+            engine = create_async_engine(
+                url, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True, pool_reset_on_return=None, **pool
+            )
         except (sa_exc.ArgumentError, ImportError) as exc:
             raise ConfigError(f"sources.{name}.url is not a usable SQLAlchemy async URL: {exc}") from exc
         return cls(

@@ -108,12 +108,13 @@ class GraphQLEndpoint:
         except InvalidOperationTypeError as exc:
             raise RequestError(405, f"{exc.operation_type.value.capitalize()} operations are only allowed over POST.", "OPERATION_NOT_ALLOWED") from None
         body: dict[str, Any] = {}
-        if result.errors:
-            body["errors"] = [format_error(e, request_id=request_id) for e in result.errors]
+        errors = result.errors or []
+        if errors:
+            body["errors"] = [format_error(e, request_id=request_id) for e in errors]
         # Parse and validation failures come back as PreExecutionError; variable coercion
         # failures as a result with no data and errors that have no path.
         pre_execution = isinstance(result, PreExecutionError) or (
-            result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+            result.data is None and bool(errors) and all(e.path is None for e in errors)
         )
         if not pre_execution:
             body["data"] = result.data
