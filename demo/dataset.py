@@ -16,7 +16,7 @@ from .registry import KELUARGA_COLUMNS, PENDUDUK_COLUMNS, generate_registry
 from .school_calendar import school_days
 
 #: Bump when the generator's output changes, so cached demo databases are rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 Row = tuple[Any, ...]
 

@@ -10,6 +10,7 @@ older cohorts had more children.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from itertools import accumulate
@@ -77,7 +78,7 @@ DUSUN = (
 )
 
 
-def _table(pairs: list[tuple[str, float]]) -> tuple[tuple[str, ...], list[float]]:
+def _table(pairs: Sequence[tuple[str, float]]) -> tuple[tuple[str, ...], list[float]]:
     return tuple(p[0] for p in pairs), list(accumulate(p[1] for p in pairs))
 
 

@@ -382,8 +382,8 @@ async def test_load_into_sqlite_gives_the_datasets_counts(ds: Dataset, tmp_path:
     engine = create_async_engine(f"sqlite+aiosqlite:///{registry}")
     try:
         async with engine.connect() as conn:
-            table = TABLES["penduduk"]
-            row = (await conn.execute(sa.select(table).where(table.c.nik == ds.penduduk[0][0]))).one()
+            penduduk = TABLES["penduduk"]
+            row = (await conn.execute(sa.select(penduduk).where(penduduk.c.nik == ds.penduduk[0][0]))).one()
         assert tuple(row) == ds.penduduk[0]
     finally:
         await engine.dispose()
@@ -446,7 +446,6 @@ def mariadb_databases() -> Iterator[tuple[str, str]]:
     import asyncio
 
     import aiomysql
-    import pymysql
 
     names = [f"satudata_test_demo_{uuid.uuid4().hex[:10]}" for _ in range(2)]
 
@@ -461,7 +460,7 @@ def mariadb_databases() -> Iterator[tuple[str, str]]:
 
     try:
         asyncio.run(admin([f"CREATE DATABASE `{n}` CHARACTER SET utf8mb4" for n in names]))
-    except (OSError, pymysql.err.OperationalError) as exc:
+    except (OSError, aiomysql.OperationalError) as exc:
         unreachable("MariaDB", exc)
     try:
         yield (names[0], names[1])
