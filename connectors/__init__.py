@@ -13,9 +13,16 @@ from .errors import (
     SourceUnavailable,
 )
 from .memory import InMemoryConnector
-from .registry import CONNECTOR_KINDS, ConnectorRegistry, RegistrySession
+from .registry import CONNECTOR_KINDS, CallObserver, ConnectorRegistry, RegistrySession
+from .resilience import BreakerState, CircuitBreaker, ResiliencePolicy, ResilientConnector, SourceHealth
 
 __all__ = [
+    "BreakerState",
+    "CallObserver",
+    "CircuitBreaker",
+    "ResiliencePolicy",
+    "ResilientConnector",
+    "SourceHealth",
     "CONNECTOR_KINDS",
     "ConfigError",
     "Connector",

@@ -7,15 +7,20 @@ round-trip for ``extensions.sources``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .base import Connector, Record, SourceInfo, SourceQuery, SourceTrace
-from .errors import ConfigError, SourceError
+from .errors import ConfigError, SourceError, SourceTimeout
 from .memory import InMemoryConnector
+from .resilience import ResilientConnector, ResiliencePolicy, SourceHealth
 from .sql import SqlConnector
+
+#: Called after every source round-trip with (source name, seconds, outcome code or "ok").
+CallObserver = Callable[[str, float, str], None]
 
 ConnectorFactory = Callable[..., Connector]
 
@@ -44,6 +49,7 @@ class ConnectorRegistry:
                     )
                 self.routes[entity] = connector
         self.catalog = catalog
+        self.observers: list[CallObserver] = []
         if catalog is not None:
             for entity in catalog.info.entities:
                 self.routes.setdefault(entity, catalog)
@@ -64,7 +70,8 @@ class ConnectorRegistry:
             factory = CONNECTOR_KINDS.get(kind) if isinstance(kind, str) else None
             if factory is None:
                 raise ConfigError(f"sources.{name}.kind is {kind!r}; choose one of {sorted(CONNECTOR_KINDS)}")
-            connectors.append(factory(name, raw, base_dir=base_dir))
+            inner = factory(name, raw, base_dir=base_dir)
+            connectors.append(ResilientConnector(inner, ResiliencePolicy.from_settings(name, raw)))
         known = {str(a.get("code")) for a in agencies}
         for connector in connectors:
             if agencies and connector.info.agency not in known:
@@ -85,18 +92,29 @@ class ConnectorRegistry:
     def sources(self) -> list[SourceInfo]:
         return [c.info for c in self.connectors]
 
-    def session(self, trace: SourceTrace | None = None) -> RegistrySession:
-        """A reader for one request; every round-trip to an OPD source is added to ``trace``."""
+    def health(self) -> list[SourceHealth]:
+        """Each source's state as its breaker and last calls saw it (no source is called)."""
 
-        return RegistrySession(self, trace if trace is not None else SourceTrace())
+        return [c.health() for c in self.connectors if isinstance(c, ResilientConnector)]
+
+    def session(self, trace: SourceTrace | None = None, *, deadline: float | None = None) -> RegistrySession:
+        """A reader for one request.
+
+        Every round-trip to an OPD source is added to ``trace``; ``deadline`` (in
+        ``loop.time()`` terms) bounds every call, so a slow source cannot hold the
+        request past it.
+        """
+
+        return RegistrySession(self, trace if trace is not None else SourceTrace(), deadline)
 
 
 class RegistrySession:
     """Request-scoped routing: ``fetch(query)`` goes to the source that serves ``query.entity``."""
 
-    def __init__(self, registry: ConnectorRegistry, trace: SourceTrace) -> None:
+    def __init__(self, registry: ConnectorRegistry, trace: SourceTrace, deadline: float | None = None) -> None:
         self.registry = registry
         self.trace = trace
+        self.deadline = deadline
 
     async def fetch(self, query: SourceQuery) -> Sequence[Record]:
         connector = self.registry.routes.get(query.entity)
@@ -104,18 +122,26 @@ class RegistrySession:
             raise ConfigError(f"no source serves {query.entity}; map it in one source's entities")
         if connector is self.registry.catalog:
             return await connector.fetch(query)
+        name = connector.info.name
         started = time.perf_counter()
         try:
-            records = await connector.fetch(query)
-        except SourceError:
-            self.trace.record(connector.info.name, rows=0, ms=_ms_since(started), error=True)
+            async with asyncio.timeout_at(self.deadline):
+                records = await connector.fetch(query)
+        except TimeoutError as exc:
+            error = SourceTimeout(f"Source '{name}' did not answer before the request's deadline.", source=name)
+            self._observe(name, started, error.code)
+            raise error from exc
+        except SourceError as exc:
+            self._observe(name, started, exc.code)
             raise
-        self.trace.record(connector.info.name, rows=len(records), ms=_ms_since(started))
+        self._observe(name, started, "ok", rows=len(records))
         return records
 
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
+    def _observe(self, name: str, started: float, outcome: str, *, rows: int = 0) -> None:
+        seconds = time.perf_counter() - started
+        self.trace.record(name, rows=rows, ms=seconds * 1000, error=outcome != "ok")
+        for observer in self.registry.observers:
+            observer(name, seconds, outcome)
 
 
 def _catalog(agencies: Sequence[Mapping[str, Any]], sources: Sequence[SourceInfo]) -> InMemoryConnector:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -11,11 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors import ConnectorRegistry
+from connectors import ConnectorRegistry, SourceHealth
 from resolvers import GraphSchema, build_schema
 
 from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
 from .http import GraphQLEndpoint
+from .metrics import GatewayMetrics
 from .settings import Example, GatewaySettings
 
 log = logging.getLogger("satudata.gateway")
@@ -46,15 +48,28 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
     def graphiql(request: Request) -> Response:
         return graphiql_page(endpoint=str(request.url_for("graphql").path), examples=examples, title=settings.title)
 
+    metrics = GatewayMetrics(registry)
     endpoint = GraphQLEndpoint(
         schema,
         lambda: registry,
         max_body_bytes=settings.max_body_bytes,
+        request_timeout_s=settings.request_timeout_s,
         graphiql=graphiql if settings.graphiql else None,
+        on_response=metrics.observe_request,
     )
 
     async def healthz(request: Request) -> Response:
+        """Liveness: the process answers. Says nothing about the sources (see /readyz)."""
+
         return JSONResponse({"status": "ok", "sources": [s.name for s in registry.sources()]})
+
+    async def readyz(request: Request) -> Response:
+        """Each source's state as the gateway last saw it; 503 only when every source is down."""
+
+        sources = [_health_json(h) for h in registry.health()]
+        states = {s["state"] for s in sources}
+        status = "down" if states == {"down"} else "ok" if states <= {"up"} else "degraded"
+        return JSONResponse({"status": status, "sources": sources}, status_code=503 if status == "down" else 200)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -69,6 +84,8 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], name="graphql"),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
             ASSETS_MOUNT,
         ],
         lifespan=lifespan,
@@ -76,3 +93,19 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
     app.state.registry = registry
     app.state.schema = schema
     return app
+
+
+def _health_json(health: SourceHealth) -> dict[str, object]:
+    def iso(ts: float | None) -> str | None:
+        return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+    return {
+        "name": health.name,
+        "state": health.state,
+        "breaker": health.breaker,
+        "consecutiveFailures": health.consecutive_failures,
+        "lastError": health.last_error,
+        "lastErrorCode": health.last_error_code,
+        "lastErrorAt": iso(health.last_error_at),
+        "lastSuccessAt": iso(health.last_success_at),
+    }

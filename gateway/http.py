@@ -9,7 +9,9 @@ validation, variable coercion) answers 4xx; with legacy ``application/json`` it 
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,17 +56,24 @@ class GraphQLEndpoint:
         registry: Callable[[], ConnectorRegistry],
         *,
         max_body_bytes: int,
+        request_timeout_s: float = 10.0,
         graphiql: Callable[[Request], Response] | None = None,
+        on_response: Callable[[int, float], None] | None = None,
     ) -> None:
         self.schema = schema
         self.registry = registry
         self.max_body_bytes = max_body_bytes
+        self.request_timeout_s = request_timeout_s
         self.graphiql = graphiql
+        self.on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         request = Request(scope, receive)
         response = await self.handle(request)
         await response(scope, receive, send)
+        if self.on_response is not None:
+            self.on_response(response.status_code, time.perf_counter() - started)
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request)
@@ -86,8 +95,10 @@ class GraphQLEndpoint:
         self, request: Request, request_id: str, params: GraphQLParams, media_type: str
     ) -> tuple[dict[str, Any], int]:
         trace = SourceTrace()
+        # Every source call of this request must finish by then; a slow source costs only its fields.
+        deadline = asyncio.get_running_loop().time() + self.request_timeout_s
         context = RequestContext(
-            loaders=Loaders(self.registry().session(trace)),
+            loaders=Loaders(self.registry().session(trace, deadline=deadline)),
             request=request,
             request_id=request_id,
             trace=trace,

@@ -4,6 +4,7 @@
 [gateway]
 title = "Satu Data Trenggalek"     # shown in GraphiQL
 max_body_bytes = 1048576           # larger request bodies are refused with 413
+request_timeout_s = 10             # a request's source calls must finish within this
 
 [[agencies]]                        # the OPDs whose systems feed the graph
 code = "DISDUKCAPIL"
@@ -53,6 +54,8 @@ class GatewaySettings:
     agencies: Sequence[Mapping[str, Any]] = ()
     title: str = "Satu Data Trenggalek"
     max_body_bytes: int = 1_048_576
+    #: Every source call of a request must finish within this many seconds of its arrival.
+    request_timeout_s: float = 10.0
     graphiql: bool = True
     examples: Sequence[Example] = field(default_factory=tuple)
     base_dir: Path | None = None
@@ -87,6 +90,7 @@ class GatewaySettings:
             agencies=tuple(raw.get("agencies", ())),
             title=str(gateway.get("title", cls.title)),
             max_body_bytes=int(gateway.get("max_body_bytes", cls.max_body_bytes)),
+            request_timeout_s=float(gateway.get("request_timeout_s", cls.request_timeout_s)),
             graphiql=bool(graphiql.get("enabled", True)),
             examples=examples,
             base_dir=base_dir,

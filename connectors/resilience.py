@@ -1,0 +1,213 @@
+"""Failure handling around any connector: timeouts, retries with jitter, a circuit breaker.
+
+``ResilientConnector(inner, policy)`` wraps a connector (httpx-style: it wraps, it does not
+subclass). For each fetch it
+
+1. refuses at once with ``SOURCE_UNAVAILABLE`` while the source's breaker is open, except
+   for one probe after ``breaker_reset_s`` (half-open);
+2. runs the inner fetch under ``timeout_s``;
+3. retries reads that failed because the source was unreachable or dropped the connection
+   (``SourceUnavailable``), up to ``retries`` times, sleeping ``backoff_s * 2**attempt`` with
+   full jitter; timeouts are not retried (the time is gone) and neither are bad answers
+   (asking again gets the same answer);
+4. records the outcome in the breaker: ``breaker_failures`` failed fetches in a row open it;
+   a successful probe closes it.
+
+The request's deadline is enforced above this, by ``RegistrySession``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .base import Connector, Record, SourceInfo, SourceQuery
+from .errors import ConfigError, SourceError, SourceTimeout, SourceUnavailable
+
+
+@dataclass(frozen=True)
+class ResiliencePolicy:
+    """Per-source failure settings (``[sources.NAME]`` keys of the same names)."""
+
+    #: Longest one call may take, in seconds.
+    timeout_s: float = 5.0
+    #: Extra attempts after a connection failure (reads are idempotent).
+    retries: int = 2
+    #: First retry waits up to this long (full jitter); each further retry doubles it.
+    backoff_s: float = 0.05
+    #: Failed fetches in a row that open the breaker.
+    breaker_failures: int = 5
+    #: How long an open breaker refuses calls before letting one probe through.
+    breaker_reset_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, name: str, raw: Mapping[str, Any]) -> ResiliencePolicy:
+        values: dict[str, Any] = {}
+        for field_name, default in cls.__dataclass_fields__.items():
+            if field_name in raw:
+                value = raw[field_name]
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    raise ConfigError(f"sources.{name}.{field_name} must be a non-negative number, got {value!r}")
+                values[field_name] = type(default.default)(value)  # type: ignore[misc]
+        if values.get("breaker_failures", 1) < 1:
+            raise ConfigError(f"sources.{name}.breaker_failures must be at least 1")
+        return cls(**values)
+
+
+class BreakerState(str, Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Counts failed fetches; when open, lets nothing through but a periodic probe."""
+
+    def __init__(self, failures: int, reset_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.threshold = failures
+        self.reset_s = reset_s
+        self.clock = clock
+        self.state = BreakerState.CLOSED
+        self.failures = 0
+        self.opened_at = 0.0
+        self._probing = False
+
+    def allow(self) -> bool:
+        """Whether a call may go to the source now (and, if half-open, claim the probe)."""
+
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN and self.clock() - self.opened_at >= self.reset_s:
+            self.state = BreakerState.HALF_OPEN
+        if self.state is BreakerState.HALF_OPEN and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def record_success(self) -> None:
+        self.state = BreakerState.CLOSED
+        self.failures = 0
+        self._probing = False
+
+    def record_failure(self) -> None:
+        self._probing = False
+        self.failures += 1
+        if self.state is BreakerState.HALF_OPEN or self.failures >= self.threshold:
+            self.state = BreakerState.OPEN
+            self.opened_at = self.clock()
+
+    def release_probe(self) -> None:
+        """The probe ended without a verdict (cancelled): let the next caller probe."""
+
+        self._probing = False
+
+    def retry_in(self) -> float:
+        return max(0.0, self.reset_s - (self.clock() - self.opened_at))
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What ``/readyz`` shows of one source."""
+
+    name: str
+    state: str  # "up" | "degraded" | "down"
+    breaker: str
+    consecutive_failures: int
+    last_error: str | None
+    last_error_code: str | None
+    last_error_at: float | None
+    last_success_at: float | None
+
+
+class ResilientConnector:
+    """A connector wrapped in timeouts, retries and a circuit breaker (see module docstring)."""
+
+    def __init__(
+        self,
+        inner: Connector,
+        policy: ResiliencePolicy,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.inner = inner
+        self.info: SourceInfo = inner.info
+        self.policy = policy
+        self.breaker = CircuitBreaker(policy.breaker_failures, policy.breaker_reset_s, clock)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._last_error: SourceError | None = None
+        self._last_error_at: float | None = None
+        self._last_success_at: float | None = None
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def fetch(self, query: SourceQuery) -> Sequence[Record]:
+        name = self.info.name
+        if not self.breaker.allow():
+            raise SourceUnavailable(
+                f"Source '{name}' is unavailable (circuit open after repeated failures; "
+                f"next probe in {self.breaker.retry_in():.0f} s).",
+                source=name,
+            )
+        attempt = 0
+        while True:
+            try:
+                async with asyncio.timeout(self.policy.timeout_s):
+                    records = await self.inner.fetch(query)
+            except TimeoutError as exc:
+                timeout = SourceTimeout(f"Source '{name}' did not answer within {self.policy.timeout_s:g} s.", source=name)
+                self._failed(timeout)
+                raise timeout from exc
+            except SourceUnavailable as exc:
+                if attempt < self.policy.retries:
+                    await self._sleep(self._rng.uniform(0, self.policy.backoff_s * 2**attempt))
+                    attempt += 1
+                    continue
+                self._failed(exc)
+                raise
+            except SourceError as exc:
+                self._failed(exc)
+                raise
+            except BaseException:
+                # Cancelled (the request's deadline) or a bug: free the probe slot, count nothing.
+                self.breaker.release_probe()
+                raise
+            self.breaker.record_success()
+            self._last_success_at = time.time()
+            return records
+
+    def _failed(self, error: SourceError) -> None:
+        self.breaker.record_failure()
+        self._last_error = error
+        self._last_error_at = time.time()
+
+    def health(self) -> SourceHealth:
+        breaker = self.breaker.state
+        if breaker is BreakerState.OPEN:
+            state = "down"
+        elif breaker is BreakerState.HALF_OPEN or self.breaker.failures:
+            state = "degraded"
+        else:
+            state = "up"
+        error = self._last_error
+        return SourceHealth(
+            name=self.info.name,
+            state=state,
+            breaker=breaker.value,
+            consecutive_failures=self.breaker.failures,
+            last_error=error.message if error else None,
+            last_error_code=error.code if error else None,
+            last_error_at=self._last_error_at,
+            last_success_at=self._last_success_at,
+        )

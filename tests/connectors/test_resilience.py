@@ -1,0 +1,143 @@
+"""Timeouts, retries and the circuit breaker around any connector."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from connectors import (
+    BreakerState,
+    CircuitBreaker,
+    ConfigError,
+    Record,
+    ResiliencePolicy,
+    ResilientConnector,
+    SourceBadResponse,
+    SourceInfo,
+    SourceQuery,
+    SourceTimeout,
+    SourceUnavailable,
+)
+
+QUERY = SourceQuery("Thing")
+
+
+class ScriptedConnector:
+    """Answers each fetch with the next scripted outcome: records, an exception, or a delay."""
+
+    def __init__(self, *outcomes: object) -> None:
+        self.info = SourceInfo("scripted", "memory", "TEST", "", ("Thing",))
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    async def fetch(self, query: SourceQuery) -> Sequence[Record]:
+        self.calls += 1
+        outcome = self.outcomes.pop(0) if self.outcomes else [{"id": 1}]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if isinstance(outcome, float):
+            await asyncio.sleep(outcome)
+            return [{"id": "late"}]
+        return outcome  # type: ignore[return-value]
+
+    async def start(self) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def down() -> SourceUnavailable:
+    return SourceUnavailable("down", source="scripted")
+
+
+def resilient(inner: ScriptedConnector, clock: Clock | None = None, **policy: float) -> ResilientConnector:
+    async def no_sleep(_: float) -> None:
+        return None
+
+    settings = {"retries": 2, "backoff_s": 0.0, "breaker_failures": 3, "breaker_reset_s": 10.0, "timeout_s": 0.2, **policy}
+    return ResilientConnector(inner, ResiliencePolicy(**settings), clock=clock or Clock(), sleep=no_sleep)  # type: ignore[arg-type]
+
+
+async def test_connection_failures_are_retried_then_succeed() -> None:
+    inner = ScriptedConnector(down(), down(), [{"id": 7}])
+    assert await resilient(inner).fetch(QUERY) == [{"id": 7}]
+    assert inner.calls == 3
+
+
+async def test_retries_are_bounded() -> None:
+    inner = ScriptedConnector(down(), down(), down(), [{"id": 7}])
+    with pytest.raises(SourceUnavailable):
+        await resilient(inner).fetch(QUERY)
+    assert inner.calls == 3
+
+
+async def test_bad_responses_and_timeouts_are_not_retried() -> None:
+    inner = ScriptedConnector(SourceBadResponse("junk", source="scripted"))
+    with pytest.raises(SourceBadResponse):
+        await resilient(inner).fetch(QUERY)
+    assert inner.calls == 1
+    slow = ScriptedConnector(5.0)
+    with pytest.raises(SourceTimeout) as caught:
+        await resilient(slow, timeout_s=0.05).fetch(QUERY)
+    assert slow.calls == 1 and caught.value.extensions() == {"code": "SOURCE_TIMEOUT", "source": "scripted"}
+
+
+async def test_breaker_opens_refuses_probes_once_and_closes_on_success() -> None:
+    clock = Clock()
+    inner = ScriptedConnector(*[SourceBadResponse("junk", source="scripted")] * 3)
+    connector = resilient(inner, clock)
+    for _ in range(3):
+        with pytest.raises(SourceBadResponse):
+            await connector.fetch(QUERY)
+    assert connector.breaker.state is BreakerState.OPEN and connector.health().state == "down"
+
+    for _ in range(5):  # open: refused without calling the source
+        with pytest.raises(SourceUnavailable, match="circuit open"):
+            await connector.fetch(QUERY)
+    assert inner.calls == 3
+
+    clock.now += 10
+    inner.outcomes = [[{"id": "back"}]]
+    assert await connector.fetch(QUERY) == [{"id": "back"}]  # the probe
+    assert inner.calls == 4
+    assert connector.breaker.state is BreakerState.CLOSED and connector.health().state == "up"
+
+
+async def test_a_failed_probe_reopens_the_breaker() -> None:
+    clock = Clock()
+    connector = resilient(ScriptedConnector(*[SourceBadResponse("junk", source="scripted")] * 4), clock)
+    for _ in range(3):
+        with pytest.raises(SourceBadResponse):
+            await connector.fetch(QUERY)
+    clock.now += 10
+    with pytest.raises(SourceBadResponse):
+        await connector.fetch(QUERY)
+    assert connector.breaker.state is BreakerState.OPEN
+    with pytest.raises(SourceUnavailable, match="circuit open"):
+        await connector.fetch(QUERY)
+
+
+def test_half_open_lets_exactly_one_probe_through() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, reset_s=5, clock=clock)
+    breaker.record_failure()
+    assert not breaker.allow()
+    clock.now += 5
+    assert breaker.allow() and breaker.state is BreakerState.HALF_OPEN
+    assert not breaker.allow()  # a second caller while the probe is out
+    breaker.record_success()
+    assert breaker.allow() and breaker.allow()
+
+
+@pytest.mark.parametrize(("raw", "message"), [({"retries": -1}, "non-negative"), ({"timeout_s": "5"}, "number"), ({"breaker_failures": 0}, "at least 1")])
+def test_policy_settings_are_checked(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ResiliencePolicy.from_settings("x", raw)
