@@ -12,13 +12,16 @@ A source entity is configured like::
     regionCode = { column = "kode_wilayah", transform = "region_code_digits" }
 
 ``values`` maps source codes to vocabulary enum values (and back, for filters pushed to the
-source); ``transform`` names a reversible format conversion from ``TRANSFORMS``.
+source); ``transform`` names a reversible format conversion from ``TRANSFORMS``; ``type``
+parses values whose wire format lacks the type (``"date"`` for JSON's ISO strings; see
+``TYPES``). A list value is mapped element by element.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from .errors import ConfigError
@@ -53,6 +56,27 @@ TRANSFORMS: dict[str, Transform] = {
 }
 
 
+def _as_date(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _as_datetime(value: Any) -> Any:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+#: ``type = "..."`` for sources whose wire format has no such type (JSON has no dates).
+TYPES: dict[str, Callable[[Any], Any]] = {
+    "date": _as_date,
+    "datetime": _as_datetime,
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class FieldMapping:
     """Where one vocabulary field comes from in the source."""
@@ -62,10 +86,13 @@ class FieldMapping:
     values: Mapping[Any, Any] | None = None
     transform: Transform | None = None
     reverse_values: Mapping[Any, Any] | None = None
+    type: Callable[[Any], Any] | None = None
 
     def to_vocabulary(self, raw: Any) -> Any:
         if raw is None:
             return None
+        if isinstance(raw, list):
+            return [self.to_vocabulary(item) for item in raw]
         if self.transform is not None:
             raw = self.transform.to_vocabulary(raw)
         if self.values is not None:
@@ -73,6 +100,11 @@ class FieldMapping:
             # mapping does not know is not guessed at: the field is null.
             found = self.values.get(raw)
             return self.values.get(str(raw)) if found is None else found
+        if self.type is not None:
+            try:
+                return self.type(raw)
+            except (TypeError, ValueError):
+                return None  # a value the source should not have sent: null, not a crash
         return raw
 
     def to_source(self, value: Any) -> Any:
@@ -118,7 +150,7 @@ class EntityMapping:
 
 
 def parse_entity_mapping(
-    source: str, entity: str, raw: Mapping[str, Any], *, location_key: str
+    source: str, entity: str, raw: Mapping[str, Any], *, location_key: str, extra_keys: frozenset[str] = frozenset()
 ) -> EntityMapping:
     """Build an ``EntityMapping`` from its config table, or raise a ``ConfigError`` that names the key."""
 
@@ -135,7 +167,7 @@ def parse_entity_mapping(
     key = raw.get("key")
     if key not in fields:
         raise ConfigError(f"{where}.key must name one of its mapped fields, got {key!r}")
-    unknown = set(raw) - {location_key, "key", "fields"}
+    unknown = set(raw) - {location_key, "key", "fields"} - extra_keys
     if unknown:
         raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
     return EntityMapping(entity=entity, location=location, key=key, fields=fields)
@@ -145,8 +177,8 @@ def _parse_field(where: str, name: str, spec: Any) -> FieldMapping:
     if isinstance(spec, str):
         return FieldMapping(name=name, column=spec)
     if not isinstance(spec, Mapping) or not isinstance(spec.get("column"), str):
-        raise ConfigError(f"{where} must be a column name or {{ column = ..., values = ..., transform = ... }}")
-    unknown = set(spec) - {"column", "values", "transform"}
+        raise ConfigError(f"{where} must be a column name or {{ column = ..., values = ..., transform = ..., type = ... }}")
+    unknown = set(spec) - {"column", "values", "transform", "type"}
     if unknown:
         raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
     transform = None
@@ -154,10 +186,17 @@ def _parse_field(where: str, name: str, spec: Any) -> FieldMapping:
         transform = TRANSFORMS.get(spec["transform"])
         if transform is None:
             raise ConfigError(f"{where}.transform {spec['transform']!r} is unknown; choose one of {sorted(TRANSFORMS)}")
+    value_type = None
+    if "type" in spec:
+        value_type = TYPES.get(spec["type"])
+        if value_type is None:
+            raise ConfigError(f"{where}.type {spec['type']!r} is unknown; choose one of {sorted(TYPES)}")
     values = spec.get("values")
     reverse = None
     if values is not None:
         if not isinstance(values, Mapping):
             raise ConfigError(f"{where}.values must map source codes to vocabulary values")
         reverse = {v: k for k, v in values.items()}
-    return FieldMapping(name=name, column=spec["column"], values=values, transform=transform, reverse_values=reverse)
+    return FieldMapping(
+        name=name, column=spec["column"], values=values, transform=transform, reverse_values=reverse, type=value_type
+    )

@@ -34,18 +34,27 @@ class InMemoryConnector:
     async def fetch(self, query: SourceQuery) -> Sequence[Record]:
         if query.entity not in self.records:
             raise ConfigError(f"source {self.info.name} does not serve {query.entity}")
-        rows = [r for r in self.records[query.entity] if all(_matches(r, f) for f in query.where)]
-        if query.group_by is not None:
-            counts = Counter(tuple(r.get(name) for name in query.group_by) for r in rows)
-            return [{**dict(zip(query.group_by, group)), "count": n} for group, n in counts.items()]
-        key = self.keys[query.entity]
-        order = query.order_by or (key,)
-        rows.sort(key=lambda r: tuple(_sortable(r.get(name)) for name in order))
-        if query.after is not None:
-            rows = [r for r in rows if r.get(key) is not None and r[key] > query.after]
-        if query.limit is not None:
-            rows = rows[: query.limit]
-        return rows
+        return evaluate(self.records[query.entity], query, key=self.keys[query.entity])
+
+
+def evaluate(records: Sequence[Record], query: SourceQuery, *, key: str) -> list[Record]:
+    """Answer ``query`` over records already in memory: the reference semantics of ``SourceQuery``.
+
+    Sources that cannot filter, sort or count themselves (most REST APIs) use it on what
+    they fetched.
+    """
+
+    rows = [r for r in records if all(_matches(r, f) for f in query.where)]
+    if query.group_by is not None:
+        counts = Counter(tuple(r.get(name) for name in query.group_by) for r in rows)
+        return [{**dict(zip(query.group_by, group)), "count": n} for group, n in counts.items()]
+    order = query.order_by or (key,)
+    rows.sort(key=lambda r: tuple(_sortable(r.get(name)) for name in order))
+    if query.after is not None:
+        rows = [r for r in rows if r.get(key) is not None and r[key] > query.after]
+    if query.limit is not None:
+        rows = rows[: query.limit]
+    return rows
 
 
 def _sortable(value: Any) -> tuple[bool, Any]:
@@ -54,6 +63,9 @@ def _sortable(value: Any) -> tuple[bool, Any]:
 
 def _matches(record: Record, f: Filter) -> bool:
     value = record.get(f.field)
+    if isinstance(value, (list, tuple)):
+        # A list-valued field (a puskesmas's covered desa) matches when any element does.
+        return any(_matches({f.field: v}, f) for v in value)
     if f.op == "eq":
         return bool(value == f.value)
     if f.op == "in":

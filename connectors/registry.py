@@ -16,7 +16,8 @@ from typing import Any
 from .base import Connector, Record, SourceInfo, SourceQuery, SourceTrace
 from .errors import ConfigError, SourceError, SourceTimeout
 from .memory import InMemoryConnector
-from .resilience import ResilientConnector, ResiliencePolicy, SourceHealth
+from .resilience import ResiliencePolicy, ResilientConnector, SourceHealth
+from .rest import RestConnector
 from .sql import SqlConnector
 
 #: Called after every source round-trip with (source name, seconds, outcome code or "ok").
@@ -27,6 +28,7 @@ ConnectorFactory = Callable[..., Connector]
 #: ``kind`` in a ``[sources.NAME]`` table -> factory taking (name, raw table, base_dir=...).
 CONNECTOR_KINDS: dict[str, ConnectorFactory] = {
     "sql": SqlConnector.from_settings,
+    "rest": RestConnector.from_settings,
 }
 
 #: Entities the gateway serves from its own configuration rather than from an OPD.

@@ -1,0 +1,312 @@
+"""``RestConnector``: an OPD's JSON-over-HTTP API as a source, mapped by config.
+
+```toml
+[sources.dinkes]
+kind = "rest"
+agency = "DINKES"
+base_url = "http://127.0.0.1:8101"
+max_concurrency = 8              # bound on parallel calls to this API, across all requests
+headers = { Authorization = "env:DINKES_TOKEN" }
+
+[sources.dinkes.entities.Patient]
+path = "/api/v1/pasien"          # the list endpoint
+key = "nik"
+records = "data"                 # where the records are in a page (dotted path; omit if the body is the list)
+batch = { nik = { param = "nik", max = 100 } }                 # ?nik=a,b,c answers many keys at once
+lookup = { code = "/api/v1/faskes/{value}" }                   # else one call per key (404 = absent)
+params = { regionCode = { param = "kode_wilayah", op = "prefix" } }   # filters the API applies itself
+pagination = { style = "page", page_param = "page", size_param = "per_page", size = 100, total_pages = "meta.total_pages" }
+[sources.dinkes.entities.Patient.fields]
+nik = "nik"                      # vocabulary field = dotted path in the record
+```
+
+Pagination styles: ``page`` (page numbers, ``total_pages`` path), ``offset`` (``offset_param``,
+``limit_param``, ``next`` path that is null on the last page) and ``cursor`` (``cursor_param``,
+``limit_param``, ``next_cursor`` path). Whatever the API cannot filter, sort or count is done
+here on what it returned (``connectors.memory.evaluate``), so every ``SourceQuery`` has the
+same meaning on every kind of source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from .base import Filter, Record, SourceInfo, SourceQuery
+from .errors import ConfigError, SourceBadResponse, SourceTimeout, SourceUnavailable
+from .mapping import EntityMapping, parse_entity_mapping
+from .memory import evaluate
+from .settings import resolve_env, source_info
+
+log = logging.getLogger("satudata.connectors.rest")
+
+#: A list walk that needs more pages than this is refused rather than left to run for minutes.
+DEFAULT_MAX_PAGES = 200
+
+
+@dataclass(frozen=True)
+class Pagination:
+    style: str = "none"
+    size: int = 100
+    page_param: str = "page"
+    size_param: str = "per_page"
+    total_pages: str | None = None
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    next: str = "next"
+    cursor_param: str = "cursor"
+    next_cursor: str = "nextCursor"
+
+
+@dataclass(frozen=True)
+class ParamFilter:
+    param: str
+    op: str = "eq"  # "eq" or "prefix": what the API's parameter does
+
+
+@dataclass(frozen=True)
+class RestEntity:
+    mapping: EntityMapping
+    records: str | None = None
+    record: str | None = None
+    pagination: Pagination = field(default_factory=Pagination)
+    batch: Mapping[str, tuple[str, int, str]] = field(default_factory=dict)
+    lookup: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, ParamFilter] = field(default_factory=dict)
+
+
+_ENTITY_KEYS = frozenset({"records", "record", "pagination", "batch", "lookup", "params"})
+
+
+def _parse_entity(source: str, entity: str, raw: Mapping[str, Any]) -> RestEntity:
+    where = f"sources.{source}.entities.{entity}"
+    mapping = parse_entity_mapping(source, entity, raw, location_key="path", extra_keys=_ENTITY_KEYS)
+    try:
+        pagination = Pagination(**raw.get("pagination", {}))
+    except TypeError as exc:
+        raise ConfigError(f"{where}.pagination: {exc}") from exc
+    if pagination.style not in ("none", "page", "offset", "cursor"):
+        raise ConfigError(f"{where}.pagination.style must be none, page, offset or cursor")
+    batch = {}
+    for name, spec in raw.get("batch", {}).items():
+        mapping.field(name)
+        batch[name] = (str(spec["param"]), int(spec.get("max", 50)), str(spec.get("separator", ",")))
+    lookup = {}
+    for name, template in raw.get("lookup", {}).items():
+        mapping.field(name)
+        if "{value}" not in template:
+            raise ConfigError(f"{where}.lookup.{name} must contain {{value}}")
+        lookup[name] = str(template)
+    params = {}
+    for name, spec in raw.get("params", {}).items():
+        mapping.field(name)
+        params[name] = ParamFilter(**spec) if isinstance(spec, Mapping) else ParamFilter(str(spec))
+    return RestEntity(mapping, raw.get("records"), raw.get("record"), pagination, batch, lookup, params)
+
+
+class RestConnector:
+    """Reads vocabulary entities from one OPD's HTTP API, with one pooled ``httpx.AsyncClient``."""
+
+    kind = "rest"
+
+    def __init__(
+        self,
+        info: SourceInfo,
+        client: httpx.AsyncClient,
+        entities: Mapping[str, RestEntity],
+        *,
+        max_concurrency: int = 8,
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> None:
+        self.info = info
+        self.client = client
+        self.entities = dict(entities)
+        self.max_pages = max_pages
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    @classmethod
+    def from_settings(
+        cls, name: str, raw: Mapping[str, Any], *, base_dir: Path | None = None, transport: httpx.AsyncBaseTransport | None = None
+    ) -> RestConnector:
+        base_url = resolve_env(f"sources.{name}.base_url", raw.get("base_url"))
+        headers = {k: resolve_env(f"sources.{name}.headers.{k}", v) for k, v in raw.get("headers", {}).items()}
+        entities = {entity: _parse_entity(name, entity, spec) for entity, spec in (raw.get("entities") or {}).items()}
+        concurrency = int(raw.get("max_concurrency", 8))
+        client = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"accept": "application/json", **headers},
+            timeout=httpx.Timeout(float(raw.get("timeout_s", 5.0))),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport,
+        )
+        return cls(
+            source_info(name, "rest", raw, tuple(entities)),
+            client,
+            entities,
+            max_concurrency=concurrency,
+            max_pages=int(raw.get("max_pages", DEFAULT_MAX_PAGES)),
+        )
+
+    async def start(self) -> None:
+        return None  # an API has no schema to check up front; a bad mapping shows as null fields
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def fetch(self, query: SourceQuery) -> Sequence[Record]:
+        entity = self.entities.get(query.entity)
+        if entity is None:
+            raise ConfigError(f"source {self.info.name} does not serve {query.entity}")
+        raw = await self._collect(entity, query.where)
+        records = self._dedupe(entity, [self._to_record(entity, r) for r in raw])
+        return evaluate(records, query, key=entity.mapping.key)
+
+    async def _collect(self, entity: RestEntity, where: Sequence[Filter]) -> list[Any]:
+        """The fewest calls that return a superset of what ``where`` asks for."""
+
+        params = self._pushed_params(entity, where)
+        for f in where:
+            if f.op not in ("in", "eq"):
+                continue
+            keys = list(dict.fromkeys(f.value if f.op == "in" else (f.value,)))
+            source_keys = [entity.mapping.field(f.field).to_source(k) for k in keys]
+            if f.field in entity.batch:
+                param, size, separator = entity.batch[f.field]
+                chunks = [source_keys[i : i + size] for i in range(0, len(source_keys), size)]
+                pages = await asyncio.gather(
+                    *(self._walk(entity, entity.mapping.location, {**params, param: separator.join(map(str, c))}) for c in chunks)
+                )
+                return [r for page in pages for r in page]
+            if f.field in entity.lookup:
+                template = entity.lookup[f.field]
+                found = await asyncio.gather(*(self._lookup(entity, template.format(value=quote(str(k), safe=""))) for k in source_keys))
+                return [r for r in found if r is not None]
+            if f.field in entity.params and entity.params[f.field].op == "eq":
+                param = entity.params[f.field].param
+                pages = await asyncio.gather(*(self._walk(entity, entity.mapping.location, {**params, param: k}) for k in source_keys))
+                return [r for page in pages for r in page]
+        prefix = next((f for f in where if f.op == "prefix" and f.field in entity.params), None)
+        if prefix is not None and entity.params[prefix.field].op == "prefix":
+            param = entity.params[prefix.field].param
+            field_map = entity.mapping.field(prefix.field)
+            pages = await asyncio.gather(
+                *(self._walk(entity, entity.mapping.location, {**params, param: field_map.to_source(p)}) for p in prefix.value)
+            )
+            return [r for page in pages for r in page]
+        return await self._walk(entity, entity.mapping.location, params)
+
+    def _pushed_params(self, entity: RestEntity, where: Sequence[Filter]) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for f in where:
+            spec = entity.params.get(f.field)
+            if spec is not None and f.op == "eq" and spec.op == "eq":
+                params[spec.param] = entity.mapping.field(f.field).to_source(f.value)
+        return params
+
+    async def _walk(self, entity: RestEntity, path: str, params: Mapping[str, Any]) -> list[Any]:
+        """Every record of a list endpoint, following its pagination."""
+
+        p = entity.pagination
+        records: list[Any] = []
+        query = dict(params)
+        if p.style == "page":
+            query.update({p.page_param: 1, p.size_param: p.size})
+        elif p.style == "offset":
+            query.update({p.offset_param: 0, p.limit_param: p.size})
+        elif p.style == "cursor":
+            query[p.limit_param] = p.size
+        for page_number in range(1, self.max_pages + 1):
+            body = await self._get(path, query)
+            page = _at(body, entity.records) if entity.records else body
+            if not isinstance(page, list):
+                raise SourceBadResponse(f"Source '{self.info.name}' answered without a list of records.", source=self.info.name)
+            records.extend(page)
+            if p.style == "none" or not page:
+                return records
+            if p.style == "page":
+                total = _at(body, p.total_pages) if p.total_pages else None
+                if (isinstance(total, int) and page_number >= total) or (total is None and len(page) < p.size):
+                    return records
+                query[p.page_param] = page_number + 1
+            elif p.style == "offset":
+                if _at(body, p.next) is None:
+                    return records
+                query[p.offset_param] = query[p.offset_param] + len(page)
+            else:
+                cursor = _at(body, p.next_cursor)
+                if not cursor:
+                    return records
+                query[p.cursor_param] = cursor
+        raise SourceBadResponse(
+            f"Source '{self.info.name}' needs more than {self.max_pages} pages for one list; narrow the query.",
+            source=self.info.name,
+        )
+
+    async def _lookup(self, entity: RestEntity, path: str) -> Any:
+        body = await self._get(path, {}, missing_ok=True)
+        if body is None:
+            return None
+        return _at(body, entity.record) if entity.record else body
+
+    async def _get(self, path: str, params: Mapping[str, Any], *, missing_ok: bool = False) -> Any:
+        async with self._slots:
+            with self._map_errors():
+                response = await self.client.get(path, params=params)
+        name = self.info.name
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code >= 500:
+            log.warning("source %s answered %s for %s", name, response.status_code, path)
+            raise SourceUnavailable(f"Source '{name}' answered HTTP {response.status_code}.", source=name)
+        if response.status_code >= 400:
+            log.error("source %s refused %s %s: %s", name, path, dict(params), response.text[:300])
+            raise SourceBadResponse(f"Source '{name}' refused the request (HTTP {response.status_code}).", source=name)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise SourceBadResponse(f"Source '{name}' answered with malformed JSON.", source=name) from exc
+
+    @contextmanager
+    def _map_errors(self) -> Iterator[None]:
+        """Translate httpx's errors into ``SourceError``s, once, here."""
+
+        name = self.info.name
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise SourceTimeout(f"Source '{name}' did not answer in time.", source=name) from exc
+        except (httpx.TransportError, OSError) as exc:
+            log.warning("source %s unavailable: %r", name, exc)
+            raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc
+
+    def _to_record(self, entity: RestEntity, raw: Any) -> Record:
+        if not isinstance(raw, Mapping):
+            raise SourceBadResponse(f"Source '{self.info.name}' answered with a record that is not an object.", source=self.info.name)
+        return {name: f.to_vocabulary(_at(raw, f.column)) for name, f in entity.mapping.fields.items()}
+
+    @staticmethod
+    def _dedupe(entity: RestEntity, records: list[Record]) -> list[Record]:
+        key = entity.mapping.key
+        return list({r.get(key): r for r in records}.values())
+
+
+def _at(body: Any, path: str | None) -> Any:
+    """The value at a dotted path (``meta.total_pages``), or ``None``."""
+
+    value = body
+    for part in (path or "").split("."):
+        if not part:
+            continue
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
