@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime, timezone
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 
 from starlette.applications import Starlette
 from starlette.requests import Request
