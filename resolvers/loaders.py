@@ -99,4 +99,6 @@ class Loaders:
 
 
 def _within(code: Any, region: str) -> bool:
+    if isinstance(code, (list, tuple)):  # e.g. a puskesmas's working area
+        return any(_within(c, region) for c in code)
     return isinstance(code, str) and (code == region or code.startswith(region + "."))

@@ -14,6 +14,7 @@ from .enums import FamilyRelation, MaritalStatus, Religion, ResidentStatus, Sex,
 from .scalars import KK, NIK
 
 if TYPE_CHECKING:
+    from .health import HealthFacility, HealthRecord
     from .region import Region
     from .school import Student
 
@@ -73,6 +74,22 @@ class Person:
 
         record = await info.context.loaders.one("Student", "nik").load(self.nik)
         return Student.from_record(record) if record else None
+
+    @strawberry.field(
+        description="The puskesmas whose working area covers the person's desa (from the health office); null if none."
+    )
+    async def health_facility(self, info: Info) -> Annotated[HealthFacility, strawberry.lazy(".health")] | None:
+        from .health import HealthFacility
+
+        facilities = await HealthFacility.covering(info, self.region_code)
+        return facilities[0] if facilities else None
+
+    @strawberry.field(description="The person's record in the health system, matched by NIK; null if not registered. Health data.")
+    async def health_record(self, info: Info) -> Annotated[HealthRecord, strawberry.lazy(".health")] | None:
+        from .health import HealthRecord
+
+        record = await info.context.loaders.one("Patient", "nik").load(self.nik)
+        return HealthRecord.from_record(record) if record else None
 
     @staticmethod
     async def load(info: Info, nik: str | None) -> Person | None:

@@ -12,6 +12,7 @@ from .agency import Agency
 from .context import Info
 from .enums import ResidentStatus, SchoolLevel, SchoolOwnership, Sex
 from .errors import InvalidInput
+from .health import HealthFacility
 from .pagination import Connection, paginate
 from .person import Family, Person
 from .region import Region
@@ -90,6 +91,12 @@ class Query:
         self, info: Info, code: Annotated[RegionCode, strawberry.argument(description="Kemendagri code, dotted.")]
     ) -> Region | None:
         return await Region.load(info, code)
+
+    @strawberry.field(description="A health facility by the health office's code; null if unknown.")
+    async def health_facility(
+        self, info: Info, code: Annotated[str, strawberry.argument(description="The facility's code.")]
+    ) -> HealthFacility | None:
+        return await HealthFacility.load(info, code)
 
     @strawberry.field(description="The agencies (OPD) whose systems feed this graph.")
     async def agencies(self, info: Info) -> list[Agency]:

@@ -14,6 +14,7 @@ from .pagination import Connection, paginate
 from .scalars import RegionCode
 
 if TYPE_CHECKING:
+    from .health import CaseReport, HealthFacility
     from .person import Person
     from .school import School
 
@@ -61,6 +62,25 @@ class Region:
         records = await info.context.loaders.within("School", "regionCode").load(self.code)
         schools = [School.from_record(r) for r in records]
         return [s for s in schools if level is None or s.level == level]
+
+    @strawberry.field(description="Health facilities whose working area covers all or part of this region.")
+    async def health_facilities(self, info: Info) -> list[Annotated[HealthFacility, strawberry.lazy(".health")]]:
+        from .health import HealthFacility
+
+        return await HealthFacility.covering(info, self.code)
+
+    @strawberry.field(description="Weekly SKDR case reports from this desa, for one year and a range of epidemiological weeks.")
+    async def case_reports(
+        self,
+        info: Info,
+        year: Annotated[int, strawberry.argument(description="Year of the epidemiological weeks.")],
+        from_week: Annotated[int, strawberry.argument(description="First epidemiological week (1-53).")] = 1,
+        to_week: Annotated[int, strawberry.argument(description="Last epidemiological week (1-53).")] = 53,
+        disease: Annotated[str | None, strawberry.argument(description="Only this SKDR disease code.")] = None,
+    ) -> list[Annotated[CaseReport, strawberry.lazy(".health")]]:
+        from .health import CaseReport
+
+        return await CaseReport.fetch(info, [Filter("regionCode", "prefix", (self.code,))], year, from_week, to_week, disease)
 
     @strawberry.field(description="Registered residents whose address lies within this region, a page at a time, ordered by NIK.")
     async def residents(
