@@ -14,7 +14,8 @@ key = "nik"
 records = "data"                 # where the records are in a page (dotted path; omit if the body is the list)
 batch = { nik = { param = "nik", max = 100 } }                 # ?nik=a,b,c answers many keys at once
 lookup = { code = "/api/v1/faskes/{value}" }                   # else one call per key (404 = absent)
-params = { regionCode = { param = "kode_wilayah", op = "prefix" } }   # filters the API applies itself
+params = { regionCode = { param = "kode_wilayah", op = "prefix" },
+           week = [{ param = "minggu_mulai", op = "gte" }, { param = "minggu_akhir", op = "lte" }] }
 pagination = { style = "page", page_param = "page", size_param = "per_page", size = 100, total_pages = "meta.total_pages" }
 [sources.dinkes.entities.Patient.fields]
 nik = "nik"                      # vocabulary field = dotted path in the record
@@ -70,7 +71,7 @@ class Pagination:
 @dataclass(frozen=True)
 class ParamFilter:
     param: str
-    op: str = "eq"  # "eq" or "prefix": what the API's parameter does
+    op: str = "eq"  # what the API's parameter does: "eq", "prefix", "gte" (from) or "lte" (until)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,10 @@ class RestEntity:
     pagination: Pagination = field(default_factory=Pagination)
     batch: Mapping[str, tuple[str, int, str]] = field(default_factory=dict)
     lookup: Mapping[str, str] = field(default_factory=dict)
-    params: Mapping[str, ParamFilter] = field(default_factory=dict)
+    params: Mapping[str, tuple[ParamFilter, ...]] = field(default_factory=dict)
+
+    def param(self, field_name: str, op: str) -> ParamFilter | None:
+        return next((p for p in self.params.get(field_name, ()) if p.op == op), None)
 
 
 _ENTITY_KEYS = frozenset({"records", "record", "pagination", "batch", "lookup", "params"})
@@ -109,7 +113,11 @@ def _parse_entity(source: str, entity: str, raw: Mapping[str, Any]) -> RestEntit
     params = {}
     for name, spec in raw.get("params", {}).items():
         mapping.field(name)
-        params[name] = ParamFilter(**spec) if isinstance(spec, Mapping) else ParamFilter(str(spec))
+        specs = spec if isinstance(spec, list) else [spec]
+        try:
+            params[name] = tuple(ParamFilter(**s) if isinstance(s, Mapping) else ParamFilter(str(s)) for s in specs)
+        except TypeError as exc:
+            raise ConfigError(f"{where}.params.{name}: {exc}") from exc
     return RestEntity(mapping, raw.get("records"), raw.get("record"), pagination, batch, lookup, params)
 
 
@@ -190,13 +198,14 @@ class RestConnector:
                 template = entity.lookup[f.field]
                 found = await asyncio.gather(*(self._lookup(entity, template.format(value=quote(str(k), safe=""))) for k in source_keys))
                 return [r for r in found if r is not None]
-            if f.field in entity.params and entity.params[f.field].op == "eq":
-                param = entity.params[f.field].param
+            eq = entity.param(f.field, "eq")
+            if eq is not None:
+                param = eq.param
                 pages = await asyncio.gather(*(self._walk(entity, entity.mapping.location, {**params, param: k}) for k in source_keys))
                 return [r for page in pages for r in page]
-        prefix = next((f for f in where if f.op == "prefix" and f.field in entity.params), None)
-        if prefix is not None and entity.params[prefix.field].op == "prefix":
-            param = entity.params[prefix.field].param
+        prefix = next((f for f in where if f.op == "prefix" and entity.param(f.field, "prefix")), None)
+        if prefix is not None:
+            param = entity.param(prefix.field, "prefix").param  # type: ignore[union-attr]
             field_map = entity.mapping.field(prefix.field)
             pages = await asyncio.gather(
                 *(self._walk(entity, entity.mapping.location, {**params, param: field_map.to_source(p)}) for p in prefix.value)
@@ -207,8 +216,8 @@ class RestConnector:
     def _pushed_params(self, entity: RestEntity, where: Sequence[Filter]) -> dict[str, Any]:
         params: dict[str, Any] = {}
         for f in where:
-            spec = entity.params.get(f.field)
-            if spec is not None and f.op == "eq" and spec.op == "eq":
+            spec = entity.param(f.field, f.op) if f.op in ("eq", "gte", "lte") else None
+            if spec is not None:
                 params[spec.param] = entity.mapping.field(f.field).to_source(f.value)
         return params
 
