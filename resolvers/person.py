@@ -11,6 +11,7 @@ from connectors import Record
 
 from .context import Info
 from .enums import FamilyRelation, MaritalStatus, Religion, ResidentStatus, Sex, enum_or_none
+from .lookahead import prefetch, selects
 from .scalars import KK, NIK
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class Person:
     async def family(self, info: Info) -> Family | None:
         if self.kk is None:
             return None
+        if selects(info, "members"):
+            prefetch(info.context.loaders.many("Person", "kk").load(self.kk))
         record = await info.context.loaders.one("Family", "kk").load(self.kk)
         return Family.from_record(record) if record else None
 

@@ -13,6 +13,7 @@ from .context import Info
 from .enums import ResidentStatus, SchoolLevel, SchoolOwnership, Sex
 from .errors import InvalidInput
 from .health import HealthFacility
+from .lookahead import prefetch, selects
 from .pagination import Connection, paginate
 from .person import Family, Person
 from .region import Region
@@ -70,6 +71,8 @@ def _eq(field: str, value: object) -> list[Filter]:
 class Query:
     @strawberry.field(description="A resident by NIK; null if the registry has no such NIK.")
     async def person(self, info: Info, nik: Annotated[NIK, strawberry.argument(description="The NIK to look up.")]) -> Person | None:
+        if selects(info, "student"):
+            prefetch(info.context.loaders.one("Student", "nik").load(nik))
         return await Person.load(info, nik)
 
     @strawberry.field(description="A family card by its number (No. KK); null if unknown.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..conftest import Backend, gateway_config, open_gateway
 
 QUERY = """query($nik: NIK!) {
@@ -51,7 +53,8 @@ async def test_dead_source_nulls_only_its_fields(sqlite_backend: Backend) -> Non
         assert by_name["dapodik"]["lastErrorCode"] == "SOURCE_UNAVAILABLE"
 
         metrics = (await gateway.client.get("/metrics")).text
-        assert 'satudata_source_calls_total{outcome="SOURCE_UNAVAILABLE",source="dapodik"} 3.0' in metrics
+        failed = re.search(r'satudata_source_calls_total\{outcome="SOURCE_UNAVAILABLE",source="dapodik"\} (\d+)', metrics)
+        assert failed is not None and int(failed.group(1)) >= 3  # a failed look-ahead call is asked again
         assert 'satudata_source_breaker_state{source="dapodik"} 2.0' in metrics
         assert 'satudata_requests_total{status="200"} 3.0' in metrics
         assert "satudata_source_call_seconds_bucket" in metrics
