@@ -21,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from .base import Connector, Record, SourceInfo, SourceQuery
 from .errors import ConfigError, SourceError, SourceTimeout, SourceUnavailable
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,34 @@ class ResiliencePolicy:
         if values.get("breaker_failures", 1) < 1:
             raise ConfigError(f"sources.{name}.breaker_failures must be at least 1")
         return cls(**values)
+
+
+async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
+    """Await ``awaitable`` for at most ``seconds`` (``None``: no limit), then give up on it.
+
+    Unlike ``asyncio.timeout``, a call that overruns is cancelled *without waiting* for its
+    clean-up: a driver cancelling a query on a hung server (asyncpg sends a cancel request and
+    waits for the server) must not hold the answer past its deadline.
+    """
+
+    if seconds is None:
+        return await awaitable
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), timeout=max(seconds, 0.0))
+    except TimeoutError:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise
+    except asyncio.CancelledError:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class BreakerState(str, Enum):
@@ -163,8 +194,7 @@ class ResilientConnector:
         attempt = 0
         while True:
             try:
-                async with asyncio.timeout(self.policy.timeout_s):
-                    records = await self.inner.fetch(query)
+                records = await within(self.inner.fetch(query), self.policy.timeout_s)
             except TimeoutError as exc:
                 timeout = SourceTimeout(f"Source '{name}' did not answer within {self.policy.timeout_s:g} s.", source=name)
                 self._failed(timeout)
