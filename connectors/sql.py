@@ -47,6 +47,7 @@ class SqlConnector:
         self.entities = dict(entities)
         self.timeout_s = timeout_s
         self._tables: dict[str, sa.Table] = {}
+        self._selects: dict[str, sa.Select[Any]] = {}
         self._reflect_lock = asyncio.Lock()
 
     @classmethod
@@ -100,7 +101,13 @@ class SqlConnector:
         if in_filters:
             return await self._fetch_in_chunks(query, in_filters[0])
         table = await self._table(mapping)
-        statement = _build_statement(query, mapping, table)
+        base = self._selects.get(mapping.entity)
+        if base is None:
+            # Labelling every column costs more than a primary-key lookup itself; do it once.
+            base = self._selects[mapping.entity] = sa.select(
+                *(table.c[f.column].label(name) for name, f in mapping.fields.items())
+            )
+        statement = _build_statement(query, mapping, table, base)
         if statement is None:
             return []
         with self._map_errors():
@@ -210,7 +217,9 @@ def _condition(f: Filter, mapping: EntityMapping, table: sa.Table) -> sa.ColumnE
     raise ValueError(f"unknown filter op {f.op!r}")
 
 
-def _build_statement(query: SourceQuery, mapping: EntityMapping, table: sa.Table) -> sa.Select[Any] | None:
+def _build_statement(
+    query: SourceQuery, mapping: EntityMapping, table: sa.Table, base: sa.Select[Any]
+) -> sa.Select[Any] | None:
     conditions = [_condition(f, mapping, table) for f in query.where]
     if query.group_by is not None:
         group_columns = [table.c[mapping.field(name).column].label(name) for name in query.group_by]
@@ -218,8 +227,7 @@ def _build_statement(query: SourceQuery, mapping: EntityMapping, table: sa.Table
         if group_columns:
             statement = statement.group_by(*group_columns)
         return statement.where(*conditions)
-    columns = [table.c[f.column].label(name) for name, f in mapping.fields.items()]
-    statement = sa.select(*columns).where(*conditions)
+    statement = base.where(*conditions)
     key_column = table.c[mapping.field(mapping.key).column]
     if query.after is not None:
         statement = statement.where(key_column > mapping.field(mapping.key).to_source(query.after))
