@@ -219,10 +219,87 @@ def sample_keys(data_dir: Path) -> dict[str, object]:
     return {"nik": nik, "npsn": npsn, "nisn": nisn, "first": 5}
 
 
-def render_config(*, registry_url: str, education_url: str, samples: dict[str, object] | None = None) -> str:
-    """The demo gateway config as TOML text."""
+_DINKES = '''
+[[agencies]]
+code = "DINKES"
+name = "Dinas Kesehatan, Pengendalian Penduduk dan Keluarga Berencana"
+short_name = "Dinkes PPKB"
+description = "Health facilities (puskesmas, RSUD), SKDR weekly case reports, patient records (SATUSEHAT-like)."
+
+# An OPD with only an HTTP API: JSON field names are mapped like columns (dotted paths).
+[sources.dinkes]
+kind = "rest"
+agency = "DINKES"
+system = "SIKDA / SKDR / SATUSEHAT (demo API)"
+description = "The health office's API: facilities and their working areas, weekly SKDR reports, patients by NIK."
+base_url = {dinkes_url}
+timeout_s = 3
+retries = 1
+max_concurrency = 8
+
+[sources.dinkes.entities.HealthFacility]
+path = "/api/v1/faskes"
+key = "code"
+records = "data"
+record = "data"
+pagination = {{ style = "page", page_param = "page", size_param = "per_page", size = 100, total_pages = "meta.total_pages" }}
+lookup = {{ code = "/api/v1/faskes/{{value}}" }}
+params = {{ regionCode = {{ param = "kode_wilayah", op = "prefix" }}, kind = "jenis" }}
+[sources.dinkes.entities.HealthFacility.fields]
+code = "kode_faskes"
+name = "nama"
+kind = {{ column = "jenis", values = {{ PUSKESMAS_RAWAT_INAP = "PUSKESMAS_INPATIENT", PUSKESMAS_NON_RAWAT_INAP = "PUSKESMAS_OUTPATIENT", RSUD = "HOSPITAL" }} }}
+address = "alamat"
+phone = "telepon"
+regionCode = {{ column = "kode_wilayah", transform = "region_code_digits" }}
+coverage = {{ column = "wilayah_kerja", transform = "region_code_digits" }}
+
+[sources.dinkes.entities.CaseReport]
+path = "/api/v1/skdr/laporan-mingguan"
+key = "week"
+records = "data"
+pagination = {{ style = "page", page_param = "page", size_param = "per_page", size = 100, total_pages = "meta.total_pages" }}
+params = {{ facility = "kode_faskes", year = "tahun", disease = "kode_penyakit", regionCode = {{ param = "kode_wilayah", op = "prefix" }}, week = [{{ param = "minggu_mulai", op = "gte" }}, {{ param = "minggu_akhir", op = "lte" }}] }}
+[sources.dinkes.entities.CaseReport.fields]
+facility = "kode_faskes"
+regionCode = {{ column = "kode_wilayah", transform = "region_code_digits" }}
+year = "tahun"
+week = "minggu_epid"
+disease = "kode_penyakit"
+diseaseName = "nama_penyakit"
+cases = "jumlah_kasus"
+threshold = "ambang"
+alert = "status_alert"
+
+[sources.dinkes.entities.Patient]
+path = "/api/v1/pasien"
+key = "nik"
+records = "data"
+batch = {{ nik = {{ param = "nik", max = 100 }} }}
+[sources.dinkes.entities.Patient.fields]
+nik = "nik"
+ihsNumber = "ihs_number"
+facility = "kode_faskes_terdaftar"
+bloodType = "golongan_darah"
+registeredOn = {{ column = "tanggal_registrasi", type = "date" }}
+chronicConditions = "penyakit_kronis"
+hasDisability = "status_disabilitas"
+disabilityType = "jenis_disabilitas"
+'''
+
+
+def render_config(
+    *,
+    registry_url: str,
+    education_url: str,
+    dinkes_url: str | None = None,
+    samples: dict[str, object] | None = None,
+) -> str:
+    """The demo gateway config as TOML text; the health office's API is included when its URL is given."""
 
     text = _TEMPLATE.format(registry_url=json.dumps(registry_url), education_url=json.dumps(education_url))
+    if dinkes_url is not None:
+        text += _DINKES.format(dinkes_url=json.dumps(dinkes_url))
     for title, query, variable in _EXAMPLES:
         text += f"\n[[graphiql.examples]]\ntitle = {json.dumps(title)}\nquery = '''\n{query}'''\n"
         if variable is not None and samples and variable in samples:
@@ -230,7 +307,7 @@ def render_config(*, registry_url: str, education_url: str, samples: dict[str, o
     return text
 
 
-def write_demo_config(data_dir: Path) -> Path:
+def write_demo_config(data_dir: Path, *, dinkes_url: str | None = None) -> Path:
     """Write ``gateway.toml`` into ``data_dir`` (SQLite paths relative to it, so the folder can move)."""
 
     path = data_dir / "gateway.toml"
@@ -238,6 +315,7 @@ def write_demo_config(data_dir: Path) -> Path:
         render_config(
             registry_url=f"sqlite+aiosqlite:///{REGISTRY_FILE}",
             education_url=f"sqlite+aiosqlite:///{EDUCATION_FILE}",
+            dinkes_url=dinkes_url,
             samples=sample_keys(data_dir),
         ),
         encoding="utf-8",

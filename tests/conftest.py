@@ -256,3 +256,32 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> It
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def dinkes_api(dataset) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The demo health office API (Dinkes) on a real socket, over the same synthetic residents."""
+
+    import threading
+    import time
+
+    import uvicorn
+
+    from demo.apis import create_dinkes_app
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_dinkes_app(dataset), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name="dinkes-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the Dinkes API did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
