@@ -145,6 +145,7 @@ _EXAMPLES = [
       members { nik name familyRelation birthDate }
     }
     student { nisn grade school { name level } }
+    healthFacility { name kind }
   }
 }
 """,
@@ -200,6 +201,24 @@ _EXAMPLES = [
         None,
     ),
 ]
+
+
+_SIGNAL_EXAMPLE = (
+    "Sick pupils and case reports in the school's desa",
+    """query Signal($npsn: NPSN!) {
+  school(npsn: $npsn) {
+    name
+    region {
+      name
+      healthFacilities { name }
+      caseReports(year: 2026, fromWeek: 44, toWeek: 47) { week disease diseaseName cases alert }
+    }
+    attendance(from: "2026-11-02", to: "2026-11-27") { date sick absent total }
+  }
+}
+""",
+    "npsn",
+)
 
 
 def sample_keys(data_dir: Path) -> dict[str, object]:
@@ -300,7 +319,12 @@ def render_config(
     text = _TEMPLATE.format(registry_url=json.dumps(registry_url), education_url=json.dumps(education_url))
     if dinkes_url is not None:
         text += _DINKES.format(dinkes_url=json.dumps(dinkes_url))
-    for title, query, variable in _EXAMPLES:
+    examples = _EXAMPLES
+    if dinkes_url is None:  # no health office: ask nothing of it
+        examples = [(t, q.replace("    healthFacility { name kind }\n", ""), v) for t, q, v in _EXAMPLES]
+    if dinkes_url is not None:
+        examples = [*examples[:3], _SIGNAL_EXAMPLE, *examples[3:]]
+    for title, query, variable in examples:
         text += f"\n[[graphiql.examples]]\ntitle = {json.dumps(title)}\nquery = '''\n{query}'''\n"
         if variable is not None and samples and variable in samples:
             text += f"variables = {json.dumps(json.dumps({variable: samples[variable]}))}\n"

@@ -36,10 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "export-schema":
             return _export_schema(args.output)
         if args.command == "demo":
-            config = _prepare_demo(args.data_dir, args.scale, args.seed)
-        else:
-            config = args.config
-        return _serve(config, args.host, args.port)
+            return _demo(args.data_dir, args.scale, args.seed, args.host, args.port)
+        return _serve(args.config, args.host, args.port)
     except ConfigError as exc:
         print(f"satudata: configuration error: {exc.message}", file=sys.stderr)
         return 2
@@ -61,15 +59,22 @@ def _export_schema(output: Path | None) -> int:
     return 0
 
 
-def _prepare_demo(data_dir: Path, scale: float, seed: int) -> Path:
+def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
+    """Generate the OPD databases if missing, start the API-only OPDs as their own processes, serve."""
+
     from demo import ensure_sqlite_demo
     from demo.gateway_config import write_demo_config
+    from demo.services import api_ports, running_apis
 
     data_dir.mkdir(parents=True, exist_ok=True)
     ensure_sqlite_demo(data_dir, scale=scale, seed=seed)
-    config = write_demo_config(data_dir)
-    print(f"satudata: demo data in {data_dir.resolve()}; config written to {config.resolve()}", file=sys.stderr)
-    return config
+    ports = api_ports(port)
+    with running_apis(ports, scale=scale, seed=seed, log_dir=data_dir) as urls:
+        config = write_demo_config(data_dir, dinkes_url=urls["dinkes"])
+        print(f"satudata: demo data in {data_dir.resolve()}; config written to {config.resolve()}", file=sys.stderr)
+        for name, url in urls.items():
+            print(f"satudata: demo OPD API {name} at {url} (OpenAPI: {url}/openapi.json)", file=sys.stderr)
+        return _serve(config, host, port)
 
 
 def _serve(config: Path, host: str, port: int) -> int:
