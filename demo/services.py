@@ -7,6 +7,8 @@ really takes that OPD away.
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +44,7 @@ def running_apis(
                 [sys.executable, "-m", "demo.apis", name, "--host", host, "--port", str(port), "--scale", str(scale), "--seed", str(seed)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + timeout_s
         for name, url in urls.items():
@@ -60,6 +63,20 @@ def running_apis(
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child: ask Linux to SIGTERM it when the gateway process dies.
+
+    uvicorn re-raises the SIGTERM it caught once it has shut down, so the gateway process can
+    end without running our clean-up; without this the API processes would be orphaned.
+    """
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the finally block below is the only clean-up
 
 
 def _healthy(url: str) -> bool:
