@@ -16,7 +16,7 @@ from typing import Any
 from .base import Connector, Record, SourceInfo, SourceQuery, SourceTrace
 from .errors import ConfigError, SourceError, SourceTimeout
 from .memory import InMemoryConnector
-from .resilience import ResiliencePolicy, ResilientConnector, SourceHealth, within
+from .resilience import ResiliencePolicy, ResilientConnector, SourceHealth, request_deadline, within
 from .rest import RestConnector
 from .sql import SqlConnector
 
@@ -127,8 +127,15 @@ class RegistrySession:
         name = connector.info.name
         started = time.perf_counter()
         try:
-            remaining = None if self.deadline is None else self.deadline - asyncio.get_running_loop().time()
-            records = await within(connector.fetch(query), remaining)
+            token = request_deadline.set(self.deadline)
+            try:
+                if isinstance(connector, ResilientConnector):
+                    records = await connector.fetch(query)  # enforces the deadline itself, with one timer
+                else:
+                    remaining = None if self.deadline is None else self.deadline - asyncio.get_running_loop().time()
+                    records = await within(connector.fetch(query), remaining)
+            finally:
+                request_deadline.reset(token)
         except TimeoutError as exc:
             error = SourceTimeout(f"Source '{name}' did not answer before the request's deadline.", source=name)
             self._observe(name, started, error.code)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from .base import Connector, Record, SourceInfo, SourceQuery
@@ -60,6 +61,10 @@ class ResiliencePolicy:
         if values.get("breaker_failures", 1) < 1:
             raise ConfigError(f"sources.{name}.breaker_failures must be at least 1")
         return cls(**values)
+
+
+#: The current request's deadline in ``loop.time()`` terms, set by ``RegistrySession``.
+request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
 
 
 async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
@@ -194,8 +199,16 @@ class ResilientConnector:
         attempt = 0
         while True:
             try:
-                records = await within(self.inner.fetch(query), self.policy.timeout_s)
+                deadline = request_deadline.get()
+                remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+                budget = self.policy.timeout_s if remaining is None else min(self.policy.timeout_s, remaining)
+                records = await within(self.inner.fetch(query), budget)
             except TimeoutError as exc:
+                if remaining is not None and remaining <= self.policy.timeout_s:
+                    # The request ran out of time, not the source: say so, and do not count it
+                    # against the source's breaker.
+                    self.breaker.release_probe()
+                    raise SourceTimeout(f"Source '{name}' did not answer before the request's deadline.", source=name) from exc
                 timeout = SourceTimeout(f"Source '{name}' did not answer within {self.policy.timeout_s:g} s.", source=name)
                 self._failed(timeout)
                 raise timeout from exc
