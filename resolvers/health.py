@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from .region import Region
 
 
+#: Arguments shared by every ``caseReports`` field.
+Year = Annotated[int, strawberry.argument(description="Year of the epidemiological weeks.")]
+FromWeek = Annotated[int, strawberry.argument(description="First epidemiological week (1-53).")]
+ToWeek = Annotated[int, strawberry.argument(description="Last epidemiological week (1-53).")]
+Disease = Annotated[str | None, strawberry.argument(description="Only this SKDR disease code (e.g. `A`, `J`).")]
+
+
 @strawberry.enum(description="What kind of health facility.")
 class FacilityKind(Enum):
     PUSKESMAS_INPATIENT = strawberry.enum_value("PUSKESMAS_INPATIENT", description="Puskesmas with inpatient care (rawat inap).")
@@ -80,10 +87,10 @@ class HealthFacility:
     async def case_reports(
         self,
         info: Info,
-        year: Annotated[int, strawberry.argument(description="Year of the epidemiological weeks.")],
-        from_week: Annotated[int, strawberry.argument(description="First epidemiological week (1-53).")] = 1,
-        to_week: Annotated[int, strawberry.argument(description="Last epidemiological week (1-53).")] = 53,
-        disease: Annotated[str | None, strawberry.argument(description="Only this SKDR disease code (e.g. `A`, `J`).")] = None,
+        year: Year,
+        from_week: FromWeek = 1,
+        to_week: ToWeek = 53,
+        disease: Disease = None,
     ) -> list[CaseReport]:
         return await CaseReport.fetch(info, [Filter("facility", "eq", self.code)], year, from_week, to_week, disease)
 

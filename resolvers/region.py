@@ -10,6 +10,7 @@ from connectors import Filter, Record
 
 from .context import Info
 from .enums import RegionLevel, SchoolLevel, enum_or_none
+from .health import Disease, FromWeek, ToWeek, Year
 from .pagination import Connection, paginate
 from .scalars import RegionCode
 
@@ -73,10 +74,10 @@ class Region:
     async def case_reports(
         self,
         info: Info,
-        year: Annotated[int, strawberry.argument(description="Year of the epidemiological weeks.")],
-        from_week: Annotated[int, strawberry.argument(description="First epidemiological week (1-53).")] = 1,
-        to_week: Annotated[int, strawberry.argument(description="Last epidemiological week (1-53).")] = 53,
-        disease: Annotated[str | None, strawberry.argument(description="Only this SKDR disease code.")] = None,
+        year: Year,
+        from_week: FromWeek = 1,
+        to_week: ToWeek = 53,
+        disease: Disease = None,
     ) -> list[Annotated[CaseReport, strawberry.lazy(".health")]]:
         from .health import CaseReport
 
