@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -50,7 +50,9 @@ def scale_tag(scale: float) -> str:
     return f"{scale:g}".replace(".", "_").replace("-", "m")
 
 
-def bench_databases(scale: float, seed: int, *, postgres: str = DEFAULT_POSTGRES, mariadb: str = DEFAULT_MARIADB) -> BenchDatabases:
+def bench_databases(
+    scale: float, seed: int, *, postgres: str = DEFAULT_POSTGRES, mariadb: str = DEFAULT_MARIADB
+) -> BenchDatabases:
     """The registry (PostgreSQL) and education (MariaDB) URLs for ``scale``."""
 
     tag = scale_tag(scale)
@@ -85,7 +87,8 @@ async def ensure_loaded(dbs: BenchDatabases, *, reload: bool = False, log: Any =
         if all(m is not None and _matches(m, wanted) for m in found):
             m = found[0]
             assert m is not None
-            log(f"scale {dbs.scale:g}: reusing loaded databases (loaded {m['loaded_at']}, took {m['load_seconds']:.0f} s)")
+            took = f"loaded {m['loaded_at']}, took {m['load_seconds']:.0f} s"
+            log(f"scale {dbs.scale:g}: reusing loaded databases ({took})")
             return LoadOutcome(True, m["load_seconds"], m["loaded_at"], m["generator_version"])
 
     import demo
@@ -99,7 +102,7 @@ async def ensure_loaded(dbs: BenchDatabases, *, reload: bool = False, log: Any =
     log(f"scale {dbs.scale:g}: built in {built:.1f} s; loading into PostgreSQL + MariaDB ...")
     await demo.load_dataset(ds, registry_url=dbs.registry_url, education_url=dbs.education_url)
     seconds = time.perf_counter() - started
-    loaded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
     for url in (dbs.registry_url, dbs.education_url):
         await _write_manifest(url, {**wanted, "loaded_at": loaded_at, "load_seconds": seconds})
     log(f"scale {dbs.scale:g}: build + load took {seconds:.0f} s")
@@ -153,10 +156,14 @@ async def _read_manifest(url: str) -> dict[str, Any] | None:
             if not has:
                 return None
             row = (
-                await conn.execute(
-                    text(f"SELECT scale, seed, generator_version, loaded_at, load_seconds FROM {MANIFEST}")
+                (
+                    await conn.execute(
+                        text(f"SELECT scale, seed, generator_version, loaded_at, load_seconds FROM {MANIFEST}")
+                    )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
             return dict(row) if row else None
     finally:
         await engine.dispose()
@@ -178,7 +185,8 @@ async def _write_manifest(url: str, values: dict[str, Any]) -> None:
             await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {MANIFEST}")
             await conn.exec_driver_sql(
                 f"CREATE TABLE {MANIFEST} (scale DOUBLE PRECISION NOT NULL, seed INTEGER NOT NULL, "
-                "generator_version INTEGER NULL, loaded_at VARCHAR(40) NOT NULL, load_seconds DOUBLE PRECISION NOT NULL)"
+                "generator_version INTEGER NULL, loaded_at VARCHAR(40) NOT NULL, "
+                "load_seconds DOUBLE PRECISION NOT NULL)"
             )
             await conn.execute(
                 text(

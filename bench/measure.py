@@ -29,6 +29,8 @@ class Sample:
     rows: int | None
     errors: list[str]
     problem: str | None
+    #: ``extensions.sources`` as returned: {source: {calls, rows, ms, errors}}.
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def new_client(base_url: str, concurrency: int = 1) -> httpx.AsyncClient:
@@ -66,7 +68,8 @@ async def send(client: httpx.AsyncClient, query: BenchQuery, variables: Variable
         source_ms = sum(float(s.get("ms", 0.0)) for s in sources.values())
     if not errors:
         problem = query.check(payload.get("data") or {})
-    return Sample(query.name, ms, len(body), round_trips, source_ms, rows, errors, problem)
+    traced = sources if isinstance(sources, dict) else {}
+    return Sample(query.name, ms, len(body), round_trips, source_ms, rows, errors, problem, traced)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -99,6 +102,8 @@ class QueryStats:
     error_examples: list[str] = field(default_factory=list)
     empty_answers: int = 0
     empty_examples: list[str] = field(default_factory=list)
+    #: Per source: median calls, rows and ms over the requests (from ``extensions.sources``).
+    per_source: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -134,17 +139,48 @@ def summarise(query: BenchQuery, samples: list[Sample]) -> QueryStats:
         error_examples=[e for e, _ in Counter(e for s in failed for e in s.errors).most_common(3)],
         empty_answers=len(empty),
         empty_examples=[p for p, _ in Counter(s.problem for s in empty if s.problem).most_common(3)],
+        per_source=_per_source(samples),
     )
 
 
-async def run_sequential(
-    client: httpx.AsyncClient, query: BenchQuery, warmup: list[Variables], measured: list[Variables]
-) -> tuple[QueryStats, list[Sample]]:
-    """Warm up, then send ``measured`` one after another (concurrency 1) and summarise them."""
+def _per_source(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    names = sorted({name for s in samples for name in s.sources})
+    out: dict[str, dict[str, float]] = {}
+    for name in names:
+        traced = [s.sources.get(name, {}) for s in samples]
+        out[name] = {
+            key: statistics.median(float(t.get(key, 0)) for t in traced) for key in ("calls", "rows", "ms", "errors")
+        }
+    return out
 
-    for variables in warmup:
+
+async def run_sequential(
+    client: httpx.AsyncClient,
+    query: BenchQuery,
+    warmup: list[Variables],
+    measured: list[Variables],
+    *,
+    budget_s: float | None = None,
+    min_requests: int = 20,
+) -> tuple[QueryStats, list[Sample]]:
+    """Warm up, then send ``measured`` one after another (concurrency 1) and summarise them.
+
+    With ``budget_s``, a slow query stops early: warm-up after a quarter of the budget (at
+    least one request), measuring after the budget once ``min_requests`` are done. The
+    summary's ``requests`` says how many were measured.
+    """
+
+    started = time.perf_counter()
+    for i, variables in enumerate(warmup):
+        if budget_s is not None and i > 0 and time.perf_counter() - started > budget_s / 4:
+            break
         await send(client, query, variables)
-    samples = [await send(client, query, variables) for variables in measured]
+    samples: list[Sample] = []
+    started = time.perf_counter()
+    for variables in measured:
+        if budget_s is not None and len(samples) >= min_requests and time.perf_counter() - started > budget_s:
+            break
+        samples.append(await send(client, query, variables))
     return summarise(query, samples), samples
 
 

@@ -88,8 +88,9 @@ class ConnectorRegistry:
             await connector.start()
 
     async def aclose(self) -> None:
-        for connector in self.connectors:
-            await connector.aclose()
+        """Close every source at once, so that shutdown costs the slowest close, not their sum."""
+
+        await asyncio.gather(*(connector.aclose() for connector in self.connectors))
 
     def sources(self) -> list[SourceInfo]:
         return [c.info for c in self.connectors]

@@ -19,6 +19,7 @@ The request's deadline is enforced above this, by ``RegistrySession``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,6 +30,8 @@ from typing import Any, TypeVar
 
 from .base import Connector, Record, SourceInfo, SourceQuery
 from .errors import ConfigError, SourceError, SourceTimeout, SourceUnavailable
+
+log = logging.getLogger(__name__)
 
 
 T = TypeVar("T")
@@ -48,6 +51,8 @@ class ResiliencePolicy:
     breaker_failures: int = 5
     #: How long an open breaker refuses calls before letting one probe through.
     breaker_reset_s: float = 10.0
+    #: Longest the source's pool may take to close at shutdown before it is abandoned.
+    close_timeout_s: float = 5.0
 
     @classmethod
     def from_settings(cls, name: str, raw: Mapping[str, Any]) -> ResiliencePolicy:
@@ -186,7 +191,16 @@ class ResilientConnector:
         await self.inner.start()
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        """Close the source's pool, giving up after ``close_timeout_s``.
+
+        A source that stalls (a half-open TCP connection, a proxy that swallows packets) must not
+        keep the gateway from shutting down: after the timeout its connections are abandoned.
+        """
+
+        try:
+            await asyncio.wait_for(self.inner.aclose(), self.policy.close_timeout_s)
+        except (asyncio.TimeoutError, OSError, SourceError) as exc:
+            log.warning("source %s did not close cleanly (%s); its connections are abandoned", self.info.name, type(exc).__name__)
 
     async def fetch(self, query: SourceQuery) -> Sequence[Record]:
         name = self.info.name

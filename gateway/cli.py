@@ -83,9 +83,12 @@ def _serve(config: Path, host: str, port: int) -> int:
     from .app import create_app
     from .settings import GatewaySettings
 
-    app = create_app(GatewaySettings.from_file(config))
+    settings = GatewaySettings.from_file(config)
+    app = create_app(settings)
     print(f"satudata: GraphQL at http://{host}:{port}/graphql (open it in a browser for GraphiQL)", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    # In-flight requests get the request deadline and a margin to finish; then uvicorn closes them.
+    grace = int(settings.request_timeout_s) + 2
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace)
     return 0
 
 

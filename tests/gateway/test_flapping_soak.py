@@ -118,8 +118,16 @@ async def test_fifty_clients_while_the_registry_flaps(postgresql_backend: Backen
                     await asyncio.gather(*(one_client(n) for n in range(CLIENTS)))
         finally:
             server.terminate()
-            server.wait(timeout=15)
+            try:
+                server.wait(timeout=20)
+                stopped_cleanly = True
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+                stopped_cleanly = False
             log.close()
+        shutdown_log = (tmp_path / "gateway.log").read_text(errors="replace")[-3000:]
+        assert stopped_cleanly, f"gateway did not stop within 20 s of SIGTERM:\n{shutdown_log}"
         assert not problems, problems[:5]
         assert outcomes["complete"] > 0 and outcomes["partial"] > 0, outcomes
         assert slowest < DEADLINE_S + 1.0, f"slowest answer took {slowest:.2f} s"
