@@ -14,6 +14,7 @@ key = "nik"
 records = "data"                 # where the records are in a page (dotted path; omit if the body is the list)
 batch = { nik = { param = "nik", max = 100 } }                 # ?nik=a,b,c answers many keys at once
 lookup = { code = "/api/v1/faskes/{value}" }                   # else one call per key (404 = absent)
+list_lookup = { facility = "/api/v1/faskes/{value}/pasien" }   # a list per key, paged like `path`
 params = { regionCode = { param = "kode_wilayah", op = "prefix" },
            week = [{ param = "minggu_mulai", op = "gte" }, { param = "minggu_akhir", op = "lte" }] }
 pagination = { style = "page", page_param = "page", size_param = "per_page", size = 100, total_pages = "meta.total_pages" }
@@ -23,7 +24,8 @@ nik = "nik"                      # vocabulary field = dotted path in the record
 
 Pagination styles: ``page`` (page numbers, ``total_pages`` path), ``offset`` (``offset_param``,
 ``limit_param``, ``next`` path that is null on the last page) and ``cursor`` (``cursor_param``,
-``limit_param``, ``next_cursor`` path). Whatever the API cannot filter, sort or count is done
+``limit_param``, ``next_cursor`` path). A dotted path that meets a list reads each item's value
+(``cohorts.cohortId`` -> one id per enrolment). Whatever the API cannot filter, sort or count is done
 here on what it returned (``connectors.memory.evaluate``), so every ``SourceQuery`` has the
 same meaning on every kind of source.
 """
@@ -82,13 +84,14 @@ class RestEntity:
     pagination: Pagination = field(default_factory=Pagination)
     batch: Mapping[str, tuple[str, int, str]] = field(default_factory=dict)
     lookup: Mapping[str, str] = field(default_factory=dict)
+    list_lookup: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, tuple[ParamFilter, ...]] = field(default_factory=dict)
 
     def param(self, field_name: str, op: str) -> ParamFilter | None:
         return next((p for p in self.params.get(field_name, ()) if p.op == op), None)
 
 
-_ENTITY_KEYS = frozenset({"records", "record", "pagination", "batch", "lookup", "params"})
+_ENTITY_KEYS = frozenset({"records", "record", "pagination", "batch", "lookup", "list_lookup", "params"})
 
 
 def _parse_entity(source: str, entity: str, raw: Mapping[str, Any]) -> RestEntity:
@@ -104,12 +107,8 @@ def _parse_entity(source: str, entity: str, raw: Mapping[str, Any]) -> RestEntit
     for name, spec in raw.get("batch", {}).items():
         mapping.field(name)
         batch[name] = (str(spec["param"]), int(spec.get("max", 50)), str(spec.get("separator", ",")))
-    lookup = {}
-    for name, template in raw.get("lookup", {}).items():
-        mapping.field(name)
-        if "{value}" not in template:
-            raise ConfigError(f"{where}.lookup.{name} must contain {{value}}")
-        lookup[name] = str(template)
+    lookup = _path_templates(where, "lookup", mapping, raw)
+    list_lookup = _path_templates(where, "list_lookup", mapping, raw)
     params = {}
     for name, spec in raw.get("params", {}).items():
         mapping.field(name)
@@ -118,7 +117,17 @@ def _parse_entity(source: str, entity: str, raw: Mapping[str, Any]) -> RestEntit
             params[name] = tuple(ParamFilter(**s) if isinstance(s, Mapping) else ParamFilter(str(s)) for s in specs)
         except TypeError as exc:
             raise ConfigError(f"{where}.params.{name}: {exc}") from exc
-    return RestEntity(mapping, raw.get("records"), raw.get("record"), pagination, batch, lookup, params)
+    return RestEntity(mapping, raw.get("records"), raw.get("record"), pagination, batch, lookup, list_lookup, params)
+
+
+def _path_templates(where: str, table: str, mapping: EntityMapping, raw: Mapping[str, Any]) -> dict[str, str]:
+    templates = {}
+    for name, template in raw.get(table, {}).items():
+        mapping.field(name)
+        if "{value}" not in template:
+            raise ConfigError(f"{where}.{table}.{name} must contain {{value}}")
+        templates[name] = str(template)
+    return templates
 
 
 class RestConnector:
@@ -174,8 +183,8 @@ class RestConnector:
         entity = self.entities.get(query.entity)
         if entity is None:
             raise ConfigError(f"source {self.info.name} does not serve {query.entity}")
-        raw = await self._collect(entity, query.where)
-        records = self._dedupe(entity, [self._to_record(entity, r) for r in raw])
+        raw = _distinct(await self._collect(entity, query.where))
+        records = [self._to_record(entity, r) for r in raw]
         return evaluate(records, query, key=entity.mapping.key)
 
     async def _collect(self, entity: RestEntity, where: Sequence[Filter]) -> list[Any]:
@@ -196,8 +205,14 @@ class RestConnector:
                 return [r for page in pages for r in page]
             if f.field in entity.lookup:
                 template = entity.lookup[f.field]
-                found = await asyncio.gather(*(self._lookup(entity, template.format(value=quote(str(k), safe=""))) for k in source_keys))
+                found = await asyncio.gather(*(self._lookup(entity, _fill(template, k)) for k in source_keys))
                 return [r for r in found if r is not None]
+            if f.field in entity.list_lookup:
+                template = entity.list_lookup[f.field]
+                column = entity.mapping.field(f.field).column
+                lists = await asyncio.gather(*(self._walk(entity, _fill(template, k), params) for k in source_keys))
+                # The path names the key, so the items need not repeat it (a session's attendance rows).
+                return [_with_default(r, column, k) for k, page in zip(source_keys, lists, strict=True) for r in page]
             eq = entity.param(f.field, "eq")
             if eq is not None:
                 param = eq.param
@@ -302,19 +317,52 @@ class RestConnector:
             raise SourceBadResponse(f"Source '{self.info.name}' answered with a record that is not an object.", source=self.info.name)
         return {name: f.to_vocabulary(_at(raw, f.column)) for name, f in entity.mapping.fields.items()}
 
-    @staticmethod
-    def _dedupe(entity: RestEntity, records: list[Record]) -> list[Record]:
-        key = entity.mapping.key
-        return list({r.get(key): r for r in records}.values())
+
+
+def _fill(template: str, key: Any) -> str:
+    return template.format(value=quote(str(key), safe=""))
+
+
+def _distinct(raw: list[Any]) -> list[Any]:
+    """Each record once, though overlapping walks (region prefixes) may answer it twice.
+
+    Compared whole, not by key: an entity's key need not be unique at an API (one weekly
+    report line per disease and desa shares its week with the others).
+    """
+
+    seen: set[bytes] = set()
+    distinct = []
+    for record in raw:
+        fingerprint = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+        if fingerprint not in seen:
+            seen.add(fingerprint)
+            distinct.append(record)
+    return distinct
+
+
+def _with_default(raw: Any, path: str, value: Any) -> Any:
+    """``raw`` with ``value`` at the dotted ``path`` where it has nothing there."""
+
+    if not isinstance(raw, Mapping) or _at(raw, path) is not None:
+        return raw
+    head, _, rest = path.partition(".")
+    inner = raw.get(head)
+    return {**raw, head: _with_default(inner if isinstance(inner, Mapping) else {}, rest, value) if rest else value}
 
 
 def _at(body: Any, path: str | None) -> Any:
-    """The value at a dotted path (``meta.total_pages``), or ``None``."""
+    """The value at a dotted path (``meta.total_pages``), or ``None``.
+
+    Through a list, the list of each item's value: ``cohorts.cohortId`` on a participant is
+    the id of each of their enrolments, in order, so parallel paths stay aligned.
+    """
 
     value = body
-    for part in (path or "").split("."):
-        if not part:
-            continue
+    parts = [p for p in (path or "").split(".") if p]
+    for i, part in enumerate(parts):
+        if isinstance(value, list):
+            rest = ".".join(parts[i:])
+            return [_at(item, rest) for item in value]
         if not isinstance(value, Mapping):
             return None
         value = value.get(part)

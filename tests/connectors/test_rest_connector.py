@@ -3,6 +3,7 @@ checked against the in-memory reference on the same rows, for every pagination s
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import httpx
@@ -55,6 +56,14 @@ def make_api(calls: list[str]) -> Starlette:
         found = [r for r in PEOPLE if r["nik"] == request.path_params["nik"]]
         return JSONResponse({"warga": found[0]}) if found else JSONResponse({"error": "not found"}, status_code=404)
 
+    async def desa_warga(request: Request) -> Response:
+        # Residents of one desa, cursor-paged; the rows leave out the desa the path names.
+        calls.append(str(request.url.path) + "?" + str(request.url.query))
+        rows = [{k: v for k, v in r.items() if k != "wilayah"} for r in PEOPLE if r["wilayah"] == request.path_params["kode"]]
+        start, limit = int(request.query_params.get("cursor") or 0), int(request.query_params.get("limit", 2))
+        more = start + limit < len(rows)
+        return JSONResponse({"items": rows[start : start + limit], "nextCursor": str(start + limit) if more else None})
+
     async def broken(request: Request) -> Response:
         calls.append(request.url.path)
         kind = request.path_params["kind"]
@@ -70,6 +79,7 @@ def make_api(calls: list[str]) -> Starlette:
             Route("/offset", offset),
             Route("/cursor", cursor),
             Route("/warga/{nik}", one),
+            Route("/desa/{kode}/warga", desa_warga),
             Route("/broken/{kind}", broken),
         ]
     )
@@ -156,3 +166,51 @@ async def test_unreachable_api_is_unavailable() -> None:
     with pytest.raises(SourceUnavailable):
         await rest.fetch(SourceQuery("Person"))
     await rest.aclose()
+
+
+def reference() -> InMemoryConnector:
+    return InMemoryConnector(SourceInfo("ref", "memory", "T", "", ("Person",)), {"Person": [as_vocabulary(r) for r in ROWS]}, {"Person": "nik"})
+
+
+async def test_list_lookup_walks_one_list_per_key_and_fills_in_the_key() -> None:
+    calls: list[str] = []
+    rest = connector("cursor", calls, list_lookup={"regionCode": "/desa/{value}/warga"})
+    query = SourceQuery("Person", where=(Filter("regionCode", "in", ("35.03.08.2011", "35.03.12.2002", "35.03.09.2001")),))
+    try:
+        assert [dict(r) for r in await rest.fetch(query)] == [dict(r) for r in await reference().fetch(query)]
+        assert sorted(c.split("?")[0] for c in calls) == ["/desa/3503082011/warga", "/desa/3503092001/warga", "/desa/3503122002/warga"]
+    finally:
+        await rest.aclose()
+
+
+async def test_records_sharing_a_key_are_all_kept() -> None:
+    # A REST entity's key need not be unique at the API (weekly report lines share their week).
+    raw = {"kind": "rest", "agency": "TEST", "base_url": "http://api.test",
+           "entities": {"Person": {**STYLES["page"], "key": "regionCode", "fields": FIELDS}}}
+    rest = RestConnector.from_settings("warga_api", raw, transport=httpx.ASGITransport(app=make_api([])))
+    try:
+        found = await rest.fetch(SourceQuery("Person", where=(Filter("regionCode", "prefix", ("35.03.08", "35.03.08.2011")),)))
+        assert sorted(r["nik"] for r in found) == sorted(r[0] for r in ROWS if r[4] == "3503082011")
+    finally:
+        await rest.aclose()
+
+
+async def test_a_path_through_a_list_reads_each_item() -> None:
+    async def keluarga(request: Request) -> Response:
+        return JSONResponse({"data": [
+            {"no_kk": "1", "anggota": [{"nik": "a", "lahir": "2001-02-03"}, {"nik": "b", "lahir": None}]},
+            {"no_kk": "2", "anggota": []},
+        ]})
+
+    fields = {"kk": "no_kk", "members": "anggota.nik", "births": {"column": "anggota.lahir", "type": "date"}}
+    raw = {"kind": "rest", "agency": "TEST", "base_url": "http://api.test",
+           "entities": {"Family": {"path": "/keluarga", "records": "data", "key": "kk", "fields": fields}}}
+    app = Starlette(routes=[Route("/keluarga", keluarga)])
+    rest = RestConnector.from_settings("kk_api", raw, transport=httpx.ASGITransport(app=app))
+    try:
+        assert [dict(r) for r in await rest.fetch(SourceQuery("Family"))] == [
+            {"kk": "1", "members": ["a", "b"], "births": [date(2001, 2, 3), None]},
+            {"kk": "2", "members": [], "births": []},
+        ]
+    finally:
+        await rest.aclose()
