@@ -1,0 +1,33 @@
+"""Abuse limits checked before any source is touched: tokens, depth, aliases, cost, introspection.
+
+``QueryLimits.from_config(raw["limits"])`` reads the budgets, ``QueryGuard`` applies them, and
+``QueryLimitsExtension`` runs the guard inside strawberry. ``analysis`` holds the pure measures.
+"""
+
+from .analysis import ListSizes, QueryMeasure, asks_for_introspection, measure
+from .budget import Budget, QueryLimits
+from .errors import IntrospectionDisabled, LimitExceeded, QueryTooCostly, QueryTooDeep, QueryTooLarge, TooManyAliases
+from .extension import QueryLimitsExtension, role_attribute
+from .guard import ANONYMOUS, QueryGuard, introspection_allowed
+from .tokens import count_tokens
+
+__all__ = [
+    "ANONYMOUS",
+    "Budget",
+    "IntrospectionDisabled",
+    "LimitExceeded",
+    "ListSizes",
+    "QueryGuard",
+    "QueryLimits",
+    "QueryLimitsExtension",
+    "QueryMeasure",
+    "QueryTooCostly",
+    "QueryTooDeep",
+    "QueryTooLarge",
+    "TooManyAliases",
+    "asks_for_introspection",
+    "count_tokens",
+    "introspection_allowed",
+    "measure",
+    "role_attribute",
+]

@@ -1,0 +1,82 @@
+"""Refusals of a query before it runs. Each has a stable ``code``; ``gateway.errors`` turns
+them into GraphQL errors like every other ``SatudataError``::
+
+    LimitExceeded(limit=, measured=)   LIMIT_EXCEEDED
+      QueryTooLarge                    QUERY_TOO_LARGE     lexical tokens
+      QueryTooDeep                     QUERY_TOO_DEEP      nesting of fields
+      TooManyAliases                   TOO_MANY_ALIASES    aliased fields
+      QueryTooCostly                   QUERY_TOO_COSTLY    estimated values in the answer
+    IntrospectionDisabled              INTROSPECTION_DISABLED
+"""
+
+from __future__ import annotations
+
+from connectors import SatudataError
+
+
+class LimitExceeded(SatudataError):
+    """A measure of the document is over the caller's budget.
+
+    ``extensions`` carry ``limit`` and ``measured`` so a client can tell how far over it is.
+    """
+
+    code = "LIMIT_EXCEEDED"
+    #: What is measured, as the message names it.
+    unit = "units"
+
+    def __init__(self, *, limit: int, measured: int, message: str | None = None) -> None:
+        super().__init__(message or f"The query has {measured} {self.unit}; the limit is {limit}.", limit=limit, measured=measured)
+        self.limit = limit
+        self.measured = measured
+
+
+class QueryTooLarge(LimitExceeded):
+    """Too many lexical tokens. Counting stops one past the limit, so ``measured`` is a floor."""
+
+    code = "QUERY_TOO_LARGE"
+    unit = "tokens"
+
+    def __init__(self, *, limit: int, measured: int) -> None:
+        super().__init__(
+            limit=limit,
+            measured=measured,
+            message=f"The document has at least {measured} tokens; the limit is {limit}. It was not parsed.",
+        )
+
+
+class QueryTooDeep(LimitExceeded):
+    """Fields nested too deeply (fragments expanded)."""
+
+    code = "QUERY_TOO_DEEP"
+
+    def __init__(self, *, limit: int, measured: int) -> None:
+        super().__init__(limit=limit, measured=measured, message=f"The query is {measured} levels deep; the limit is {limit}.")
+
+
+class TooManyAliases(LimitExceeded):
+    """Too many aliased fields (fragments expanded): the classic way to ask one field many times."""
+
+    code = "TOO_MANY_ALIASES"
+    unit = "aliases"
+
+
+class QueryTooCostly(LimitExceeded):
+    """The estimated size of the answer (see ``gateway.limits.analysis``) is over the budget."""
+
+    code = "QUERY_TOO_COSTLY"
+
+    def __init__(self, *, limit: int, measured: int) -> None:
+        super().__init__(
+            limit=limit,
+            measured=measured,
+            message=f"The query's estimated cost is {measured}; the limit is {limit}. Ask for smaller pages or fewer fields.",
+        )
+
+
+class IntrospectionDisabled(SatudataError):
+    """``__schema`` or ``__type`` asked by a client that may not introspect (``__typename`` is always allowed)."""
+
+    code = "INTROSPECTION_DISABLED"
+
+    def __init__(self) -> None:
+        super().__init__("Introspection is disabled for anonymous clients; authenticate to read the schema.")
