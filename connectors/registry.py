@@ -15,6 +15,7 @@ from typing import Any
 
 from .base import Connector, Record, SourceInfo, SourceQuery, SourceTrace
 from .errors import ConfigError, SourceError, SourceTimeout
+from .graphql import RemoteGraphQLConnector
 from .memory import InMemoryConnector
 from .resilience import ResiliencePolicy, ResilientConnector, SourceHealth, request_deadline, within
 from .rest import RestConnector
@@ -29,6 +30,7 @@ ConnectorFactory = Callable[..., Connector]
 CONNECTOR_KINDS: dict[str, ConnectorFactory] = {
     "sql": SqlConnector.from_settings,
     "rest": RestConnector.from_settings,
+    "graphql": RemoteGraphQLConnector.from_settings,
 }
 
 #: Entities the gateway serves from its own configuration rather than from an OPD.
