@@ -12,9 +12,11 @@ max_concurrency = 8                      # parallel requests to this peer, acros
 [sources.dapodik_portal.entities.School]
 type = "Sekolah"                         # the peer's object type
 key = "npsn"
-list = { field = "sekolah", pagination = { style = "relay", size = 100 },
-         args = { npsn = { arg = "npsnIn", op = "in" }, regionCode = { arg = "kodeWilayah", op = "prefix" } } }
 lookup = { npsn = { field = "sekolahByNpsn", arg = "npsn", max = 50 } }   # or { field = "_entities", max = 100 }
+[sources.dapodik_portal.entities.School.list]
+field = "sekolah"                        # the root field that lists them
+pagination = { style = "relay", size = 100 }
+args = { npsn = { arg = "npsnIn", op = "in" }, regionCode = { arg = "kodeWilayah", op = "prefix" } }
 [sources.dapodik_portal.entities.School.fields]
 npsn = "npsn"                            # vocabulary field = the peer's field, dotted through objects
 regionCode = { column = "alamat.desa.kode", transform = "region_code_digits" }
@@ -58,30 +60,20 @@ from typing import Any
 
 import httpx
 import orjson
-from graphql import (
-    GraphQLError,
-    GraphQLInterfaceType,
-    GraphQLObjectType,
-    GraphQLSchema,
-    build_ast_schema,
-    build_client_schema,
-    get_introspection_query,
-    get_named_type,
-    is_leaf_type,
-    parse,
-    parse_type,
-)
+from graphql import GraphQLError, GraphQLSchema, build_ast_schema, build_client_schema, get_introspection_query, parse, parse_type
 
 from .base import Filter, Record, SourceInfo, SourceQuery
 from .errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
 from .graphql_documents import (
     ALIAS_PREFIX,
+    ENTITIES_FIELD,
     alias_document,
     entities_document,
     is_name,
     list_document,
     selection_tree,
 )
+from .graphql_schema import check_schema
 from .mapping import NO_MATCH, EntityMapping, parse_entity_mapping
 from .memory import evaluate
 from .settings import resolve_env, source_info
@@ -92,7 +84,6 @@ log = logging.getLogger("satudata.connectors.graphql")
 DEFAULT_MAX_PAGES = 200
 #: Lookups per document unless ``max`` says otherwise; peers commonly cap aliases near 100.
 DEFAULT_LOOKUP_MAX = 50
-ENTITIES_FIELD = "_entities"
 SCHEMA_MODES = ("introspection", "sdl", "off")
 #: What the connector asks the peer's ``_service`` for, in ``schema = "sdl"`` mode.
 _SDL_QUERY = "query SatudataSdl { _service { sdl } }"
@@ -585,90 +576,6 @@ class RemoteGraphQLConnector:
         if not isinstance(raw, Mapping):
             raise SourceBadResponse(f"Source '{self.info.name}' answered a record that is not an object.", source=self.info.name)
         return {name: f.to_vocabulary(_at(raw, f.column)) for name, f in entity.mapping.fields.items()}
-
-
-def check_schema(source: str, entities: Mapping[str, GraphQLEntity], schema: GraphQLSchema) -> dict[tuple[str, str], str]:
-    """Check every configured root field, argument and mapped path against the peer's schema.
-
-    Returns the GraphQL type of every argument the documents feed, keyed by (root field,
-    argument); raises one ``ConfigError`` listing everything that is missing.
-    """
-
-    problems: list[str] = []
-    types: dict[tuple[str, str], str] = {}
-    roots = schema.query_type.fields if schema.query_type else {}
-
-    def root_field(where: str, name: str, args: Sequence[str], type_name: str) -> None:
-        found = roots.get(name)
-        if found is None:
-            problems.append(f"{where}: the peer's Query has no field {name!r}")
-            return
-        for arg in args:
-            if arg not in found.args:
-                problems.append(f"{where}: the peer's Query.{name} has no argument {arg!r}")
-            else:
-                types[(name, arg)] = str(found.args[arg].type)
-        returned = get_named_type(found.type)
-        if name != ENTITIES_FIELD and returned.name != type_name and not _leads_to(returned, type_name):
-            problems.append(f"{where}: the peer's Query.{name} returns {returned.name}, not {type_name}")
-
-    for entity_name, entity in entities.items():
-        where = f"sources.{source}.entities.{entity_name}"
-        type_ = schema.get_type(entity.type_name)
-        if not isinstance(type_, (GraphQLObjectType, GraphQLInterfaceType)):
-            problems.append(f"{where}.type: the peer has no object type {entity.type_name!r}")
-            continue
-        for name, f in entity.mapping.fields.items():
-            missing = _missing_path(type_, f.column)
-            if missing:
-                problems.append(f"{where}.fields.{name}: {missing}")
-        if entity.list is not None:
-            p = entity.list.pagination
-            paging = {"relay": [p.first_arg, p.after_arg], "offset": [p.offset_arg, p.limit_arg]}.get(p.style, [])
-            args = paging + [a.arg for specs in entity.list.args.values() for a in specs]
-            root_field(f"{where}.list.field", entity.list.field, args, entity.type_name)
-        for name, spec in entity.lookup.items():
-            if spec.field == ENTITIES_FIELD and ENTITIES_FIELD not in roots:
-                problems.append(f"{where}.lookup.{name}: the peer has no _entities field (it is not a federation subgraph)")
-            elif spec.field != ENTITIES_FIELD:
-                root_field(f"{where}.lookup.{name}.field", spec.field, [spec.arg], entity.type_name)
-    if problems:
-        raise ConfigError(f"source {source} does not match its peer's schema:\n  - " + "\n  - ".join(problems))
-    return types
-
-
-def _missing_path(type_: GraphQLObjectType | GraphQLInterfaceType, path: str) -> str | None:
-    """What is wrong with a dotted path through the peer's types, or ``None``."""
-
-    current: Any = type_
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        if not isinstance(current, (GraphQLObjectType, GraphQLInterfaceType)):
-            return f"the peer's {'.'.join(parts[:i])!r} is a {current.name}, which has no field {part!r}"
-        found = current.fields.get(part)
-        if found is None:
-            return f"the peer's type {current.name} has no field {part!r} (mapped path {path!r})"
-        current = get_named_type(found.type)
-    if not is_leaf_type(current):
-        return f"the peer's {path!r} is an object ({current.name}); map one of its fields"
-    return None
-
-
-def _leads_to(type_: Any, type_name: str) -> bool:
-    """Whether a list field's type holds ``type_name`` records one or two levels down
-    (a Relay connection's ``edges.node``, or a page object's ``items``)."""
-
-    if not isinstance(type_, (GraphQLObjectType, GraphQLInterfaceType)):
-        return False
-    for f in type_.fields.values():
-        inner = get_named_type(f.type)
-        if inner.name == type_name:
-            return True
-        if isinstance(inner, (GraphQLObjectType, GraphQLInterfaceType)) and any(
-            get_named_type(g.type).name == type_name for g in inner.fields.values()
-        ):
-            return True
-    return False
 
 
 def _at(value: Any, path: str | None) -> Any:

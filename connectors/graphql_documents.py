@@ -18,6 +18,8 @@ _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 
 #: Aliases of a batched lookup: ``k0: person(nik: $k0) { ... } k1: ...``.
 ALIAS_PREFIX = "k"
+#: The Apollo Federation root field that resolves entities from key representations.
+ENTITIES_FIELD = "_entities"
 #: The Apollo Federation variable type of ``_entities(representations:)``.
 REPRESENTATIONS_TYPE = "[_Any!]!"
 
@@ -129,7 +131,7 @@ def entities_document(operation: str, type_name: str, tree: SelectionTree) -> st
         type_condition=ast.NamedTypeNode(name=_name(type_name)), directives=(), selection_set=_selection_set(tree)
     )
     root = _field(
-        "_entities",
+        ENTITIES_FIELD,
         arguments={"representations": "representations"},
         selections=ast.SelectionSetNode(selections=(fragment,)),
     )

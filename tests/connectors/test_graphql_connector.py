@@ -356,3 +356,17 @@ async def test_a_peer_without_a_needed_page_end_is_refused() -> None:
     with pytest.raises(SourceBadResponse, match="more than 5 pages"):
         await gql.fetch(SourceQuery("Person"))
     await gql.aclose()
+
+
+@pytest.mark.parametrize("where", ["README.md", "connectors/graphql.py"])
+def test_the_documented_example_is_a_valid_config(repo_root: Any, where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    text = (repo_root / where).read_text(encoding="utf-8")
+    section = text.split("## A GraphQL API as a source", 1)[-1]
+    example = tomllib.loads(section.split("```toml", 1)[1].split("```", 1)[0])
+    monkeypatch.setenv("DAPODIK_GRAPHQL_URL", "https://portal.example/graphql")
+    monkeypatch.setenv("DAPODIK_GRAPHQL_TOKEN", "Bearer x")
+    gql = RemoteGraphQLConnector.from_settings("dapodik_portal", example["sources"]["dapodik_portal"])
+    school = gql.entities["School"]
+    assert school.list is not None and school.list.pagination.style == "relay" and school.lookup["npsn"].max == 50
