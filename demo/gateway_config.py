@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tomllib
 from pathlib import Path
+
+from .api_config import (
+    DINSOS,
+    FEEDBACK_AGENCIES,
+    FEEDBACK_EXAMPLES,
+    LAPOR,
+    PROGRAMME_EXAMPLE,
+    SEPEDA_KEREN,
+    AgencyEntry,
+    sample_participant,
+)
 
 REGISTRY_FILE = "dispendukcapil.sqlite"
 EDUCATION_FILE = "dinas-pendidikan.sqlite"
@@ -129,7 +141,10 @@ date = "tanggal"
 status = {{ column = "status", values = {{ H = "PRESENT", S = "SICK", I = "PERMITTED", A = "ABSENT" }} }}
 '''
 
-_EXAMPLES = [
+#: (title, query, {variable: sample key}) of each preloaded GraphiQL example.
+Example = tuple[str, str, dict[str, str]]
+
+_EXAMPLES: list[Example] = [
     (
         "A resident, their family and schooling",
         """query Person($nik: NIK!) {
@@ -149,7 +164,7 @@ _EXAMPLES = [
   }
 }
 """,
-        "nik",
+        {"nik": "nik"},
     ),
     (
         "A school's pupils, across registry and Dapodik",
@@ -167,7 +182,7 @@ _EXAMPLES = [
   }
 }
 """,
-        "npsn",
+        {"npsn": "npsn"},
     ),
     (
         "Daily attendance at a school",
@@ -178,7 +193,7 @@ _EXAMPLES = [
   }
 }
 """,
-        "npsn",
+        {"npsn": "npsn"},
     ),
     (
         "Schools of a kecamatan, paged",
@@ -190,7 +205,7 @@ _EXAMPLES = [
   }
 }
 """,
-        "first",
+        {"first": "first"},
     ),
     (
         "Agencies and their sources",
@@ -198,12 +213,12 @@ _EXAMPLES = [
   agencies { code name shortName sources { name kind system entities } }
 }
 """,
-        None,
+        {},
     ),
 ]
 
 
-_SIGNAL_EXAMPLE = (
+_SIGNAL_EXAMPLE: Example = (
     "Sick pupils and case reports in the school's desa",
     """query Signal($npsn: NPSN!) {
   school(npsn: $npsn) {
@@ -217,7 +232,7 @@ _SIGNAL_EXAMPLE = (
   }
 }
 """,
-    "npsn",
+    {"npsn": "npsn"},
 )
 
 
@@ -312,35 +327,67 @@ def render_config(
     registry_url: str,
     education_url: str,
     dinkes_url: str | None = None,
+    sepeda_keren_url: str | None = None,
+    lapor_url: str | None = None,
     samples: dict[str, object] | None = None,
 ) -> str:
-    """The demo gateway config as TOML text; the health office's API is included when its URL is given."""
+    """The demo gateway config as TOML text; each API-only OPD is included when its URL is given.
+
+    ``samples`` fills the GraphiQL examples' variables: each example names, per variable, the
+    sample key whose value it takes (``{"nik": "participant"}``); an example whose sample is
+    missing is preloaded without variables.
+    """
 
     text = _TEMPLATE.format(registry_url=json.dumps(registry_url), education_url=json.dumps(education_url))
     if dinkes_url is not None:
         text += _DINKES.format(dinkes_url=json.dumps(dinkes_url))
-    examples = _EXAMPLES
+    agencies: list[AgencyEntry] = []
+    if sepeda_keren_url is not None:
+        text += SEPEDA_KEREN.format(sepeda_keren_url=json.dumps(sepeda_keren_url))
+        agencies.append(DINSOS)
+    if lapor_url is not None:
+        text += LAPOR.format(lapor_url=json.dumps(lapor_url))
+        agencies.extend(FEEDBACK_AGENCIES)
+    declared = {str(a["code"]) for a in tomllib.loads(text)["agencies"]}
+    for agency in agencies:
+        if agency.code not in declared:
+            declared.add(agency.code)
+            text += agency.toml()
+
+    examples = list(_EXAMPLES)
     if dinkes_url is None:  # no health office: ask nothing of it
-        examples = [(t, q.replace("    healthFacility { name kind }\n", ""), v) for t, q, v in _EXAMPLES]
+        examples = [(t, q.replace("    healthFacility { name kind }\n", ""), v) for t, q, v in examples]
     if dinkes_url is not None:
-        examples = [*examples[:3], _SIGNAL_EXAMPLE, *examples[3:]]
-    for title, query, variable in examples:
+        examples.insert(3, _SIGNAL_EXAMPLE)
+    if sepeda_keren_url is not None:
+        examples.insert(1, PROGRAMME_EXAMPLE)
+    if lapor_url is not None:
+        examples[-1:-1] = FEEDBACK_EXAMPLES
+    for title, query, variables in examples:
         text += f"\n[[graphiql.examples]]\ntitle = {json.dumps(title)}\nquery = '''\n{query}'''\n"
-        if variable is not None and samples and variable in samples:
-            text += f"variables = {json.dumps(json.dumps({variable: samples[variable]}))}\n"
+        values = {name: (samples or {}).get(key) for name, key in variables.items()}
+        if values and all(v is not None for v in values.values()):
+            text += f"variables = {json.dumps(json.dumps(values))}\n"
     return text
 
 
-def write_demo_config(data_dir: Path, *, dinkes_url: str | None = None) -> Path:
+def write_demo_config(
+    data_dir: Path, *, dinkes_url: str | None = None, sepeda_keren_url: str | None = None, lapor_url: str | None = None
+) -> Path:
     """Write ``gateway.toml`` into ``data_dir`` (SQLite paths relative to it, so the folder can move)."""
 
+    samples = sample_keys(data_dir)
+    if sepeda_keren_url is not None:
+        samples["participant"] = sample_participant(sepeda_keren_url)
     path = data_dir / "gateway.toml"
     path.write_text(
         render_config(
             registry_url=f"sqlite+aiosqlite:///{REGISTRY_FILE}",
             education_url=f"sqlite+aiosqlite:///{EDUCATION_FILE}",
             dinkes_url=dinkes_url,
-            samples=sample_keys(data_dir),
+            sepeda_keren_url=sepeda_keren_url,
+            lapor_url=lapor_url,
+            samples=samples,
         ),
         encoding="utf-8",
     )

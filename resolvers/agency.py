@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from connectors import Record
+from connectors import Filter, Record
 
 from .context import Info
+from .feedback import Feedback, FeedbackFilter, feedback_page
+from .pagination import After, Connection, PageSize
 
 
 @strawberry.type(description="A regional agency (Organisasi Perangkat Daerah, OPD) of the regency.")
@@ -24,6 +28,23 @@ class Agency:
     async def sources(self, info: Info) -> list[Source]:
         records = await info.context.loaders.many("Source", "agency").load(self.code)
         return [Source.from_record(r) for r in records]
+
+    @strawberry.field(
+        description="Citizens' reports disposed to this agency, a page at a time, in order of arrival (tracking number)."
+    )
+    async def feedback(
+        self,
+        info: Info,
+        first: PageSize = 20,
+        after: After = None,
+        filter: Annotated[FeedbackFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None,
+    ) -> Connection[Feedback] | None:
+        return await feedback_page(info, [Filter("agency", "eq", self.code)], filter, first=first, after=after)
+
+    @staticmethod
+    async def load(info: Info, code: str) -> Agency | None:
+        record = await info.context.loaders.one("Agency", "code").load(code)
+        return Agency.from_record(record) if record else None
 
 
 @strawberry.type(description="A system an agency runs, read live by the gateway (never copied).")

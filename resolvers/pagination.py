@@ -4,6 +4,9 @@ A cursor is the key of the last record seen, wrapped so clients treat it as opaq
 next page is asked of the source as ``key > cursor``, so deep pages cost the same as the
 first and nothing is fetched to be thrown away. ``totalCount`` is a separate count query,
 sent only when a client selects it.
+
+``paginate_keys`` pages a list whose keys the vocabulary already holds (a class's participants,
+gathered from its attendance lists), building nodes for the page only.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
@@ -20,6 +23,10 @@ from connectors import Filter, Record, SourceQuery, SourceReader
 from .errors import InvalidInput
 
 T = TypeVar("T")
+
+#: The paging arguments of every connection field.
+PageSize = Annotated[int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")]
+After = Annotated[str | None, strawberry.argument(description="Return items after this cursor (`pageInfo.endCursor`).")]
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -108,11 +115,40 @@ async def paginate(
         counted = await sources.fetch(SourceQuery(entity, where=where, group_by=()))
         return int(counted[0]["count"]) if counted else 0
 
+    return _connection(edges, has_next_page=len(records) > size, after_given=after_key is not None, count_total=count_total)
+
+
+async def paginate_keys(
+    keys: Sequence[str],
+    *,
+    first: int | None,
+    after: str | None,
+    to_nodes: Callable[[Sequence[str]], Awaitable[Sequence[T]]],
+) -> Connection[T]:
+    """One page of a list of known keys, in key order; ``to_nodes`` turns the page's keys into its nodes."""
+
+    size = check_page_size(first)
+    after_key = decode_cursor(after) if after is not None else None
+    ordered = sorted(set(keys))
+    rest = [k for k in ordered if after_key is None or k > after_key]
+    page = rest[:size]
+    nodes = await to_nodes(page) if page else []
+    edges = [Edge(cursor=encode_cursor(k), node=n) for k, n in zip(page, nodes, strict=True)]
+
+    async def count_total() -> int:
+        return len(ordered)
+
+    return _connection(edges, has_next_page=len(rest) > size, after_given=after_key is not None, count_total=count_total)
+
+
+def _connection(
+    edges: list[Edge[T]], *, has_next_page: bool, after_given: bool, count_total: Callable[[], Awaitable[int]]
+) -> Connection[T]:
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=len(records) > size,
-            has_previous_page=after_key is not None,
+            has_next_page=has_next_page,
+            has_previous_page=after_given,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),

@@ -16,6 +16,7 @@ from .scalars import KK, NIK
 
 if TYPE_CHECKING:
     from .health import HealthFacility, HealthRecord
+    from .programme import ProgrammeParticipation
     from .region import Region
     from .school import Student
 
@@ -93,6 +94,17 @@ class Person:
 
         record = await info.context.loaders.one("Patient", "nik").load(self.nik)
         return HealthRecord.from_record(record) if record else None
+
+    @strawberry.field(
+        description=(
+            "The person's Sepeda Keren classes (social office), matched by NIK; empty if they never took part. "
+            "Specific personal data (UU PDP Art. 4(2)): taking part tells that a person belongs to a vulnerable group."
+        )
+    )
+    async def programmes(self, info: Info) -> list[Annotated[ProgrammeParticipation, strawberry.lazy(".programme")]] | None:
+        from .programme import ProgrammeParticipation
+
+        return await ProgrammeParticipation.of_person(info, self.nik)
 
     @staticmethod
     async def load(info: Info, nik: str | None) -> Person | None:

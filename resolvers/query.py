@@ -12,16 +12,15 @@ from .agency import Agency
 from .context import Info
 from .enums import ResidentStatus, SchoolLevel, SchoolOwnership, Sex
 from .errors import InvalidInput
+from .feedback import Feedback, FeedbackFilter, feedback_page
 from .health import HealthFacility
 from .lookahead import prefetch, selects
-from .pagination import Connection, paginate
+from .pagination import After, Connection, PageSize, paginate
 from .person import Family, Person
+from .programme import Programme
 from .region import Region
 from .scalars import KK, NIK, NISN, NPSN, RegionCode
 from .school import School, Student
-
-PageSize = Annotated[int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")]
-After = Annotated[str | None, strawberry.argument(description="Return items after this cursor (`pageInfo.endCursor`).")]
 
 #: Shortest name search the sources are asked to run; shorter ones match half the regency.
 MIN_NAME_SEARCH = 3
@@ -48,6 +47,12 @@ class StudentFilter:
     school: NPSN | None = strawberry.field(default=None, description="Only pupils of this school.")
     grade: int | None = strawberry.field(default=None, description="Only pupils in this grade (1-12).")
     name_contains: str | None = strawberry.field(default=None, description="Name contains this text (case-insensitive, at least 3 characters).")
+
+
+@strawberry.input(description="Conditions on Sepeda Keren classes; all given conditions must hold.")
+class ProgrammeFilter:
+    year: int | None = strawberry.field(default=None, description="Only classes that started in this year.")
+    region: RegionCode | None = strawberry.field(default=None, description="Only classes hosted within this region (any level).")
 
 
 def _name_filter(text: str | None) -> list[Filter]:
@@ -105,6 +110,32 @@ class Query:
     async def agencies(self, info: Info) -> list[Agency]:
         records = await info.context.loaders.sources.fetch(SourceQuery("Agency"))
         return [Agency.from_record(r) for r in records]
+
+    @strawberry.field(description="An agency by its code (e.g. `DINKES`); null if the gateway does not know it.")
+    async def agency(self, info: Info, code: Annotated[str, strawberry.argument(description="The agency's code.")]) -> Agency | None:
+        return await Agency.load(info, code)
+
+    @strawberry.field(description="A Sepeda Keren class by its code (e.g. `SK-2024-12-01`); null if unknown.")
+    async def programme(
+        self, info: Info, code: Annotated[str, strawberry.argument(description="The class's code.")]
+    ) -> Programme | None:
+        return await Programme.load(info, code)
+
+    @strawberry.field(description="Sepeda Keren classes, a page at a time, ordered by code.")
+    async def programmes(
+        self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[ProgrammeFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
+    ) -> Connection[Programme] | None:
+        f = filter or ProgrammeFilter()
+        where = [*_eq("year", f.year), *([Filter("regionCode", "prefix", (f.region,))] if f.region else [])]
+        return await paginate(
+            info.context.loaders.sources, "Programme", "code", where, first=first, after=after, to_node=Programme.from_record
+        )
+
+    @strawberry.field(description="Citizens' reports (complaints, suggestions, aspirations, questions), a page at a time, in order of arrival (tracking number).")
+    async def feedback(
+        self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[FeedbackFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
+    ) -> Connection[Feedback] | None:
+        return await feedback_page(info, [], filter, first=first, after=after)
 
     @strawberry.field(description="Residents, a page at a time, ordered by NIK.")
     async def persons(

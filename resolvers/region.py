@@ -10,8 +10,9 @@ from connectors import Filter, Record
 
 from .context import Info
 from .enums import RegionLevel, SchoolLevel, enum_or_none
+from .feedback import Feedback, FeedbackFilter, feedback_page
 from .health import Disease, FromWeek, ToWeek, Year
-from .pagination import Connection, paginate
+from .pagination import After, Connection, PageSize, paginate
 from .scalars import RegionCode
 
 if TYPE_CHECKING:
@@ -101,3 +102,15 @@ class Region:
             after=after,
             to_node=Person.from_record,
         )
+
+    @strawberry.field(
+        description="Citizens' reports about places within this region, a page at a time, in order of arrival (tracking number)."
+    )
+    async def feedback(
+        self,
+        info: Info,
+        first: PageSize = 20,
+        after: After = None,
+        filter: Annotated[FeedbackFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None,
+    ) -> Connection[Feedback] | None:
+        return await feedback_page(info, [Filter("regionCode", "prefix", (self.code,))], filter, first=first, after=after)

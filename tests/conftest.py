@@ -258,30 +258,52 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> It
         log.close()
 
 
-@pytest.fixture(scope="session")
-def dinkes_api(dataset) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The demo health office API (Dinkes) on a real socket, over the same synthetic residents."""
+def serve_api(app, name: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A demo OPD API on a real socket, in a thread; yields its base URL until the session ends."""
 
     import threading
     import time
 
     import uvicorn
 
-    from demo.apis import create_dinkes_app
-
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_dinkes_app(dataset), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name="dinkes-api", daemon=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, name=f"{name}-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the Dinkes API did not start")
+            raise RuntimeError(f"the {name} API did not start")
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def dinkes_api(dataset) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The demo health office API (Dinkes) on a real socket, over the same synthetic residents."""
+
+    from demo.apis import create_dinkes_app
+
+    yield from serve_api(create_dinkes_app(dataset), "Dinkes")
+
+
+@pytest.fixture(scope="session")
+def sepeda_keren_api(dataset) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The demo Sepeda Keren API (Dinas Sosial) on a real socket, over the same synthetic residents."""
+
+    from demo.apis import create_sepeda_keren_app
+
+    yield from serve_api(create_sepeda_keren_app(dataset), "Sepeda Keren")
+
+
+@pytest.fixture(scope="session")
+def lapor_api(dataset) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The demo citizens' complaint API (LAPOR!) on a real socket, over the same synthetic residents."""
+
+    from demo.apis import create_lapor_app
+
+    yield from serve_api(create_lapor_app(dataset), "LAPOR")
