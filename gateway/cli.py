@@ -70,7 +70,9 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
     ensure_sqlite_demo(data_dir, scale=scale, seed=seed)
     ports = api_ports(port)
     with running_apis(ports, scale=scale, seed=seed, log_dir=data_dir) as urls:
-        config = write_demo_config(data_dir, dinkes_url=urls["dinkes"])
+        config = write_demo_config(
+            data_dir, dinkes_url=urls["dinkes"], sepeda_keren_url=urls["sepeda-keren"], lapor_url=urls["lapor"]
+        )
         print(f"satudata: demo data in {data_dir.resolve()}; config written to {config.resolve()}", file=sys.stderr)
         for name, url in urls.items():
             print(f"satudata: demo OPD API {name} at {url} (OpenAPI: {url}/openapi.json)", file=sys.stderr)
