@@ -164,6 +164,7 @@ def _type(where: str, value: Any) -> str | None:
 
 def _parse_entity(source: str, entity: str, raw: Mapping[str, Any]) -> GraphQLEntity:
     where = f"sources.{source}.entities.{entity}"
+    _name(where, entity)  # it names the documents' operations
     mapping = parse_entity_mapping(source, entity, raw, location_key="type", extra_keys=_ENTITY_KEYS)
     _name(f"{where}.type", mapping.location)
     for name, f in mapping.fields.items():
@@ -173,6 +174,7 @@ def _parse_entity(source: str, entity: str, raw: Mapping[str, Any]) -> GraphQLEn
     lookup = {}
     for name, spec in (raw.get("lookup") or {}).items():
         mapping.field(name)
+        _name(f"{where}.lookup", name)
         try:
             item = Lookup(**spec)
         except TypeError as exc:
@@ -316,6 +318,13 @@ class RemoteGraphQLConnector:
             return
         try:
             await self._ensure_schema()
+        except SourceBadResponse as exc:
+            # The peer is there but will not describe itself (introspection disabled, no _service).
+            other = "sdl" if self.schema_mode == "introspection" else "introspection"
+            raise ConfigError(
+                f"sources.{self.info.name}: the peer did not answer its schema ({exc.message}); "
+                f'set schema = "{other}" or schema = "off" (then give argument types in config)'
+            ) from exc
         except SourceError as exc:
             log.warning("source %s not reachable at start-up: %s", self.info.name, exc.message)
 

@@ -338,6 +338,15 @@ async def test_unusable_answers_are_bad_responses_without_internals(body: Any, s
     await gql.aclose()
 
 
+@pytest.mark.parametrize("mode", ["introspection", "sdl"])
+async def test_a_peer_that_hides_its_schema_fails_start_with_the_fix(mode: str) -> None:
+    refusal = answering({"errors": [{"message": "GraphQL introspection is not allowed"}]}, status=400)
+    gql = connector("http://peer.test/graphql", transport=refusal, schema=mode, lookup={"nik": BY_NIK})
+    with pytest.raises(ConfigError, match='did not answer its schema .*set schema = "(sdl|introspection)" or schema = "off"'):
+        await gql.start()
+    await gql.aclose()
+
+
 async def test_partial_answers_keep_the_good_records(caplog: pytest.LogCaptureFixture) -> None:
     body = {"data": {"k0": WARGA, "k1": None, "k2": None}, "errors": [{"message": "resolver failed", "path": ["k1"]}]}
     gql = connector("http://peer.test/graphql", transport=answering(body), schema="off", lookup={"nik": {**BY_NIK, "type": "ID!"}})
