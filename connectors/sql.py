@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .base import Filter, Record, SourceInfo, SourceQuery
 from .errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
-from .mapping import NO_MATCH, EntityMapping, parse_entity_mapping
+from .mapping import EntityMapping, parse_entity_mapping
 from .settings import resolve_env, source_info
+from .sql_drivers import DriverExecutor, DriverFailure
+from .sql_statements import Bound, Plan, PlanCache, bind, build, compile_plan, to_records
 
 log = logging.getLogger("satudata.connectors.sql")
 
@@ -48,6 +50,10 @@ class SqlConnector:
         self.timeout_s = timeout_s
         self._tables: dict[str, sa.Table] = {}
         self._selects: dict[str, sa.Select[Any]] = {}
+        self._plans = PlanCache()
+        # PostgreSQL takes a batch of keys as one array parameter: one plan for every batch size.
+        self._arrays = engine.dialect.name == "postgresql"
+        self._driver = DriverExecutor(engine) if DriverExecutor.supports(engine) else None
         self._reflect_lock = asyncio.Lock()
 
     @classmethod
@@ -100,21 +106,28 @@ class SqlConnector:
         in_filters = [f for f in query.where if f.op == "in" and len(f.value) > MAX_KEYS_PER_STATEMENT]
         if in_filters:
             return await self._fetch_in_chunks(query, in_filters[0])
+        bound = bind(query, mapping, arrays=self._arrays)
+        if bound is None:
+            return []  # a filter no row can meet (e.g. a code outside the source's code list)
         table = await self._table(mapping)
+        plan = self._plans.get(bound.shape, lambda: self._plan(query, bound, mapping, table))
+        # The time limit is the caller's (ResilientConnector); a timer here would only add cost.
+        with self._map_errors():
+            if self._driver is not None:
+                rows = await self._driver.rows(plan, plan.positional(bound.params))
+                return to_records(query, mapping, rows, plan.results)
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(plan.statement, bound.params)).all()
+        return to_records(query, mapping, rows)
+
+    def _plan(self, query: SourceQuery, bound: Bound, mapping: EntityMapping, table: sa.Table) -> Plan:
         base = self._selects.get(mapping.entity)
         if base is None:
-            # Labelling every column costs more than a primary-key lookup itself; do it once.
             base = self._selects[mapping.entity] = sa.select(
                 *(table.c[f.column].label(name) for name, f in mapping.fields.items())
             )
-        statement = _build_statement(query, mapping, table, base)
-        if statement is None:
-            return []
-        # The time limit is the caller's (ResilientConnector); a timer here would only add cost.
-        with self._map_errors():
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(statement)).all()
-        return _to_records(query, mapping, rows)
+        statement = build(query, bound, mapping, table, base, arrays=self._arrays)
+        return compile_plan(statement, self.engine.dialect)
 
     async def _fetch_in_chunks(self, query: SourceQuery, big: Filter) -> Sequence[Record]:
         keys = list(big.value)
@@ -156,6 +169,12 @@ class SqlConnector:
         name = self.info.name
         try:
             yield
+        except DriverFailure as exc:
+            if exc.connection:
+                log.warning("source %s unavailable: %s", name, exc)
+                raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc.cause
+            log.error("source %s rejected a statement: %s", name, exc)
+            raise SourceBadResponse(f"Source '{name}' could not answer the query.", source=name) from exc.cause
         except TimeoutError as exc:
             raise SourceTimeout(f"Source '{name}' did not answer within {self.timeout_s:g} s.", source=name) from exc
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError) as exc:
@@ -189,75 +208,6 @@ def _replace_where(query: SourceQuery, where: tuple[Filter, ...]) -> SourceQuery
         limit=query.limit,
         group_by=query.group_by,
     )
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _condition(f: Filter, mapping: EntityMapping, table: sa.Table) -> sa.ColumnElement[bool]:
-    field = mapping.field(f.field)
-    column = table.c[field.column]
-    if f.op == "eq":
-        value = field.to_source(f.value)
-        return sa.false() if value is NO_MATCH else column == value
-    if f.op == "in":
-        values = [v for v in (field.to_source(v) for v in f.value) if v is not NO_MATCH]
-        return column.in_(values) if values else sa.false()
-    if f.op == "prefix":
-        prefixes = [str(field.to_source(p)) for p in f.value]
-        return sa.or_(*(column.like(_escape_like(p) + "%", escape="\\") for p in prefixes)) if prefixes else sa.false()
-    if f.op == "contains":
-        needle = "%" + _escape_like(str(f.value).lower()) + "%"
-        return sa.func.lower(column).like(needle, escape="\\")
-    if f.op == "gte":
-        return column >= field.to_source(f.value)
-    if f.op == "lte":
-        return column <= field.to_source(f.value)
-    raise ValueError(f"unknown filter op {f.op!r}")
-
-
-def _build_statement(
-    query: SourceQuery, mapping: EntityMapping, table: sa.Table, base: sa.Select[Any]
-) -> sa.Select[Any] | None:
-    conditions = [_condition(f, mapping, table) for f in query.where]
-    if query.group_by is not None:
-        group_columns = [table.c[mapping.field(name).column].label(name) for name in query.group_by]
-        statement = sa.select(*group_columns, sa.func.count().label("count")).select_from(table)
-        if group_columns:
-            statement = statement.group_by(*group_columns)
-        return statement.where(*conditions)
-    statement = base.where(*conditions)
-    key_column = table.c[mapping.field(mapping.key).column]
-    if query.after is not None:
-        statement = statement.where(key_column > mapping.field(mapping.key).to_source(query.after))
-    order = [table.c[mapping.field(name).column] for name in query.order_by] or [key_column]
-    statement = statement.order_by(*order)
-    if query.limit is not None:
-        statement = statement.limit(query.limit)
-    return statement
-
-
-def _to_records(query: SourceQuery, mapping: EntityMapping, rows: Sequence[Sequence[Any]]) -> list[Record]:
-    names = list(query.group_by) if query.group_by is not None else list(mapping.fields)
-    # Most fields are plain columns: convert only those with a code list or transform.
-    converters = [
-        (i, mapping.fields[name].to_vocabulary)
-        for i, name in enumerate(names)
-        if mapping.fields[name].values is not None or mapping.fields[name].transform is not None
-    ]
-    if query.group_by is not None:
-        names.append("count")
-    records: list[Record] = []
-    for row in rows:
-        values = list(row)
-        for i, convert in converters:
-            values[i] = convert(values[i])
-        records.append(dict(zip(names, values)))
-    if query.group_by is not None:
-        for record in records:
-            record["count"] = int(record["count"])  # type: ignore[index]
-    return records
 
 
 def _absolute_sqlite_url(url: str, base_dir: Path | None) -> str:

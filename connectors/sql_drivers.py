@@ -1,0 +1,138 @@
+"""Run a compiled plan straight on the pooled driver connection (asyncpg, aiomysql).
+
+SQLAlchemy builds and compiles the statement (once per shape, see ``sql_statements``) and
+owns the pool; its per-execution machinery (execution context, result objects, greenlet
+hops) costs several times what asyncpg needs to send the query and read the rows, so the
+hot path skips it. SQLite keeps SQLAlchemy's own execution: it is the embedded default,
+not where latency matters.
+
+The pool stays SQLAlchemy's: connections are checked out and returned through it, and any
+connection that fails, or is abandoned mid-statement, is invalidated so that the pool
+replaces it instead of handing a broken connection to the next request. A connection
+failure also retires every connection opened before it (as SQLAlchemy does on a
+disconnect): when a database restarts or a network path drops, the rest of the pool is
+dead too, and trying each one in turn would keep the source's circuit breaker open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
+
+from .sql_statements import Plan
+
+Rows = Sequence[Sequence[Any]]
+
+
+class DriverFailure(Exception):
+    """A driver error, classified: ``connection`` says whether the source itself is unreachable."""
+
+    def __init__(self, cause: BaseException, *, connection: bool) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+        self.connection = connection
+
+
+class DriverRunner(Protocol):
+    """Runs ``plan`` with positional parameters on a driver connection and returns its rows."""
+
+    def __call__(self, driver_connection: Any, plan: Plan, params: list[Any]) -> Awaitable[Rows]: ...
+
+
+async def _asyncpg(connection: Any, plan: Plan, params: list[Any]) -> Rows:
+    # asyncpg keeps its own prepared-statement cache per connection, keyed by SQL text.
+    return await connection.fetch(plan.sql, *params)
+
+
+async def _aiomysql(connection: Any, plan: Plan, params: list[Any]) -> Rows:
+    async with connection.cursor() as cursor:
+        await cursor.execute(plan.sql, params)
+        return await cursor.fetchall()
+
+
+def _asyncpg_is_connection_error(exc: BaseException) -> bool:
+    import asyncpg
+
+    if isinstance(exc, asyncpg.PostgresError):
+        # Class 08 (connection exception) and 57 (operator intervention: shutdown, ...).
+        return str(getattr(exc, "sqlstate", "") or "")[:2] in ("08", "57")
+    return True  # InterfaceError, OSError, a protocol error mid-stream: the connection is gone
+
+
+def _aiomysql_is_connection_error(exc: BaseException) -> bool:
+    import pymysql
+
+    if isinstance(exc, (pymysql.err.ProgrammingError, pymysql.err.DataError, pymysql.err.IntegrityError, pymysql.err.NotSupportedError)):
+        return False
+    if isinstance(exc, pymysql.err.InternalError):
+        return False
+    return True  # OperationalError (gone away, lost, refused), InterfaceError, OSError, ...
+
+
+#: SQLAlchemy driver name -> (runner, "is this a connection failure?").
+DRIVERS: dict[str, tuple[DriverRunner, Callable[[BaseException], bool]]] = {
+    "asyncpg": (_asyncpg, _asyncpg_is_connection_error),
+    "aiomysql": (_aiomysql, _aiomysql_is_connection_error),
+}
+
+
+class DriverExecutor:
+    """Executes plans for one engine whose driver is in ``DRIVERS``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._run, self._is_connection_error = DRIVERS[engine.dialect.driver]
+        # Bumped on every connection failure; a pooled connection opened in an earlier
+        # generation is replaced at its next checkout.
+        self._generation = 0
+
+    @staticmethod
+    def supports(engine: AsyncEngine) -> bool:
+        return engine.dialect.driver in DRIVERS
+
+    async def rows(self, plan: Plan, params: list[Any]) -> Rows:
+        """The rows of ``plan``; raises ``DriverFailure`` for every driver or pool error."""
+
+        fairy = await self._checkout()
+        healthy = False
+        try:
+            rows = await self._run(fairy.driver_connection, plan, params)
+            healthy = True
+            return rows
+        except (asyncio.CancelledError, TimeoutError):
+            raise  # the connection is invalidated below: it may be mid-statement
+        except Exception as exc:
+            connection = self._is_connection_error(exc)
+            if connection:
+                self._generation += 1
+            healthy = not connection
+            raise DriverFailure(exc, connection=connection) from exc
+        finally:
+            if not healthy:
+                # A connection whose state we cannot trust never goes back to the pool.
+                fairy.invalidate()
+            # Returning a connection may close an overflow one, which awaits the driver.
+            await greenlet_spawn(fairy.close)
+
+    async def _checkout(self) -> Any:
+        """A pooled connection opened since the last connection failure."""
+
+        while True:
+            try:
+                fairy = await self.engine.raw_connection()
+            except Exception as exc:  # no connection: refused, reset, auth, pool exhausted
+                self._generation += 1
+                raise DriverFailure(exc, connection=True) from exc
+            # ``info`` lives as long as the DBAPI connection: SQLAlchemy clears it on replacement.
+            born = fairy.info.setdefault(GENERATION, self._generation)
+            if born >= self._generation:
+                return fairy
+            fairy.invalidate()  # opened before a failure: assume it shares the failure
+            await greenlet_spawn(fairy.close)
+
+
+GENERATION = "satudata.pool_generation"
