@@ -138,7 +138,10 @@ class Feedback:
         return await Region.load(info, self.region_code)
 
     @strawberry.field(
-        description="Who sent the report, from the civil registry by NIK; null for an anonymous report or a NIK the registry does not know."
+        description=(
+            "Who sent the report, from the civil registry by NIK; null for an anonymous report "
+            "or a NIK the registry does not know."
+        )
     )
     async def reporter(self, info: Info) -> Annotated[Person, strawberry.lazy(".person")] | None:
         from .person import Person
@@ -163,13 +166,16 @@ async def feedback_page(
 
 
 async def _conditions(info: Info, f: FeedbackFilter) -> list[Filter]:
-    where = [Filter(name, "eq", value.value) for name, value in (("status", f.status), ("kind", f.kind), ("category", f.category)) if value]
+    chosen = (("status", f.status), ("kind", f.kind), ("category", f.category))
+    where = [Filter(name, "eq", value.value) for name, value in chosen if value is not None]
     if f.region is not None:
         where.append(Filter("regionCode", "prefix", (f.region,)))
     if f.agency is not None:
         if await info.context.loaders.one("Agency", "code").load(f.agency) is None:
             raise InvalidInput(
-                f"No agency has the code {f.agency!r}; the `agencies` field lists them.", argument="agency", reason="UNKNOWN_AGENCY"
+                f"No agency has the code {f.agency!r}; the `agencies` field lists them.",
+                argument="agency",
+                reason="UNKNOWN_AGENCY",
             )
         where.append(Filter("agency", "eq", f.agency))
     if f.submitted_from is not None and f.submitted_to is not None and f.submitted_to < f.submitted_from:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -158,7 +158,11 @@ class Programme:
 
         async def to_nodes(page: Sequence[str]) -> list[ProgrammeParticipation]:
             records = await info.context.loaders.one("ProgrammeParticipant", "nik").load_many(list(page))
-            return [ProgrammeParticipation.in_programme(r or {"nik": nik}, self.code) for nik, r in zip(page, records, strict=True)]
+            # A NIK on an attendance list the participant lookup does not know still shows as enrolled.
+            return [
+                ProgrammeParticipation.in_programme(r or {"nik": nik}, self.code)
+                for nik, r in zip(page, records, strict=True)
+            ]
 
         return await paginate_keys(sorted(niks), first=first, after=after, to_nodes=to_nodes)
 
@@ -223,7 +227,10 @@ class ProgrammeParticipation:
     enrolled_on: date | None = strawberry.field(description="Day the person joined the class.")
     status: EnrolmentStatus | None = strawberry.field(description="Active, graduated or left.")
     categories: list[VulnerabilityCategory] = strawberry.field(
-        description=f"{SPECIFIC}: the vulnerable groups the programme counts the person under (may reveal a disability or a child)."
+        description=(
+            f"{SPECIFIC}: the vulnerable groups the programme counts the person under "
+            "(may reveal a disability or a child)."
+        )
     )
     disability_type: DisabilityType | None = strawberry.field(
         description=f"{SPECIFIC}: health data. Kind of disability, when the person is counted under DISABILITY."
@@ -241,17 +248,17 @@ class ProgrammeParticipation:
         codes = list(r.get("programmes") or ())
         i = codes.index(programme_code) if programme_code in codes else None
 
-        def nth(field: str) -> object:
+        def nth(field: str) -> Any:
             values = r.get(field) or ()
             return values[i] if i is not None and i < len(values) else None
 
         categories = (enum_or_none(VulnerabilityCategory, c) for c in r.get("categories") or ())
         return cls(
-            enrolled_on=nth("enrolledOn"),  # type: ignore[arg-type]
+            enrolled_on=nth("enrolledOn"),
             status=enum_or_none(EnrolmentStatus, nth("enrolmentStatus")),
             categories=[c for c in categories if c is not None],
             disability_type=enum_or_none(DisabilityType, r.get("disabilityType")),
-            start_up_capital=nth("startUpCapital"),  # type: ignore[arg-type]
+            start_up_capital=nth("startUpCapital"),
             nik=r["nik"],
             programme_code=programme_code,
         )
