@@ -1,4 +1,4 @@
-"""The ``satudata`` command: ``demo``, ``serve --config FILE``, ``export-schema``."""
+"""The ``satudata`` command: ``demo``, ``serve --config FILE``, ``export-schema``, ``keygen-client``, ``audit``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from connectors import ConfigError
+
+if TYPE_CHECKING:
+    from .audit import AuditEntry, VerifyResult
 
 DEFAULT_DATA_DIR = Path(".data/demo")
 
@@ -30,11 +34,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", type=Path, help="write to this file instead of standard output")
 
+    keygen = commands.add_parser("keygen-client", help="make an API key for a new client, and its [[clients]] entry")
+    keygen.add_argument("--role", required=True, help="the client's role")
+    keygen.add_argument("--id", dest="client_id", help="the client's id (default: ROLE plus a random suffix)")
+
+    audit = commands.add_parser("audit", help="check the audit log, or list who saw a person's data")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check the hash chain: exit 0 if intact, 1 if not")
+    verify.add_argument("--config", type=Path, required=True, help="the gateway's TOML config (its [audit] table)")
+    person = audit_commands.add_parser("person", help="who accessed this person's data, when, why, which fields")
+    person.add_argument("nik", help="the person's NIK")
+    person.add_argument("--config", type=Path, required=True, help="the gateway's TOML config (its [audit] table)")
+    person.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "export-schema":
             return _export_schema(args.output)
+        if args.command == "keygen-client":
+            return _keygen_client(args.role, args.client_id)
+        if args.command == "audit":
+            return _audit(args)
         if args.command == "demo":
             return _demo(args.data_dir, args.scale, args.seed, args.host, args.port)
         return _serve(args.config, args.host, args.port)
@@ -91,6 +112,101 @@ def _serve(config: Path, host: str, port: int) -> int:
     # In-flight requests get the request deadline and a margin to finish; then uvicorn closes them.
     grace = int(settings.request_timeout_s) + 2
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace)
+    return 0
+
+
+def _keygen_client(role: str, client_id: str | None) -> int:
+    import json
+    import secrets
+
+    from .auth import new_api_key
+
+    key, digest = new_api_key()
+    client_id = client_id or f"{role}-{secrets.token_hex(3)}"
+    print(
+        f"satudata: the first line is {client_id}'s API key: give it to the client now, it is stored nowhere. "
+        "Paste the [[clients]] entry into the gateway config.",
+        file=sys.stderr,
+    )
+    print(key)
+    # json.dumps writes a valid TOML basic string for any id or role.
+    print(f"\n[[clients]]\nid = {json.dumps(client_id)}\nrole = {json.dumps(role)}\nkey_sha256 = \"{digest}\"")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """``audit verify``: 0 intact, 1 tampered. ``audit person``: 0. Either: 2 if the log cannot be read."""
+
+    import asyncio
+    import tomllib
+
+    from .audit import AuditLog, AuditUnavailable
+
+    try:
+        raw = tomllib.loads(args.config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {args.config} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {args.config} is not valid TOML: {exc}") from exc
+    audit_log = AuditLog.from_settings(raw, base_dir=args.config.parent.resolve())
+
+    async def run() -> int:
+        try:
+            if args.audit_command == "verify":
+                return _print_verify(await audit_log.verify(), audit_log.where)
+            return _print_person(args.nik, await audit_log.for_person(args.nik), as_json=args.json)
+        finally:
+            await audit_log.aclose()
+
+    try:
+        return asyncio.run(run())
+    except AuditUnavailable as exc:
+        print(f"satudata: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def _print_verify(result: VerifyResult, where: str) -> int:
+    if result.problem is None:
+        print(f"audit log intact: {result.entries} entries, head seq {result.head_seq}, "
+              f"hash {result.head_hash} ({where})")
+        return 0
+    p = result.problem
+    print(
+        f"audit log NOT intact: entry {p.seq} {p.kind.replace('_', ' ')}: {p.detail} "
+        f"({result.entries} entries before it verify; {where})",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _print_person(nik: str, entries: Sequence[AuditEntry], *, as_json: bool) -> int:
+    import json
+
+    rows = [
+        {
+            "seq": e.seq,
+            "time": e.record.time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "client": e.record.client_id,
+            "role": e.record.role,
+            "purpose": e.record.purpose,
+            "operation": e.record.operation,
+            "fields": list(e.record.fields),
+            "requestId": e.record.request_id,
+        }
+        for e in entries
+    ]
+    if as_json:
+        print(json.dumps({"nik": nik, "accesses": rows}, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print(f"no recorded access to the data of NIK {nik}")
+        return 0
+    columns = ("seq", "time", "client", "role", "purpose", "operation", "fields")
+    cells = [[", ".join(r[c]) if c == "fields" else str(r[c] or "-") for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print(f"{len(rows)} recorded access(es) to the data of NIK {nik}:")
+    for line in [list(columns), *cells]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
     return 0
 
 

@@ -1,0 +1,245 @@
+"""``AuditLog``: an append-only, hash-chained record of every disclosure (SQLite or PostgreSQL).
+
+Appends are serialised twice over: an ``asyncio.Lock`` queues this process's requests,
+and the database serialises processes — PostgreSQL by ``SELECT … FOR UPDATE`` on the head
+row, SQLite by ``BEGIN IMMEDIATE`` (the write lock is taken before the head is read).
+So two gateways sharing one PostgreSQL never write two entries with the same prev_hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, inspect, insert, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from connectors import SatudataError
+
+from . import schema
+from .chain import ChainChecker, VerifyResult
+from .record import GENESIS, AuditEntry, AuditRecord, chain_hash
+from .settings import AuditSettings
+
+log = logging.getLogger("satudata.audit")
+
+#: Any fixed number; it names the lock that serialises schema creation across processes.
+_PG_SETUP_LOCK = 0x5A7D_A7A0
+_WRITE = "satudata_audit_write"
+
+
+class AuditUnavailable(SatudataError):
+    """The audit log could not be written or read. A disclosure that cannot be recorded
+    must not happen: the request path fails closed on this."""
+
+    code = "AUDIT_UNAVAILABLE"
+
+
+class AuditLog:
+    """The gateway's record of who saw whose data (UU PDP Pasal 31 and 32)."""
+
+    def __init__(self, url: str, *, timeout_s: float = 5.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._sqlite = url.startswith("sqlite")
+        self._engine = _engine(url, timeout_s)
+        self._lock = asyncio.Lock()
+        self._started = False
+
+    @classmethod
+    def from_settings(cls, config: Mapping[str, Any], *, base_dir: Path | None = None) -> AuditLog:
+        """From the parsed config file's ``[audit]`` table (see ``gateway.audit.settings``)."""
+
+        settings = AuditSettings.from_dict(config, base_dir=base_dir)
+        return cls(settings.url, timeout_s=settings.timeout_s)
+
+    @property
+    def where(self) -> str:
+        """The database, for messages; never with a password."""
+
+        return self._engine.url.render_as_string(hide_password=True)
+
+    async def start(self) -> None:
+        """Create the tables, triggers and head row if this is a new log; leave an existing one alone."""
+
+        try:
+            async with _write(self._engine) as conn:
+                if not self._sqlite:
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SETUP_LOCK})
+                if not await conn.run_sync(lambda c: inspect(c).has_table("audit_entry")):
+                    await conn.run_sync(schema.metadata.create_all)
+                    for ddl in schema.SQLITE_TRIGGERS if self._sqlite else schema.POSTGRESQL_TRIGGERS:
+                        await conn.exec_driver_sql(ddl)
+                    await conn.execute(insert(schema.head).values(id=1, seq=0, hash=GENESIS))
+                    log.info("created the audit log in %s", self.where)
+        except (SQLAlchemyError, OSError) as exc:
+            raise AuditUnavailable(f"cannot set up the audit log in {self.where}: {_cause(exc)}") from exc
+        self._started = True
+
+    async def append(self, record: AuditRecord) -> AuditEntry:
+        """Add ``record`` as the next entry; ``AuditUnavailable`` if it was not durably written."""
+
+        if not self._started:
+            await self.start()
+        try:
+            async with asyncio.timeout(self.timeout_s), self._lock, _write(self._engine) as conn:
+                head = schema.head.c
+                current = (await conn.execute(select(head.seq, head.hash).where(head.id == 1).with_for_update())).one()
+                seq = current.seq + 1
+                canonical = record.canonical_json(seq)
+                hash_ = chain_hash(current.hash, canonical)
+                await conn.execute(
+                    insert(schema.entries).values(seq=seq, record=canonical, prev_hash=current.hash, hash=hash_)
+                )
+                if record.persons:
+                    await conn.execute(insert(schema.subjects), [{"nik": nik, "seq": seq} for nik in record.persons])
+                await conn.execute(update(schema.head).where(schema.head.c.id == 1).values(seq=seq, hash=hash_))
+        except TimeoutError as exc:
+            raise AuditUnavailable(f"the audit log did not accept the entry within {self.timeout_s:g} s") from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise AuditUnavailable(f"cannot write to the audit log: {_cause(exc)}") from exc
+        return AuditEntry(seq=seq, hash=hash_, record=record)
+
+    async def verify(self, *, batch: int = 1000) -> VerifyResult:
+        """Walk the whole chain; the result names the first entry that is not as written."""
+
+        checker = ChainChecker()
+        try:
+            async with self._read() as conn:
+                head = (await conn.execute(select(schema.head.c.seq, schema.head.c.hash))).one()
+                last = 0
+                while True:
+                    seq = schema.entries.c.seq
+                    page = select(schema.entries).where(seq > last).order_by(seq).limit(batch)
+                    rows = (await conn.execute(page)).all()
+                    if not rows:
+                        break
+                    indexed = await _subjects_between(conn, rows[0].seq, rows[-1].seq)
+                    for row in rows:
+                        problem = checker.check(row.seq, row.record, row.prev_hash, row.hash, indexed.get(row.seq, ()))
+                        if problem is not None:
+                            return VerifyResult(checker.entries, head.seq, head.hash, problem)
+                    last = rows[-1].seq
+        except (SQLAlchemyError, OSError) as exc:
+            raise AuditUnavailable(f"cannot read the audit log: {_cause(exc)}") from exc
+        return VerifyResult(checker.entries, head.seq, head.hash, checker.finish(head.seq, head.hash))
+
+    async def for_person(self, nik: str) -> list[AuditEntry]:
+        """Every entry that disclosed data of the person with this NIK, oldest first."""
+
+        query = (
+            select(schema.entries.c.seq, schema.entries.c.hash, schema.entries.c.record)
+            .join(schema.subjects, schema.subjects.c.seq == schema.entries.c.seq)
+            .where(schema.subjects.c.nik == nik.strip())
+            .order_by(schema.entries.c.seq)
+        )
+        try:
+            async with self._read() as conn:
+                rows = (await conn.execute(query)).all()
+        except (SQLAlchemyError, OSError) as exc:
+            raise AuditUnavailable(f"cannot read the audit log: {_cause(exc)}") from exc
+        return [AuditEntry(seq=r.seq, hash=r.hash, record=AuditRecord.from_json(r.record)) for r in rows]
+
+    async def aclose(self) -> None:
+        await self._engine.dispose()
+
+    def _read(self) -> _ReadTransaction:
+        return _ReadTransaction(self)
+
+
+class _ReadTransaction:
+    """A consistent snapshot of an existing log (REPEATABLE READ on PostgreSQL)."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        log_ = self._log
+        if log_._sqlite and not Path(log_._engine.url.database or "").exists():
+            # Connecting would create an empty file and report an intact, empty log.
+            raise AuditUnavailable(f"there is no audit log at {log_._engine.url.database}")
+        conn = await log_._engine.connect()
+        try:
+            if not log_._sqlite:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            await conn.begin()
+            if not await conn.run_sync(lambda c: inspect(c).has_table("audit_entry")):
+                raise AuditUnavailable(f"{log_.where} holds no audit log (no audit_entry table)")
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._conn is not None
+        await self._conn.rollback()  # nothing was written; a read never commits
+        await self._conn.close()
+
+
+class _write:  # noqa: N801 (used like a function: ``async with _write(engine) as conn``)
+    """A transaction that holds the write lock from its first statement (SQLite: BEGIN IMMEDIATE)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        self._conn = await self._engine.connect()
+        await self._conn.execution_options(**{_WRITE: True})
+        await self._conn.begin()
+        return self._conn
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        assert self._conn is not None
+        try:
+            if exc_type is None:
+                await self._conn.commit()
+            else:
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+
+
+async def _subjects_between(conn: AsyncConnection, first: int, last: int) -> dict[int, list[str]]:
+    rows = await conn.execute(
+        select(schema.subjects.c.seq, schema.subjects.c.nik).where(schema.subjects.c.seq.between(first, last))
+    )
+    indexed: dict[int, list[str]] = defaultdict(list)
+    for seq, nik in rows:
+        indexed[seq].append(nik)
+    return indexed
+
+
+def _engine(url: str, timeout_s: float) -> AsyncEngine:
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": timeout_s})
+    # The driver's own transaction handling would BEGIN lazily (DEFERRED) and only take the
+    # write lock at the first INSERT, after the head was read: two processes could then read
+    # the same head. So the driver stays in autocommit and we say BEGIN ourselves.
+    engine = create_async_engine(url, connect_args={"timeout": max(timeout_s, 1.0)})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers (verify) do not block the appends
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    return engine
+
+
+def _cause(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {str(original).splitlines()[0] if str(original) else ''}"
