@@ -151,7 +151,9 @@ class JwksUrl:
                     self._next_fetch_at = now + self.min_refresh_s
                     log.warning("cannot fetch the JWKS: %s%s", exc, "; keeping the cached keys" if self._keys else "")
             if self._keys is None:
-                raise AuthUnavailable("The identity provider's signing keys cannot be read right now; try again shortly.")
+                raise AuthUnavailable(
+                    "The identity provider's signing keys cannot be read right now; try again shortly."
+                )
             return self._keys
 
     async def _fetch(self) -> SigningKeys:
