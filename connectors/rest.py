@@ -234,6 +234,11 @@ class RestConnector:
             spec = entity.param(f.field, f.op) if f.op in ("eq", "gte", "lte") else None
             if spec is not None:
                 params[spec.param] = entity.mapping.field(f.field).to_source(f.value)
+            # One prefix travels with the other filters (a region's reports of one status); several
+            # need a walk each, which _collect makes when nothing narrower is asked.
+            spec = entity.param(f.field, "prefix") if f.op == "prefix" and len(f.value) == 1 else None
+            if spec is not None:
+                params[spec.param] = entity.mapping.field(f.field).to_source(f.value[0])
         return params
 
     async def _walk(self, entity: RestEntity, path: str, params: Mapping[str, Any]) -> list[Any]:

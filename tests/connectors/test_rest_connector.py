@@ -148,6 +148,17 @@ async def test_filters_the_api_supports_are_pushed_down() -> None:
     await rest.aclose()
 
 
+async def test_a_prefix_is_pushed_along_with_an_equality() -> None:
+    calls: list[str] = []
+    rest = connector("page", calls, params={"regionCode": {"param": "wilayah", "op": "prefix"}, "nik": "nik"})
+    where = (Filter("nik", "eq", ROWS[1][0]), Filter("regionCode", "prefix", ("35.03.08",)))
+    try:
+        assert [r["nik"] for r in await rest.fetch(SourceQuery("Person", where=where))] == [ROWS[1][0]]
+        assert calls == [f"/paged?nik={ROWS[1][0]}&wilayah=350308&page=1&per_page=2"]
+    finally:
+        await rest.aclose()
+
+
 @pytest.mark.parametrize(
     ("kind", "error", "code"),
     [("500", SourceUnavailable, "SOURCE_UNAVAILABLE"), ("json", SourceBadResponse, "SOURCE_BAD_RESPONSE"), ("shape", SourceBadResponse, "SOURCE_BAD_RESPONSE")],
