@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import Connector, Record, SourceInfo, SourceQuery, SourceTrace
+from .base import Connector, Filter, Record, SourceInfo, SourceQuery, SourceTrace
 from .errors import ConfigError, SourceError, SourceTimeout
 from .graphql import RemoteGraphQLConnector
 from .memory import InMemoryConnector
@@ -102,29 +103,47 @@ class ConnectorRegistry:
 
         return [c.health() for c in self.connectors if isinstance(c, ResilientConnector)]
 
-    def session(self, trace: SourceTrace | None = None, *, deadline: float | None = None) -> RegistrySession:
+    def session(
+        self,
+        trace: SourceTrace | None = None,
+        *,
+        deadline: float | None = None,
+        row_filters: Mapping[str, tuple[Filter, ...]] | None = None,
+    ) -> RegistrySession:
         """A reader for one request.
 
         Every round-trip to an OPD source is added to ``trace``; ``deadline`` (in
         ``loop.time()`` terms) bounds every call, so a slow source cannot hold the
-        request past it.
+        request past it. ``row_filters`` (entity -> filters) are added to every query for
+        that entity, so they reach the source's own WHERE clause or API parameters: the
+        caller's row scope is enforced by the source, on every path to it.
         """
 
-        return RegistrySession(self, trace if trace is not None else SourceTrace(), deadline)
+        return RegistrySession(self, trace if trace is not None else SourceTrace(), deadline, row_filters or {})
 
 
 class RegistrySession:
     """Request-scoped routing: ``fetch(query)`` goes to the source that serves ``query.entity``."""
 
-    def __init__(self, registry: ConnectorRegistry, trace: SourceTrace, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        registry: ConnectorRegistry,
+        trace: SourceTrace,
+        deadline: float | None = None,
+        row_filters: Mapping[str, tuple[Filter, ...]] | None = None,
+    ) -> None:
         self.registry = registry
         self.trace = trace
         self.deadline = deadline
+        self.row_filters = dict(row_filters or {})
 
     async def fetch(self, query: SourceQuery) -> Sequence[Record]:
         connector = self.registry.routes.get(query.entity)
         if connector is None:
             raise ConfigError(f"no source serves {query.entity}; map it in one source's entities")
+        scope = self.row_filters.get(query.entity)
+        if scope:
+            query = replace(query, where=query.where + scope)
         if connector is self.registry.catalog:
             return await connector.fetch(query)
         name = connector.info.name

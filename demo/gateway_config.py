@@ -13,6 +13,8 @@ import sqlite3
 import tomllib
 from pathlib import Path
 
+from .access_config import DemoClient, demo_clients, example_headers, render_access
+
 from .api_config import (
     DINSOS,
     FEEDBACK_AGENCIES,
@@ -146,7 +148,7 @@ Example = tuple[str, str, dict[str, str]]
 
 _EXAMPLES: list[Example] = [
     (
-        "A resident, their family and schooling",
+        "A resident and their family",
         """query Person($nik: NIK!) {
   person(nik: $nik) {
     name
@@ -159,8 +161,6 @@ _EXAMPLES: list[Example] = [
       address
       members { nik name familyRelation birthDate }
     }
-    student { nisn grade school { name level } }
-    healthFacility { name kind }
   }
 }
 """,
@@ -253,6 +253,19 @@ def sample_keys(data_dir: Path) -> dict[str, object]:
     return {"nik": nik, "npsn": npsn, "nisn": nisn, "first": 5}
 
 
+def _kecamatan_of(data_dir: Path, nik: object) -> str | None:
+    """The kecamatan (``35.03.08``) where the resident with this NIK lives, from the demo registry."""
+
+    if not isinstance(nik, str):
+        return None
+    with sqlite3.connect(data_dir / REGISTRY_FILE) as conn:
+        row = conn.execute("SELECT kode_wilayah FROM penduduk WHERE nik = ?", (nik,)).fetchone()
+    if row is None:
+        return None
+    digits = "".join(ch for ch in str(row[0]) if ch.isdigit())
+    return f"{digits[:2]}.{digits[2:4]}.{digits[4:6]}"
+
+
 _DINKES = '''
 [[agencies]]
 code = "DINKES"
@@ -330,8 +343,13 @@ def render_config(
     sepeda_keren_url: str | None = None,
     lapor_url: str | None = None,
     samples: dict[str, object] | None = None,
+    access: bool = False,
 ) -> str:
     """The demo gateway config as TOML text; each API-only OPD is included when its URL is given.
+
+    With ``access`` it carries the demo's access policy, clients and audit log
+    (``demo.access_config``), as ``satudata demo`` serves it; without, every field is public
+    and nothing is audited (development mode: tests of other concerns, the benchmark).
 
     ``samples`` fills the GraphiQL examples' variables: each example names, per variable, the
     sample key whose value it takes (``{"nik": "participant"}``); an example whose sample is
@@ -355,19 +373,25 @@ def render_config(
             text += agency.toml()
 
     examples = list(_EXAMPLES)
-    if dinkes_url is None:  # no health office: ask nothing of it
-        examples = [(t, q.replace("    healthFacility { name kind }\n", ""), v) for t, q, v in examples]
     if dinkes_url is not None:
         examples.insert(3, _SIGNAL_EXAMPLE)
     if sepeda_keren_url is not None:
         examples.insert(1, PROGRAMME_EXAMPLE)
     if lapor_url is not None:
         examples[-1:-1] = FEEDBACK_EXAMPLES
+    clients: list[DemoClient] = []
+    if access:
+        npsn, region = (samples or {}).get("npsn"), (samples or {}).get("participant_kecamatan")
+        clients = demo_clients(npsn if isinstance(npsn, str) else None, region if isinstance(region, str) else None)
+        text += render_access(clients)
     for title, query, variables in examples:
         text += f"\n[[graphiql.examples]]\ntitle = {json.dumps(title)}\nquery = '''\n{query}'''\n"
         values = {name: (samples or {}).get(key) for name, key in variables.items()}
         if values and all(v is not None for v in values.values()):
             text += f"variables = {json.dumps(json.dumps(values))}\n"
+        headers = example_headers(title, clients, {"X-Satudata-Trace": "sources"}) if access else None
+        if headers:
+            text += f"headers = {json.dumps(json.dumps(headers, indent=2))}\n"
     return text
 
 
@@ -379,6 +403,7 @@ def write_demo_config(
     samples = sample_keys(data_dir)
     if sepeda_keren_url is not None:
         samples["participant"] = sample_participant(sepeda_keren_url)
+        samples["participant_kecamatan"] = _kecamatan_of(data_dir, samples["participant"])
     path = data_dir / "gateway.toml"
     path.write_text(
         render_config(
@@ -388,6 +413,7 @@ def write_demo_config(
             sepeda_keren_url=sepeda_keren_url,
             lapor_url=lapor_url,
             samples=samples,
+            access=True,
         ),
         encoding="utf-8",
     )

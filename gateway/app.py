@@ -15,6 +15,10 @@ from starlette.routing import Route
 from connectors import ConnectorRegistry, SourceHealth
 from resolvers import GraphSchema, build_schema
 
+from .access import AccessControl
+from .cors import cors_middleware
+from .enforcement import PolicyExtension
+from .limits import QueryGuard, QueryLimits, QueryLimitsExtension
 from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
 from .http import GraphQLEndpoint
 from .metrics import GatewayMetrics
@@ -39,9 +43,14 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
     """Build the gateway. Configuration errors raise ``ConfigError`` here, before serving."""
 
     registry = ConnectorRegistry.from_config(settings.sources, settings.agencies, base_dir=settings.base_dir)
-    schema = schema or build_schema()
+    access = AccessControl.from_config(settings.raw, base_dir=settings.base_dir, production=settings.production)
+    limits = QueryLimits.from_config(settings.raw.get("limits"))
+    guard: QueryGuard | None = None  # needs the built schema; the extensions read it per request
+    if schema is None:
+        schema = build_schema(extensions=[lambda: QueryLimitsExtension(guard), PolicyExtension])
+    guard = QueryGuard(schema._schema, limits, production=settings.production)
     examples = [
-        ExampleQuery(title=e.title, query=e.query, variables=e.variables)
+        ExampleQuery(title=e.title, query=e.query, variables=e.variables, headers=e.headers)
         for e in (settings.examples or DEFAULT_EXAMPLES)
     ]
 
@@ -56,6 +65,7 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         request_timeout_s=settings.request_timeout_s,
         graphiql=graphiql if settings.graphiql else None,
         on_response=metrics.observe_request,
+        access=access,
     )
 
     async def healthz(request: Request) -> Response:
@@ -74,10 +84,12 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await registry.start()
+        await access.start()
         log.info("gateway ready: sources %s", ", ".join(s.name for s in registry.sources()))
         try:
             yield
         finally:
+            await access.aclose()
             await registry.aclose()
 
     app = Starlette(
@@ -89,6 +101,7 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
             ASSETS_MOUNT,
         ],
         lifespan=lifespan,
+        middleware=[cors_middleware(settings.cors_origins)] if settings.cors_origins else None,
     )
     app.state.registry = registry
     app.state.schema = schema

@@ -83,7 +83,10 @@ def _export_schema(output: Path | None) -> int:
 def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
     """Generate the OPD databases if missing, start the API-only OPDs as their own processes, serve."""
 
+    import tomllib
+
     from demo import ensure_sqlite_demo
+    from demo.access_config import credentials_banner
     from demo.gateway_config import write_demo_config
     from demo.services import api_ports, running_apis
 
@@ -97,6 +100,7 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
         print(f"satudata: demo data in {data_dir.resolve()}; config written to {config.resolve()}", file=sys.stderr)
         for name, url in urls.items():
             print(f"satudata: demo OPD API {name} at {url} (OpenAPI: {url}/openapi.json)", file=sys.stderr)
+        print(credentials_banner(tomllib.loads(config.read_text(encoding="utf-8")).get("clients", [])), file=sys.stderr)
         return _serve(config, host, port)
 
 

@@ -9,6 +9,9 @@ from starlette.requests import Request
 from connectors import SourceTrace
 from resolvers import GraphContext
 
+from .auth import Principal
+from .enforcement import AccessContext
+
 
 @dataclass
 class RequestContext(GraphContext):
@@ -17,3 +20,13 @@ class RequestContext(GraphContext):
     request: Request
     request_id: str
     trace: SourceTrace
+    #: Who is calling (``None`` when the gateway runs without access control, e.g. in tests).
+    principal: Principal | None = None
+    #: Their role's field decisions and the ledger of personal data disclosed.
+    access: AccessContext | None = None
+
+    @property
+    def role(self) -> str | None:
+        """The caller's role, for the query limits (``None``: anonymous)."""
+
+        return self.principal.role if self.principal is not None else None

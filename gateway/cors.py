@@ -22,7 +22,9 @@ from starlette.middleware.cors import CORSMiddleware
 from connectors import ConfigError
 
 #: Headers a browser client may send: the body's type, credentials, and the gateway's own.
-ALLOWED_HEADERS = ("accept", "authorization", "content-type", "x-request-id", "x-satudata-trace")
+ALLOWED_HEADERS = (
+    "accept", "authorization", "content-type", "x-api-key", "x-request-id", "x-satudata-purpose", "x-satudata-trace"
+)
 #: Response headers a browser script may read.
 EXPOSED_HEADERS = ("x-request-id", "retry-after")
 

@@ -13,6 +13,15 @@ Codes a client can see::
     BAD_REQUEST                the HTTP request itself is malformed
     OPERATION_NOT_ALLOWED      e.g. a mutation over GET
     SOURCE_UNAVAILABLE / SOURCE_TIMEOUT / SOURCE_BAD_RESPONSE   an OPD source failed
+    UNAUTHENTICATED            credentials were sent but do not check out (HTTP 401; extensions.reason)
+    AUTH_UNAVAILABLE           the identity provider's keys cannot be read (HTTP 503)
+    RATE_LIMITED               the client's budget is spent (HTTP 429, Retry-After)
+    PURPOSE_NOT_ALLOWED        the declared purpose is not one the role may use (HTTP 403)
+    FORBIDDEN                  a field the role may not see (null, with this error at its path)
+    PURPOSE_REQUIRED           personal data asked for without a declared purpose
+    QUERY_TOO_LARGE / QUERY_TOO_DEEP / TOO_MANY_ALIASES / QUERY_TOO_COSTLY / INTROSPECTION_DISABLED
+                               refused before any source is asked (extensions.limit, .measured)
+    AUDIT_UNAVAILABLE          the answer held personal data and could not be audited, so it is withheld
     INTERNAL_SERVER_ERROR      a bug; reported with the request id
 """
 
@@ -31,14 +40,24 @@ log = logging.getLogger("satudata.gateway")
 class RequestError(Exception):
     """An HTTP request that cannot be executed at all (before GraphQL runs)."""
 
-    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str = "BAD_REQUEST",
+        *,
+        extensions: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.extensions = {**(extensions or {}), "code": code}
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {"errors": [{"message": self.message, "extensions": {"code": self.code}}]}
+        return {"errors": [{"message": self.message, "extensions": {"code": self.code, **self.extensions}}]}
 
 
 def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:

@@ -65,6 +65,8 @@ _PAGE = """<!doctype html>
     defaultTabs: config.tabs,
     // GraphiQL 3 fills the first tab's variables editor from this prop, not from defaultTabs.
     variables: config.tabs.length ? config.tabs[0].variables || undefined : undefined,
+    // ... and its headers editor from this one (an example's credential and purpose).
+    headers: config.tabs.length ? config.tabs[0].headers || undefined : undefined,
     defaultHeaders: config.defaultHeaders,
     defaultEditorToolsVisibility: "headers",
     storage: storage

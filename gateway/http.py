@@ -10,6 +10,7 @@ validation, variable coercion) answers 4xx; with legacy ``application/json`` it 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -29,6 +30,8 @@ from strawberry.types.graphql import OperationType
 from connectors import ConnectorRegistry, SourceTrace
 from resolvers import GraphSchema, Loaders
 
+from .access import AccessControl
+from .audit import AuditUnavailable
 from .context import RequestContext
 from .errors import RequestError, format_error
 from .graphiql import wants_graphiql
@@ -37,6 +40,10 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 TRACE_HEADER = "x-satudata-trace"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+AUDIT_WITHHELD = (
+    "The answer holds personal data and could not be recorded in the audit log, so it is withheld. Try again later."
+)
+log = logging.getLogger("satudata.gateway")
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class GraphQLEndpoint:
         request_timeout_s: float = 10.0,
         graphiql: Callable[[Request], Response] | None = None,
         on_response: Callable[[int, float], None] | None = None,
+        access: AccessControl | None = None,
     ) -> None:
         self.schema = schema
         self.registry = registry
@@ -66,6 +74,7 @@ class GraphQLEndpoint:
         self.request_timeout_s = request_timeout_s
         self.graphiql = graphiql
         self.on_response = on_response
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -88,20 +97,27 @@ class GraphQLEndpoint:
             params = await self.read_params(request)
             body, status = await self.execute(request, request_id, params, media_type)
         except RequestError as exc:
-            return _json_response(exc.body(), exc.status, media_type or JSON, request_id, allow=exc.status == 405)
+            return _json_response(
+                exc.body(), exc.status, media_type or JSON, request_id, allow=exc.status == 405, extra_headers=exc.headers
+            )
         return _json_response(body, status, media_type, request_id)
 
     async def execute(
         self, request: Request, request_id: str, params: GraphQLParams, media_type: str
     ) -> tuple[dict[str, Any], int]:
+        # Who, whether they have budget, and why: before any work on the document.
+        admission = await self.access.admit(request) if self.access is not None else None
         trace = SourceTrace()
         # Every source call of this request must finish by then; a slow source costs only its fields.
         deadline = asyncio.get_running_loop().time() + self.request_timeout_s
+        row_filters = admission.row_filters if admission is not None else None
         context = RequestContext(
-            loaders=Loaders(self.registry().session(trace, deadline=deadline)),
+            loaders=Loaders(self.registry().session(trace, deadline=deadline, row_filters=row_filters)),
             request=request,
             request_id=request_id,
             trace=trace,
+            principal=admission.principal if admission is not None else None,
+            access=admission.access if admission is not None else None,
         )
         allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         try:
@@ -129,6 +145,20 @@ class GraphQLEndpoint:
         )
         if not pre_execution:
             body["data"] = result.data
+            if admission is not None and self.access is not None:
+                try:
+                    await self.access.record(
+                        admission,
+                        result.data,
+                        document=params.query,
+                        operation=params.operation_name,
+                        trace=trace,
+                        request_id=request_id,
+                    )
+                except AuditUnavailable as exc:
+                    # Fail closed: personal data that cannot be accounted for is not returned.
+                    log.error("request %s: answer withheld, audit log unavailable: %s", request_id, exc.message)
+                    return {"errors": [{"message": AUDIT_WITHHELD, "extensions": {"code": exc.code, "requestId": request_id}}]}, 503
         if request.headers.get(TRACE_HEADER, "").strip().lower() == "sources":
             body["extensions"] = {"sources": trace.as_dict()}
         status = 400 if pre_execution and media_type == GRAPHQL_RESPONSE else 200
@@ -221,8 +251,16 @@ def _request_id(request: Request) -> str:
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def _json_response(body: dict[str, Any], status: int, media_type: str, request_id: str, *, allow: bool = False) -> Response:
-    headers = {"x-request-id": request_id}
+def _json_response(
+    body: dict[str, Any],
+    status: int,
+    media_type: str,
+    request_id: str,
+    *,
+    allow: bool = False,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Response:
+    headers = {"x-request-id": request_id, **(extra_headers or {})}
     if allow:
         headers["allow"] = "GET, POST"
     return Response(

@@ -32,6 +32,10 @@ from typing import Any
 
 from connectors import ConfigError
 
+from .cors import cors_origins
+
+TOP_LEVEL_TABLES = {"gateway", "agencies", "sources", "graphiql", "policy", "clients", "auth", "audit", "limits", "ratelimit"}
+
 
 @dataclass(frozen=True)
 class Example:
@@ -40,6 +44,8 @@ class Example:
     title: str
     query: str
     variables: str | None = None
+    #: JSON text for the tab's headers editor (e.g. a demo credential and purpose).
+    headers: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,13 @@ class GatewaySettings:
     graphiql: bool = True
     examples: Sequence[Example] = field(default_factory=tuple)
     base_dir: Path | None = None
+    #: Production mode: a ``[policy]`` is required and anonymous clients may not introspect.
+    production: bool = False
+    #: Browser origins allowed to call the gateway (CORS); none by default.
+    cors_origins: Sequence[str] = ()
+    #: The whole parsed file: ``[policy]``, ``[[clients]]``, ``[auth]``, ``[audit]``, ``[limits]``
+    #: and ``[ratelimit]`` are read by the components they configure.
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: Path | str) -> GatewaySettings:
@@ -73,16 +86,16 @@ class GatewaySettings:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, base_dir: Path | None = None) -> GatewaySettings:
-        unknown = set(raw) - {"gateway", "agencies", "sources", "graphiql"}
+        unknown = set(raw) - TOP_LEVEL_TABLES
         if unknown:
-            raise ConfigError(f"unknown top-level config tables {sorted(unknown)}; expected gateway, agencies, sources, graphiql")
+            raise ConfigError(f"unknown top-level config tables {sorted(unknown)}; expected {', '.join(sorted(TOP_LEVEL_TABLES))}")
         gateway = raw.get("gateway", {})
         sources = raw.get("sources", {})
         if not sources:
             raise ConfigError("the config defines no [sources.*]: the gateway would have nothing to serve")
         graphiql = raw.get("graphiql", {})
         examples = tuple(
-            Example(title=str(e["title"]), query=str(e["query"]), variables=e.get("variables"))
+            Example(title=str(e["title"]), query=str(e["query"]), variables=e.get("variables"), headers=e.get("headers"))
             for e in graphiql.get("examples", [])
         )
         return cls(
@@ -94,4 +107,7 @@ class GatewaySettings:
             graphiql=bool(graphiql.get("enabled", True)),
             examples=examples,
             base_dir=base_dir,
+            production=bool(gateway.get("production", False)),
+            cors_origins=cors_origins(gateway.get("cors_origins")),
+            raw=raw,
         )

@@ -5,6 +5,9 @@ Resolvers ask loaders for entities by key; they never know which source answers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
@@ -23,13 +26,14 @@ class GraphSchema(strawberry.Schema):
         return None
 
 
-def build_schema() -> GraphSchema:
-    """The regency graph's schema (no extensions beyond parse/validation caches)."""
+def build_schema(extensions: Sequence[Any] = ()) -> GraphSchema:
+    """The regency graph's schema, with parse/validation caches and the caller's ``extensions``
+    (the gateway adds its query limits and access policy here)."""
 
     return GraphSchema(
         query=Query,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+        extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256), *extensions],
     )
 
 

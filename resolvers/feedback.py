@@ -103,6 +103,12 @@ class Feedback:
     region_code: strawberry.Private[str | None]
     reporter_nik: strawberry.Private[str | None]
 
+    @property
+    def data_subject(self) -> str | None:
+        """The NIK of the person this object's data is about (read by the gateway's audit)."""
+
+        return self.reporter_nik
+
     @classmethod
     def from_record(cls, r: Record) -> Feedback:
         return cls(

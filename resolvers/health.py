@@ -154,6 +154,13 @@ class HealthRecord:
     has_disability: bool | None = strawberry.field(description="Whether a disability is recorded.")
     disability_type: str | None = strawberry.field(description="Kind of disability, when recorded.")
     facility_code: strawberry.Private[str | None]
+    nik: strawberry.Private[str | None] = None
+
+    @property
+    def data_subject(self) -> str | None:
+        """The NIK of the person this object's data is about (read by the gateway's audit)."""
+
+        return self.nik
 
     @classmethod
     def from_record(cls, r: Record) -> HealthRecord:
@@ -165,6 +172,7 @@ class HealthRecord:
             has_disability=r.get("hasDisability"),
             disability_type=r.get("disabilityType"),
             facility_code=r.get("facility"),
+            nik=r.get("nik"),
         )
 
     @strawberry.field(description="The facility where the person is registered.")

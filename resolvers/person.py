@@ -37,6 +37,12 @@ class Person:
     kk: strawberry.Private[str | None]
     region_code: strawberry.Private[str | None]
 
+    @property
+    def data_subject(self) -> str | None:
+        """The NIK of the person this object's data is about (read by the gateway's audit)."""
+
+        return self.nik
+
     @classmethod
     def from_record(cls, r: Record) -> Person:
         return cls(
@@ -123,6 +129,12 @@ class Family:
     issued_on: date | None = strawberry.field(description="Date the current card was issued.")
     updated_at: datetime | None = strawberry.field(description="When the registry last changed this card.")
     head_nik: strawberry.Private[str | None]
+
+    @property
+    def data_subject(self) -> str | None:
+        """The NIK of the person this object's data is about (read by the gateway's audit)."""
+
+        return self.head_nik
     region_code: strawberry.Private[str | None]
 
     @classmethod

@@ -241,6 +241,12 @@ class ProgrammeParticipation:
     nik: strawberry.Private[str]
     programme_code: strawberry.Private[str]
 
+    @property
+    def data_subject(self) -> str | None:
+        """The NIK of the person this object's data is about (read by the gateway's audit)."""
+
+        return self.nik
+
     @classmethod
     def in_programme(cls, r: Record, programme_code: str) -> ProgrammeParticipation:
         """The enrolment in ``programme_code`` out of a participant record (whose enrolments are parallel lists)."""

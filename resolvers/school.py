@@ -129,6 +129,12 @@ class Student:
     enrolled_on: date | None = strawberry.field(description="Date the pupil entered this school.")
     school_npsn: strawberry.Private[str | None]
 
+    @property
+    def data_subject(self) -> str | None:
+        """The NIK of the person this object's data is about (read by the gateway's audit)."""
+
+        return self.nik
+
     @classmethod
     def from_record(cls, r: Record) -> Student:
         return cls(

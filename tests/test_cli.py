@@ -39,7 +39,11 @@ def test_every_preloaded_example_answers_with_data(demo_server: DemoServer) -> N
     assert len(examples) >= 4
     for example in examples:
         variables = json.loads(example.get("variables") or "{}")
-        response = httpx.post(f"{demo_server.url}/graphql", json={"query": example["query"], "variables": variables})
+        # Each example carries the demo credential and purpose of a role that may see it.
+        headers = json.loads(example.get("headers") or "{}")
+        response = httpx.post(
+            f"{demo_server.url}/graphql", json={"query": example["query"], "variables": variables}, headers=headers
+        )
         body = response.json()
         assert response.status_code == 200 and "errors" not in body, (example["title"], body)
         assert all(value is not None for value in body["data"].values()), example["title"]

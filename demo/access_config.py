@@ -1,0 +1,187 @@
+"""The demo's access policy, clients and audit log: the ``[policy]``, ``[[clients]]`` and
+``[audit]`` tables that ``satudata demo`` writes into its config.
+
+The policy is the worked example of UU 27/2022 in configuration: every vocabulary field
+that is personal data has a sensitivity class (personal, or the "specific" health,
+disability and children), and each demo role is granted, shown masked, or refused each
+class, for the purposes it declares. The API keys below are **demo credentials**,
+published in the README; a real deployment makes its own with ``satudata keygen-client``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    """One demo credential: an API key for one role."""
+
+    id: str
+    role: str
+    key: str
+    who: str
+    purpose: str
+    #: Principal attributes for row scope: ``school`` (NPSN) or ``region`` (kode wilayah).
+    attributes: dict[str, str]
+
+    def toml(self) -> str:
+        lines = ["[[clients]]", f"id = {json.dumps(self.id)}", f"role = {json.dumps(self.role)}"]
+        lines.append(f"key_sha256 = {json.dumps(hashlib.sha256(self.key.encode()).hexdigest())}")
+        lines.extend(f"{name} = {json.dumps(value)}" for name, value in self.attributes.items())
+        return "\n".join(lines) + "\n"
+
+
+#: Watulimo: the demo puskesmas officer's and facilitator's working area.
+DEMO_KECAMATAN = "35.03.08"
+
+
+def demo_clients(school_npsn: str | None, facilitator_region: str | None = None) -> list[DemoClient]:
+    """The demo credentials; the school operator works at ``school_npsn`` (a school of the demo data),
+    the programme facilitator in ``facilitator_region`` (default: Watulimo)."""
+
+    clients = [
+        DemoClient("smart-center", "smart_center_analyst", "sd_demo_analyst_YDiFdlTho_SqEPA7a0Jegjn-",
+                   "Smart Center analyst (masked personal data, aggregates)", "statistik", {}),
+        DemoClient("dukcapil-petugas", "registry_officer", "sd_demo_registry_G3Dy7sx8nV9Ak4sViiZPNTRD",
+                   "Dispendukcapil officer (the registry in full)", "administrasi-kependudukan", {}),
+        DemoClient("puskesmas-watulimo", "health_officer", "sd_demo_dinkes_-mxlZzMflYZXAOP7RPP_jtwd",
+                   "Dinkes / puskesmas officer (residents and health data of Watulimo)", "pelayanan-kesehatan",
+                   {"region": DEMO_KECAMATAN}),
+        DemoClient("sepeda-keren-watulimo", "programme_facilitator", "sd_demo_sepeda_dueSoFI-y3VrkQ2XNTIpVEYZ",
+                   "Sepeda Keren facilitator (participants living in their kecamatan)", "pendampingan-program",
+                   {"region": facilitator_region or DEMO_KECAMATAN}),
+        DemoClient("portal-jatim", "neighbour_portal", "sd_demo_portal_BghwRsDAMIhaJpQeaWsxIXdQ",
+                   "A neighbouring portal (masked personal data)", "layanan-publik", {}),
+    ]
+    if school_npsn:
+        clients.append(
+            DemoClient("operator-sekolah", "school_operator", "sd_demo_school_jg2q6WLw7tkYPvLe1DLUikg2",
+                       f"School operator of NPSN {school_npsn} (its own pupils)", "administrasi-sekolah",
+                       {"school": school_npsn})
+        )
+    return clients
+
+
+POLICY = '''
+# ---------------------------------------------------------------------------------------
+# Access policy (UU 27/2022 PDP). Fields not listed are public. Classes: personal, and the
+# "specific" health, disability and children. Masks: nik, initials, year, hide.
+# A role sees a class in full (grant), masked (mask), or not at all; any non-public field
+# also needs a purpose (X-Satudata-Purpose header) from the role's list.
+# ---------------------------------------------------------------------------------------
+[policy.fields]
+"Query.person" = "personal"
+"Query.persons" = "personal"
+"Query.family" = "personal"
+"Query.student" = "children"
+"Query.students" = "children"
+"Region.residents" = "personal"
+"School.students" = "children"
+"Programme.facilitator" = "personal"
+"Programme.participants" = "disability"
+"Person.*" = "personal"
+"Person.nik" = { class = "personal", mask = "nik" }
+"Person.name" = { class = "personal", mask = "initials" }
+"Person.birthDate" = { class = "personal", mask = "year" }
+"Person.student" = "children"
+"Person.healthFacility" = "health"
+"Person.healthRecord" = "health"
+"Person.programmes" = "disability"
+"Family.*" = "personal"
+"Family.kk" = { class = "personal", mask = "nik" }
+"Student.*" = "children"
+"Student.nisn" = { class = "children", mask = "nik" }
+"Student.nik" = { class = "children", mask = "nik" }
+"Student.name" = { class = "children", mask = "initials" }
+"Student.birthDate" = { class = "children", mask = "year" }
+"HealthRecord.*" = "health"
+"ProgrammeParticipation.*" = "disability"
+"SessionAttendance.*" = "disability"
+"Feedback.reporter" = "personal"
+"Feedback.body" = "personal"
+
+[policy.roles.smart_center_analyst]
+description = "Smart Center analyst: aggregates, and registry and school data masked."
+mask = ["personal", "children"]
+purposes = ["statistik", "perencanaan"]
+
+[policy.roles.registry_officer]
+description = "Dispendukcapil officer: the civil registry in full."
+grant = ["personal"]
+purposes = ["administrasi-kependudukan"]
+
+[policy.roles.health_officer]
+description = "Dinkes / puskesmas officer: residents and their health data in the officer's working area."
+grant = ["personal", "health"]
+purposes = ["pelayanan-kesehatan", "surveilans"]
+[policy.roles.health_officer.row_scope]
+Person = { field = "regionCode", within = "region" }
+
+[policy.roles.programme_facilitator]
+description = "Sepeda Keren facilitator: participants living in the facilitator's area, with their vulnerability data."
+grant = ["personal", "disability"]
+purposes = ["pendampingan-program"]
+[policy.roles.programme_facilitator.row_scope]
+Person = { field = "regionCode", within = "region" }
+
+[policy.roles.school_operator]
+description = "School operator: the pupils of the operator's own school (Dapodik data only)."
+grant = ["children"]
+purposes = ["administrasi-sekolah"]
+[policy.roles.school_operator.row_scope]
+Student = { field = "school", equals = "school" }
+
+[policy.roles.neighbour_portal]
+description = "A neighbouring government portal: public data and masked registry data."
+mask = ["personal"]
+purposes = ["layanan-publik"]
+
+[audit]
+path = "audit.sqlite"
+
+[ratelimit]
+requests_per_minute = 600
+burst = 100
+'''
+
+
+#: Which demo credential each preloaded GraphiQL example is sent with (none: anonymous).
+EXAMPLE_ROLES = {
+    "A resident and their family": "registry_officer",
+    "A school's pupils, across registry and Dapodik": "smart_center_analyst",
+    "A resident's Sepeda Keren classes": "programme_facilitator",
+    "Citizens' reports in a kecamatan": "neighbour_portal",
+}
+
+
+def example_headers(title: str, clients: list[DemoClient], extra: dict[str, str]) -> dict[str, str]:
+    """The GraphiQL headers of an example: the credential and purpose of its role, if it has one."""
+
+    role = EXAMPLE_ROLES.get(title)
+    client = next((c for c in clients if c.role == role), None)
+    if client is None:
+        return extra
+    return {"X-API-Key": client.key, "X-Satudata-Purpose": client.purpose, **extra}
+
+
+def render_access(clients: list[DemoClient]) -> str:
+    """The TOML tables of the demo's access control (appended to the demo config)."""
+
+    return POLICY + "\n" + "\n".join(c.toml() for c in clients)
+
+
+def credentials_banner(clients_in_config: list[dict[str, object]]) -> str:
+    """What ``satudata demo`` prints: each demo credential of the written config, with its purpose."""
+
+    known = {c.id: c for c in demo_clients("-", None)}
+    lines = ["satudata: demo credentials (send as X-API-Key, with X-Satudata-Purpose):"]
+    for entry in clients_in_config:
+        client = known.get(str(entry.get("id")))
+        if client is not None:
+            scope = ", ".join(f"{k}={v}" for k, v in entry.items() if k in ("school", "region"))
+            lines.append(f"  {client.role:<22} {client.key}  purpose: {client.purpose}  {client.who}" + (f" [{scope}]" if scope else ""))
+    lines.append("  (no key: anonymous, public data only)")
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""``AccessControl``: what stands between a request and the graph, in the order it is checked.
+
+1. who is calling (``gateway.auth``: API key, JWT, or anonymous);
+2. whether they have budget left (``gateway.ratelimit``);
+3. which role that is, and whether the declared purpose (``X-Satudata-Purpose``) is one
+   the role may use (``gateway.policy``);
+4. the row scope the role gets, handed to the connector registry so the sources filter;
+5. after execution, the audit record of the personal data the answer disclosed
+   (``gateway.audit``) — and if it cannot be written, the answer is withheld.
+
+Query limits (depth, aliases, tokens, cost, introspection) run inside strawberry as an
+extension (``gateway.limits``), and field decisions as another (``gateway.enforcement``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+
+from connectors import ConfigError, Filter, SatudataError, SourceTrace
+
+from .audit import AuditLog, AuditRecord
+from .auth import Authenticator, Principal
+from .auth.principal import ATTRIBUTES
+from .auth.errors import AuthUnavailable, Unauthenticated
+from .enforcement import AccessContext
+from .errors import RequestError
+from .policy import AccessDenied, Policy
+from .ratelimit import RateLimiter, RateLimits
+
+log = logging.getLogger("satudata.gateway.access")
+
+PURPOSE_HEADER = "x-satudata-purpose"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """An admitted request: its caller, their role's access context and row filters."""
+
+    principal: Principal
+    access: AccessContext
+    row_filters: Mapping[str, tuple[Filter, ...]]
+
+
+class AccessControl:
+    """Authentication, rate limits, policy and audit for the GraphQL endpoint."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        authenticator: Authenticator,
+        *,
+        audit: AuditLog | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.policy = policy
+        self.authenticator = authenticator
+        self.audit = audit
+        self.limiter = limiter
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], *, base_dir: Path | None = None, production: bool = False) -> AccessControl:
+        """Build from the parsed config file. Without ``[policy]`` every field is public:
+        allowed for development only, refused in production mode."""
+
+        if "policy" not in raw:
+            if production:
+                raise ConfigError("production mode needs a [policy]: without one every field would be public")
+            log.warning("no [policy] in the config: every field is public and nothing is audited (development only)")
+        policy = Policy.from_config(raw.get("policy"))
+        for client in raw.get("clients", ()):
+            if client.get("role") not in policy.roles:
+                raise ConfigError(f"clients: {client.get('id')!r} has role {client.get('role')!r}, which [policy.roles] does not define")
+        audit = AuditLog.from_settings(raw, base_dir=base_dir) if "policy" in raw else None
+        limiter = RateLimiter.from_limits(RateLimits.from_config(raw["ratelimit"])) if "ratelimit" in raw else None
+        return cls(policy, Authenticator.from_settings(raw, base_dir=base_dir), audit=audit, limiter=limiter)
+
+    async def start(self) -> None:
+        if self.audit is not None:
+            await self.audit.start()
+
+    async def aclose(self) -> None:
+        await self.authenticator.aclose()
+        if self.limiter is not None:
+            await self.limiter.aclose()
+        if self.audit is not None:
+            await self.audit.aclose()
+
+    async def admit(self, request: Request) -> Admission:
+        """Check who is calling and why; raises ``RequestError`` (401/403/429/503) otherwise."""
+
+        try:
+            principal = await self.authenticator.authenticate(request.headers)
+        except Unauthenticated as exc:
+            raise RequestError(401, exc.message, exc.code, extensions=exc.extensions(), headers={"www-authenticate": "Bearer"}) from None
+        except AuthUnavailable as exc:
+            raise RequestError(503, exc.message, exc.code) from None
+        if self.limiter is not None:
+            # Anonymous callers share no identity: budget them by address instead.
+            who = principal.client_id if not principal.is_anonymous else f"ip:{request.client.host if request.client else '-'}"
+            decision = await self.limiter.hit(who, principal.role)
+            if not decision.allowed:
+                raise RequestError(
+                    429,
+                    f"Too many requests; retry in {decision.retry_after_s:.0f} s.",
+                    "RATE_LIMITED",
+                    extensions={"retryAfter": round(decision.retry_after_s, 1)},
+                    headers=decision.headers(),
+                )
+        purpose = (request.headers.get(PURPOSE_HEADER) or "").strip() or None
+        try:
+            role = self.policy.role(principal.role)
+            self.policy.check_purpose(role, purpose)
+        except AccessDenied as exc:
+            raise RequestError(403, exc.message, exc.code) from None
+        attributes = {name: getattr(principal, name) for name in ATTRIBUTES}
+        return Admission(principal, AccessContext(self.policy, role, purpose), self.policy.row_filters(role, attributes))
+
+    async def record(
+        self,
+        admission: Admission,
+        data: Any,
+        *,
+        document: str,
+        operation: str | None,
+        trace: SourceTrace,
+        request_id: str,
+    ) -> bool:
+        """Append the audit record for an answer; ``False`` if the answer disclosed nothing personal.
+
+        Raises ``AuditUnavailable`` when the record could not be written: the caller must
+        then withhold the answer (fail closed).
+        """
+
+        persons, fields = admission.access.disclosed(data)
+        if not fields or self.audit is None:
+            return False
+        record = AuditRecord.for_request(
+            principal=admission.principal,
+            purpose=admission.access.purpose,
+            operation=admission.access.operation or operation,
+            document=document,
+            persons=persons,
+            fields=fields,
+            trace=trace,
+            request_id=request_id,
+        )
+        await self.audit.append(record)
+        return True
+
+
+__all__ = ["AccessControl", "Admission", "PURPOSE_HEADER", "SatudataError"]

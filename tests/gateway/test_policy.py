@@ -1,0 +1,101 @@
+"""The policy's decisions on concrete cells, written out by hand (the matrix test derives its
+expectations from ``Policy.decide``; these pin ``decide`` itself), its config errors, and masks."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+
+import pytest
+
+from connectors import ConfigError, Filter
+from demo.gateway_config import render_config
+from gateway.policy import AccessDenied, Action, Mask, Policy, apply_mask
+
+DEMO = tomllib.loads(render_config(registry_url="sqlite+aiosqlite:///r", education_url="sqlite+aiosqlite:///e", access=True))
+POLICY = Policy.from_config(DEMO["policy"])
+
+CELLS = [
+    # role, purpose, Type.field, action, mask/code
+    ("anonymous", None, "Query.person", Action.REFUSE, "FORBIDDEN"),
+    ("anonymous", None, "School.name", Action.ALLOW, None),
+    ("anonymous", None, "School.students", Action.REFUSE, "FORBIDDEN"),
+    ("anonymous", None, "CaseReport.cases", Action.ALLOW, None),
+    ("smart_center_analyst", "statistik", "Person.nik", Action.MASK, Mask.NIK),
+    ("smart_center_analyst", "statistik", "Person.name", Action.MASK, Mask.INITIALS),
+    ("smart_center_analyst", "statistik", "Person.birthDate", Action.MASK, Mask.YEAR),
+    ("smart_center_analyst", "statistik", "Person.religion", Action.MASK, Mask.HIDE),
+    ("smart_center_analyst", "statistik", "HealthRecord.bloodType", Action.REFUSE, "FORBIDDEN"),
+    ("smart_center_analyst", None, "Person.nik", Action.REFUSE, "PURPOSE_REQUIRED"),
+    ("registry_officer", "administrasi-kependudukan", "Person.name", Action.ALLOW, None),
+    ("registry_officer", "administrasi-kependudukan", "Person.student", Action.REFUSE, "FORBIDDEN"),
+    ("health_officer", "surveilans", "HealthRecord.chronicConditions", Action.ALLOW, None),
+    ("health_officer", "surveilans", "Person.programmes", Action.REFUSE, "FORBIDDEN"),
+    ("programme_facilitator", "pendampingan-program", "ProgrammeParticipation.disabilityType", Action.ALLOW, None),
+    ("programme_facilitator", "pendampingan-program", "HealthRecord.bloodType", Action.REFUSE, "FORBIDDEN"),
+    ("school_operator", "administrasi-sekolah", "Student.name", Action.ALLOW, None),
+    ("school_operator", "administrasi-sekolah", "Student.person", Action.ALLOW, None),
+    ("school_operator", "administrasi-sekolah", "Person.name", Action.REFUSE, "FORBIDDEN"),
+    ("neighbour_portal", "layanan-publik", "Family.kk", Action.MASK, Mask.NIK),
+    ("neighbour_portal", "layanan-publik", "Student.name", Action.REFUSE, "FORBIDDEN"),
+]
+
+
+@pytest.mark.parametrize("role,purpose,field,action,detail", CELLS, ids=[f"{c[0]}:{c[2]}" for c in CELLS])
+def test_decisions(role: str, purpose: str | None, field: str, action: Action, detail: object) -> None:
+    type_name, field_name = field.split(".")
+    decision = POLICY.decide(POLICY.role(role), purpose, type_name, field_name)
+    assert decision.action is action
+    if action is Action.MASK:
+        assert decision.mask is detail
+    if action is Action.REFUSE:
+        assert decision.code == detail
+        assert field in decision.reason
+
+
+def test_a_purpose_the_role_may_not_use_is_refused() -> None:
+    with pytest.raises(AccessDenied) as refused:
+        POLICY.check_purpose(POLICY.role("health_officer"), "statistik")
+    assert refused.value.code == "PURPOSE_NOT_ALLOWED" and "pelayanan-kesehatan" in refused.value.message
+    POLICY.check_purpose(POLICY.role("health_officer"), "surveilans")
+    POLICY.check_purpose(POLICY.role("health_officer"), None)  # fields without purpose are refused one by one
+
+
+def test_row_scope_filters_fail_closed_without_the_attribute() -> None:
+    officer = POLICY.role("health_officer")
+    assert POLICY.row_filters(officer, {"region": "35.03.08"}) == {"Person": (Filter("regionCode", "prefix", ("35.03.08",)),)}
+    assert POLICY.row_filters(officer, {"region": None}) == {"Person": (Filter("regionCode", "in", ()),)}
+    operator = POLICY.role("school_operator")
+    assert POLICY.row_filters(operator, {"school": "20512345"}) == {"Student": (Filter("school", "eq", "20512345"),)}
+
+
+def test_unknown_roles_are_refused() -> None:
+    with pytest.raises(AccessDenied):
+        POLICY.role("superuser")
+
+
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        ({"fields": {"Person": "personal"}}, "Type.field"),
+        ({"fields": {"Person.nik": "secret"}}, "class 'secret'"),
+        ({"fields": {"Person.nik": {"class": "personal", "mask": "blur"}}}, "mask 'blur'"),
+        ({"roles": {"x": {"grant": ["health", "public"]}}}, "policy.roles.x.grant"),
+        ({"roles": {"x": {"row_scope": {"Person": {"field": "regionCode"}}}}}, "row_scope.Person"),
+        ({"roles": {"anonymous": {"grant": ["personal"]}}}, "anonymous"),
+        ({"roles": {"x": {"colour": "red"}}}, "unknown key"),
+        ({"rules": {}}, "unknown key"),
+    ],
+)
+def test_config_errors_name_the_key(raw: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Policy.from_config(raw)
+
+
+def test_masks() -> None:
+    assert apply_mask(Mask.NIK, "3503050706170001") == "3503**********01"
+    assert apply_mask(Mask.INITIALS, "Siti Nur Aminah") == "S. N. A."
+    assert apply_mask(Mask.YEAR, date(1985, 3, 12)).isoformat() == "1985"
+    assert apply_mask(Mask.HIDE, "Islam") is None
+    assert apply_mask(Mask.NIK, None) is None
+    assert apply_mask(Mask.INITIALS, ["Budi Santoso", "Sri"]) == ["B. S.", "S."]
