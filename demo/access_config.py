@@ -59,7 +59,7 @@ def demo_clients(school_npsn: str | None, facilitator_region: str | None = None)
     if school_npsn:
         clients.append(
             DemoClient("operator-sekolah", "school_operator", "sd_demo_school_jg2q6WLw7tkYPvLe1DLUikg2",
-                       f"School operator of NPSN {school_npsn} (its own pupils)", "administrasi-sekolah",
+                       "School operator (the pupils of their own school)", "administrasi-sekolah",
                        {"school": school_npsn})
         )
     return clients
