@@ -245,3 +245,53 @@ async def test_limits_and_rate_limits_refuse_before_any_source(sqlite_backend: B
         statuses = [(await post(gateway, "{ agencies { code } }", role="neighbour_portal"))[:3:2] for _ in range(5)]
         assert statuses[-1][0] == 429 and int(statuses[-1][1]["retry-after"]) >= 1
         await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        (None, None),
+        ({"exp": -3600}, "EXPIRED"),
+        ({"iss": "https://sso.example.go.id"}, "WRONG_ISSUER"),
+        ({"aud": "another-gateway"}, "WRONG_AUDIENCE"),
+        ("tamper", "BAD_SIGNATURE"),
+    ],
+    ids=["valid", "expired", "wrong-issuer", "wrong-audience", "tampered"],
+)
+async def test_bearer_tokens_through_graphql(sqlite_backend: Backend, sample, tmp_path: Path, change: Any, reason: str | None) -> None:  # type: ignore[no-untyped-def]
+    """A JWT signed by the regency's identity provider (JWKS from a file) is a client like an API key."""
+
+    import json as _json
+    import time as _time
+
+    from .test_auth import AUDIENCE, ISSUER, IdentityProvider
+
+    idp = IdentityProvider()
+    (tmp_path / "jwks.json").write_text(_json.dumps(idp.jwks()), encoding="utf-8")
+    config = config_for(sqlite_backend, {"path": str(tmp_path / "a.sqlite")}, kecamatan=sample["kecamatan"], npsn=sample["npsn"])
+    config["auth"] = {"jwt": {"jwks_file": str(tmp_path / "jwks.json"), "issuer": ISSUER, "audience": AUDIENCE,
+                              "attribute_claims": {"region": "kode_wilayah"}}}
+    overrides: dict[str, Any] = {"role": "health_officer", "kode_wilayah": sample["kecamatan"]}
+    if isinstance(change, dict):
+        overrides.update({k: (int(_time.time()) + v if k == "exp" else v) for k, v in change.items()})
+    token = idp.token("ES256", **overrides)
+    if change == "tamper":
+        head, payload, signature = token.split(".")
+        claims = _json.loads(__import__("base64").urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["role"] = "registry_officer"  # an officer promoting themself
+        forged = __import__("base64").urlsafe_b64encode(_json.dumps(claims).encode()).rstrip(b"=").decode()
+        token = f"{head}.{forged}.{signature}"
+    async for gateway in open_gateway(config):
+        response = await gateway.client.post(
+            "/graphql",
+            json={"query": "query($kk: KK!) { family(kk: $kk) { members { nik } } }", "variables": {"kk": sample["kk"]}},
+            headers={"Authorization": f"Bearer {token}", "X-Satudata-Purpose": "pelayanan-kesehatan"},
+        )
+        body = response.json()
+        if reason is None:
+            assert response.status_code == 200 and "errors" not in body, body
+            assert sorted(m["nik"] for m in body["data"]["family"]["members"]) == sample["members"]
+        else:
+            assert response.status_code == 401 and "data" not in body
+            assert body["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": reason}
+            assert token not in response.text
