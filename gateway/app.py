@@ -17,7 +17,7 @@ from resolvers import GraphSchema, build_schema
 
 from .access import AccessControl
 from .cors import cors_middleware
-from .enforcement import PolicyExtension
+from .enforcement import PolicyExtension, guard_fields
 from .limits import QueryGuard, QueryLimits, QueryLimitsExtension
 from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
 from .http import GraphQLEndpoint
@@ -49,6 +49,7 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
     if schema is None:
         schema = build_schema(extensions=[lambda: QueryLimitsExtension(guard), PolicyExtension])
     guard = QueryGuard(schema._schema, limits, production=settings.production)
+    guard_fields(schema._schema, access.policy)
     examples = [
         ExampleQuery(title=e.title, query=e.query, variables=e.variables, headers=e.headers)
         for e in (settings.examples or DEFAULT_EXAMPLES)

@@ -1,8 +1,10 @@
 """Field-level enforcement of the access policy, and the ledger of what an answer disclosed.
 
-``PolicyExtension`` runs on every field the executor resolves, whatever the entry point
-(root fields, nested joins, connections, federation ``_entities``): there is no resolver
-it does not see, so there is no path around it.
+``guard_fields(schema, policy)`` wraps, once at start-up, the resolver of every field the
+policy classes as non-public, in every object type of the schema: whatever the entry point
+(root fields, nested joins, connections, federation ``_entities``), the executor can only
+reach such a field through its guard, so there is no path around it. Public fields keep
+their resolvers untouched and cost nothing extra.
 
 - A refused field raises ``AccessDenied`` *before* its resolver runs: no source is asked
   for data the caller may not see.
@@ -21,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import GraphQLObjectType, GraphQLResolveInfo, get_named_type
+from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver, get_named_type
 from strawberry.extensions import SchemaExtension
 
 from .policy import PUBLIC, AccessDenied, Action, Decision, Policy, Role, apply_mask
@@ -70,7 +72,7 @@ class AccessContext:
 
 
 class PolicyExtension(SchemaExtension):
-    """Applies ``info.context.access`` to every resolved field (see module docstring)."""
+    """Notes which operation ran (named by the client, or the document's only one) for the audit."""
 
     def on_execute(self) -> Iterator[None]:
         access: AccessContext | None = getattr(self.execution_context.context, "access", None)
@@ -78,23 +80,42 @@ class PolicyExtension(SchemaExtension):
             access.operation = self.execution_context.operation_name
         yield
 
-    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any) -> Any:
+
+def guard_fields(schema: GraphQLSchema, policy: Policy) -> int:
+    """Wrap every non-public field's resolver with the policy check; returns how many.
+
+    Call once per schema instance (each ``build_schema()`` has its own field objects).
+    """
+
+    guarded = 0
+    for type_name, gql_type in schema.type_map.items():
+        if type_name.startswith("__") or not isinstance(gql_type, GraphQLObjectType):
+            continue
+        for field_name, field_def in gql_type.fields.items():
+            if field_name.startswith("__") or policy.rule(type_name, field_name).sensitivity == PUBLIC:
+                continue
+            leaf = not isinstance(get_named_type(field_def.type), GraphQLObjectType)
+            field_def.resolve = _guard(field_def.resolve or default_field_resolver, leaf)
+            guarded += 1
+    return guarded
+
+
+def _guard(resolve: Callable[..., Any], leaf: bool) -> Callable[..., Any]:
+    def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         access: AccessContext | None = getattr(info.context, "access", None)
-        parent = info.parent_type.name
-        if access is None or parent.startswith("__") or info.field_name.startswith("__"):
-            return _next(root, info, *args, **kwargs)
-        decision = access.decide(parent, info.field_name)
-        if decision.sensitivity == PUBLIC:
-            return _next(root, info, *args, **kwargs)
-        leaf = not isinstance(get_named_type(info.return_type), GraphQLObjectType)
+        if access is None:  # the schema used without the gateway (tests of the vocabulary)
+            return resolve(root, info, **args)
+        decision = access.decide(info.parent_type.name, info.field_name)
         if decision.action is Action.REFUSE:
-            raise AccessDenied(decision.reason, code=decision.code)
-        result = _next(root, info, *args, **kwargs)
+            raise AccessDenied(decision.reason, code=decision.code)  # before the resolver: no source call
+        result = resolve(root, info, **args)
         if not leaf:
             return result  # an object: its own fields are decided one by one
         if inspect.isawaitable(result):
             return _finish_later(result, access, decision, root, info)
         return _finish(result, access, decision, root, info)
+
+    return guarded
 
 
 async def _finish_later(result: Any, access: AccessContext, decision: Decision, root: Any, info: GraphQLResolveInfo) -> Any:
