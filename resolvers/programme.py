@@ -215,6 +215,13 @@ async def attendance_lists(info: Info, programme_code: str) -> list[tuple[Progra
 class SessionAttendance:
     session: ProgrammeSession = strawberry.field(description="The session.")
     present: bool | None = strawberry.field(description="Whether the participant came.")
+    nik: strawberry.Private[str | None] = None
+
+    @property
+    def data_subject(self) -> str | None:
+        """The NIK of the participant this attendance is about (read by the gateway's audit)."""
+
+        return self.nik
 
 
 @strawberry.type(
@@ -301,7 +308,7 @@ class ProgrammeParticipation:
     async def _attendance(self, info: Info) -> list[SessionAttendance]:
         held = await attendance_lists(info, self.programme_code)
         return [
-            SessionAttendance(session=session, present=row.get("present"))
+            SessionAttendance(session=session, present=row.get("present"), nik=self.nik)
             for session, rows in held
             for row in rows
             if row.get("nik") == self.nik
