@@ -1,6 +1,8 @@
 """The vocabulary: one typed graph over every source (Person, Family, Region, School, Student, Agency).
 
 Resolvers ask loaders for entities by key; they never know which source answers.
+Types whose data is about one person expose ``data_subject`` (that person's NIK), which
+the gateway's audit reads to name whose data an answer disclosed.
 """
 
 from __future__ import annotations
