@@ -89,6 +89,9 @@ POLICY = '''
 "Person.student" = "children"
 "Person.healthFacility" = "health"
 "Person.healthRecord" = "health"
+"Person.healthInsurance" = "personal"
+"HealthInsurance.*" = "personal"
+"HealthInsurance.cardNumber" = { class = "personal", mask = "nik" }
 "Person.programmes" = "disability"
 "Family.*" = "personal"
 "Family.kk" = { class = "personal", mask = "nik" }
@@ -151,6 +154,7 @@ burst = 100
 #: Which demo credential each preloaded GraphiQL example is sent with (none: anonymous).
 EXAMPLE_ROLES = {
     "A resident and their family": "registry_officer",
+    "A family's health insurance, from the province's portal": "registry_officer",
     "A school's pupils, across registry and Dapodik": "smart_center_analyst",
     "A resident's Sepeda Keren classes": "programme_facilitator",
     "Citizens' reports in a kecamatan": "neighbour_portal",

@@ -13,6 +13,7 @@ import sqlite3
 import tomllib
 from pathlib import Path
 
+from .portal_config import JKN, JKN_AGENCY, PORTAL_EXAMPLE
 from .access_config import DemoClient, demo_clients, example_headers, render_access
 
 from .api_config import (
@@ -342,6 +343,7 @@ def render_config(
     dinkes_url: str | None = None,
     sepeda_keren_url: str | None = None,
     lapor_url: str | None = None,
+    jkn_url: str | None = None,
     samples: dict[str, object] | None = None,
     access: bool = False,
 ) -> str:
@@ -366,6 +368,9 @@ def render_config(
     if lapor_url is not None:
         text += LAPOR.format(lapor_url=json.dumps(lapor_url))
         agencies.extend(FEEDBACK_AGENCIES)
+    if jkn_url is not None:
+        text += JKN.format(jkn_url=json.dumps(jkn_url.rstrip("/") + "/graphql"))
+        agencies.append(JKN_AGENCY)
     declared = {str(a["code"]) for a in tomllib.loads(text)["agencies"]}
     for agency in agencies:
         if agency.code not in declared:
@@ -379,6 +384,8 @@ def render_config(
         examples.insert(1, PROGRAMME_EXAMPLE)
     if lapor_url is not None:
         examples[-1:-1] = FEEDBACK_EXAMPLES
+    if jkn_url is not None:
+        examples.insert(2, PORTAL_EXAMPLE)
     clients: list[DemoClient] = []
     if access:
         npsn, region = (samples or {}).get("npsn"), (samples or {}).get("participant_kecamatan")
@@ -396,7 +403,12 @@ def render_config(
 
 
 def write_demo_config(
-    data_dir: Path, *, dinkes_url: str | None = None, sepeda_keren_url: str | None = None, lapor_url: str | None = None
+    data_dir: Path,
+    *,
+    dinkes_url: str | None = None,
+    sepeda_keren_url: str | None = None,
+    lapor_url: str | None = None,
+    jkn_url: str | None = None,
 ) -> Path:
     """Write ``gateway.toml`` into ``data_dir`` (SQLite paths relative to it, so the folder can move)."""
 
@@ -412,6 +424,7 @@ def write_demo_config(
             dinkes_url=dinkes_url,
             sepeda_keren_url=sepeda_keren_url,
             lapor_url=lapor_url,
+            jkn_url=jkn_url,
             samples=samples,
             access=True,
         ),

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-#: Each API's port is the gateway's port plus this offset (8000 -> 8101, 8102, 8103).
-PORT_OFFSETS: Mapping[str, int] = {"dinkes": 101, "sepeda-keren": 102, "lapor": 103}
+#: Each API's port is the gateway's port plus this offset (8000 -> 8101, 8102, 8103, 8104).
+PORT_OFFSETS: Mapping[str, int] = {"dinkes": 101, "sepeda-keren": 102, "lapor": 103, "jkn": 104}
 
 
 def api_ports(gateway_port: int) -> dict[str, int]:

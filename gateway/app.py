@@ -84,10 +84,11 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await registry.start()
-        await access.start()
-        log.info("gateway ready: sources %s", ", ".join(s.name for s in registry.sources()))
+        # A start-up failure (a mapping the source does not have) closes what was opened too.
         try:
+            await registry.start()
+            await access.start()
+            log.info("gateway ready: sources %s", ", ".join(s.name for s in registry.sources()))
             yield
         finally:
             await access.aclose()

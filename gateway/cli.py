@@ -95,11 +95,18 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
     ports = api_ports(port)
     with running_apis(ports, scale=scale, seed=seed, log_dir=data_dir) as urls:
         config = write_demo_config(
-            data_dir, dinkes_url=urls["dinkes"], sepeda_keren_url=urls["sepeda-keren"], lapor_url=urls["lapor"]
+            data_dir,
+            dinkes_url=urls["dinkes"],
+            sepeda_keren_url=urls["sepeda-keren"],
+            lapor_url=urls["lapor"],
+            jkn_url=urls["jkn"],
         )
         print(f"satudata: demo data in {data_dir.resolve()}; config written to {config.resolve()}", file=sys.stderr)
         for name, url in urls.items():
-            print(f"satudata: demo OPD API {name} at {url} (OpenAPI: {url}/openapi.json)", file=sys.stderr)
+            if name == "jkn":
+                print(f"satudata: neighbouring portal {name} (GraphQL subgraph) at {url}/graphql", file=sys.stderr)
+            else:
+                print(f"satudata: demo OPD API {name} at {url} (OpenAPI: {url}/openapi.json)", file=sys.stderr)
         print(credentials_banner(tomllib.loads(config.read_text(encoding="utf-8")).get("clients", [])), file=sys.stderr)
         return _serve(config, host, port)
 

@@ -16,6 +16,7 @@ from .scalars import KK, NIK
 
 if TYPE_CHECKING:
     from .health import HealthFacility, HealthRecord
+    from .insurance import HealthInsurance
     from .programme import ProgrammeParticipation
     from .region import Region
     from .school import Student
@@ -93,6 +94,17 @@ class Person:
 
         facilities = await HealthFacility.covering(info, self.region_code)
         return facilities[0] if facilities else None
+
+    @strawberry.field(
+        description=(
+            "The person's national health insurance (JKN) membership, from the province's portal (federated in "
+            "by NIK); null if not a member."
+        )
+    )
+    async def health_insurance(self, info: Info) -> Annotated[HealthInsurance, strawberry.lazy(".insurance")] | None:
+        from .insurance import HealthInsurance
+
+        return await HealthInsurance.of_person(info, self.nik)
 
     @strawberry.field(description="The person's record in the health system, matched by NIK; null if not registered. Health data.")
     async def health_record(self, info: Info) -> Annotated[HealthRecord, strawberry.lazy(".health")] | None:

@@ -18,14 +18,14 @@ import uvicorn
 
 from demo.dataset import build_dataset
 
-from . import API_NAMES, DEFAULT_PORTS, create_app
+from . import DEFAULT_PORTS, SERVICE_NAMES, create_app
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, build the data and serve until interrupted."""
 
     parser = argparse.ArgumentParser(prog="python -m demo.apis", description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("name", choices=API_NAMES, help="which OPD API to serve")
+    parser.add_argument("name", choices=SERVICE_NAMES, help="which OPD API to serve")
     parser.add_argument("--port", type=int, help="TCP port (default: dinkes 8101, sepeda-keren 8102, lapor 8103)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument(
