@@ -15,6 +15,7 @@ from .errors import (
 from .memory import InMemoryConnector
 from .registry import CONNECTOR_KINDS, CallObserver, ConnectorRegistry, RegistrySession
 from .resilience import BreakerState, CircuitBreaker, ResiliencePolicy, ResilientConnector, SourceHealth
+from .settings import resolve_env
 
 __all__ = [
     "BreakerState",
@@ -38,6 +39,7 @@ __all__ = [
     "SourceQuery",
     "SourceReader",
     "SourceStats",
+    "resolve_env",
     "SourceTimeout",
     "SourceTrace",
     "SourceUnavailable",

@@ -52,8 +52,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ import orjson
 from graphql import GraphQLError, GraphQLSchema, build_ast_schema, build_client_schema, get_introspection_query, parse, parse_type
 
 from .base import Filter, Record, SourceInfo, SourceQuery
-from .errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
+from .errors import ConfigError, SourceBadResponse, SourceError, SourceUnavailable
 from .graphql_documents import (
     ALIAS_PREFIX,
     ENTITIES_FIELD,
@@ -74,6 +74,7 @@ from .graphql_documents import (
     selection_tree,
 )
 from .graphql_schema import check_schema
+from .http_errors import mapped_http_errors
 from .mapping import NO_MATCH, EntityMapping, parse_entity_mapping
 from .memory import evaluate
 from .settings import resolve_env, source_info
@@ -558,18 +559,10 @@ class RemoteGraphQLConnector:
             raise self._bad(f"refused the query (HTTP {status})" if status >= 400 else "answered without data", errors)
         return data, errors
 
-    @contextmanager
-    def _map_errors(self) -> Iterator[None]:
+    def _map_errors(self) -> AbstractContextManager[None]:
         """Translate httpx's errors into ``SourceError``s, once, here."""
 
-        name = self.info.name
-        try:
-            yield
-        except httpx.TimeoutException as exc:
-            raise SourceTimeout(f"Source '{name}' did not answer in time.", source=name) from exc
-        except (httpx.TransportError, OSError) as exc:
-            log.warning("source %s unavailable: %r", name, exc)
-            raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc
+        return mapped_http_errors(self.info.name, log)
 
     def _bad(self, what: str, errors: Sequence[Any]) -> SourceBadResponse:
         self._log_errors(errors)

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,8 @@ import httpx
 import orjson
 
 from .base import Filter, Record, SourceInfo, SourceQuery
-from .errors import ConfigError, SourceBadResponse, SourceTimeout, SourceUnavailable
+from .errors import ConfigError, SourceBadResponse, SourceUnavailable
+from .http_errors import mapped_http_errors
 from .mapping import EntityMapping, parse_entity_mapping
 from .memory import evaluate
 from .settings import resolve_env, source_info
@@ -304,18 +305,10 @@ class RestConnector:
         except orjson.JSONDecodeError as exc:
             raise SourceBadResponse(f"Source '{name}' answered with malformed JSON.", source=name) from exc
 
-    @contextmanager
-    def _map_errors(self) -> Iterator[None]:
+    def _map_errors(self) -> AbstractContextManager[None]:
         """Translate httpx's errors into ``SourceError``s, once, here."""
 
-        name = self.info.name
-        try:
-            yield
-        except httpx.TimeoutException as exc:
-            raise SourceTimeout(f"Source '{name}' did not answer in time.", source=name) from exc
-        except (httpx.TransportError, OSError) as exc:
-            log.warning("source %s unavailable: %r", name, exc)
-            raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc
+        return mapped_http_errors(self.info.name, log)
 
     def _to_record(self, entity: RestEntity, raw: Any) -> Record:
         if not isinstance(raw, Mapping):

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any, Protocol
 import redis.asyncio
 import redis.exceptions
 
-from connectors import ConfigError, SatudataError
+from connectors import ConfigError, SatudataError, resolve_env
 
 log = logging.getLogger("satudata.gateway.ratelimit")
 
@@ -218,7 +217,7 @@ class RateLimits:
         return cls(
             default=default,
             roles=roles,
-            redis_url=None if url is None else _resolve_env("ratelimit.redis_url", url),
+            redis_url=None if url is None else resolve_env("ratelimit.redis_url", url),
             timeout_s=_seconds(table.get("timeout_s", cls.timeout_s), "ratelimit.timeout_s"),
             retry_s=_seconds(table.get("retry_s", cls.retry_s), "ratelimit.retry_s"),
         )
@@ -289,17 +288,6 @@ def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(f"{where} must be a positive number of seconds, not {value!r}")
     return float(value)
-
-
-def _resolve_env(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a redis:// URL or env:VARIABLE")
-    if value.startswith("env:"):
-        resolved = os.environ.get(value[4:])
-        if not resolved:
-            raise ConfigError(f"{key} refers to environment variable {value[4:]}, which is not set")
-        return resolved
-    return value
 
 
 def _refuse_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:

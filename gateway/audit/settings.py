@@ -13,13 +13,12 @@ one machine.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors import ConfigError
+from connectors import ConfigError, resolve_env
 
 DEFAULT_PATH = "audit.sqlite"
 _KEYS = {"path", "url", "timeout_s"}
@@ -51,7 +50,7 @@ class AuditSettings:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigError("audit.timeout_s must be a positive number of seconds")
         if "url" in raw:
-            url = _env("audit.url", raw["url"])
+            url = resolve_env("audit.url", raw["url"])
             if not url.startswith(_SCHEMES):
                 raise ConfigError(f"audit.url must start with one of {list(_SCHEMES)}")
         else:
@@ -60,15 +59,3 @@ class AuditSettings:
                 path = base_dir / path
             url = f"sqlite+aiosqlite:///{path}"
         return cls(url=url, timeout_s=float(timeout))
-
-
-def _env(key: str, value: Any) -> str:
-    # The same "env:VAR" convention as the sources' URLs.
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} is missing")
-    if not value.startswith("env:"):
-        return value
-    resolved = os.environ.get(value[4:])
-    if not resolved:
-        raise ConfigError(f"{key} refers to environment variable {value[4:]}, which is not set")
-    return resolved

@@ -23,14 +23,13 @@ attribute_claims = { school = "npsn", region = "kode_wilayah" }
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors import ConfigError, SatudataError
+from connectors import ConfigError, SatudataError, resolve_env
 from resolvers.identifiers import validate_npsn, validate_region_code
 
 from .api_keys import ApiKeyClient
@@ -145,7 +144,7 @@ def _jwt(raw: Any, base_dir: Path | None) -> JwtSettings:
             jwks_file = base_dir / jwks_file
     jwks_url = None
     if "jwks_url" in raw:
-        jwks_url = _env(f"{where}.jwks_url", _text(raw, "jwks_url", where))
+        jwks_url = resolve_env(f"{where}.jwks_url", _text(raw, "jwks_url", where))
         if not jwks_url.startswith(("https://", "http://")):
             raise ConfigError(f"{where}.jwks_url must be an http(s) URL")
     algorithms = tuple(raw.get("algorithms", SUPPORTED_ALGORITHMS))
@@ -210,11 +209,3 @@ def _seconds(raw: Mapping[str, Any], key: str, default: float, where: str) -> fl
     return float(value)
 
 
-def _env(key: str, value: str) -> str:
-    # The same "env:VAR" convention as the sources' URLs (connectors' own reader is internal to it).
-    if not value.startswith("env:"):
-        return value
-    resolved = os.environ.get(value[4:])
-    if not resolved:
-        raise ConfigError(f"{key} refers to environment variable {value[4:]}, which is not set")
-    return resolved
