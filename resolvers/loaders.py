@@ -15,7 +15,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from connectors import Filter, Record, SourceQuery, SourceReader
+from connectors import Filter, Record, SourceError, SourceQuery, SourceReader
 
 AttendanceKey = tuple[str, date, date]
 
@@ -30,7 +30,7 @@ class Loaders:
     def _get(self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]) -> DataLoader:
         loader = self._loaders.get(key)
         if loader is None:
-            loader = self._loaders[key] = DataLoader(batch)
+            loader = self._loaders[key] = DataLoader(_remember_failures(batch))
         return loader
 
     def one(self, entity: str, field: str) -> DataLoader:
@@ -96,6 +96,25 @@ class Loaders:
             return [found.get(k, []) for k in keys]
 
         return self._get(("counts", entity, by, within, tuple(group_by)), batch)
+
+
+def _remember_failures(
+    batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]],
+) -> Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]:
+    """A source failure answers every key of the batch with that error, and stays cached.
+
+    aiodataloader forgets the keys of a batch that raised, so a second resolver asking for the
+    same key (after a look-ahead prefetch, say) would call the failed source again within the
+    same request. Within one request, a key's answer (or failure) is given once.
+    """
+
+    async def remembering(keys: list[Any]) -> list[Any]:
+        try:
+            return await batch(keys)
+        except SourceError as exc:
+            return [exc] * len(keys)
+
+    return remembering
 
 
 def _within(code: Any, region: str) -> bool:

@@ -11,7 +11,7 @@ equal it, a masked one must equal its mask, a refused one must be absent with a
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from demo.gateway_config import render_config
 from gateway.policy import PUBLIC, Action, Policy, apply_mask
 from resolvers import build_schema
 
-from ..conftest import Backend, Gateway, open_gateway
+from ..conftest import Backend, Gateway, open_gateway, serve_api
 
 SCHEMA = build_schema()._schema
 
@@ -67,6 +67,8 @@ ENTRIES = [
           (("Query", "person"), ("Person", "student")), ("person", "student")),
     Entry("person(nik).healthRecord", "HealthRecord", "person(nik: $nik) { healthRecord { %s } }",
           (("Query", "person"), ("Person", "healthRecord")), ("person", "healthRecord")),
+    Entry("person(nik).healthInsurance", "HealthInsurance", "person(nik: $nik) { healthInsurance { %s } }",
+          (("Query", "person"), ("Person", "healthInsurance")), ("person", "healthInsurance")),
     Entry("person(nik).programmes", "ProgrammeParticipation", "person(nik: $participant) { programmes { %s } }",
           (("Query", "person"), ("Person", "programmes")), ("person", "programmes", 0)),
 ]
@@ -134,6 +136,7 @@ def access_config(backend: Backend, urls: dict[str, str], subject: Subject, audi
             dinkes_url=urls["dinkes"],
             sepeda_keren_url=urls["sepeda"],
             lapor_url=urls["lapor"],
+            jkn_url=urls["jkn"],
             samples={"npsn": subject.npsn},
             access=access,
         )
@@ -148,8 +151,15 @@ def access_config(backend: Backend, urls: dict[str, str], subject: Subject, audi
 
 
 @pytest.fixture(scope="module")
-def urls(dinkes_api: str, sepeda_keren_api: str, lapor_api: str) -> dict[str, str]:
-    return {"dinkes": dinkes_api, "sepeda": sepeda_keren_api, "lapor": lapor_api}
+def jkn_portal(dataset) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    from demo.apis import create_jkn_app
+
+    yield from serve_api(create_jkn_app(dataset), "JKN")
+
+
+@pytest.fixture(scope="module")
+def urls(dinkes_api: str, sepeda_keren_api: str, lapor_api: str, jkn_portal: str) -> dict[str, str]:
+    return {"dinkes": dinkes_api, "sepeda": sepeda_keren_api, "lapor": lapor_api, "jkn": jkn_portal}
 
 
 @pytest.fixture
