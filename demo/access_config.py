@@ -74,6 +74,7 @@ POLICY = '''
 # ---------------------------------------------------------------------------------------
 [policy.fields]
 "Query.person" = "personal"
+"Query._entities" = "personal"
 "Query.persons" = "personal"
 "Query.family" = "personal"
 "Query.student" = "children"

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver, get_named_type
+from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver, get_named_type, is_leaf_type
 from strawberry.extensions import SchemaExtension
 
 from .policy import PUBLIC, AccessDenied, Action, Decision, Policy, Role, apply_mask
@@ -94,7 +94,7 @@ def guard_fields(schema: GraphQLSchema, policy: Policy) -> int:
         for field_name, field_def in gql_type.fields.items():
             if field_name.startswith("__") or policy.rule(type_name, field_name).sensitivity == PUBLIC:
                 continue
-            leaf = not isinstance(get_named_type(field_def.type), GraphQLObjectType)
+            leaf = is_leaf_type(get_named_type(field_def.type))  # objects, unions: decided field by field
             field_def.resolve = _guard(field_def.resolve or default_field_resolver, leaf)
             guarded += 1
     return guarded

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from connectors import Filter, Record
 
+from .entities import by_key
 from .context import Info
 from .feedback import Feedback, FeedbackFilter, feedback_page
 from .pagination import After, Connection, PageSize
 
 
-@strawberry.type(description="A regional agency (Organisasi Perangkat Daerah, OPD) of the regency.")
+@strawberry.federation.type(keys=["code"], description="A regional agency (Organisasi Perangkat Daerah, OPD) of the regency.")
 class Agency:
     code: str = strawberry.field(description="The gateway's code for the agency, e.g. `DISDUKCAPIL`.")
     name: str = strawberry.field(description="Formal name.")
@@ -40,6 +41,12 @@ class Agency:
         filter: Annotated[FeedbackFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None,
     ) -> Connection[Feedback] | None:
         return await feedback_page(info, [Filter("agency", "eq", self.code)], filter, first=first, after=after)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, code: Any) -> Agency | None:
+        """A federated router's reference to an agency (``{__typename: "Agency", code}``)."""
+
+        return await by_key(code, None, lambda key: Agency.load(info, key))
 
     @staticmethod
     async def load(info: Info, code: str) -> Agency | None:

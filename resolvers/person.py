@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from connectors import Record
 
 from .context import Info
+from .entities import by_key
 from .enums import FamilyRelation, MaritalStatus, Religion, ResidentStatus, Sex, enum_or_none
 from .lookahead import prefetch, selects
+from .identifiers import validate_kk, validate_nik
 from .scalars import KK, NIK
 
 if TYPE_CHECKING:
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from .school import Student
 
 
-@strawberry.type(description="A resident in the civil registry (Dispendukcapil, SIAK), identified by NIK.")
+@strawberry.federation.type(keys=["nik"], description="A resident in the civil registry (Dispendukcapil, SIAK), identified by NIK.")
 class Person:
     nik: NIK = strawberry.field(description="The resident's NIK.")
     name: str | None = strawberry.field(description="Full name (nama lengkap) as on the KTP.")
@@ -124,6 +126,12 @@ class Person:
 
         return await ProgrammeParticipation.of_person(info, self.nik)
 
+    @classmethod
+    async def resolve_reference(cls, info: Info, nik: Any) -> Person | None:
+        """A federated router's reference to a person (``{__typename: "Person", nik}``)."""
+
+        return await by_key(nik, validate_nik, lambda key: Person.load(info, key))
+
     @staticmethod
     async def load(info: Info, nik: str | None) -> Person | None:
         if nik is None:
@@ -132,7 +140,7 @@ class Person:
         return Person.from_record(record) if record else None
 
 
-@strawberry.type(description="A family card (Kartu Keluarga) in the civil registry: a household and its members.")
+@strawberry.federation.type(keys=["kk"], description="A family card (Kartu Keluarga) in the civil registry: a household and its members.")
 class Family:
     kk: KK = strawberry.field(description="The family card number (No. KK).")
     address: str | None = strawberry.field(description="Street address or dusun.")
@@ -141,13 +149,23 @@ class Family:
     issued_on: date | None = strawberry.field(description="Date the current card was issued.")
     updated_at: datetime | None = strawberry.field(description="When the registry last changed this card.")
     head_nik: strawberry.Private[str | None]
+    region_code: strawberry.Private[str | None]
 
     @property
     def data_subject(self) -> str | None:
         """The NIK of the person this object's data is about (read by the gateway's audit)."""
 
         return self.head_nik
-    region_code: strawberry.Private[str | None]
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, kk: Any) -> Family | None:
+        """A federated router's reference to a family card (``{__typename: "Family", kk}``)."""
+
+        async def load(key: str) -> Family | None:
+            record = await info.context.loaders.one("Family", "kk").load(key)
+            return Family.from_record(record) if record else None
+
+        return await by_key(kk, validate_kk, load)
 
     @classmethod
     def from_record(cls, r: Record) -> Family:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from connectors import Filter, Record
 
+from .entities import region_by_code
 from .context import Info
 from .enums import RegionLevel, SchoolLevel, enum_or_none
 from .feedback import Feedback, FeedbackFilter, feedback_page
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from .school import School
 
 
-@strawberry.type(description="An administrative region, identified by its Kemendagri code.")
+@strawberry.federation.type(keys=["code"], description="An administrative region, identified by its Kemendagri code.")
 class Region:
     code: RegionCode = strawberry.field(description="Kemendagri code, dotted (e.g. `35.03.08.2011`).")
     name: str | None = strawberry.field(description="Official name.")
@@ -36,6 +37,12 @@ class Region:
             level=enum_or_none(RegionLevel, r.get("level")),
             parent_code=r.get("parentCode"),
         )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, code: Any) -> Region | None:
+        """A federated router's reference to a region (``{__typename: "Region", code}``)."""
+
+        return await region_by_code(code, lambda key: Region.load(info, key))
 
     @staticmethod
     async def load(info: Info, code: str | None) -> Region | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from connectors import Record
 
+from .entities import by_key
+from .identifiers import validate_nisn, validate_npsn
 from .context import Info
 from .enums import AttendanceStatus, SchoolLevel, SchoolOwnership, Sex, enum_or_none
 from .errors import InvalidInput
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 MAX_ATTENDANCE_DAYS = 366
 
 
-@strawberry.type(description="A school in the education office's records (Dapodik), identified by NPSN.")
+@strawberry.federation.type(keys=["npsn"], description="A school in the education office's records (Dapodik), identified by NPSN.")
 class School:
     npsn: NPSN = strawberry.field(description="The school's NPSN.")
     name: str | None = strawberry.field(description="Official name.")
@@ -41,6 +43,12 @@ class School:
             address=r.get("address"),
             region_code=r.get("regionCode"),
         )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, npsn: Any) -> School | None:
+        """A federated router's reference to a school (``{__typename: "School", npsn}``)."""
+
+        return await by_key(npsn, validate_npsn, lambda key: School.load(info, key))
 
     @staticmethod
     async def load(info: Info, npsn: str | None) -> School | None:
@@ -116,7 +124,7 @@ class AttendanceDay:
         return self.present + self.sick + self.permitted + self.absent
 
 
-@strawberry.type(description="A pupil's enrolment in the education office's records (Dapodik), identified by NISN.")
+@strawberry.federation.type(keys=["nisn"], description="A pupil's enrolment in the education office's records (Dapodik), identified by NISN.")
 class Student:
     nisn: NISN = strawberry.field(description="The pupil's NISN.")
     nik: NIK | None = strawberry.field(description="The NIK recorded by the school; joins to the civil registry.")
@@ -134,6 +142,16 @@ class Student:
         """The NIK of the person this object's data is about (read by the gateway's audit)."""
 
         return self.nik
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, nisn: Any) -> Student | None:
+        """A federated router's reference to a pupil (``{__typename: "Student", nisn}``)."""
+
+        async def load(key: str) -> Student | None:
+            record = await info.context.loaders.one("Student", "nisn").load(key)
+            return Student.from_record(record) if record else None
+
+        return await by_key(nisn, validate_nisn, load)
 
     @classmethod
     def from_record(cls, r: Record) -> Student:
