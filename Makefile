@@ -24,8 +24,14 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/satudata demo --port $(PORT) --scale $(SCALE)
 
+# The federation peers from npm (@apollo/subgraph, composition, gateway) for tests/federation.
+NODE_PEERS := tests/federation/node
+$(NODE_PEERS)/node_modules/.package-lock.json: $(NODE_PEERS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(NODE_PEERS) --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the federation peer tests will skip (and fail under CI=true)"; fi
+
 ## Run the whole test suite (PostgreSQL and MariaDB tests skip without servers, fail under CI=true).
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(NODE_PEERS)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 ## Benchmarks; see bench/README.md.
