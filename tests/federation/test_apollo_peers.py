@@ -1,11 +1,15 @@
-"""Real Apollo Federation peers from npm compose the regency graph and query through it.
+"""Real Apollo Federation peers from npm, both ways.
 
-A Node subgraph built with ``@apollo/subgraph`` (a provincial social-aid portal that knows
-recipients only by NIK) is composed with this gateway's ``_service { sdl }`` by
-``@apollo/composition`` and served by ``@apollo/gateway``. A query that starts at the Node
-subgraph's root and needs our Person fields makes the router call our ``_entities``, with the
-credential and purpose the router is configured to send; the answer must equal what our
-gateway answers for the same persons, and our audit log must name the router's client.
+A Node subgraph built with ``@apollo/subgraph`` plays a provincial portal: it knows social-aid
+recipients by NIK only, and its ``Person`` (by NIK) carries a JKN health-insurance membership.
+
+- Composed with this gateway's ``_service { sdl }`` by ``@apollo/composition`` and served by
+  ``@apollo/gateway``: a query that starts at the Node subgraph's root and needs our Person
+  fields makes the router call our ``_entities``, with the credential and purpose it is
+  configured to send; the answer must equal what our gateway answers for the same persons.
+- Federated in: this gateway's ``jkn_portal`` source points at the Node subgraph, so our
+  ``Person.healthInsurance`` mixes registry fields with the portal's, read through its
+  ``_entities``; the answer must equal the portal's own.
 
 The Node packages are installed by ``.ci/run`` (``npm ci --prefix tests/federation/node``).
 """
@@ -45,16 +49,34 @@ def node_or_fail() -> str:
 
 
 @pytest.fixture(scope="module")
-def satudata_url(sqlite_backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """This gateway, with the demo's access policy, on a real socket."""
+def node_portal(sqlite_backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Node subgraph on a real socket; its aid recipients are the first living residents."""
+
+    node = node_or_fail()
+    port = _free_port()
+    log = tmp_path_factory.mktemp("node") / "subgraph.log"
+    process = start(node, "subgraph.mjs", ["--port", str(port)], {"AID_NIKS": ",".join(recipients(sqlite_backend))},
+                    log, "aid subgraph ready")
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def satudata_url(sqlite_backend: Backend, node_portal: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This gateway, with the demo's access policy, on a real socket, federating the Node portal in."""
 
     import uvicorn
 
     from gateway import GatewaySettings, create_app
 
     config = tomllib.loads(
-        render_config(registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url, access=True)
+        render_config(registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url,
+                      jkn_url="http://placeholder", access=True)
     )
+    config["sources"]["jkn_portal"]["url"] = node_portal
     config["audit"] = {"path": str(tmp_path_factory.mktemp("audit") / "audit.sqlite")}
     app = create_app(GatewaySettings.from_dict(config))
     port = _free_port()
@@ -93,17 +115,15 @@ def recipients(sqlite_backend: Backend) -> list[str]:
 
 
 def test_a_query_from_the_node_subgraph_root_reaches_our_persons(
-    satudata_url: str, sqlite_backend: Backend, tmp_path: Path
+    satudata_url: str, node_portal: str, sqlite_backend: Backend, tmp_path: Path
 ) -> None:
     node = node_or_fail()
     niks = recipients(sqlite_backend)
-    aid_port, router_port = _free_port(), _free_port()
+    router_port = _free_port()
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        processes.append(start(node, "subgraph.mjs", ["--port", str(aid_port)], {"AID_NIKS": ",".join(niks)},
-                               tmp_path / "subgraph.log", "aid subgraph ready"))
         processes.append(start(node, "router.mjs", [
-            "--port", str(router_port), "--satudata", f"{satudata_url}/graphql", "--aid", f"http://127.0.0.1:{aid_port}/",
+            "--port", str(router_port), "--satudata", f"{satudata_url}/graphql", "--aid", node_portal,
             "--api-key", OFFICER.key, "--purpose", OFFICER.purpose,
         ], {}, tmp_path / "router.log", "router ready"))
 
@@ -138,3 +158,27 @@ def test_a_query_from_the_node_subgraph_root_reaches_our_persons(
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def test_our_gateway_mixes_registry_fields_with_the_node_portals(satudata_url: str, node_portal: str, sqlite_backend: Backend) -> None:
+    niks = recipients(sqlite_backend) + ["3503010101010007"]  # the last: unknown to the registry
+    reps = [{"__typename": "Person", "nik": nik} for nik in niks]
+    own = httpx.post(node_portal, json={
+        "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on Person { nik jkn { cardNumber status segment careClass since } } } }",
+        "variables": {"r": reps}}, timeout=30).json()["data"]["_entities"]
+    status = {"AKTIF": "ACTIVE", "NONAKTIF": "INACTIVE"}
+    segment = {"PBI_APBN": "PBI_NATIONAL", "PBPU": "SELF_PAYING"}
+    expected = {e["nik"]: None if e["jkn"] is None else {
+        "cardNumber": e["jkn"]["cardNumber"], "status": status[e["jkn"]["status"]], "segment": segment[e["jkn"]["segment"]],
+        "careClass": e["jkn"]["careClass"], "memberSince": e["jkn"]["since"]} for e in own}
+
+    query = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Person {
+      nik name healthInsurance { cardNumber status segment careClass memberSince } } } }"""
+    answer = httpx.post(f"{satudata_url}/graphql", json={"query": query, "variables": {"r": reps[:-1]}},
+                        headers={"X-API-Key": OFFICER.key, "X-Satudata-Purpose": OFFICER.purpose,
+                                 "X-Satudata-Trace": "sources"}, timeout=30).json()
+    assert "errors" not in answer, answer
+    persons = answer["data"]["_entities"]
+    assert all(p["name"] for p in persons)  # the registry's fields ...
+    assert {p["nik"]: p["healthInsurance"] for p in persons} == {n: expected[n] for n in niks[:-1]}  # ... and the portal's
+    assert answer["extensions"]["sources"]["jkn_portal"]["calls"] == 1
