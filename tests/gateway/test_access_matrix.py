@@ -67,6 +67,13 @@ ENTRIES = [
           (("Query", "person"), ("Person", "student")), ("person", "student")),
     Entry("person(nik).healthRecord", "HealthRecord", "person(nik: $nik) { healthRecord { %s } }",
           (("Query", "person"), ("Person", "healthRecord")), ("person", "healthRecord")),
+    # Federation: another portal's router asking for our entities by key.
+    Entry("_entities(Person)", "Person", "_entities(representations: $personRef) { ... on Person { %s } }",
+          (("Query", "_entities"),), ("_entities", 0)),
+    Entry("_entities(Family)", "Family", "_entities(representations: $familyRef) { ... on Family { %s } }",
+          (("Query", "_entities"),), ("_entities", 0)),
+    Entry("_entities(Student)", "Student", "_entities(representations: $studentRef) { ... on Student { %s } }",
+          (("Query", "_entities"),), ("_entities", 0)),
     Entry("person(nik).healthInsurance", "HealthInsurance", "person(nik: $nik) { healthInsurance { %s } }",
           (("Query", "person"), ("Person", "healthInsurance")), ("person", "healthInsurance")),
     Entry("person(nik).programmes", "ProgrammeParticipation", "person(nik: $participant) { programmes { %s } }",
@@ -192,7 +199,12 @@ VARIABLES = "($nik: NIK!, $kk: KK!, $nisn: NISN!, $participant: NIK!)"
 async def test_every_sensitive_field_through_every_entry(gateways, subject: Subject, role: str, key: str | None, purpose: str | None) -> None:  # type: ignore[no-untyped-def]
     guarded, reference, policy = gateways
     the_role = policy.role(role)
-    variables = {"nik": subject.nik, "kk": subject.kk, "nisn": subject.nisn, "participant": subject.participant}
+    variables = {
+        "nik": subject.nik, "kk": subject.kk, "nisn": subject.nisn, "participant": subject.participant,
+        "personRef": [{"__typename": "Person", "nik": subject.nik}],
+        "familyRef": [{"__typename": "Family", "kk": subject.kk}],
+        "studentRef": [{"__typename": "Student", "nisn": subject.nisn}],
+    }
     checked = 0
     for entry in ENTRIES:
         for field_name in sensitive_fields(policy, entry.type_name):
@@ -248,8 +260,9 @@ def _only_used(query: str) -> str:
     """Drop variable definitions the body does not use (GraphQL refuses unused variables)."""
 
     head, body = query.split("{", 1)
-    names = ["nik", "kk", "nisn", "participant"]
-    types = {"nik": "NIK!", "kk": "KK!", "nisn": "NISN!", "participant": "NIK!"}
+    names = ["nik", "kk", "nisn", "participant", "personRef", "familyRef", "studentRef"]
+    types = {"nik": "NIK!", "kk": "KK!", "nisn": "NISN!", "participant": "NIK!",
+             "personRef": "[_Any!]!", "familyRef": "[_Any!]!", "studentRef": "[_Any!]!"}
     used = [n for n in names if f"${n}" in body]
     return f"query({', '.join(f'${n}: {types[n]}' for n in used)}) {{{body}"
 
