@@ -33,7 +33,10 @@ class GraphSchema(strawberry.federation.Schema):
 
 #: Integrator documentation for what Apollo Federation adds to the schema.
 FEDERATION_DESCRIPTIONS = {
-    "_Any": "A federation entity representation: `__typename` plus the type's key fields, e.g. `{\"__typename\": \"Person\", \"nik\": \"3503...\"}`.",
+    "_Any": (
+        "A federation entity representation: `__typename` plus the type's key fields, "
+        'e.g. `{"__typename": "Person", "nik": "3503..."}`.'
+    ),
     "_Entity": "Every type another graph can reference by key (Apollo Federation).",
     "_Service": "This subgraph's own description, for federation routers.",
     "_Service.sdl": "The subgraph schema in SDL, with its federation directives.",
@@ -52,6 +55,8 @@ FEDERATION_DESCRIPTIONS = {
 
 
 def _describe_federation(schema: GraphQLSchema) -> None:
+    """Give the types and fields strawberry adds for federation the descriptions above (it adds none)."""
+
     for path, text in FEDERATION_DESCRIPTIONS.items():
         type_name, _, rest = path.partition(".")
         gql_type = schema.type_map.get(type_name)

@@ -8,13 +8,15 @@ import strawberry
 
 from connectors import Filter, Record
 
-from .entities import by_key
 from .context import Info
+from .entities import by_key
 from .feedback import Feedback, FeedbackFilter, feedback_page
 from .pagination import After, Connection, PageSize
 
 
-@strawberry.federation.type(keys=["code"], description="A regional agency (Organisasi Perangkat Daerah, OPD) of the regency.")
+@strawberry.federation.type(
+    keys=["code"], description="A regional agency (Organisasi Perangkat Daerah, OPD) of the regency."
+)
 class Agency:
     code: str = strawberry.field(description="The gateway's code for the agency, e.g. `DISDUKCAPIL`.")
     name: str = strawberry.field(description="Formal name.")

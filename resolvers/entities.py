@@ -13,22 +13,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .errors import InvalidInput
-from .identifiers import validate_kk, validate_nik, validate_nisn, validate_npsn, validate_region_code
 
 T = TypeVar("T")
 
-#: The key validator of each entity key (``None``: any string is a key).
-VALIDATORS: dict[str, Callable[[str], str] | None] = {
-    "nik": validate_nik,
-    "kk": validate_kk,
-    "npsn": validate_npsn,
-    "nisn": validate_nisn,
-    "code": None,
-}
 
+async def by_key(
+    key: Any, validate: Callable[[str], str] | None, load: Callable[[str], Awaitable[T | None]]
+) -> T | None:
+    """``load(key)`` if ``key`` is a string that ``validate`` accepts (``None``: any string), else ``None``.
 
-async def by_key(key: Any, validate: Callable[[str], str] | None, load: Callable[[str], Awaitable[T | None]]) -> T | None:
-    """``load(key)`` if ``key`` is a well-formed identifier, else ``None``."""
+    A representation comes from another graph's router, as JSON: the key may be any JSON value.
+    """
 
     if not isinstance(key, str):
         return None
@@ -38,7 +33,3 @@ async def by_key(key: Any, validate: Callable[[str], str] | None, load: Callable
         except InvalidInput:
             return None
     return await load(key)
-
-
-async def region_by_code(code: Any, load: Callable[[str], Awaitable[T | None]]) -> T | None:
-    return await by_key(code, validate_region_code, load)

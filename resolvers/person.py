@@ -12,8 +12,8 @@ from connectors import Record
 from .context import Info
 from .entities import by_key
 from .enums import FamilyRelation, MaritalStatus, Religion, ResidentStatus, Sex, enum_or_none
-from .lookahead import prefetch, selects
 from .identifiers import validate_kk, validate_nik
+from .lookahead import prefetch, selects
 from .scalars import KK, NIK
 
 if TYPE_CHECKING:
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from .school import Student
 
 
-@strawberry.federation.type(keys=["nik"], description="A resident in the civil registry (Dispendukcapil, SIAK), identified by NIK.")
+@strawberry.federation.type(
+    keys=["nik"], description="A resident in the civil registry (Dispendukcapil, SIAK), identified by NIK."
+)
 class Person:
     nik: NIK = strawberry.field(description="The resident's NIK.")
     name: str | None = strawberry.field(description="Full name (nama lengkap) as on the KTP.")
@@ -140,7 +142,9 @@ class Person:
         return Person.from_record(record) if record else None
 
 
-@strawberry.federation.type(keys=["kk"], description="A family card (Kartu Keluarga) in the civil registry: a household and its members.")
+@strawberry.federation.type(
+    keys=["kk"], description="A family card (Kartu Keluarga) in the civil registry: a household and its members."
+)
 class Family:
     kk: KK = strawberry.field(description="The family card number (No. KK).")
     address: str | None = strawberry.field(description="Street address or dusun.")

@@ -8,11 +8,12 @@ import strawberry
 
 from connectors import Filter, Record
 
-from .entities import region_by_code
 from .context import Info
+from .entities import by_key
 from .enums import RegionLevel, SchoolLevel, enum_or_none
 from .feedback import Feedback, FeedbackFilter, feedback_page
 from .health import Disease, FromWeek, ToWeek, Year
+from .identifiers import validate_region_code
 from .pagination import After, Connection, PageSize, paginate
 from .scalars import RegionCode
 
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from .school import School
 
 
-@strawberry.federation.type(keys=["code"], description="An administrative region, identified by its Kemendagri code.")
+@strawberry.federation.type(
+    keys=["code"], description="An administrative region, identified by its Kemendagri code."
+)
 class Region:
     code: RegionCode = strawberry.field(description="Kemendagri code, dotted (e.g. `35.03.08.2011`).")
     name: str | None = strawberry.field(description="Official name.")
@@ -42,7 +45,7 @@ class Region:
     async def resolve_reference(cls, info: Info, code: Any) -> Region | None:
         """A federated router's reference to a region (``{__typename: "Region", code}``)."""
 
-        return await region_by_code(code, lambda key: Region.load(info, key))
+        return await by_key(code, validate_region_code, lambda key: Region.load(info, key))
 
     @staticmethod
     async def load(info: Info, code: str | None) -> Region | None:

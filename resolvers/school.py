@@ -9,11 +9,11 @@ import strawberry
 
 from connectors import Record
 
-from .entities import by_key
-from .identifiers import validate_nisn, validate_npsn
 from .context import Info
+from .entities import by_key
 from .enums import AttendanceStatus, SchoolLevel, SchoolOwnership, Sex, enum_or_none
 from .errors import InvalidInput
+from .identifiers import validate_nisn, validate_npsn
 from .scalars import NIK, NISN, NPSN
 
 if TYPE_CHECKING:
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 MAX_ATTENDANCE_DAYS = 366
 
 
-@strawberry.federation.type(keys=["npsn"], description="A school in the education office's records (Dapodik), identified by NPSN.")
+@strawberry.federation.type(
+    keys=["npsn"], description="A school in the education office's records (Dapodik), identified by NPSN."
+)
 class School:
     npsn: NPSN = strawberry.field(description="The school's NPSN.")
     name: str | None = strawberry.field(description="Official name.")
@@ -124,7 +126,9 @@ class AttendanceDay:
         return self.present + self.sick + self.permitted + self.absent
 
 
-@strawberry.federation.type(keys=["nisn"], description="A pupil's enrolment in the education office's records (Dapodik), identified by NISN.")
+@strawberry.federation.type(
+    keys=["nisn"], description="A pupil's enrolment in the education office's records (Dapodik), identified by NISN."
+)
 class Student:
     nisn: NISN = strawberry.field(description="The pupil's NISN.")
     nik: NIK | None = strawberry.field(description="The NIK recorded by the school; joins to the civil registry.")
