@@ -11,11 +11,13 @@ recipients by NIK only, and its ``Person`` (by NIK) carries a JKN health-insuran
   ``Person.healthInsurance`` mixes registry fields with the portal's, read through its
   ``_entities``; the answer must equal the portal's own.
 
-The Node packages are installed by ``.ci/run`` (``npm ci --prefix tests/federation/node``).
+The Node packages are installed by ``make test`` (which ``.ci/run`` runs): ``npm ci --prefix
+tests/federation/node`` from the committed lock file, again whenever the lock file changes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -31,11 +33,13 @@ import pytest
 
 from demo.access_config import demo_clients
 from demo.gateway_config import render_config
+from gateway.audit import AuditEntry, AuditLog
 
 from ..conftest import Backend, _free_port
 
 NODE_DIR = Path(__file__).parent / "node"
 OFFICER = next(c for c in demo_clients("-") if c.role == "registry_officer")
+PROGRAMMES = ["PKH", "BPNT", "BLT Dana Desa"]  # subgraph.mjs hands them out in turn
 
 
 def node_or_fail() -> str:
@@ -65,7 +69,12 @@ def node_portal(sqlite_backend: Backend, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="module")
-def satudata_url(sqlite_backend: Backend, node_portal: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def audit_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("audit") / "audit.sqlite"
+
+
+@pytest.fixture(scope="module")
+def satudata_url(sqlite_backend: Backend, node_portal: str, audit_path: Path) -> Iterator[str]:
     """This gateway, with the demo's access policy, on a real socket, federating the Node portal in."""
 
     import uvicorn
@@ -77,7 +86,7 @@ def satudata_url(sqlite_backend: Backend, node_portal: str, tmp_path_factory: py
                       jkn_url="http://placeholder", access=True)
     )
     config["sources"]["jkn_portal"]["url"] = node_portal
-    config["audit"] = {"path": str(tmp_path_factory.mktemp("audit") / "audit.sqlite")}
+    config["audit"] = {"path": str(audit_path)}
     app = create_app(GatewaySettings.from_dict(config))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -106,6 +115,19 @@ def start(node: str, script: str, args: list[str], env: dict[str, str], log: Pat
     return process
 
 
+def audited(audit_path: Path, nik: str) -> list[AuditEntry]:
+    """The audit log's entries naming ``nik``, oldest first."""
+
+    async def read() -> list[AuditEntry]:
+        log = AuditLog.from_settings({"audit": {"path": str(audit_path)}})
+        try:
+            return await log.for_person(nik)
+        finally:
+            await log.aclose()
+
+    return asyncio.run(read())
+
+
 def recipients(sqlite_backend: Backend) -> list[str]:
     import sqlite3
 
@@ -115,13 +137,15 @@ def recipients(sqlite_backend: Backend) -> list[str]:
 
 
 def test_a_query_from_the_node_subgraph_root_reaches_our_persons(
-    satudata_url: str, node_portal: str, sqlite_backend: Backend, tmp_path: Path
+    satudata_url: str, node_portal: str, sqlite_backend: Backend, audit_path: Path, tmp_path: Path
 ) -> None:
     node = node_or_fail()
     niks = recipients(sqlite_backend)
     router_port = _free_port()
     processes: list[subprocess.Popen[bytes]] = []
     try:
+        # The router sends the registry officer's key and purpose to the regency graph
+        # (RemoteGraphQLDataSource.willSendRequest in router.mjs).
         processes.append(start(node, "router.mjs", [
             "--port", str(router_port), "--satudata", f"{satudata_url}/graphql", "--aid", node_portal,
             "--api-key", OFFICER.key, "--purpose", OFFICER.purpose,
@@ -132,6 +156,12 @@ def test_a_query_from_the_node_subgraph_root_reaches_our_persons(
         assert "errors" not in answer, answer
         got = answer["data"]["aidRecipients"]
         assert [r["person"]["nik"] for r in got] == niks
+        assert [r["programme"] for r in got] == [PROGRAMMES[i % len(PROGRAMMES)] for i in range(len(niks))]
+        # Our gateway saw the router as the registry officer: its _entities call is audited as such.
+        router_entry = audited(audit_path, niks[0])[-1]
+        assert (router_entry.record.role, router_entry.record.purpose) == (OFFICER.role, OFFICER.purpose)
+        assert set(niks) <= set(router_entry.record.persons)
+        assert {"Person.name", "Family.kk"} <= set(router_entry.record.fields)
 
         # The same persons asked of our gateway directly, by the same client.
         ours: dict[str, Any] = {}
