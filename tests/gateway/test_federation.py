@@ -18,7 +18,7 @@ from demo.access_config import demo_clients
 from demo.gateway_config import render_config
 from gateway.audit import AuditLog
 
-from ..conftest import Backend, Gateway, gateway_config, open_gateway
+from ..conftest import Backend, Gateway, open_gateway
 
 ENTITIES = """query($r: [_Any!]!) { _entities(representations: $r) {
   __typename
