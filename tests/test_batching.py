@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .conftest import Gateway
+from collections.abc import AsyncIterator
+
+import pytest
+
+from .conftest import Backend, Gateway, gateway_config, open_gateway
 
 NESTED = """
 query($first: Int) {
@@ -14,6 +18,17 @@ query($first: Int) {
   }
 }
 """
+
+
+@pytest.fixture
+async def gateway(backend: Backend) -> AsyncIterator[Gateway]:
+    """The gateway with a generous request deadline: these tests count round-trips, and the
+    50-school query reads ~12,000 rows, which a loaded CI machine may take seconds to serve."""
+
+    config = gateway_config(backend)
+    config["gateway"]["request_timeout_s"] = 60
+    async for gateway in open_gateway(config):
+        yield gateway
 
 
 async def _calls(gateway: Gateway, first: int) -> tuple[int, dict]:  # type: ignore[type-arg]
