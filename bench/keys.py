@@ -16,6 +16,8 @@ from typing import TypeVar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from demo.regions import kecamatan_of
+
 from .databases import BenchDatabases
 
 T = TypeVar("T")
@@ -97,15 +99,6 @@ async def key_pools(dbs: BenchDatabases) -> KeyPools:
         npsns=[n.strip() for n in npsns],
         alive_by_kecamatan=dict(sorted(by_kec.items())),
     )
-
-
-def kecamatan_of(code: str) -> str:
-    """The dotted kecamatan code (``35.03.08``) of a desa code, dotted or not."""
-
-    code = code.strip()
-    if "." in code:
-        return ".".join(code.split(".")[:3])
-    return f"{code[0:2]}.{code[2:4]}.{code[4:6]}"
 
 
 def draw(rng: random.Random, population: Sequence[T], k: int) -> list[T]:

@@ -13,9 +13,7 @@ import sqlite3
 import tomllib
 from pathlib import Path
 
-from .portal_config import JKN, JKN_AGENCY, PORTAL_EXAMPLE
 from .access_config import DemoClient, demo_clients, example_headers, render_access
-
 from .api_config import (
     DINSOS,
     FEEDBACK_AGENCIES,
@@ -26,6 +24,8 @@ from .api_config import (
     AgencyEntry,
     sample_participant,
 )
+from .portal_config import JKN, JKN_AGENCY, PORTAL_EXAMPLE
+from .regions import kecamatan_of
 
 REGISTRY_FILE = "dispendukcapil.sqlite"
 EDUCATION_FILE = "dinas-pendidikan.sqlite"
@@ -261,10 +261,7 @@ def _kecamatan_of(data_dir: Path, nik: object) -> str | None:
         return None
     with sqlite3.connect(data_dir / REGISTRY_FILE) as conn:
         row = conn.execute("SELECT kode_wilayah FROM penduduk WHERE nik = ?", (nik,)).fetchone()
-    if row is None:
-        return None
-    digits = "".join(ch for ch in str(row[0]) if ch.isdigit())
-    return f"{digits[:2]}.{digits[2:4]}.{digits[4:6]}"
+    return None if row is None else kecamatan_of(str(row[0]))
 
 
 _DINKES = '''

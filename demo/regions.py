@@ -75,6 +75,12 @@ def dotted(code_digits: str) -> str:
     return ".".join(p for p in parts if p)
 
 
+def kecamatan_of(code: str) -> str:
+    """The dotted kecamatan code (``35.03.08``) of a region code at or below that level, dotted or not."""
+
+    return dotted(digits(code.strip())[:6])
+
+
 @lru_cache(maxsize=1)
 def load_regions() -> tuple[Region, ...]:
     """All rows of the bundled CSV, in file order (province, regency, kecamatan, desa)."""

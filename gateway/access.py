@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from connectors import ConfigError, Filter, SatudataError, SourceTrace
+from connectors import ConfigError, Filter, SourceTrace
 
 from .audit import AuditLog, AuditRecord
 from .auth import Authenticator, Principal
@@ -154,4 +154,4 @@ class AccessControl:
         return True
 
 
-__all__ = ["AccessControl", "Admission", "PURPOSE_HEADER", "SatudataError"]
+__all__ = ["AccessControl", "Admission", "PURPOSE_HEADER"]

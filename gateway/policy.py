@@ -22,7 +22,7 @@ the enforcement layer (``gateway.enforcement``) applies to each field it resolve
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -257,7 +257,3 @@ def apply_mask(mask: Mask, value: Any) -> Any:
     if mask is Mask.YEAR and isinstance(value, (date, datetime)):
         return MaskedDate(str(value.year))
     return None
-
-
-def role_names(policy: Policy) -> Sequence[str]:
-    return sorted(policy.roles)

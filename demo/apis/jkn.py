@@ -28,6 +28,7 @@ from strawberry.asgi import GraphQL
 from demo.dataset import Dataset
 
 from demo.registry import P_WILAYAH
+from demo.regions import kecamatan_of
 
 from .people import Residents, keyed_rng
 
@@ -105,14 +106,10 @@ class JknPortal:
             segment=segment,
             care_class=None if pbi else rng.choice([1, 2, 3]),
             # Members are registered with the puskesmas of their kecamatan.
-            primary_care=f"Puskesmas {self.residents.names.get(_kecamatan(str(row[P_WILAYAH])), 'Trenggalek')}",
+            primary_care=f"Puskesmas {self.residents.names.get(kecamatan_of(str(row[P_WILAYAH])), 'Trenggalek')}",
             since=since,
         )
         return Person(nik=nik, jkn=membership)
-
-
-def _kecamatan(desa: str) -> str:
-    return ".".join(desa.split(".")[:3])
 
 
 SCHEMA = strawberry.federation.Schema(query=Query, types=[Person], federation_version="2.5")

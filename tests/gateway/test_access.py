@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from demo.access_config import demo_clients
+from demo.regions import kecamatan_of
 from demo.gateway_config import render_config
 from gateway.audit import AuditLog
 
@@ -48,8 +49,7 @@ def sample(sqlite_backend: Backend) -> dict[str, Any]:
             "SELECT no_kk, group_concat(nik) FROM penduduk GROUP BY no_kk HAVING count(*) >= 3 ORDER BY no_kk LIMIT 1"
         ).fetchone()
         (region,) = conn.execute("SELECT kode_wilayah FROM penduduk WHERE no_kk = ? LIMIT 1", (kk,)).fetchone()
-        digits = "".join(ch for ch in region if ch.isdigit())
-        kecamatan = f"{digits[:2]}.{digits[2:4]}.{digits[4:6]}"
+        kecamatan = kecamatan_of(region)
         residents = conn.execute(
             "SELECT count(*) FROM penduduk WHERE kode_wilayah LIKE ?", (region[: len(region) - 5] + "%",)
         ).fetchone()[0]

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_type
+from graphql import GraphQLNonNull, GraphQLObjectType, get_named_type
 
 from demo.access_config import demo_clients
+from demo.regions import kecamatan_of
 from demo.gateway_config import render_config
 from gateway.policy import PUBLIC, Action, Policy, apply_mask
 from resolvers import build_schema
@@ -130,9 +131,7 @@ def subject(sqlite_backend: Backend, sepeda_keren_api: str) -> Subject:
     return Subject(nik, kk, nisn, npsn, kecamatan_of(region), participant, kecamatan_of(participant_region))
 
 
-def kecamatan_of(code: str) -> str:
-    digits = "".join(ch for ch in str(code) if ch.isdigit())
-    return f"{digits[:2]}.{digits[2:4]}.{digits[4:6]}"
+
 
 
 def access_config(backend: Backend, urls: dict[str, str], subject: Subject, audit: Path, *, access: bool) -> dict[str, Any]:
