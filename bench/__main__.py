@@ -20,7 +20,7 @@ from typing import Any
 from .databases import DEFAULT_MARIADB, DEFAULT_POSTGRES, bench_databases, ensure_loaded, scale_tag, server_version
 from .keys import key_pools
 from .measure import new_client, run_concurrent, run_sequential
-from .queries import QUERIES
+from .queries import CURSOR_KEY, QUERIES
 from .report import floors, machine_info, markdown, write_json
 from .server import GatewayProcess
 
@@ -67,8 +67,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--gateway-root", type=Path, default=None, help="run the gateway from this checkout instead (to compare)"
     )
     p.add_argument("--no-markdown", action="store_true", help="do not rewrite bench/RESULTS.md")
+    p.add_argument(
+        "--queries",
+        default=",".join(q.name for q in QUERIES),
+        help="comma-separated query names to measure; a subset never rewrites bench/RESULTS.md (default: %(default)s)",
+    )
     args = p.parse_args(argv)
     args.scales = [float(s) for s in args.scales.split(",") if s.strip()]
+    known = {q.name: q for q in QUERIES}
+    names = [n.strip() for n in args.queries.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        p.error(f"--queries: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}")
+    args.queries = [known[n] for n in names]
+    if len(args.queries) < len(QUERIES):
+        # The report's tables and floors are about all five queries together.
+        args.no_markdown = True
     if args.mix_requests is None:
         args.mix_requests = args.requests
     return args
@@ -97,17 +111,17 @@ async def bench_scale(scale: float, args: argparse.Namespace) -> dict[str, Any]:
 
     tag = scale_tag(scale)
     config = OUT_DIR / f"gateway-{tag}.toml"
-    config.write_text(render_config(registry_url=dbs.registry_url, education_url=dbs.education_url), encoding="utf-8")
+    config.write_text(render_config(registry_url=dbs.registry_url, education_url=dbs.education_url, cursor_key=CURSOR_KEY), encoding="utf-8")
 
     plans = {}
-    for q in QUERIES:
+    for q in args.queries:
         variables = q.make_variables(_rng(args.seed, scale, q.name), pools, args.warmup + args.requests)
         plans[q.name] = (variables[: args.warmup], variables[args.warmup :])
     # Keys differ per scale; the order of query kinds in the mix is the same at every scale, so the
     # scales see the same pattern of deep queries overlapping (which drives the gateway's peak memory).
     mix_rng = _rng(args.seed, scale, "mix")
-    mix_vars = {q.name: q.make_variables(mix_rng, pools, args.mix_requests) for q in QUERIES}
-    kinds = [QUERIES[i % len(QUERIES)] for i in range(args.mix_requests)]
+    mix_vars = {q.name: q.make_variables(mix_rng, pools, args.mix_requests) for q in args.queries}
+    kinds = [args.queries[i % len(args.queries)] for i in range(args.mix_requests)]
     random.Random(f"bench:{args.seed}:mix-order").shuffle(kinds)
     mix = [(q, mix_vars[q.name][i]) for i, q in enumerate(kinds)]
 
@@ -118,7 +132,7 @@ async def bench_scale(scale: float, args: argparse.Namespace) -> dict[str, Any]:
         start_mem = gw.memory_kb()
         stats = []
         async with new_client(gw.base_url) as client:
-            for q in QUERIES:
+            for q in args.queries:
                 warm, measured = plans[q.name]
                 s, _ = await run_sequential(
                     client, q, warm, measured, budget_s=args.budget_s, min_requests=args.min_requests
@@ -192,6 +206,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "seed": args.seed,
             "budget_s": args.budget_s,
             "min_requests": args.min_requests,
+            "queries": [q.name for q in args.queries],
         },
         "scales": scales,
         "floors": floors(scales),

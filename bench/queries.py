@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from resolvers.cursors import CursorSeal, new_cursor_key
+
 from .keys import PERSON_PAGE, SCHOOL_PAGE, KeyPools, draw
 
 #: School days with attendance records in the demo data (``demo.build_dataset`` defaults).
@@ -34,14 +36,15 @@ class BenchQuery:
     check: Callable[[dict[str, Any]], str | None]
 
 
-def _cursor(key: str) -> str | None:
-    """The gateway's cursor for "after ``key``", or ``None`` if the gateway's pagination module is unavailable."""
+#: The benchmarked gateway's ``[gateway] cursor_key``: the bench seals its own page cursors with it.
+CURSOR_KEY = new_cursor_key()
+_CURSORS = CursorSeal.from_text(CURSOR_KEY)
 
-    try:
-        from resolvers.pagination import encode_cursor
-    except ImportError:
-        return None
-    return encode_cursor(key)
+
+def _cursor(key: str) -> str:
+    """The gateway's cursor for "after ``key``"."""
+
+    return _CURSORS.seal(key)
 
 
 def _person_vars(rng: random.Random, pools: KeyPools, k: int) -> list[Variables]:

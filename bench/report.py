@@ -52,8 +52,8 @@ def floors(scales: list[dict[str, Any]]) -> dict[str, Any]:
         "holds": None,
     }
     at = by_scale.get(PERSON_FLOOR_SCALE)
-    if at is not None:
-        q = next(q for q in at["queries"] if q["name"] == "person")
+    q = next((q for q in at["queries"] if q["name"] == "person"), None) if at is not None else None
+    if q is not None:
         person["median_ms"] = q["median_ms"]
         person["holds"] = q["median_ms"] < PERSON_FLOOR_MS
     rss: dict[str, Any] = {"limit": RSS_RATIO_FLOOR, "ratio": None, "holds": None}

@@ -15,8 +15,8 @@ from .regions import load_regions
 from .registry import KELUARGA_COLUMNS, PENDUDUK_COLUMNS, generate_registry
 from .school_calendar import school_days
 
-#: Bump when the generator's output changes, so cached demo databases are rebuilt.
-GENERATOR_VERSION = 2
+#: Bump when the generator's output (or the tables' indexes) changes, so cached demo databases are rebuilt.
+GENERATOR_VERSION = 3
 
 Row = tuple[Any, ...]
 

@@ -37,7 +37,7 @@ _TEMPLATE = '''\
 # SIAK_DB_URL=postgresql+asyncpg://user@host/siak in the environment.
 
 [gateway]
-title = "Satu Data Trenggalek (demo)"
+title = "Satu Data Trenggalek (demo)"{cursor_key}
 
 [[agencies]]
 code = "DISDUKCAPIL"
@@ -343,6 +343,7 @@ def render_config(
     jkn_url: str | None = None,
     samples: dict[str, object] | None = None,
     access: bool = False,
+    cursor_key: str | None = None,
 ) -> str:
     """The demo gateway config as TOML text; each API-only OPD is included when its URL is given.
 
@@ -353,9 +354,16 @@ def render_config(
     ``samples`` fills the GraphiQL examples' variables: each example names, per variable, the
     sample key whose value it takes (``{"nik": "participant"}``); an example whose sample is
     missing is preloaded without variables.
+
+    ``cursor_key`` becomes ``[gateway] cursor_key``, for a caller that makes its own cursors (the
+    benchmark); without it the gateway seals cursors with a key of its own process.
     """
 
-    text = _TEMPLATE.format(registry_url=json.dumps(registry_url), education_url=json.dumps(education_url))
+    text = _TEMPLATE.format(
+        registry_url=json.dumps(registry_url),
+        education_url=json.dumps(education_url),
+        cursor_key=f"\ncursor_key = {json.dumps(cursor_key)}" if cursor_key else "",
+    )
     if dinkes_url is not None:
         text += _DINKES.format(dinkes_url=json.dumps(dinkes_url))
     agencies: list[AgencyEntry] = []

@@ -78,12 +78,16 @@ async def _load(url: str, metadata: MetaData, ds: Dataset, tables: tuple[str, ..
             for name in tables:
                 for index in sorted(metadata.tables[name].indexes, key=lambda i: i.name or ""):
                     await conn.execute(CreateIndex(index))
-            if dialect == "postgresql":
-                for name in tables:
-                    await conn.exec_driver_sql(f"ANALYZE {name}")
             await conn.commit()
             if dialect == "sqlite":
                 await conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+        if dialect == "postgresql":
+            # Statistics for the planner, and the visibility map that lets a count be answered
+            # from an index alone; VACUUM cannot run inside a transaction.
+            async with engine.connect() as conn:
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                for name in tables:
+                    await autocommit.exec_driver_sql(f"VACUUM ANALYZE {name}")
     finally:
         await engine.dispose()
 

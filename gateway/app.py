@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors import ConnectorRegistry, SourceHealth
-from resolvers import GraphSchema, build_schema
+from resolvers import CursorSeal, GraphSchema, build_schema
 
 from .access import AccessControl
 from .cors import cors_middleware
@@ -50,6 +50,15 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         schema = build_schema(extensions=[lambda: QueryLimitsExtension(guard), PolicyExtension])
     guard = QueryGuard(schema._schema, limits, production=settings.production)
     guard_fields(schema._schema, access.policy)
+    if settings.cursor_key is not None:
+        cursors = CursorSeal.from_text(settings.cursor_key)
+    else:
+        cursors = CursorSeal.generate()
+        if settings.production:
+            log.warning(
+                "no [gateway] cursor_key: paging cursors are sealed with a key of this process only, so they end "
+                "with it and do not work across replicas; set one made by `satudata keygen-cursor`"
+            )
     examples = [
         ExampleQuery(title=e.title, query=e.query, variables=e.variables, headers=e.headers)
         for e in (settings.examples or DEFAULT_EXAMPLES)
@@ -67,6 +76,7 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         graphiql=graphiql if settings.graphiql else None,
         on_response=metrics.observe_request,
         access=access,
+        cursors=cursors,
     )
 
     async def healthz(request: Request) -> Response:

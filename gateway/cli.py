@@ -38,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     keygen.add_argument("--role", required=True, help="the client's role")
     keygen.add_argument("--id", dest="client_id", help="the client's id (default: ROLE plus a random suffix)")
 
+    commands.add_parser(
+        "keygen-cursor", help="make a key that seals paging cursors, for [gateway] cursor_key (the same on every replica)"
+    )
+
     audit = commands.add_parser("audit", help="check the audit log, or list who saw a person's data")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser("verify", help="check the hash chain: exit 0 if intact, 1 if not")
@@ -54,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export_schema(args.output)
         if args.command == "keygen-client":
             return _keygen_client(args.role, args.client_id)
+        if args.command == "keygen-cursor":
+            return _keygen_cursor()
         if args.command == "audit":
             return _audit(args)
         if args.command == "demo":
@@ -142,6 +148,18 @@ def _keygen_client(role: str, client_id: str | None) -> int:
     print(key)
     # json.dumps writes a valid TOML basic string for any id or role.
     print(f"\n[[clients]]\nid = {json.dumps(client_id)}\nrole = {json.dumps(role)}\nkey_sha256 = \"{digest}\"")
+    return 0
+
+
+def _keygen_cursor() -> int:
+    from resolvers import new_cursor_key
+
+    print(
+        "satudata: the line below is a cursor key; keep it secret, set it as [gateway] cursor_key "
+        '(better: cursor_key = "env:SATUDATA_CURSOR_KEY") on every replica.',
+        file=sys.stderr,
+    )
+    print(new_cursor_key())
     return 0
 
 

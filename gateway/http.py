@@ -28,7 +28,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from connectors import ConnectorRegistry, SourceTrace
-from resolvers import GraphSchema, Loaders
+from resolvers import CursorSeal, GraphSchema, Loaders
 
 from .access import AccessControl
 from .audit import AuditUnavailable
@@ -67,6 +67,7 @@ class GraphQLEndpoint:
         graphiql: Callable[[Request], Response] | None = None,
         on_response: Callable[[int, float], None] | None = None,
         access: AccessControl | None = None,
+        cursors: CursorSeal | None = None,
     ) -> None:
         self.schema = schema
         self.registry = registry
@@ -75,6 +76,7 @@ class GraphQLEndpoint:
         self.graphiql = graphiql
         self.on_response = on_response
         self.access = access
+        self.cursors = cursors or CursorSeal.generate()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -118,6 +120,7 @@ class GraphQLEndpoint:
             trace=trace,
             principal=admission.principal if admission is not None else None,
             access=admission.access if admission is not None else None,
+            cursors=self.cursors,
         )
         allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         try:

@@ -5,6 +5,7 @@
 title = "Satu Data Trenggalek"     # shown in GraphiQL
 max_body_bytes = 1048576           # larger request bodies are refused with 413
 request_timeout_s = 10             # a request's source calls must finish within this
+cursor_key = "env:SATUDATA_CURSOR_KEY"  # seals paging cursors; the same on every replica
 
 [[agencies]]                        # the OPDs whose systems feed the graph
 code = "DISDUKCAPIL"
@@ -30,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors import ConfigError
+from connectors import ConfigError, resolve_env
+from resolvers import CursorSeal
 
 from .cors import cors_origins
 
@@ -69,6 +71,9 @@ class GatewaySettings:
     production: bool = False
     #: Browser origins allowed to call the gateway (CORS); none by default.
     cors_origins: Sequence[str] = ()
+    #: The key that seals paging cursors (base64url, from ``satudata keygen-cursor``); without
+    #: one, a random key per process, so cursors do not outlive the process or cross replicas.
+    cursor_key: str | None = None
     #: The whole parsed file: ``[policy]``, ``[[clients]]``, ``[auth]``, ``[audit]``, ``[limits]``
     #: and ``[ratelimit]`` are read by the components they configure.
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -109,5 +114,17 @@ class GatewaySettings:
             base_dir=base_dir,
             production=bool(gateway.get("production", False)),
             cors_origins=cors_origins(gateway.get("cors_origins")),
+            cursor_key=_cursor_key(gateway.get("cursor_key")),
             raw=raw,
         )
+
+
+def _cursor_key(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = resolve_env("[gateway] cursor_key", value)
+    try:
+        CursorSeal.from_text(text)
+    except ValueError as exc:
+        raise ConfigError(f"[gateway] cursor_key: {exc}; make one with `satudata keygen-cursor`") from None
+    return text

@@ -16,6 +16,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from .context import GraphContext, Info
+from .cursors import CursorSeal, new_cursor_key
 from .errors import InvalidInput
 from .loaders import Loaders
 from .query import Query
@@ -89,4 +90,4 @@ def build_schema(extensions: Sequence[Any] = ()) -> GraphSchema:
 
 schema = build_schema()
 
-__all__ = ["GraphContext", "GraphSchema", "Info", "InvalidInput", "Loaders", "Query", "build_schema", "schema"]
+__all__ = ["CursorSeal", "GraphContext", "GraphSchema", "Info", "InvalidInput", "Loaders", "Query", "build_schema", "new_cursor_key", "schema"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 
 from strawberry.types import Info as _Info
 
+from .cursors import CursorSeal, process_seal
 from .loaders import Loaders
 
 
@@ -14,6 +16,10 @@ class GraphContext:
     """The request context every resolver receives as ``info.context``."""
 
     loaders: Loaders
+    #: Seals paging cursors; the gateway passes one made from its ``cursor_key``.
+    cursors: CursorSeal = field(default_factory=process_seal, kw_only=True)
+    #: What ``lookahead.selects`` worked out for this request's document, by answer position.
+    lookahead: dict[Hashable, bool] = field(default_factory=dict, kw_only=True)
 
 
 Info = _Info[GraphContext, None]

@@ -167,6 +167,7 @@ async def feedback_page(
         [*scope, *await _conditions(info, filter or FeedbackFilter())],
         first=first,
         after=after,
+        cursors=info.context.cursors,
         to_node=Feedback.from_record,
     )
 

@@ -1,7 +1,7 @@
 """Relay-style connections over keyset paging at the source.
 
-A cursor is the key of the last record seen, wrapped so clients treat it as opaque; the
-next page is asked of the source as ``key > cursor``, so deep pages cost the same as the
+A cursor is the key of the last record seen, sealed (``resolvers.cursors``) so that it is
+opaque to clients and reveals no key, a NIK for instance; the next page is asked of the source as ``key > cursor``, so deep pages cost the same as the
 first and nothing is fetched to be thrown away. ``totalCount`` is a separate count query,
 sent only when a client selects it.
 
@@ -11,8 +11,6 @@ gathered from its attendance lists), building nodes for the page only.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -20,6 +18,7 @@ import strawberry
 
 from connectors import Filter, Record, SourceQuery, SourceReader
 
+from .cursors import CursorSeal
 from .errors import InvalidInput
 
 T = TypeVar("T")
@@ -30,7 +29,6 @@ After = Annotated[str | None, strawberry.argument(description="Return items afte
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
-_CURSOR_PREFIX = "sd1:"
 
 
 @strawberry.type(description="Where a page sits in the whole list (Relay cursor connections).")
@@ -43,7 +41,12 @@ class PageInfo:
 
 @strawberry.type(description="One item of a page, with the cursor that points at it.")
 class Edge(Generic[T]):
-    cursor: str = strawberry.field(description="Opaque position of this item; pass as `after` to continue after it.")
+    cursor: str = strawberry.field(
+        description=(
+            "Opaque position of this item; pass as `after` to continue after it. Encrypted, so it tells nothing "
+            "about the item, and different each time; valid while the gateway keeps its cursor key."
+        )
+    )
     node: T = strawberry.field(description="The item.")
 
 
@@ -60,24 +63,6 @@ class Connection(Generic[T]):
     @strawberry.field(description="Number of items in the whole list, across all pages (one extra count query at the source).")
     async def total_count(self) -> int:
         return await self.count_total()
-
-
-def encode_cursor(key: Any) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{key}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    if not raw.startswith(_CURSOR_PREFIX):
-        raise InvalidInput(
-            "`after` is not a cursor from this gateway; pass a `cursor` or `pageInfo.endCursor` you received.",
-            argument="after",
-            reason="MALFORMED",
-        )
-    return raw[len(_CURSOR_PREFIX) :]
 
 
 def check_page_size(first: int | None) -> int:
@@ -98,18 +83,19 @@ async def paginate(
     *,
     first: int | None,
     after: str | None,
+    cursors: CursorSeal,
     to_node: Callable[[Record], T],
 ) -> Connection[T]:
-    """One page of ``entity`` records matching ``where``, in key order."""
+    """One page of ``entity`` records matching ``where``, in key order; ``cursors`` seals the positions."""
 
     size = check_page_size(first)
-    after_key = decode_cursor(after) if after is not None else None
+    after_key = cursors.open(after) if after is not None else None
     where = tuple(where)
     records: Sequence[Record] = []
     if size:
         records = await sources.fetch(SourceQuery(entity, where=where, after=after_key, limit=size + 1))
     page = records[:size]
-    edges = [Edge(cursor=encode_cursor(r[key]), node=to_node(r)) for r in page]
+    edges = [Edge(cursor=cursors.seal(str(r[key])), node=to_node(r)) for r in page]
 
     async def count_total() -> int:
         counted = await sources.fetch(SourceQuery(entity, where=where, group_by=()))
@@ -123,17 +109,18 @@ async def paginate_keys(
     *,
     first: int | None,
     after: str | None,
+    cursors: CursorSeal,
     to_nodes: Callable[[Sequence[str]], Awaitable[Sequence[T]]],
 ) -> Connection[T]:
     """One page of a list of known keys, in key order; ``to_nodes`` turns the page's keys into its nodes."""
 
     size = check_page_size(first)
-    after_key = decode_cursor(after) if after is not None else None
+    after_key = cursors.open(after) if after is not None else None
     ordered = sorted(set(keys))
     rest = [k for k in ordered if after_key is None or k > after_key]
     page = rest[:size]
     nodes = await to_nodes(page) if page else []
-    edges = [Edge(cursor=encode_cursor(k), node=n) for k, n in zip(page, nodes, strict=True)]
+    edges = [Edge(cursor=cursors.seal(k), node=n) for k, n in zip(page, nodes, strict=True)]
 
     async def count_total() -> int:
         return len(ordered)

@@ -128,7 +128,7 @@ class Query:
         f = filter or ProgrammeFilter()
         where = [*_eq("year", f.year), *([Filter("regionCode", "prefix", (f.region,))] if f.region else [])]
         return await paginate(
-            info.context.loaders.sources, "Programme", "code", where, first=first, after=after, to_node=Programme.from_record
+            info.context.loaders.sources, "Programme", "code", where, first=first, after=after, cursors=info.context.cursors, to_node=Programme.from_record
         )
 
     @strawberry.field(description="Citizens' reports (complaints, suggestions, aspirations, questions), a page at a time, in order of arrival (tracking number).")
@@ -149,7 +149,7 @@ class Query:
             *_eq("sex", f.sex),
         ]
         return await paginate(
-            info.context.loaders.sources, "Person", "nik", where, first=first, after=after, to_node=Person.from_record
+            info.context.loaders.sources, "Person", "nik", where, first=first, after=after, cursors=info.context.cursors, to_node=Person.from_record
         )
 
     @strawberry.field(description="Schools, a page at a time, ordered by NPSN.")
@@ -164,7 +164,7 @@ class Query:
             *_name_filter(f.name_contains),
         ]
         return await paginate(
-            info.context.loaders.sources, "School", "npsn", where, first=first, after=after, to_node=School.from_record
+            info.context.loaders.sources, "School", "npsn", where, first=first, after=after, cursors=info.context.cursors, to_node=School.from_record
         )
 
     @strawberry.field(description="Pupils, a page at a time, ordered by NISN.")
@@ -174,5 +174,5 @@ class Query:
         f = filter or StudentFilter()
         where = [*_eq("school", f.school), *_eq("grade", f.grade), *_name_filter(f.name_contains)]
         return await paginate(
-            info.context.loaders.sources, "Student", "nisn", where, first=first, after=after, to_node=Student.from_record
+            info.context.loaders.sources, "Student", "nisn", where, first=first, after=after, cursors=info.context.cursors, to_node=Student.from_record
         )

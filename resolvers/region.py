@@ -110,6 +110,7 @@ class Region:
             [Filter("regionCode", "prefix", (self.code,))],
             first=first,
             after=after,
+            cursors=info.context.cursors,
             to_node=Person.from_record,
         )
 

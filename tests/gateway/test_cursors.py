@@ -1,0 +1,110 @@
+"""Paging cursors through ``/graphql``: a role that sees NIKs masked reads none from a cursor,
+and cursors hold across replicas that share ``[gateway] cursor_key`` and nowhere else."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors import ConfigError
+from gateway import GatewaySettings
+from resolvers import new_cursor_key
+
+from ..conftest import Backend, gateway_config, open_gateway
+from .test_access import config_for, post, sample  # noqa: F401  (the sample fixture)
+
+PAGE = """query Page($after: String) {
+  persons(first: 5, after: $after) { edges { cursor node { nik name } } pageInfo { endCursor hasNextPage } }
+}"""
+SCHOOLS = "query Schools($after: String) { schools(first: 3, after: $after) { edges { cursor node { npsn } } } }"
+
+
+def _nodes(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    assert "errors" not in answer, answer
+    return [e["node"] for e in answer["data"]["schools"]["edges"]]
+
+
+def _decoded(cursor: str) -> bytes:
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+
+
+async def test_a_masked_role_reads_no_nik_from_cursors(sqlite_backend: Backend, sample: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    config = config_for(sqlite_backend, {"path": str(tmp_path / "audit.sqlite")}, kecamatan=sample["kecamatan"], npsn=sample["npsn"])
+    async for gw in open_gateway(config):
+        status, officer, _ = await post(gw, PAGE, role="registry_officer")
+        assert status == 200 and "errors" not in officer, officer
+        niks = [e["node"]["nik"] for e in officer["data"]["persons"]["edges"]]
+        assert all(re.fullmatch(r"\d{16}", n) for n in niks)
+
+        status, analyst, _ = await post(gw, PAGE, role="smart_center_analyst")
+        assert status == 200 and "errors" not in analyst, analyst
+        edges = analyst["data"]["persons"]["edges"]
+        assert [e["node"]["nik"] for e in edges] != niks  # masked, as the policy says
+        for edge in edges:
+            raw = _decoded(edge["cursor"])
+            for nik in niks:
+                assert nik not in edge["cursor"] and nik.encode() not in raw and nik[-10:].encode() not in raw
+
+        # The analyst's cursor still pages on: the next page holds the officer's next residents.
+        after = analyst["data"]["persons"]["pageInfo"]["endCursor"]
+        _, officer_next, _ = await post(gw, PAGE, {"after": officer["data"]["persons"]["pageInfo"]["endCursor"]}, role="registry_officer")
+        _, analyst_next, _ = await post(gw, PAGE, {"after": after}, role="smart_center_analyst")
+        expected = [e["node"]["nik"] for e in officer_next["data"]["persons"]["edges"]]
+        masked = [e["node"]["nik"] for e in analyst_next["data"]["persons"]["edges"]]
+        assert len(masked) == len(expected) == 5
+        assert all(m[:4] == n[:4] and m[-2:] == n[-2:] for m, n in zip(masked, expected, strict=True))
+        assert min(expected) > max(niks)
+
+
+async def test_the_same_row_gets_a_new_cursor_each_time_and_both_lead_on(sqlite_backend: Backend) -> None:
+    async for gw in open_gateway(gateway_config(sqlite_backend)):
+        first, second = await gw.query(SCHOOLS), await gw.query(SCHOOLS)
+        a, b = first["data"]["schools"]["edges"], second["data"]["schools"]["edges"]
+        assert [e["node"] for e in a] == [e["node"] for e in b]
+        assert not {e["cursor"] for e in a} & {e["cursor"] for e in b}
+        after_a = await gw.query(SCHOOLS, {"after": a[-1]["cursor"]})
+        after_b = await gw.query(SCHOOLS, {"after": b[-1]["cursor"]})
+        assert _nodes(after_a) == _nodes(after_b)
+        assert _nodes(after_a)[0]["npsn"] > a[-1]["node"]["npsn"]
+
+
+def _with_key(backend: Backend, key: str | None) -> dict[str, Any]:
+    config = gateway_config(backend)
+    if key is not None:
+        config["gateway"]["cursor_key"] = key
+    return config
+
+
+async def test_replicas_sharing_a_cursor_key_accept_each_others_cursors_and_no_other_gateway_does(sqlite_backend: Backend) -> None:
+    key = new_cursor_key()
+    async for replica in open_gateway(_with_key(sqlite_backend, key)):
+        page = await replica.query(SCHOOLS)
+        cursor = page["data"]["schools"]["edges"][-1]["cursor"]
+        expected = _nodes(await replica.query(SCHOOLS, {"after": cursor}))
+    async for other_replica in open_gateway(_with_key(sqlite_backend, key)):
+        assert _nodes(await other_replica.query(SCHOOLS, {"after": cursor})) == expected
+    for stranger in (new_cursor_key(), None):
+        async for gw in open_gateway(_with_key(sqlite_backend, stranger)):
+            refused = await gw.query(SCHOOLS, {"after": cursor}, trace=True)
+            assert refused["data"] is None  # `schools` is non-null, so its error nulls the answer
+            (error,) = refused["errors"]
+            assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["reason"] == "MALFORMED"
+            assert "cursor" in error["message"]
+            assert refused["extensions"]["sources"] == {}  # refused before any source was asked
+
+
+def test_a_cursor_key_from_the_environment_is_read_and_a_bad_one_stops_start_up(
+    sqlite_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = new_cursor_key()
+    monkeypatch.setenv("SATUDATA_TEST_CURSOR_KEY", key)
+    assert GatewaySettings.from_dict(_with_key(sqlite_backend, "env:SATUDATA_TEST_CURSOR_KEY")).cursor_key == key
+    monkeypatch.delenv("SATUDATA_TEST_CURSOR_KEY")
+    with pytest.raises(ConfigError, match="SATUDATA_TEST_CURSOR_KEY"):
+        GatewaySettings.from_dict(_with_key(sqlite_backend, "env:SATUDATA_TEST_CURSOR_KEY"))
+    with pytest.raises(ConfigError, match="keygen-cursor"):
+        GatewaySettings.from_dict(_with_key(sqlite_backend, "too-short"))
