@@ -145,6 +145,9 @@ purposes = ["layanan-publik"]
 
 [audit]
 path = "audit.sqlite"
+# Entries name persons by a keyed pseudonym of their NIK. This key is public, like the demo's API
+# keys; a real deployment takes its own from the environment ("env:SATUDATA_AUDIT_SUBJECT_KEY").
+subject_key = "demo-only-audit-subject-key-trenggalek-3503"
 
 [ratelimit]
 requests_per_minute = 600

@@ -77,6 +77,11 @@ class AccessControl:
             if client.get("role") not in policy.roles:
                 raise ConfigError(f"clients: {client.get('id')!r} has role {client.get('role')!r}, which [policy.roles] does not define")
         audit = AuditLog.from_settings(raw, base_dir=base_dir) if "policy" in raw else None
+        if production and audit is not None and not audit.subjects.pseudonymous:
+            raise ConfigError(
+                "production mode keeps no NIK in the audit log: set [audit] subject_key "
+                "(e.g. \"env:SATUDATA_AUDIT_SUBJECT_KEY\", made by `satudata keygen-secret`)"
+            )
         limiter = RateLimiter.from_limits(RateLimits.from_config(raw["ratelimit"])) if "ratelimit" in raw else None
         return cls(policy, Authenticator.from_settings(raw, base_dir=base_dir), audit=audit, limiter=limiter)
 

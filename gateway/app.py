@@ -57,7 +57,7 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         if settings.production:
             log.warning(
                 "no [gateway] cursor_key: paging cursors are sealed with a key of this process only, so they end "
-                "with it and do not work across replicas; set one made by `satudata keygen-cursor`"
+                "with it and do not work across replicas; set one made by `satudata keygen-secret`"
             )
     examples = [
         ExampleQuery(title=e.title, query=e.query, variables=e.variables, headers=e.headers)

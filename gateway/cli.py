@@ -39,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     keygen.add_argument("--id", dest="client_id", help="the client's id (default: ROLE plus a random suffix)")
 
     commands.add_parser(
-        "keygen-cursor", help="make a key that seals paging cursors, for [gateway] cursor_key (the same on every replica)"
+        "keygen-secret",
+        help="make a random key for [gateway] cursor_key or [audit] subject_key (the same on every replica)",
     )
 
     audit = commands.add_parser("audit", help="check the audit log, or list who saw a person's data")
@@ -58,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export_schema(args.output)
         if args.command == "keygen-client":
             return _keygen_client(args.role, args.client_id)
-        if args.command == "keygen-cursor":
-            return _keygen_cursor()
+        if args.command == "keygen-secret":
+            return _keygen_secret()
         if args.command == "audit":
             return _audit(args)
         if args.command == "demo":
@@ -151,12 +152,13 @@ def _keygen_client(role: str, client_id: str | None) -> int:
     return 0
 
 
-def _keygen_cursor() -> int:
+def _keygen_secret() -> int:
     from resolvers import new_cursor_key
 
     print(
-        "satudata: the line below is a cursor key; keep it secret, set it as [gateway] cursor_key "
-        '(better: cursor_key = "env:SATUDATA_CURSOR_KEY") on every replica.',
+        "satudata: the line below is a random 256-bit key; keep it secret. Use it as [gateway] cursor_key "
+        "or [audit] subject_key (one key each, the same on every replica), best through the environment: "
+        'cursor_key = "env:SATUDATA_CURSOR_KEY", subject_key = "env:SATUDATA_AUDIT_SUBJECT_KEY".',
         file=sys.stderr,
     )
     print(new_cursor_key())

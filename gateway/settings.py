@@ -71,7 +71,7 @@ class GatewaySettings:
     production: bool = False
     #: Browser origins allowed to call the gateway (CORS); none by default.
     cors_origins: Sequence[str] = ()
-    #: The key that seals paging cursors (base64url, from ``satudata keygen-cursor``); without
+    #: The key that seals paging cursors (base64url, from ``satudata keygen-secret``); without
     #: one, a random key per process, so cursors do not outlive the process or cross replicas.
     cursor_key: str | None = None
     #: The whole parsed file: ``[policy]``, ``[[clients]]``, ``[auth]``, ``[audit]``, ``[limits]``
@@ -126,5 +126,5 @@ def _cursor_key(value: Any) -> str | None:
     try:
         CursorSeal.from_text(text)
     except ValueError as exc:
-        raise ConfigError(f"[gateway] cursor_key: {exc}; make one with `satudata keygen-cursor`") from None
+        raise ConfigError(f"[gateway] cursor_key: {exc}; make one with `satudata keygen-secret`") from None
     return text

@@ -49,15 +49,15 @@ def test_every_preloaded_example_answers_with_data(demo_server: DemoServer) -> N
         assert all(value is not None for value in body["data"].values()), example["title"]
 
 
-def test_keygen_cursor_prints_a_key_the_gateway_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+def test_keygen_secret_prints_a_key_the_gateway_accepts_for_cursors_and_audit_subjects(capsys: pytest.CaptureFixture[str]) -> None:
     from gateway import GatewaySettings
     from resolvers import CursorSeal
 
-    assert main(["keygen-cursor"]) == 0
+    assert main(["keygen-secret"]) == 0
     out = capsys.readouterr()
     (key,) = out.out.split()
     assert "cursor_key" in out.err
     assert CursorSeal.from_text(key).open(CursorSeal.from_text(key).seal("20512345")) == "20512345"
     raw = {"gateway": {"cursor_key": key}, "sources": {"x": {"kind": "sql", "url": "sqlite+aiosqlite://"}}}
     assert GatewaySettings.from_dict(raw).cursor_key == key
-    assert main(["keygen-cursor"]) == 0 and capsys.readouterr().out.strip() != key
+    assert main(["keygen-secret"]) == 0 and capsys.readouterr().out.strip() != key

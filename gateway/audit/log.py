@@ -9,6 +9,7 @@ So two gateways sharing one PostgreSQL never write two entries with the same pre
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from . import schema
 from .chain import ChainChecker, VerifyResult
 from .record import GENESIS, AuditEntry, AuditRecord, chain_hash
 from .settings import AuditSettings
+from .subjects import SubjectNames
 
 log = logging.getLogger("satudata.audit")
 
@@ -44,9 +46,11 @@ class AuditUnavailable(SatudataError):
 class AuditLog:
     """The gateway's record of who saw whose data (UU PDP Pasal 31 and 32)."""
 
-    def __init__(self, url: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 5.0, subject_key: str | None = None) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        #: NIKs, or their keyed pseudonyms when a subject key is set (``gateway.audit.subjects``).
+        self.subjects = SubjectNames(subject_key)
         self._sqlite = url.startswith("sqlite")
         self._engine = _engine(url, timeout_s)
         self._lock = asyncio.Lock()
@@ -57,7 +61,7 @@ class AuditLog:
         """From the parsed config file's ``[audit]`` table (see ``gateway.audit.settings``)."""
 
         settings = AuditSettings.from_dict(config, base_dir=base_dir)
-        return cls(settings.url, timeout_s=settings.timeout_s)
+        return cls(settings.url, timeout_s=settings.timeout_s, subject_key=settings.subject_key)
 
     @property
     def where(self) -> str:
@@ -83,8 +87,14 @@ class AuditLog:
         self._started = True
 
     async def append(self, record: AuditRecord) -> AuditEntry:
-        """Add ``record`` as the next entry; ``AuditUnavailable`` if it was not durably written."""
+        """Add ``record`` as the next entry; ``AuditUnavailable`` if it was not durably written.
 
+        The entry names the record's persons as ``self.subjects`` stores them (pseudonyms under
+        a subject key), and the returned entry holds the record as stored.
+        """
+
+        if self.subjects.pseudonymous and record.persons:
+            record = dataclasses.replace(record, persons=tuple(self.subjects.stored(nik) for nik in record.persons))
         if not self._started:
             await self.start()
         try:
@@ -131,12 +141,13 @@ class AuditLog:
         return VerifyResult(checker.entries, head.seq, head.hash, checker.finish(head.seq, head.hash))
 
     async def for_person(self, nik: str) -> list[AuditEntry]:
-        """Every entry that disclosed data of the person with this NIK, oldest first."""
+        """Every entry that disclosed data of the person with this NIK, oldest first
+        (under its pseudonym too, when the log has a subject key)."""
 
         query = (
             select(schema.entries.c.seq, schema.entries.c.hash, schema.entries.c.record)
             .join(schema.subjects, schema.subjects.c.seq == schema.entries.c.seq)
-            .where(schema.subjects.c.nik == nik.strip())
+            .where(schema.subjects.c.nik.in_(self.subjects.search_terms(nik)))
             .order_by(schema.entries.c.seq)
         )
         try:

@@ -5,6 +5,7 @@
 path = "audit.sqlite"        # default: a SQLite file beside the config file
 # url = "postgresql+asyncpg://gateway_audit@audit-db.internal/satudata_audit"   # or "env:AUDIT_DB_URL"
 timeout_s = 5                # an append that takes longer fails (and the request with it)
+subject_key = "env:SATUDATA_AUDIT_SUBJECT_KEY"   # store keyed pseudonyms of NIKs, never NIKs
 ```
 
 Several gateway processes may share one PostgreSQL audit database; a SQLite file is for
@@ -20,8 +21,10 @@ from typing import Any
 
 from connectors import ConfigError, resolve_env
 
+from .subjects import MIN_KEY_CHARS
+
 DEFAULT_PATH = "audit.sqlite"
-_KEYS = {"path", "url", "timeout_s"}
+_KEYS = {"path", "url", "timeout_s", "subject_key"}
 _SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
 
@@ -33,6 +36,8 @@ class AuditSettings:
     url: str
     #: Longest an append may take, lock wait included (default 5).
     timeout_s: float = 5.0
+    #: With a key, entries name persons by HMAC-SHA256 of their NIK (``gateway.audit.subjects``).
+    subject_key: str | None = None
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any], *, base_dir: Path | None = None) -> AuditSettings:
@@ -58,4 +63,11 @@ class AuditSettings:
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             url = f"sqlite+aiosqlite:///{path}"
-        return cls(url=url, timeout_s=float(timeout))
+        subject_key = None
+        if "subject_key" in raw:
+            subject_key = resolve_env("audit.subject_key", raw["subject_key"])
+            if len(subject_key) < MIN_KEY_CHARS:
+                raise ConfigError(
+                    f"audit.subject_key must have at least {MIN_KEY_CHARS} characters; make one with `satudata keygen-secret`"
+                )
+        return cls(url=url, timeout_s=float(timeout), subject_key=subject_key)

@@ -24,6 +24,7 @@ from gateway.audit import AuditLog
 from ..conftest import PG_ADMIN, Backend, Gateway, _create_pg, _drop_pg, open_gateway, service_missing
 
 CLIENTS = {c.role: c for c in demo_clients("placeholder")}
+SUBJECT_KEY = "test-audit-subject-key-0123456789abcdef"
 
 
 def config_for(backend: Backend, audit: dict[str, Any], *, kecamatan: str, npsn: str, **gateway: Any) -> dict[str, Any]:
@@ -198,6 +199,59 @@ async def test_the_audit_cli_answers_who_saw_a_person(guarded, sample, tmp_path:
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+async def test_with_a_subject_key_the_log_holds_no_nik_yet_answers_a_persons_request(  # type: ignore[no-untyped-def]
+    sqlite_backend: Backend, sample, tmp_path: Path, repo_root: Path
+) -> None:
+    path = tmp_path / "audit.sqlite"
+    query = "query Members($kk: KK!) { family(kk: $kk) { members { nik name } } }"
+    # First without a key (an existing log), then with one: a search must find both entries.
+    for audit in ({"path": str(path)}, {"path": str(path), "subject_key": SUBJECT_KEY}):
+        config = config_for(sqlite_backend, audit, kecamatan=sample["kecamatan"], npsn=sample["npsn"])
+        async for gateway in open_gateway(config):
+            _, body, _ = await post(gateway, query, {"kk": sample["kk"]}, role="registry_officer")
+            assert sorted(m["nik"] for m in body["data"]["family"]["members"]) == sample["members"]
+
+    log = AuditLog.from_settings({"audit": {"path": str(path), "subject_key": SUBJECT_KEY}})
+    try:
+        first, second = await log.for_person(sample["members"][0])
+        assert sorted(first.record.persons) == sample["members"]  # written before the key was set
+        pseudonyms = sorted(log.subjects.stored(nik) for nik in sample["members"])
+        assert sorted(second.record.persons) == pseudonyms and all(p.startswith("hmac-sha256:") for p in pseudonyms)
+        assert (await log.verify()).problem is None
+    finally:
+        await log.aclose()
+    with sqlite3.connect(path) as conn:
+        stored = [r for (r,) in conn.execute("SELECT record FROM audit_entry WHERE seq = 2")]
+        indexed = [n for (n,) in conn.execute("SELECT nik FROM audit_subject WHERE seq = 2")]
+    assert sorted(indexed) == pseudonyms
+    assert not any(nik in text for nik in sample["members"] for text in [*stored, *indexed])
+
+    # The officer of the data subject's request runs the CLI with the key; without it, nothing is found.
+    for key, found in ((SUBJECT_KEY, 2), (None, 1)):
+        config = tmp_path / "gateway.toml"
+        key_line = f'subject_key = "{key}"\n' if key else ""
+        config.write_text(f'[sources]\n[audit]\npath = "{path}"\n{key_line}', encoding="utf-8")
+        person = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "audit", "person", sample["members"][0], "--config", str(config), "--json"],
+            cwd=repo_root, capture_output=True, text=True, timeout=60,
+        )
+        assert person.returncode == 0, person.stderr
+        assert len(__import__("json").loads(person.stdout)["accesses"]) == found
+
+
+def test_production_mode_refuses_an_audit_log_that_would_hold_niks(sqlite_backend: Backend, sample, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from connectors import ConfigError
+    from gateway import GatewaySettings, create_app
+
+    config = config_for(sqlite_backend, {"path": str(tmp_path / "a.sqlite")}, kecamatan=sample["kecamatan"],
+                        npsn=sample["npsn"], production=True)
+    with pytest.raises(ConfigError, match="subject_key"):
+        create_app(GatewaySettings.from_dict(config))
+    config["audit"]["subject_key"] = "too short"
+    with pytest.raises(ConfigError, match="at least 32 characters"):
+        create_app(GatewaySettings.from_dict(config))
+
+
 async def test_personal_data_is_withheld_when_the_audit_log_cannot_be_written(sqlite_backend: Backend, sample) -> None:  # type: ignore[no-untyped-def]
     import asyncpg
 
@@ -230,8 +284,8 @@ async def test_personal_data_is_withheld_when_the_audit_log_cannot_be_written(sq
 
 
 async def test_limits_and_rate_limits_refuse_before_any_source(sqlite_backend: Backend, sample, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    config = config_for(sqlite_backend, {"path": str(tmp_path / "a.sqlite")}, kecamatan=sample["kecamatan"],
-                        npsn=sample["npsn"], production=True)
+    audit = {"path": str(tmp_path / "a.sqlite"), "subject_key": SUBJECT_KEY}
+    config = config_for(sqlite_backend, audit, kecamatan=sample["kecamatan"], npsn=sample["npsn"], production=True)
     config["limits"] = {"max_depth": 6}
     config["ratelimit"] = {"requests_per_minute": 60, "burst": 3}
     async for gateway in open_gateway(config):

@@ -106,5 +106,5 @@ def test_a_cursor_key_from_the_environment_is_read_and_a_bad_one_stops_start_up(
     monkeypatch.delenv("SATUDATA_TEST_CURSOR_KEY")
     with pytest.raises(ConfigError, match="SATUDATA_TEST_CURSOR_KEY"):
         GatewaySettings.from_dict(_with_key(sqlite_backend, "env:SATUDATA_TEST_CURSOR_KEY"))
-    with pytest.raises(ConfigError, match="keygen-cursor"):
+    with pytest.raises(ConfigError, match="keygen-secret"):
         GatewaySettings.from_dict(_with_key(sqlite_backend, "too-short"))
