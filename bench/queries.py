@@ -41,10 +41,10 @@ CURSOR_KEY = new_cursor_key()
 _CURSORS = CursorSeal.from_text(CURSOR_KEY)
 
 
-def _cursor(key: str) -> str:
-    """The gateway's cursor for "after ``key``"."""
+def _cursor(key: str, scope: str) -> str:
+    """The gateway's cursor for "after ``key``" in a list of ``scope`` (the entity paged)."""
 
-    return _CURSORS.seal(key)
+    return _CURSORS.seal(key, scope)
 
 
 def _person_vars(rng: random.Random, pools: KeyPools, k: int) -> list[Variables]:
@@ -59,7 +59,7 @@ def _deep_vars(rng: random.Random, pools: KeyPools, k: int) -> list[Variables]:
     # Start positions that leave a full page of SCHOOL_PAGE schools; position 0 is the first page.
     starts = list(range(max(1, len(pools.npsns) - SCHOOL_PAGE + 1)))
     return [
-        {"first": SCHOOL_PAGE, "after": _cursor(pools.npsns[i - 1]) if i > 0 else None} for i in draw(rng, starts, k)
+        {"first": SCHOOL_PAGE, "after": _cursor(pools.npsns[i - 1], "School") if i > 0 else None} for i in draw(rng, starts, k)
     ]
 
 
@@ -69,7 +69,7 @@ def _persons_vars(rng: random.Random, pools: KeyPools, k: int) -> list[Variables
     for kec in draw(rng, kecamatan, k):
         niks = pools.alive_by_kecamatan[kec]
         i = rng.randrange(max(1, len(niks) - PERSON_PAGE))
-        out.append({"region": kec, "first": PERSON_PAGE, "after": _cursor(niks[i - 1]) if i > 0 else None})
+        out.append({"region": kec, "first": PERSON_PAGE, "after": _cursor(niks[i - 1], "Person") if i > 0 else None})
     return out
 
 

@@ -117,6 +117,7 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
     )
     app.state.registry = registry
     app.state.schema = schema
+    app.state.guard = guard
     return app
 
 

@@ -153,7 +153,7 @@ def _keygen_client(role: str, client_id: str | None) -> int:
 
 
 def _keygen_secret() -> int:
-    from resolvers import new_cursor_key
+    import secrets
 
     print(
         "satudata: the line below is a random 256-bit key; keep it secret. Use it as [gateway] cursor_key "
@@ -161,7 +161,7 @@ def _keygen_secret() -> int:
         'cursor_key = "env:SATUDATA_CURSOR_KEY", subject_key = "env:SATUDATA_AUDIT_SUBJECT_KEY".',
         file=sys.stderr,
     )
-    print(new_cursor_key())
+    print(secrets.token_urlsafe(32))  # 256 bits, base64url: what CursorSeal.from_text reads
     return 0
 
 

@@ -24,6 +24,8 @@ class RequestContext(GraphContext):
     principal: Principal | None = None
     #: Their role's field decisions and the ledger of personal data disclosed.
     access: AccessContext | None = None
+    #: Event-loop time by which every source call of the request must be done.
+    deadline: float | None = None
 
     @property
     def role(self) -> str | None:

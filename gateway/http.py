@@ -35,6 +35,7 @@ from .audit import AuditUnavailable
 from .context import RequestContext
 from .errors import RequestError, format_error
 from .graphiql import wants_graphiql
+from .limits import GatewayBusy
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -121,6 +122,7 @@ class GraphQLEndpoint:
             principal=admission.principal if admission is not None else None,
             access=admission.access if admission is not None else None,
             cursors=self.cursors,
+            deadline=deadline,
         )
         allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         try:
@@ -139,6 +141,12 @@ class GraphQLEndpoint:
             raise RequestError(405, f"{exc.operation_type.value.capitalize()} operations are only allowed over POST.", "OPERATION_NOT_ALLOWED") from None
         body: dict[str, Any] = {}
         errors = result.errors or []
+        busy = next((e.original_error for e in errors if isinstance(e.original_error, GatewayBusy)), None)
+        if busy is not None:
+            # Nothing ran: the query waited for a heavy-query slot until its deadline.
+            raise RequestError(
+                503, busy.message, busy.code, extensions=busy.extensions(), headers={"retry-after": str(busy.retry_after_s)}
+            )
         if errors:
             body["errors"] = [format_error(e, request_id=request_id) for e in errors]
         # Parse and validation failures come back as PreExecutionError; variable coercion

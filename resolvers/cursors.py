@@ -8,8 +8,10 @@ AES-256-GCM under the gateway's cursor key:
     base64url( version 0x01 | 12-byte random nonce | ciphertext | 16-byte tag )
 
 The nonce is fresh for every cursor, so the same row gives a different cursor each time and
-cursors cannot be used to tell whether two answers hold the same person. A cursor made with
-another key, edited, or cut short fails the tag check and is refused as ``MALFORMED``.
+cursors cannot be used to tell whether two answers hold the same person. Each cursor is bound
+to the kind of list it came from (its ``scope``, e.g. ``Person``): a resident's cursor passed to
+``schools(after:)`` is refused rather than compared with NPSNs. A cursor made with another key or
+for another scope, edited, or cut short fails the tag check and is refused as ``MALFORMED``.
 
 Cursors stay valid as long as the key does: give every replica of a deployment the same
 ``[gateway] cursor_key``. Without one the gateway makes a key per process, and cursors end
@@ -31,8 +33,8 @@ KEY_BYTES = 32
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
-#: Bound to every cursor, so that nothing else sealed with the same key is taken for one.
-_PURPOSE = b"satudata:cursor:v1"
+#: Bound to every cursor with its scope, so that nothing else sealed with the same key is taken for one.
+_PURPOSE = b"satudata:cursor:v1:"
 #: A cursor longer than this is refused before any decoding (keys are short identifiers).
 _MAX_CURSOR_CHARS = 512
 
@@ -61,15 +63,16 @@ class CursorSeal:
             raise ValueError("a cursor key is base64url text") from None
         return cls(key)
 
-    def seal(self, key: str) -> str:
-        """The cursor for the position just after ``key``."""
+    def seal(self, key: str, scope: str) -> str:
+        """The cursor for the position just after ``key`` in a list of ``scope`` (an entity name)."""
 
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, key.encode(), _PURPOSE)
+        sealed = self._aead.encrypt(nonce, key.encode(), _PURPOSE + scope.encode())
         return base64.urlsafe_b64encode(_VERSION + nonce + sealed).rstrip(b"=").decode()
 
-    def open(self, cursor: str) -> str:
-        """The key inside ``cursor``; ``InvalidInput`` (``MALFORMED``) if this gateway did not make it."""
+    def open(self, cursor: str, scope: str) -> str:
+        """The key inside ``cursor``; ``InvalidInput`` (``MALFORMED``) if this gateway did not make it
+        for a list of ``scope``."""
 
         raw = b""
         if len(cursor) <= _MAX_CURSOR_CHARS:
@@ -80,12 +83,12 @@ class CursorSeal:
         if len(raw) > 1 + _NONCE_BYTES + _TAG_BYTES and raw[:1] == _VERSION:
             nonce, sealed = raw[1 : 1 + _NONCE_BYTES], raw[1 + _NONCE_BYTES :]
             try:
-                return self._aead.decrypt(nonce, sealed, _PURPOSE).decode()
+                return self._aead.decrypt(nonce, sealed, _PURPOSE + scope.encode()).decode()
             except (InvalidTag, UnicodeDecodeError):
                 pass
         raise InvalidInput(
-            "`after` is not a cursor from this gateway (or it was made before the gateway's cursor key changed); "
-            "pass a `cursor` or `pageInfo.endCursor` you received.",
+            "`after` is not a cursor of this list from this gateway (or it was made before the gateway's cursor key "
+            "changed); pass a `cursor` or `pageInfo.endCursor` you received from this list.",
             argument="after",
             reason="MALFORMED",
         )

@@ -89,13 +89,13 @@ async def paginate(
     """One page of ``entity`` records matching ``where``, in key order; ``cursors`` seals the positions."""
 
     size = check_page_size(first)
-    after_key = cursors.open(after) if after is not None else None
+    after_key = cursors.open(after, entity) if after is not None else None
     where = tuple(where)
     records: Sequence[Record] = []
     if size:
         records = await sources.fetch(SourceQuery(entity, where=where, after=after_key, limit=size + 1))
     page = records[:size]
-    edges = [Edge(cursor=cursors.seal(str(r[key])), node=to_node(r)) for r in page]
+    edges = [Edge(cursor=cursors.seal(str(r[key]), entity), node=to_node(r)) for r in page]
 
     async def count_total() -> int:
         counted = await sources.fetch(SourceQuery(entity, where=where, group_by=()))
@@ -110,17 +110,19 @@ async def paginate_keys(
     first: int | None,
     after: str | None,
     cursors: CursorSeal,
+    scope: str,
     to_nodes: Callable[[Sequence[str]], Awaitable[Sequence[T]]],
 ) -> Connection[T]:
-    """One page of a list of known keys, in key order; ``to_nodes`` turns the page's keys into its nodes."""
+    """One page of a list of known keys, in key order; ``to_nodes`` turns the page's keys into its nodes.
+    ``scope`` names the keys' entity, which the cursors are bound to."""
 
     size = check_page_size(first)
-    after_key = cursors.open(after) if after is not None else None
+    after_key = cursors.open(after, scope) if after is not None else None
     ordered = sorted(set(keys))
     rest = [k for k in ordered if after_key is None or k > after_key]
     page = rest[:size]
     nodes = await to_nodes(page) if page else []
-    edges = [Edge(cursor=cursors.seal(k), node=n) for k, n in zip(page, nodes, strict=True)]
+    edges = [Edge(cursor=cursors.seal(k, scope), node=n) for k, n in zip(page, nodes, strict=True)]
 
     async def count_total() -> int:
         return len(ordered)

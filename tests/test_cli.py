@@ -57,7 +57,7 @@ def test_keygen_secret_prints_a_key_the_gateway_accepts_for_cursors_and_audit_su
     out = capsys.readouterr()
     (key,) = out.out.split()
     assert "cursor_key" in out.err
-    assert CursorSeal.from_text(key).open(CursorSeal.from_text(key).seal("20512345")) == "20512345"
+    assert CursorSeal.from_text(key).open(CursorSeal.from_text(key).seal("20512345", "School"), "School") == "20512345"
     raw = {"gateway": {"cursor_key": key}, "sources": {"x": {"kind": "sql", "url": "sqlite+aiosqlite://"}}}
     assert GatewaySettings.from_dict(raw).cursor_key == key
     assert main(["keygen-secret"]) == 0 and capsys.readouterr().out.strip() != key

@@ -7,6 +7,7 @@
 from .analysis import ListSizes, QueryMeasure, asks_for_introspection, measure
 from .budget import Budget, QueryLimits
 from .errors import IntrospectionDisabled, LimitExceeded, QueryTooCostly, QueryTooDeep, QueryTooLarge, TooManyAliases
+from .gate import GatewayBusy, HeavyQueryGate
 from .extension import QueryLimitsExtension, role_attribute
 from .guard import ANONYMOUS, QueryGuard, introspection_allowed
 from .tokens import count_tokens
@@ -14,6 +15,8 @@ from .tokens import count_tokens
 __all__ = [
     "ANONYMOUS",
     "Budget",
+    "GatewayBusy",
+    "HeavyQueryGate",
     "IntrospectionDisabled",
     "LimitExceeded",
     "ListSizes",

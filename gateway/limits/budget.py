@@ -6,6 +6,8 @@ max_depth = 20                # nesting of fields; GraphiQL's introspection quer
 max_aliases = 30              # aliased fields, fragments expanded
 max_tokens = 3000             # lexical tokens (comments included); checked before parsing
 max_cost = 100000             # estimated values in the answer; full introspection is about 50000
+heavy_cost = 2000             # from this estimated cost a query is heavy: it waits for one of
+heavy_concurrency = 2         #   this many slots before it runs (0: no slots, no waiting); see gate.py
 default_list_size = 10        # assumed length of a list field without a size argument
 connection_default = 20       # assumed page size when `first`/`limit` is left out and has no schema default
 
@@ -48,6 +50,10 @@ class QueryLimits:
     default: Budget = Budget()
     roles: Mapping[str, Budget] = field(default_factory=dict)
     sizes: ListSizes = ListSizes()
+    #: Estimated cost from which a query must wait for a heavy-query slot (``gate.HeavyQueryGate``).
+    heavy_cost: int = 2000
+    #: Heavy queries executing at once in one gateway process; 0 turns the gate off.
+    heavy_concurrency: int = 2
 
     def budget(self, role: str | None) -> Budget:
         """The role's budget; a role without ``[limits.roles.ROLE]`` (or no role) gets the defaults."""
@@ -59,7 +65,7 @@ class QueryLimits:
         """Read ``[limits]``; a wrong key or value raises ``ConfigError`` naming it."""
 
         table = dict(table or {})
-        known = {*_BUDGET_KEYS, "default_list_size", "connection_default", "list_sizes", "roles"}
+        known = {*_BUDGET_KEYS, "default_list_size", "connection_default", "list_sizes", "roles", "heavy_cost", "heavy_concurrency"}
         _refuse_unknown(table, known, "limits")
         default = replace(Budget(), **{k: _count(table[k], f"limits.{k}") for k in _BUDGET_KEYS if k in table})
         roles: dict[str, Budget] = {}
@@ -80,7 +86,13 @@ class QueryLimits:
             connection=_count(table.get("connection_default", ListSizes.connection), "limits.connection_default"),
             fields=list_sizes,
         )
-        return cls(default=default, roles=roles, sizes=sizes)
+        return cls(
+            default=default,
+            roles=roles,
+            sizes=sizes,
+            heavy_cost=_count(table.get("heavy_cost", cls.heavy_cost), "limits.heavy_cost"),
+            heavy_concurrency=_count(table.get("heavy_concurrency", cls.heavy_concurrency), "limits.heavy_concurrency"),
+        )
 
 
 def _refuse_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from strawberry.extensions import SchemaExtension
@@ -32,6 +32,7 @@ class QueryLimitsExtension(SchemaExtension):
         super().__init__()
         self.guard = guard
         self.role_of = role_of
+        self.cost = 0
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
@@ -44,9 +45,15 @@ class QueryLimitsExtension(SchemaExtension):
         context = self.execution_context
         if context.pre_execution_errors or context.graphql_document is None:
             return
-        self.guard.check_document(
+        found = self.guard.check_document(
             context.graphql_document,
             self.role_of(context.context),
             variables=context.variables,
             operation_name=context.operation_name,
         )
+        self.cost = found.cost
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        # A heavy query waits here for a slot (gate.py), before any of its resolvers runs.
+        async with self.guard.gate.admit(self.cost, deadline=getattr(self.execution_context.context, "deadline", None)):
+            yield

@@ -9,6 +9,7 @@ from graphql import DocumentNode, GraphQLSchema
 
 from .analysis import QueryMeasure, asks_for_introspection, measure
 from .budget import QueryLimits
+from .gate import HeavyQueryGate
 from .errors import IntrospectionDisabled, QueryTooCostly, QueryTooDeep, QueryTooLarge, TooManyAliases
 from .tokens import count_tokens
 
@@ -44,6 +45,8 @@ class QueryGuard:
         self.schema = schema
         self.limits = limits
         self.production = production
+        #: Where heavy queries wait for a slot before they execute (this process's only).
+        self.gate = HeavyQueryGate(heavy_cost=limits.heavy_cost, concurrency=limits.heavy_concurrency)
 
     def check_source(self, query: str, role: str | None) -> None:
         """Refuse a document with more tokens than the role's ``max_tokens``, without parsing it."""

@@ -97,6 +97,21 @@ async def test_replicas_sharing_a_cursor_key_accept_each_others_cursors_and_no_o
             assert refused["extensions"]["sources"] == {}  # refused before any source was asked
 
 
+async def test_a_cursor_of_one_list_is_refused_by_another(sqlite_backend: Backend) -> None:
+    async for gw in open_gateway(gateway_config(sqlite_backend)):
+        persons = await gw.query("{ persons(first: 1) { pageInfo { endCursor } } }")
+        cursor = persons["data"]["persons"]["pageInfo"]["endCursor"]
+        refused = await gw.query(SCHOOLS, {"after": cursor}, trace=True)
+        assert [e["extensions"]["reason"] for e in refused["errors"]] == ["MALFORMED"]
+        assert refused["extensions"]["sources"] == {}
+        # ... while a region's residents share the key space of `persons`, and so its cursors.
+        residents = await gw.query(
+            'query($after: String) { region(code: "35.03") { residents(first: 1, after: $after) { edges { node { nik } } } } }',
+            {"after": cursor},
+        )
+        assert "errors" not in residents, residents
+
+
 def test_a_cursor_key_from_the_environment_is_read_and_a_bad_one_stops_start_up(
     sqlite_backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,8 +17,8 @@ def _raw(cursor: str) -> bytes:
 
 def test_a_cursor_opens_to_its_key_and_shows_none_of_it() -> None:
     seal = CursorSeal.generate()
-    cursor = seal.seal(NIK)
-    assert seal.open(cursor) == NIK
+    cursor = seal.seal(NIK, "Person")
+    assert seal.open(cursor, "Person") == NIK
     assert NIK not in cursor
     for part in (NIK.encode(), NIK[:6].encode(), NIK[-4:].encode()):
         assert part not in _raw(cursor)
@@ -26,17 +26,17 @@ def test_a_cursor_opens_to_its_key_and_shows_none_of_it() -> None:
 
 def test_the_same_key_seals_to_a_different_cursor_every_time() -> None:
     seal = CursorSeal.generate()
-    cursors = {seal.seal(NIK) for _ in range(50)}
+    cursors = {seal.seal(NIK, "Person") for _ in range(50)}
     assert len(cursors) == 50
-    assert {seal.open(c) for c in cursors} == {NIK}
+    assert {seal.open(c, "Person") for c in cursors} == {NIK}
 
 
 def test_seals_with_the_same_key_text_share_cursors_and_others_refuse_them() -> None:
     key = new_cursor_key()
-    cursor = CursorSeal.from_text(key).seal("20512345")
-    assert CursorSeal.from_text(key).open(cursor) == "20512345"
+    cursor = CursorSeal.from_text(key).seal("20512345", "School")
+    assert CursorSeal.from_text(key).open(cursor, "School") == "20512345"
     with pytest.raises(InvalidInput) as refused:
-        CursorSeal.from_text(new_cursor_key()).open(cursor)
+        CursorSeal.from_text(new_cursor_key()).open(cursor, "School")
     assert refused.value.extensions()["reason"] == "MALFORMED"
     assert refused.value.extensions()["argument"] == "after"
 
@@ -55,20 +55,29 @@ def test_seals_with_the_same_key_text_share_cursors_and_others_refuse_them() -> 
 )
 def test_anything_else_is_refused_as_malformed(cursor: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        CursorSeal.generate().open(cursor)
+        CursorSeal.generate().open(cursor, "Person")
     assert refused.value.extensions()["reason"] == "MALFORMED"
 
 
 def test_every_changed_byte_of_a_cursor_is_noticed() -> None:
     seal = CursorSeal.generate()
-    raw = bytearray(_raw(seal.seal(NIK)))
+    raw = bytearray(_raw(seal.seal(NIK, "Person")))
     for i in range(len(raw)):
         tampered = bytearray(raw)
         tampered[i] ^= 0x01
         with pytest.raises(InvalidInput):
-            seal.open(base64.urlsafe_b64encode(bytes(tampered)).decode())
+            seal.open(base64.urlsafe_b64encode(bytes(tampered)).decode(), "Person")
     with pytest.raises(InvalidInput):
-        seal.open(base64.urlsafe_b64encode(bytes(raw[:-1])).decode())
+        seal.open(base64.urlsafe_b64encode(bytes(raw[:-1])).decode(), "Person")
+
+
+def test_a_cursor_opens_only_for_the_kind_of_list_it_came_from() -> None:
+    seal = CursorSeal.generate()
+    cursor = seal.seal(NIK, "Person")
+    assert seal.open(cursor, "Person") == NIK
+    for scope in ("School", "Student", "Person ", ""):
+        with pytest.raises(InvalidInput):
+            seal.open(cursor, scope)
 
 
 @pytest.mark.parametrize("text", ["", "short", base64.urlsafe_b64encode(b"k" * 16).decode(), "!!!!"])

@@ -1,0 +1,110 @@
+"""Heavy queries wait for a slot before they run; cheap ones never wait; a heavy query that
+cannot get a slot before its deadline is refused with 503 ``GATEWAY_BUSY`` and nothing ran."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors import ConfigError
+from gateway import GatewaySettings, create_app
+from gateway.limits import HeavyQueryGate, QueryLimits
+
+from ..conftest import Backend, gateway_config
+
+HEAVY = "{ schools(first: 20) { edges { node { npsn students { nisn name } } } } }"
+CHEAP = "{ agencies { code } }"
+
+
+@pytest.fixture
+async def gated(sqlite_backend: Backend) -> AsyncIterator[tuple[httpx.AsyncClient, HeavyQueryGate]]:
+    config = gateway_config(sqlite_backend)
+    config["gateway"]["request_timeout_s"] = 1.0
+    config["limits"] = {"heavy_cost": 100, "heavy_concurrency": 1}
+    app = create_app(GatewaySettings.from_dict(config))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test", timeout=30) as client:
+            yield client, app.state.guard.gate
+
+
+async def _post(client: httpx.AsyncClient, query: str) -> httpx.Response:
+    return await client.post("/graphql", json={"query": query}, headers={"X-Satudata-Trace": "sources"})
+
+
+async def test_a_heavy_query_waits_for_the_slot_and_runs_once_it_is_free(gated) -> None:  # type: ignore[no-untyped-def]
+    client, gate = gated
+    assert gate.is_heavy(101) and not gate.is_heavy(99)
+    async with gate.admit(10**6, deadline=None):  # another heavy query holds the only slot
+        waiting = asyncio.create_task(_post(client, HEAVY))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if gate.waiting:
+                break
+        assert gate.waiting == 1 and not waiting.done()
+        cheap = await _post(client, CHEAP)  # cheap queries pass while it waits
+        assert cheap.status_code == 200 and cheap.json()["data"]["agencies"]
+    response = await waiting
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body and len(body["data"]["schools"]["edges"]) == 20
+    assert gate.running == 0 and gate.waiting == 0
+
+
+async def test_a_heavy_query_that_cannot_get_a_slot_before_its_deadline_is_refused_and_nothing_runs(gated) -> None:  # type: ignore[no-untyped-def]
+    client, gate = gated
+    async with gate.admit(10**6, deadline=None):
+        started = asyncio.get_running_loop().time()
+        response = await _post(client, HEAVY)
+        waited = asyncio.get_running_loop().time() - started
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "GATEWAY_BUSY" and "busy" in error["message"]
+    assert "data" not in response.json()
+    assert 0.8 <= waited < 5  # it waited for its 1 s deadline, not longer
+    # Once the slot is free, the same query runs.
+    assert (await _post(client, HEAVY)).status_code == 200
+
+
+async def test_heavy_queries_run_one_at_a_time_with_one_slot(gated) -> None:  # type: ignore[no-untyped-def]
+    client, gate = gated
+    most = 0
+    admit = gate.admit
+
+    def counting(cost: int, *, deadline: Any) -> Any:
+        class Counted:
+            async def __aenter__(self) -> None:
+                nonlocal most
+                self.inner = admit(cost, deadline=deadline)
+                await self.inner.__aenter__()
+                most = max(most, gate.running)
+
+            async def __aexit__(self, *exc: Any) -> None:
+                await self.inner.__aexit__(*exc)
+
+        return Counted()
+
+    gate.admit = counting  # type: ignore[method-assign]
+    responses = await asyncio.gather(*(_post(client, HEAVY) for _ in range(3)))
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert most == 1
+
+
+async def test_without_slots_the_gate_lets_everything_through() -> None:
+    gate = HeavyQueryGate(heavy_cost=10, concurrency=0)
+    assert not gate.is_heavy(10**9)
+    async with gate.admit(10**9, deadline=0.0):
+        pass
+
+
+def test_the_gate_is_configured_in_limits() -> None:
+    limits = QueryLimits.from_config({"heavy_cost": 500, "heavy_concurrency": 3})
+    assert (limits.heavy_cost, limits.heavy_concurrency) == (500, 3)
+    assert (QueryLimits.from_config(None).heavy_cost, QueryLimits.from_config(None).heavy_concurrency) == (2000, 2)
+    with pytest.raises(ConfigError, match="heavy_concurrency"):
+        QueryLimits.from_config({"heavy_concurrency": -1})
