@@ -196,6 +196,8 @@ class MixStats:
     error_examples: list[str]
     empty_answers: int
     per_query_median_ms: dict[str, float]
+    #: Failed requests by query and error code (the first GraphQL code, else the HTTP status).
+    errors_by_query_and_code: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -237,4 +239,12 @@ async def run_concurrent(
         error_examples=[e for e, _ in Counter(e for s in failed for e in s.errors).most_common(3)],
         empty_answers=sum(1 for s in samples if s.problem),
         per_query_median_ms={q: statistics.median(v) for q, v in by_query.items()},
+        errors_by_query_and_code=dict(Counter(f"{s.query} {_error_code(s.errors)}" for s in failed).most_common()),
     )
+
+
+def _error_code(errors: list[str]) -> str:
+    """``GATEWAY_BUSY`` from ``["HTTP 503", "GATEWAY_BUSY: ..."]``; ``HTTP 502`` when no GraphQL error came."""
+
+    codes = [e.split(":", 1)[0] for e in errors if not e.startswith("HTTP ")]
+    return codes[0] if codes else errors[0].split(":", 1)[0]

@@ -191,7 +191,9 @@ def markdown(results: dict[str, Any]) -> str:
         mix = s["mix"]
         medians = mix["per_query_median_ms"]
         per = ", ".join(f"{k} {medians[k]:.0f}" for k in names if k in medians)
-        errs = str(mix["errors"]) + (f" ({'; '.join(mix['error_examples'])})" if mix["errors"] else "")
+        by = mix.get("errors_by_query_and_code") or {}
+        detail = ", ".join(f"{key} × {n}" for key, n in by.items()) if by else "; ".join(mix["error_examples"])
+        errs = str(mix["errors"]) + (f" ({detail})" if mix["errors"] else "")
         rate = f"{mix['requests_per_s']:.1f}"
         lines.append(_row(_sc(s["scale"]), mix["requests"], f"{mix['seconds']:.1f}", rate, errs, per))
     lines += [
@@ -218,8 +220,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"After-mix RSS ratio, scale {_sc(r['large_scale'])} / {_sc(r['small_scale'])}: **{r['ratio']:.3f}×**"
             + (f" (after the sequential runs: {r['sequential_ratio']:.3f}×)." if "sequential_ratio" in r else "."),
             "The gateway keeps the memory of its busiest moment (the allocator does not return it to the OS), and",
-            "that is set mostly by how many deep queries (c) were in flight together (each holds ~50 MiB while it runs);",
-            "the mix sends the same sequence of query kinds at every scale, but overlaps still vary run to run.",
+            "that is set mostly by how many deep queries (c) ran together (each holds ~50 MiB while it runs). At most",
+            "`[limits] heavy_concurrency` (default 2) heavy queries execute at once; the others wait for a slot, or",
+            "are refused with `GATEWAY_BUSY` when none frees up in time (the mix's errors above).",
         ]
     lines += [
         "",

@@ -7,9 +7,10 @@ memory, and every small lookup waits behind all eight. So a query whose cost est
 ``analysis``) reaches ``heavy_cost`` first takes one of ``heavy_concurrency`` slots; while it
 waits, nothing of it runs and no source is asked. Cheap queries never wait here.
 
-A heavy query that cannot get a slot before its request deadline is refused with
+A heavy query waits for a slot at most half the time left before its request deadline, so
+that it starts with enough time to finish; one that gets none is refused with
 ``GATEWAY_BUSY`` (HTTP 503, ``Retry-After``), which is honest about why, rather than started
-too late to finish.
+too late and then timed out at its sources.
 
 ```toml
 [limits]
@@ -64,7 +65,7 @@ class HeavyQueryGate:
             return
         if self._slots.locked():
             loop = asyncio.get_running_loop()
-            wait_s = None if deadline is None else max(0.0, deadline - loop.time())
+            wait_s = None if deadline is None else max(0.0, deadline - loop.time()) / 2
             self.waiting += 1
             try:
                 await asyncio.wait_for(self._slots.acquire(), wait_s)
