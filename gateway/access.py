@@ -31,7 +31,7 @@ from .auth.errors import AuthUnavailable, Unauthenticated
 from .enforcement import AccessContext
 from .errors import RequestError
 from .policy import AccessDenied, Policy
-from .ratelimit import RateLimiter, RateLimits
+from .ratelimit import RateLimited, RateLimiter, RateLimits
 
 log = logging.getLogger("satudata.gateway.access")
 
@@ -110,13 +110,9 @@ class AccessControl:
             who = principal.client_id if not principal.is_anonymous else f"ip:{request.client.host if request.client else '-'}"
             decision = await self.limiter.hit(who, principal.role)
             if not decision.allowed:
-                raise RequestError(
-                    429,
-                    f"Too many requests; retry in {decision.retry_after_s:.0f} s.",
-                    "RATE_LIMITED",
-                    extensions={"retryAfter": round(decision.retry_after_s, 1)},
-                    headers=decision.headers(),
-                )
+                # Message, retryAfter and the Retry-After header all say the same whole seconds.
+                refused = RateLimited(decision)
+                raise RequestError(429, refused.message, refused.code, extensions=refused.extensions(), headers=decision.headers())
         purpose = (request.headers.get(PURPOSE_HEADER) or "").strip() or None
         try:
             role = self.policy.role(principal.role)

@@ -298,6 +298,11 @@ async def test_limits_and_rate_limits_refuse_before_any_source(sqlite_backend: B
         assert "errors" not in body
         statuses = [(await post(gateway, "{ agencies { code } }", role="neighbour_portal"))[:3:2] for _ in range(5)]
         assert statuses[-1][0] == 429 and int(statuses[-1][1]["retry-after"]) >= 1
+        status, body, headers = await post(gateway, "{ agencies { code } }", role="neighbour_portal")
+        (error,) = body["errors"]
+        seconds = int(headers["retry-after"])
+        assert status == 429 and error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": seconds}
+        assert f"try again in {seconds} s" in error["message"]  # message, extension and header agree
         await asyncio.sleep(0)
 
 
