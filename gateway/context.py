@@ -11,6 +11,7 @@ from resolvers import GraphContext
 
 from .auth import Principal
 from .enforcement import AccessContext
+from .policy import Action
 
 
 @dataclass
@@ -26,6 +27,11 @@ class RequestContext(GraphContext):
     access: AccessContext | None = None
     #: Event-loop time by which every source call of the request must be done.
     deadline: float | None = None
+
+    def may_resolve(self, type_name: str, field_name: str) -> bool:
+        """False when the caller's role is refused ``Type.field`` (a masked field may resolve)."""
+
+        return self.access is None or self.access.decide(type_name, field_name).action is not Action.REFUSE
 
     @property
     def role(self) -> str | None:

@@ -21,5 +21,12 @@ class GraphContext:
     #: What ``lookahead.selects`` worked out for this request's document, by answer position.
     lookahead: dict[Hashable, bool] = field(default_factory=dict, kw_only=True)
 
+    def may_resolve(self, type_name: str, field_name: str) -> bool:
+        """Whether this request may resolve ``Type.field`` at all. Look-ahead asks before it
+        fetches for a deeper field, so that no source is asked for data the caller may not see;
+        the gateway answers from its access policy (here: always)."""
+
+        return True
+
 
 Info = _Info[GraphContext, None]

@@ -70,7 +70,7 @@ class Person:
     async def family(self, info: Info) -> Family | None:
         if self.kk is None:
             return None
-        if selects(info, "members"):
+        if selects(info, "members") and info.context.may_resolve("Family", "members"):
             prefetch(info.context.loaders.many("Person", "kk").load(self.kk))
         record = await info.context.loaders.one("Family", "kk").load(self.kk)
         return Family.from_record(record) if record else None

@@ -76,7 +76,7 @@ def _eq(field: str, value: object) -> list[Filter]:
 class Query:
     @strawberry.field(description="A resident by NIK; null if the registry has no such NIK.")
     async def person(self, info: Info, nik: Annotated[NIK, strawberry.argument(description="The NIK to look up.")]) -> Person | None:
-        if selects(info, "student"):
+        if selects(info, "student") and info.context.may_resolve("Person", "student"):
             prefetch(info.context.loaders.one("Student", "nik").load(nik))
         return await Person.load(info, nik)
 

@@ -130,6 +130,18 @@ async def test_personal_data_without_a_purpose_is_refused(guarded, sample) -> No
     assert codes(body) == {"PURPOSE_REQUIRED"}
 
 
+async def test_look_ahead_asks_no_source_for_a_field_the_role_is_refused(guarded, sample) -> None:  # type: ignore[no-untyped-def]
+    gateway, _ = guarded
+    query = "query($nik: NIK!) { person(nik: $nik) { name student { nisn } family { members { nik } } } }"
+    # The officer may see the registry but not Person.student (children's data held by Dapodik):
+    # Query.person would fetch the pupil record ahead of time, and must not.
+    _, body, _ = await post(gateway, query, {"nik": sample["members"][0]}, role="registry_officer", trace=True)
+    assert body["data"]["person"]["name"] and body["data"]["person"]["student"] is None
+    assert codes(body) == {"FORBIDDEN"}
+    assert "dapodik" not in body["extensions"]["sources"]
+    assert sorted(m["nik"] for m in body["data"]["person"]["family"]["members"]) == sample["members"]
+
+
 async def test_the_audit_record_names_exactly_the_persons_and_fields_disclosed(guarded, sample) -> None:  # type: ignore[no-untyped-def]
     gateway, log = guarded
     query = "query Members($kk: KK!) { family(kk: $kk) { members { nik name student { nisn } } } }"
