@@ -72,8 +72,7 @@ class Person:
             return None
         if selects(info, "members") and info.context.may_resolve("Family", "members"):
             prefetch(info.context.loaders.many("Person", "kk").load(self.kk))
-        record = await info.context.loaders.one("Family", "kk").load(self.kk)
-        return Family.from_record(record) if record else None
+        return await Family.load(info, self.kk)
 
     @strawberry.field(description="The desa/kelurahan of the person's registered address.")
     async def region(self, info: Info) -> Annotated[Region, strawberry.lazy(".region")] | None:
@@ -165,11 +164,12 @@ class Family:
     async def resolve_reference(cls, info: Info, kk: Any) -> Family | None:
         """A federated router's reference to a family card (``{__typename: "Family", kk}``)."""
 
-        async def load(key: str) -> Family | None:
-            record = await info.context.loaders.one("Family", "kk").load(key)
-            return Family.from_record(record) if record else None
+        return await by_key(kk, validate_kk, lambda key: Family.load(info, key))
 
-        return await by_key(kk, validate_kk, load)
+    @staticmethod
+    async def load(info: Info, kk: str) -> Family | None:
+        record = await info.context.loaders.one("Family", "kk").load(kk)
+        return Family.from_record(record) if record else None
 
     @classmethod
     def from_record(cls, r: Record) -> Family:

@@ -82,8 +82,7 @@ class Query:
 
     @strawberry.field(description="A family card by its number (No. KK); null if unknown.")
     async def family(self, info: Info, kk: Annotated[KK, strawberry.argument(description="The family card number.")]) -> Family | None:
-        record = await info.context.loaders.one("Family", "kk").load(kk)
-        return Family.from_record(record) if record else None
+        return await Family.load(info, kk)
 
     @strawberry.field(description="A school by NPSN; null if unknown.")
     async def school(self, info: Info, npsn: Annotated[NPSN, strawberry.argument(description="The school's NPSN.")]) -> School | None:
@@ -91,8 +90,7 @@ class Query:
 
     @strawberry.field(description="A pupil by NISN; null if unknown.")
     async def student(self, info: Info, nisn: Annotated[NISN, strawberry.argument(description="The pupil's NISN.")]) -> Student | None:
-        record = await info.context.loaders.one("Student", "nisn").load(nisn)
-        return Student.from_record(record) if record else None
+        return await Student.load(info, nisn)
 
     @strawberry.field(description="A region by Kemendagri code, at any level; e.g. `35.03` is Kabupaten Trenggalek.")
     async def region(

@@ -151,11 +151,12 @@ class Student:
     async def resolve_reference(cls, info: Info, nisn: Any) -> Student | None:
         """A federated router's reference to a pupil (``{__typename: "Student", nisn}``)."""
 
-        async def load(key: str) -> Student | None:
-            record = await info.context.loaders.one("Student", "nisn").load(key)
-            return Student.from_record(record) if record else None
+        return await by_key(nisn, validate_nisn, lambda key: Student.load(info, key))
 
-        return await by_key(nisn, validate_nisn, load)
+    @staticmethod
+    async def load(info: Info, nisn: str) -> Student | None:
+        record = await info.context.loaders.one("Student", "nisn").load(nisn)
+        return Student.from_record(record) if record else None
 
     @classmethod
     def from_record(cls, r: Record) -> Student:
