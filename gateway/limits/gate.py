@@ -54,13 +54,15 @@ class HeavyQueryGate:
         self.waiting = 0
 
     def is_heavy(self, cost: int) -> bool:
+        """Whether a query of this estimated cost must take a slot."""
+
         return self._slots is not None and cost >= self.heavy_cost
 
     @contextlib.asynccontextmanager
     async def admit(self, cost: int, *, deadline: float | None) -> AsyncIterator[None]:
         """Hold a slot while the body runs if ``cost`` is heavy; ``deadline`` is a loop time."""
 
-        if self._slots is None or cost < self.heavy_cost:
+        if self._slots is None or not self.is_heavy(cost):
             yield
             return
         if self._slots.locked():
