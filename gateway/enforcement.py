@@ -49,6 +49,9 @@ class AccessContext:
     notes: list[Disclosure] = field(default_factory=list)
     #: The operation that ran (named by the client, or the document's only operation).
     operation: str | None = None
+    #: When set, every non-public field is refused with this reason, whatever the role may
+    #: see (e.g. personal data asked over GET, whose URL ends up in proxy logs).
+    public_only: str | None = None
     _decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
 
     def decide(self, type_name: str, field_name: str) -> Decision:
@@ -106,6 +109,8 @@ def _guard(resolve: Callable[..., Any], leaf: bool) -> Callable[..., Any]:
         if access is None:  # the schema used without the gateway (tests of the vocabulary)
             return resolve(root, info, **args)
         decision = access.decide(info.parent_type.name, info.field_name)
+        if access.public_only is not None and decision.sensitivity != PUBLIC:
+            raise AccessDenied(access.public_only)
         if decision.action is Action.REFUSE:
             raise AccessDenied(decision.reason, code=decision.code)  # before the resolver: no source call
         result = resolve(root, info, **args)

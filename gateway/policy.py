@@ -101,6 +101,11 @@ class RowScope:
         return Filter(self.field, "prefix", (str(value),)) if self.within else Filter(self.field, "eq", value)
 
 
+#: What a role may do beyond reading fields: ``federation`` (read ``_service``, the subgraph's
+#: SDL, as a router composing graphs does) and ``operations`` (see ``/readyz`` in detail).
+CAPABILITIES = ("federation", "operations")
+
+
 @dataclass(frozen=True)
 class Role:
     name: str
@@ -109,6 +114,12 @@ class Role:
     mask: frozenset[str] = frozenset()
     purposes: frozenset[str] = frozenset()
     row_scope: tuple[RowScope, ...] = ()
+    capabilities: frozenset[str] = frozenset()
+
+    def may(self, capability: str) -> bool:
+        """Whether the role has ``capability`` (one of ``CAPABILITIES``)."""
+
+        return capability in self.capabilities
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,7 @@ class Policy:
         roles = {ANONYMOUS: Role(ANONYMOUS, "Clients without credentials: public data only.")}
         for name, spec in (raw.get("roles") or {}).items():
             roles[name] = _role(name, spec)
-        if roles[ANONYMOUS].grant or roles[ANONYMOUS].mask:
+        if roles[ANONYMOUS].grant or roles[ANONYMOUS].mask or roles[ANONYMOUS].capabilities:
             raise ConfigError("policy.roles.anonymous may not be granted any personal data class")
         return cls(fields, roles)
 
@@ -203,7 +214,7 @@ class Policy:
 
 def _role(name: str, spec: Mapping[str, Any]) -> Role:
     where = f"policy.roles.{name}"
-    unknown = set(spec) - {"description", "grant", "mask", "purposes", "row_scope"}
+    unknown = set(spec) - {"description", "grant", "mask", "purposes", "row_scope", "may"}
     if unknown:
         raise ConfigError(f"{where} has unknown key(s) {sorted(unknown)}")
 
@@ -223,6 +234,10 @@ def _role(name: str, spec: Mapping[str, Any]) -> Role:
     purposes = spec.get("purposes") or []
     if not all(isinstance(p, str) and p for p in purposes):
         raise ConfigError(f"{where}.purposes must be a list of names")
+    may = spec.get("may") or []
+    bad = [c for c in may if c not in CAPABILITIES]
+    if bad:
+        raise ConfigError(f"{where}.may: {bad} not among {list(CAPABILITIES)}")
     return Role(
         name,
         str(spec.get("description", "")),
@@ -230,6 +245,7 @@ def _role(name: str, spec: Mapping[str, Any]) -> Role:
         classes("mask"),
         frozenset(purposes),
         tuple(scopes),
+        frozenset(may),
     )
 
 
