@@ -17,6 +17,9 @@ from .settings import AuthSettings
 
 log = logging.getLogger("satudata.auth")
 
+#: The headers that carry a credential (lower-case name -> as written in messages).
+CREDENTIAL_HEADERS = {"x-api-key": "X-API-Key", "authorization": "Authorization"}
+
 
 class Authenticator:
     """Decides who is calling, from ``X-API-Key`` or ``Authorization: Bearer <jwt>``.
@@ -45,11 +48,21 @@ class Authenticator:
         return cls(ApiKeyStore(settings.clients), verifier)
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        """The caller of a request with these headers (any ``Mapping``; names are case-insensitive)."""
+        """The caller of a request with these headers (any ``Mapping``; names are case-insensitive).
 
-        lowered = {name.lower(): value for name, value in headers.items()}
-        api_key = lowered.get("x-api-key")
-        authorization = lowered.get("authorization")
+        Starlette's ``Headers.items()`` yields every field, repeated ones included: a request
+        carrying a credential twice is refused, never decided by which copy comes last.
+        """
+
+        seen: dict[str, list[str]] = {}
+        for name, value in headers.items():
+            if name.lower() in CREDENTIAL_HEADERS:
+                seen.setdefault(name.lower(), []).append(value)
+        for name, values in seen.items():
+            if len(values) > 1:
+                raise Unauthenticated(f"Send one {CREDENTIAL_HEADERS[name]} header, not {len(values)}.", reason="AMBIGUOUS")
+        api_key = seen["x-api-key"][0] if "x-api-key" in seen else None
+        authorization = seen["authorization"][0] if "authorization" in seen else None
         if api_key is not None and authorization is not None:
             raise Unauthenticated("Send either X-API-Key or Authorization, not both.", reason="AMBIGUOUS")
         if api_key is not None:

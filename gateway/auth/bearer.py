@@ -71,6 +71,7 @@ class JwtVerifier:
                 reason="UNKNOWN_SIGNING_KEY",
             )
         claims = self._decode(token, key, algorithm)
+        self._check_lifetime(claims)
         return self._principal(claims)
 
     def _decode(self, token: str, key: jwt.PyJWK, algorithm: str) -> dict[str, Any]:
@@ -83,7 +84,7 @@ class JwtVerifier:
                 audience=s.audience,
                 issuer=s.issuer,
                 leeway=s.leeway_s,
-                options={"require": ["exp", "iss", "aud", s.subject_claim], "enforce_minimum_key_length": True},
+                options={"require": ["exp", "iat", "iss", "aud", s.subject_claim], "enforce_minimum_key_length": True},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("The bearer token has expired; get a new one.", reason="EXPIRED") from None
@@ -109,6 +110,21 @@ class JwtVerifier:
         except jwt.PyJWTError:
             raise Unauthenticated("The bearer token is not a well-formed JWT.", reason="MALFORMED") from None
 
+    def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        # PyJWT reads exp with int(), so "exp": "9999999999" passes its check: the claims must be
+        # JSON numbers (RFC 7519 NumericDate), and the token may not outlive max_lifetime_s.
+        for name in ("exp", "iat"):
+            value = claims[name]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise Unauthenticated(f"The bearer token's {name!r} claim is not a number.", reason="BAD_CLAIM")
+        lifetime = claims["exp"] - claims["iat"]
+        if lifetime > self.settings.max_lifetime_s:
+            raise Unauthenticated(
+                f"The bearer token lives longer than this gateway accepts ({self.settings.max_lifetime_s:.0f} s "
+                "from iat to exp); get a shorter-lived one.",
+                reason="LIFETIME_TOO_LONG",
+            )
+
     def _principal(self, claims: Mapping[str, Any]) -> Principal:
         s = self.settings
         subject = claims.get(s.subject_claim)
@@ -128,7 +144,7 @@ class JwtVerifier:
                 attributes[name] = canonical_attribute(name, value)
             except ValueError as exc:
                 raise Unauthenticated(f"The bearer token's {claim_name!r} claim: {exc}", reason="BAD_CLAIM") from None
-        return Principal(client_id=subject, role=role, kind="jwt", **attributes)
+        return Principal.for_jwt(s.issuer, subject, role, **attributes)
 
 
 def _claim(claims: Mapping[str, Any], path: str) -> Any:

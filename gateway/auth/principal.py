@@ -13,7 +13,9 @@ class Principal:
     """An authenticated caller, or the anonymous one.
 
     ``client_id``
-        The configured client id (API keys) or the token's subject (JWT).
+        The caller's identity, typed by how it was proved, so that two kinds of credential can
+        never name the same caller: ``api-key:<configured id>``, ``jwt:<issuer>:<subject>``, or
+        ``anonymous``. The audit log and the rate limits key callers by it.
     ``role``
         What the caller may do; policies are written per role.
     ``kind``
@@ -36,6 +38,18 @@ class Principal:
     @property
     def is_anonymous(self) -> bool:
         return self.kind == "anonymous"
+
+    @classmethod
+    def for_api_key(cls, client_id: str, role: str, **attributes: str) -> Principal:
+        """The caller holding the key of the ``[[clients]]`` entry ``client_id``."""
+
+        return cls(client_id=f"api-key:{client_id}", role=role, kind="api_key", **attributes)
+
+    @classmethod
+    def for_jwt(cls, issuer: str, subject: str, role: str, **attributes: str) -> Principal:
+        """The caller a token of ``issuer`` names as ``subject`` (two issuers' subjects never meet)."""
+
+        return cls(client_id=f"jwt:{issuer}:{subject}", role=role, kind="jwt", **attributes)
 
 
 #: The caller that sent no credentials at all; what it may see is a policy decision.

@@ -15,6 +15,7 @@ algorithms = ["RS256", "ES256"]     # the default; nothing else is accepted
 role_claim = "role"                 # dotted paths reach into objects: "satudata.role"
 subject_claim = "sub"
 leeway_s = 30                       # clock skew allowed on exp / nbf / iat
+max_lifetime_s = 86400              # exp - iat may be at most this; exp and iat are required numbers
 jwks_cache_s = 300                  # keys are re-fetched after this, or sooner for an unknown kid,
 jwks_min_refresh_s = 30             # but never more often than this (forged kids cannot flood the provider)
 attribute_claims = { school = "npsn", region = "kode_wilayah" }
@@ -42,7 +43,7 @@ SUPPORTED_ALGORITHMS = ("RS256", "ES256")
 _CLIENT_KEYS = {"id", "role", "key_sha256", "description", *ATTRIBUTES}
 _JWT_KEYS = {
     "jwks_file", "jwks_url", "issuer", "audience", "algorithms", "role_claim", "subject_claim",
-    "attribute_claims", "leeway_s", "jwks_cache_s", "jwks_min_refresh_s", "jwks_timeout_s",
+    "attribute_claims", "leeway_s", "max_lifetime_s", "jwks_cache_s", "jwks_min_refresh_s", "jwks_timeout_s",
 }  # fmt: skip
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -59,12 +60,15 @@ class JwtSettings:
     algorithms: tuple[str, ...] = SUPPORTED_ALGORITHMS
     #: Claim holding the role (dotted path into nested objects; default ``role``).
     role_claim: str = "role"
-    #: Claim that becomes ``Principal.client_id`` (default ``sub``).
+    #: Claim naming the caller; ``Principal.client_id`` is ``jwt:<issuer>:<this claim>`` (default ``sub``).
     subject_claim: str = "sub"
     #: Principal attribute -> claim, e.g. ``{"school": "npsn"}``.
     attribute_claims: Mapping[str, str] = field(default_factory=dict)
     #: Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (default 30).
     leeway_s: float = 30.0
+    #: Longest a token may live, ``exp - iat`` in seconds (default 86400, a day): a token the
+    #: provider minted for years (or a forged-looking ``exp`` in 9999) is refused, not honoured.
+    max_lifetime_s: float = 86400.0
     #: Seconds a fetched JWKS is trusted before it is fetched again (default 300).
     jwks_cache_s: float = 300.0
     #: Least seconds between two fetches of the JWKS, whatever triggers them (default 30).
@@ -123,7 +127,7 @@ def _clients(entries: Sequence[Any]) -> tuple[ApiKeyClient, ...]:
         seen_ids.add(client_id)
         seen_digests.add(digest)
         attributes = {name: _attribute(name, entry[name], where) for name in ATTRIBUTES if name in entry}
-        principal = Principal(client_id=client_id, role=_text(entry, "role", where), kind="api_key", **attributes)
+        principal = Principal.for_api_key(client_id, _text(entry, "role", where), **attributes)
         parsed.append(ApiKeyClient(principal=principal, digest=bytes.fromhex(digest)))
     return tuple(parsed)
 
@@ -164,6 +168,7 @@ def _jwt(raw: Any, base_dir: Path | None) -> JwtSettings:
         subject_claim=str(raw.get("subject_claim", "sub")),
         attribute_claims={str(k): str(v) for k, v in claims.items()},
         leeway_s=_seconds(raw, "leeway_s", 30.0, where),
+        max_lifetime_s=_seconds(raw, "max_lifetime_s", 86400.0, where),
         jwks_cache_s=_seconds(raw, "jwks_cache_s", 300.0, where),
         jwks_min_refresh_s=_seconds(raw, "jwks_min_refresh_s", 30.0, where),
         jwks_timeout_s=_seconds(raw, "jwks_timeout_s", 5.0, where),

@@ -191,10 +191,69 @@ async def refused(auth: Authenticator, headers: dict[str, str]) -> Unauthenticat
 
 async def test_api_key_yields_the_configured_client_and_its_attributes(authenticator: Authenticator) -> None:
     officer = await authenticator.authenticate({"X-API-Key": OFFICER_KEY})
-    assert (officer.client_id, officer.role, officer.kind) == ("dinkes-surveilans", "health_officer", "api_key")
+    assert (officer.client_id, officer.role, officer.kind) == ("api-key:dinkes-surveilans", "health_officer", "api_key")
     assert (officer.region, officer.agency, officer.school) == ("35.03.08", "DINKES", None)
     school = await authenticator.authenticate({"x-api-key": SCHOOL_KEY})
-    assert (school.client_id, school.school) == ("sdn-1-pakel", "20575716")
+    assert (school.client_id, school.school) == ("api-key:sdn-1-pakel", "20575716")
+
+
+async def test_finding_18_an_api_key_client_and_a_token_subject_of_the_same_name_are_two_callers(
+    authenticator: Authenticator, idp: IdentityProvider
+) -> None:
+    # The token's subject is spelled exactly like the API-key client's id, with the same role.
+    by_key = await authenticator.authenticate({"X-API-Key": OFFICER_KEY})
+    by_token = await authenticator.authenticate(bearer(idp.token(sub="dinkes-surveilans")))
+    assert by_key.role == by_token.role == "health_officer"
+    assert by_key.client_id == "api-key:dinkes-surveilans"
+    assert by_token.client_id == f"jwt:{ISSUER}:dinkes-surveilans"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"exp": 253402300799}, "LIFETIME_TOO_LONG"),  # 9999-12-31T23:59:59Z
+        ({"exp": "253402300799"}, "BAD_CLAIM"),
+        ({"iat": None}, "MISSING_CLAIM"),
+        ({"iat": "now"}, None),  # PyJWT itself refuses a non-numeric iat
+    ],
+    ids=["exp-in-9999", "exp-as-string", "no-iat", "iat-as-text"],
+)
+async def test_finding_18_tokens_need_numeric_exp_and_iat_within_the_maximum_lifetime(
+    authenticator: Authenticator, idp: IdentityProvider, overrides: dict[str, Any], reason: str | None
+) -> None:
+    error = await refused(authenticator, bearer(idp.token(**overrides)))
+    if reason is not None:
+        assert error.reason == reason
+
+
+async def test_finding_18_max_lifetime_is_configurable(idp: IdentityProvider, tmp_path: Path) -> None:
+    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()), encoding="utf-8")
+    auth = Authenticator.from_settings(config({"jwks_file": "jwks.json"}, max_lifetime_s=600), base_dir=tmp_path)
+    now = int(time.time())
+    try:
+        assert (await auth.authenticate(bearer(idp.token(iat=now, exp=now + 600)))).kind == "jwt"
+        assert (await refused(auth, bearer(idp.token(iat=now, exp=now + 601)))).reason == "LIFETIME_TOO_LONG"
+    finally:
+        await auth.aclose()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [(b"x-api-key", OFFICER_KEY.encode()), (b"x-api-key", SCHOOL_KEY.encode())],
+        [(b"x-api-key", OFFICER_KEY.encode()), (b"x-api-key", OFFICER_KEY.encode())],
+        [(b"authorization", b"Bearer a.b.c"), (b"authorization", b"Bearer d.e.f")],
+    ],
+    ids=["two-keys", "the-same-key-twice", "two-bearer-tokens"],
+)
+async def test_two_credentials_of_one_kind_are_refused_not_last_wins(
+    authenticator: Authenticator, raw: list[tuple[bytes, bytes]]
+) -> None:
+    from starlette.datastructures import Headers
+
+    with pytest.raises(Unauthenticated) as caught:
+        await authenticator.authenticate(Headers(raw=raw))
+    assert caught.value.reason == "AMBIGUOUS"
 
 
 async def test_unknown_api_key_is_refused(authenticator: Authenticator) -> None:
@@ -231,7 +290,7 @@ async def test_valid_token_yields_subject_role_and_attribute_claims(
     authenticator: Authenticator, idp: IdentityProvider, alg: str
 ) -> None:
     principal = await authenticator.authenticate(bearer(idp.token(alg)))
-    assert (principal.client_id, principal.kind) == ("petugas-puskesmas-watulimo", "jwt")
+    assert (principal.client_id, principal.kind) == (f"jwt:{ISSUER}:petugas-puskesmas-watulimo", "jwt")
     assert principal.role == "health_officer"
     assert principal.region == "35.03.08" and principal.school is None
 
