@@ -7,14 +7,17 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from .record import GENESIS, chain_hash
+from .checkpoint import Checkpoint
+from .record import GENESIS, AuditRecord, chain_hash
 
 #: ``edited``: an entry's content no longer matches its hash. ``deleted``: entries are
-#: missing (a gap, or a tail cut off behind the head). ``reordered``: an entry sits at a
-#: seq other than the one it was written at. ``bad_link``: an entry and its hash were
-#: rewritten together, so the next link (or the head) no longer points at it.
-#: ``index``: the person index disagrees with the entry. ``head``: entries exist past the head.
-ProblemKind = Literal["edited", "deleted", "reordered", "bad_link", "index", "head"]
+#: missing (a gap, or a tail cut off behind the head or the checkpoint). ``reordered``: an
+#: entry sits at a seq other than the one it was written at. ``bad_link``: an entry and its
+#: hash were rewritten together, so the next link (or the head, or the checkpoint) no longer
+#: points at it. ``index``: the person index disagrees with the entry. ``head``: entries
+#: exist past the head. ``format``: an entry is not in the canonical form of the format
+#: version it names. ``checkpoint``: the checkpoint is unreadable or its MAC is not the key's.
+ProblemKind = Literal["edited", "deleted", "reordered", "bad_link", "index", "head", "format", "checkpoint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +31,15 @@ class ChainProblem:
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
-    """``ok`` when every entry from 1 to the head links up and matches its hash."""
+    """``ok`` when every entry from 1 to the head links up and matches its hash, and the
+    log reaches the latest checkpoint with the hash it recorded (``checkpoint``: the one
+    compared, ``None`` when the log has no checkpoint store or it holds none yet)."""
 
     entries: int
     head_seq: int
     head_hash: str
     problem: ChainProblem | None = None
+    checkpoint: Checkpoint | None = None
 
     @property
     def ok(self) -> bool:
@@ -41,12 +47,17 @@ class VerifyResult:
 
 
 class ChainChecker:
-    """Feed entries in seq order; the first problem found is returned and checking can stop."""
+    """Feed entries in seq order; the first problem found is returned and checking can stop.
 
-    def __init__(self) -> None:
+    With a ``checkpoint``, the hash of the entry at its seq is kept for ``finish``.
+    """
+
+    def __init__(self, checkpoint: Checkpoint | None = None) -> None:
         self.last_seq = 0
         self.last_hash = GENESIS
         self.entries = 0
+        self.checkpoint = checkpoint
+        self.hash_at_checkpoint: str | None = None
 
     def check(
         self, seq: int, canonical_json: str, prev_hash: str, hash_: str, indexed: Collection[str]
@@ -78,13 +89,39 @@ class ChainChecker:
                 "index",
                 f"the person index lists {len(set(indexed))} NIK(s) for it, the entry names {len(persons or [])}",
             )
+        problem = _canonical_form(seq, written, canonical_json)
+        if problem is not None:
+            return problem
         self.last_seq, self.last_hash = seq, hash_
+        if self.checkpoint is not None and seq == self.checkpoint.seq:
+            self.hash_at_checkpoint = hash_
         self.entries += 1
         return None
 
     def finish(self, head_seq: int, head_hash: str) -> ChainProblem | None:
-        """Compare the last entry with the head, which catches a cut-off tail."""
+        """Compare the log with the checkpoint and the head, which catches a cut-off tail.
 
+        The checkpoint comes first: whoever cuts the tail can move the head back with it,
+        but cannot reach (or forge) the checkpoint.
+        """
+
+        cp = self.checkpoint
+        if cp is not None and cp.seq > self.last_seq:
+            end = max(cp.seq, head_seq)
+            cut = str(self.last_seq + 1) if end == self.last_seq + 1 else f"{self.last_seq + 1}..{end}"
+            return ChainProblem(
+                self.last_seq + 1,
+                "deleted",
+                f"the checkpoint of {cp.when} says the log reached entry {cp.seq}, the last entry is "
+                f"{self.last_seq} (head seq {head_seq}): entries {cut} were cut off",
+            )
+        if cp is not None and self.hash_at_checkpoint != cp.hash:
+            return ChainProblem(
+                cp.seq,
+                "bad_link",
+                f"its hash is not the one the checkpoint of {cp.when} recorded: "
+                f"the chain up to it was rewritten and re-linked",
+            )
         if head_seq > self.last_seq:
             return ChainProblem(
                 self.last_seq + 1,
@@ -94,7 +131,25 @@ class ChainChecker:
         if head_seq < self.last_seq:
             return ChainProblem(head_seq + 1, "head", f"entries exist past the head (seq {head_seq})")
         if head_hash != self.last_hash:
+            # Without a checkpoint past this entry the log cannot tell these two apart.
             return ChainProblem(
-                self.last_seq, "bad_link", "its hash is not the head's: the last entry was rewritten with its hash"
+                self.last_seq,
+                "bad_link",
+                f"its hash is not the head's: the last entry was rewritten with its hash, or entries after "
+                f"{self.last_seq} were cut off and the head moved back (no checkpoint past {self.last_seq} tells which)",
             )
         return None
+
+
+def _canonical_form(seq: int, written: object, text: str) -> ChainProblem | None:
+    """An entry must be exactly what the gateway writes for its format version: the hash
+    proves the bytes were not changed since, this proves a gateway wrote them."""
+
+    version = written.get("v") if isinstance(written, dict) else None
+    try:
+        rewritten = AuditRecord.from_json(text).canonical_json(seq, version=version)  # type: ignore[arg-type]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return ChainProblem(seq, "format", f"it is no audit record of a known format version ({type(exc).__name__}: {exc})")
+    if rewritten != text:
+        return ChainProblem(seq, "format", f"it is not in the canonical form of format version {version}")
+    return None

@@ -4,6 +4,11 @@ Appends are serialised twice over: an ``asyncio.Lock`` queues this process's req
 and the database serialises processes — PostgreSQL by ``SELECT … FOR UPDATE`` on the head
 row, SQLite by ``BEGIN IMMEDIATE`` (the write lock is taken before the head is read).
 So two gateways sharing one PostgreSQL never write two entries with the same prev_hash.
+
+With a checkpoint store (``[audit] checkpoint``), the head is also anchored outside the
+log (``gateway.audit.checkpoint``) and ``verify`` holds the log against it. A SQLite log
+is created ``0600`` in a ``0700`` directory, and an existing one is narrowed at start
+(``gateway.private_files``): it says who looked at whom.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from connectors import SatudataError
-
 from . import schema
-from .chain import ChainChecker, VerifyResult
+from ..private_files import SQLITE_COMPANIONS, create_private_file, make_private
+from .chain import ChainChecker, ChainProblem, VerifyResult
+from .checkpoint import Checkpoint, Checkpointer
+from .checkpoint_stores import open_checkpoint_store
+from .errors import AuditUnavailable
 from .record import GENESIS, AuditEntry, AuditRecord, chain_hash
 from .settings import AuditSettings
 from .subjects import SubjectNames
@@ -36,21 +43,23 @@ _PG_SETUP_LOCK = 0x5A7D_A7A0
 _WRITE = "satudata_audit_write"
 
 
-class AuditUnavailable(SatudataError):
-    """The audit log could not be written or read. A disclosure that cannot be recorded
-    must not happen: the request path fails closed on this."""
-
-    code = "AUDIT_UNAVAILABLE"
-
-
 class AuditLog:
     """The gateway's record of who saw whose data (UU PDP Pasal 31 and 32)."""
 
-    def __init__(self, url: str, *, timeout_s: float = 5.0, subject_key: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 5.0,
+        subject_key: str | None = None,
+        checkpoints: Checkpointer | None = None,
+    ) -> None:
         self.url = url
         self.timeout_s = timeout_s
         #: NIKs, or their keyed pseudonyms when a subject key is set (``gateway.audit.subjects``).
         self.subjects = SubjectNames(subject_key)
+        #: Anchors the head outside the log; ``None`` when no checkpoint store is configured.
+        self.checkpoints = checkpoints
         self._sqlite = url.startswith("sqlite")
         self._engine = _engine(url, timeout_s)
         self._lock = asyncio.Lock()
@@ -61,7 +70,15 @@ class AuditLog:
         """From the parsed config file's ``[audit]`` table (see ``gateway.audit.settings``)."""
 
         settings = AuditSettings.from_dict(config, base_dir=base_dir)
-        return cls(settings.url, timeout_s=settings.timeout_s, subject_key=settings.subject_key)
+        checkpoints = None
+        if settings.checkpoint is not None and settings.checkpoint_key is not None:
+            checkpoints = Checkpointer(
+                open_checkpoint_store(settings.checkpoint, timeout_s=settings.timeout_s),
+                settings.checkpoint_key,
+                every=settings.checkpoint_every,
+                interval_s=settings.checkpoint_interval_s,
+            )
+        return cls(settings.url, timeout_s=settings.timeout_s, subject_key=settings.subject_key, checkpoints=checkpoints)
 
     @property
     def where(self) -> str:
@@ -73,6 +90,8 @@ class AuditLog:
         """Create the tables, triggers and head row if this is a new log; leave an existing one alone."""
 
         try:
+            if self._sqlite:
+                self._make_sqlite_files_private()
             async with _write(self._engine) as conn:
                 if not self._sqlite:
                     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SETUP_LOCK})
@@ -85,6 +104,17 @@ class AuditLog:
         except (SQLAlchemyError, OSError) as exc:
             raise AuditUnavailable(f"cannot set up the audit log in {self.where}: {_cause(exc)}") from exc
         self._started = True
+        if self.checkpoints is not None:
+            await self.checkpoints.start()
+
+    def _make_sqlite_files_private(self) -> None:
+        """Create the database file 0600 before SQLite does (SQLite would use the umask, and
+        its WAL and SHM files copy the database file's mode); narrow existing ones."""
+
+        database = Path(self._engine.url.database or "")
+        create_private_file(database, create_dir=False)
+        for suffix in SQLITE_COMPANIONS:
+            make_private(database.with_name(database.name + suffix))
 
     async def append(self, record: AuditRecord) -> AuditEntry:
         """Add ``record`` as the next entry; ``AuditUnavailable`` if it was not durably written.
@@ -114,12 +144,19 @@ class AuditLog:
             raise AuditUnavailable(f"the audit log did not accept the entry within {self.timeout_s:g} s") from exc
         except (SQLAlchemyError, OSError) as exc:
             raise AuditUnavailable(f"cannot write to the audit log: {_cause(exc)}") from exc
+        if self.checkpoints is not None:
+            self.checkpoints.appended(seq, hash_)
         return AuditEntry(seq=seq, hash=hash_, record=record)
 
     async def verify(self, *, batch: int = 1000) -> VerifyResult:
-        """Walk the whole chain; the result names the first entry that is not as written."""
+        """Walk the whole chain and hold it against the latest checkpoint; the result names
+        the first entry that is not as written (a cut-off tail: the first entry missing)."""
 
-        checker = ChainChecker()
+        checkpoint, problem = await self._latest_checkpoint()
+        if problem is not None:
+            return VerifyResult(0, 0, GENESIS, problem)
+        # Read after the checkpoint: the log only grows, so it reaches at least as far.
+        checker = ChainChecker(checkpoint)
         try:
             async with self._read() as conn:
                 head = (await conn.execute(select(schema.head.c.seq, schema.head.c.hash))).one()
@@ -134,11 +171,27 @@ class AuditLog:
                     for row in rows:
                         problem = checker.check(row.seq, row.record, row.prev_hash, row.hash, indexed.get(row.seq, ()))
                         if problem is not None:
-                            return VerifyResult(checker.entries, head.seq, head.hash, problem)
+                            return VerifyResult(checker.entries, head.seq, head.hash, problem, checkpoint)
                     last = rows[-1].seq
         except (SQLAlchemyError, OSError) as exc:
             raise AuditUnavailable(f"cannot read the audit log: {_cause(exc)}") from exc
-        return VerifyResult(checker.entries, head.seq, head.hash, checker.finish(head.seq, head.hash))
+        return VerifyResult(checker.entries, head.seq, head.hash, checker.finish(head.seq, head.hash), checkpoint)
+
+    async def _latest_checkpoint(self) -> tuple[Checkpoint | None, ChainProblem | None]:
+        if self.checkpoints is None:
+            return None, None
+        try:
+            checkpoint = await self.checkpoints.latest()
+        except ValueError as exc:
+            return None, ChainProblem(0, "checkpoint", f"the checkpoint in {self.checkpoints.where} is unreadable: {exc}")
+        if checkpoint is not None and not self.checkpoints.verifies(checkpoint):
+            return None, ChainProblem(
+                checkpoint.seq,
+                "checkpoint",
+                f"the checkpoint in {self.checkpoints.where} does not carry the HMAC of [audit] checkpoint_key: "
+                "it was forged, or the key changed",
+            )
+        return checkpoint, None
 
     async def for_person(self, nik: str) -> list[AuditEntry]:
         """Every entry that disclosed data of the person with this NIK, oldest first
@@ -158,7 +211,13 @@ class AuditLog:
         return [AuditEntry(seq=r.seq, hash=r.hash, record=AuditRecord.from_json(r.record)) for r in rows]
 
     async def aclose(self) -> None:
-        await self._engine.dispose()
+        """Write the last checkpoint (if this process appended since the last one), then close."""
+
+        try:
+            if self.checkpoints is not None:
+                await self.checkpoints.aclose()
+        finally:
+            await self._engine.dispose()
 
     def _read(self) -> _ReadTransaction:
         return _ReadTransaction(self)

@@ -1,0 +1,140 @@
+"""Files only the gateway's own user may read: the audit log, its checkpoints, secrets.
+
+The audit log says who looked at whom; a config file holds the key that turns the log's
+pseudonyms back into people. Either one readable by every local user undoes the point of
+keeping it. So such files are created ``0600`` (``O_CREAT | O_EXCL`` with that mode, so
+there is no moment when they are wider), in a directory made ``0700``, and a file found
+wider at start-up is narrowed (the files the gateway owns) or refused (a secret-holding
+config in production mode, which the operator must fix: the gateway does not chmod the
+operator's config behind their back).
+
+SQLite creates a database's ``-wal``, ``-shm`` and ``-journal`` files with the database
+file's own mode, so a database created here ``0600`` keeps its companions ``0600`` too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+from connectors import ConfigError
+
+log = logging.getLogger("satudata.files")
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+#: Group and world bits: none of them may be set on a private file or directory.
+_SHARED = stat.S_IRWXG | stat.S_IRWXO
+#: The companions SQLite writes beside a database file.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def ensure_private_dir(path: Path | str, *, create: bool = True) -> Path:
+    """Make ``path`` (and any missing parents) a directory only its owner can enter.
+
+    Missing directories are created ``0700`` (with ``create=False`` a missing one is a
+    ``FileNotFoundError``: the audit log does not invent the place it was told to live).
+    An existing one that this process's user owns is narrowed to ``0700`` with a warning;
+    one owned by someone else is left as it is, with a warning, since changing it is not
+    ours to do.
+    """
+
+    path = Path(path)
+    if not create and not path.is_dir():
+        raise FileNotFoundError(f"directory {path} does not exist")
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            pass  # another process made it meanwhile; it is narrowed below like any existing one
+        os.chmod(directory, PRIVATE_DIR)  # mkdir's mode passes through the umask; say it exactly
+    _narrow(path, PRIVATE_DIR, what="directory")
+    return path
+
+
+def create_private_file(path: Path | str, *, create_dir: bool = True) -> Path:
+    """Make sure ``path`` exists as a ``0600`` file in a ``0700`` directory.
+
+    A new file is created with that mode from the start (never wider, not even for a
+    moment); an existing one of ours is narrowed to it, with a warning. The content of an
+    existing file is left alone. ``create_dir=False``: the directory must already exist.
+    """
+
+    path = Path(path)
+    ensure_private_dir(path.parent, create=create_dir)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+    except FileExistsError:
+        _narrow(path, PRIVATE_FILE, what="file")
+    else:
+        os.close(fd)
+    return path
+
+
+def make_private(path: Path | str) -> None:
+    """Narrow an existing file of ours to ``0600`` (nothing happens if it does not exist)."""
+
+    path = Path(path)
+    if path.exists():
+        _narrow(path, PRIVATE_FILE, what="file")
+
+
+def check_secret_file(path: Path | str, *, production: bool) -> None:
+    """Refuse (production) or warn about a secret-holding file that others may read.
+
+    ``ConfigError`` in production mode when the group or the world may read or write
+    ``path``; a warning otherwise. Call it for the config file whenever that file holds a
+    secret (an ``[audit]`` key, a cursor key, API key hashes) inline rather than as
+    ``"env:VAR"``.
+    """
+
+    path = Path(path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & _SHARED:
+        return
+    message = (
+        f"{path} holds secrets and is readable by others (mode {mode:04o}): "
+        f"run `chmod 600 {path}`, or keep the secrets in the environment (\"env:VAR\")"
+    )
+    if production:
+        raise ConfigError(message)
+    log.warning("%s", message)
+
+
+def is_private(path: Path | str) -> bool:
+    """Whether neither group nor world has any access to ``path``."""
+
+    return not stat.S_IMODE(Path(path).stat().st_mode) & _SHARED
+
+
+def _narrow(path: Path, mode: int, *, what: str) -> None:
+    info = path.stat()
+    current = stat.S_IMODE(info.st_mode)
+    if not current & _SHARED:
+        return
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        log.warning("%s %s is open to others (mode %04o) and owned by another user: not changing it", what, path, current)
+        return
+    os.chmod(path, mode)
+    log.warning("%s %s was open to others (mode %04o); now %04o", what, path, current, mode)
+
+
+__all__ = [
+    "PRIVATE_DIR",
+    "PRIVATE_FILE",
+    "SQLITE_COMPANIONS",
+    "check_secret_file",
+    "create_private_file",
+    "ensure_private_dir",
+    "is_private",
+    "make_private",
+]
