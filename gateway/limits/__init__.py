@@ -1,12 +1,20 @@
-"""Abuse limits checked before any source is touched: tokens, depth, aliases, cost, introspection.
+"""Abuse limits checked before any source is touched: tokens, depth, aliases, representations, cost, introspection.
 
 ``QueryLimits.from_config(raw["limits"])`` reads the budgets, ``QueryGuard`` applies them, and
 ``QueryLimitsExtension`` runs the guard inside strawberry. ``analysis`` holds the pure measures.
 """
 
-from .analysis import ListSizes, QueryMeasure, asks_for_introspection, measure
+from .analysis import ListSize, ListSizes, QueryMeasure, asks_for_introspection, measure
 from .budget import Budget, QueryLimits
-from .errors import IntrospectionDisabled, LimitExceeded, QueryTooCostly, QueryTooDeep, QueryTooLarge, TooManyAliases
+from .errors import (
+    IntrospectionDisabled,
+    LimitExceeded,
+    QueryTooCostly,
+    QueryTooDeep,
+    QueryTooLarge,
+    TooManyAliases,
+    TooManyRepresentations,
+)
 from .gate import GatewayBusy, HeavyQueryGate
 from .extension import QueryLimitsExtension, role_attribute
 from .guard import ANONYMOUS, QueryGuard, introspection_allowed
@@ -19,6 +27,7 @@ __all__ = [
     "HeavyQueryGate",
     "IntrospectionDisabled",
     "LimitExceeded",
+    "ListSize",
     "ListSizes",
     "QueryGuard",
     "QueryLimits",
@@ -28,6 +37,7 @@ __all__ = [
     "QueryTooDeep",
     "QueryTooLarge",
     "TooManyAliases",
+    "TooManyRepresentations",
     "asks_for_introspection",
     "count_tokens",
     "introspection_allowed",

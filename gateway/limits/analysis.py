@@ -1,15 +1,22 @@
 """Measure a parsed document against the schema, before it runs: depth, aliases, cost.
 
 The cost is an estimate of how many values the answer can hold: every field counts 1, and
-the fields under a list count once per item the list may return. A list's length is, in order:
+the fields under a list count once per item the list may return. Arguments are read as the
+executor will see them: variables and literals coerced by graphql-core against the schema
+(``first: 100.0`` sent as a variable is the Int 100), left-out arguments at their schema
+default. A list's length is, in order:
 
-1. its own size argument (``first``, ``last``, ``limit``), from a literal or a variable
-   (the value sent, else the variable's default), else the argument's schema default,
-   else ``ListSizes.connection``;
+1. its own size argument (``first``, ``last``, ``limit``), else ``ListSizes.connection``
+   when the argument has no value at all;
 2. inside a connection (an object-typed field with a size argument, e.g.
    ``schools(first: 50) { edges { node { … } } nodes { … } }``): the connection's size;
-3. ``ListSizes.fields["Type.field"]``; for introspection lists, a size taken from the schema;
-4. ``ListSizes.default``.
+3. ``_entities(representations:)``: one item per representation, each costing the selection
+   that applies to its ``__typename`` (``... on Person { … }``); ``QueryMeasure.representations``
+   counts them for ``[limits] max_representations``;
+4. ``ListSizes.fields["Type.field"]``: a fixed length, or a ``ListSize`` spanning two of the
+   field's arguments (``School.attendance(from:, to:)``: one item per day of the window);
+   for introspection lists, a size taken from the schema;
+5. ``ListSizes.default``.
 
 Fragments are expanded (each spread counts again) and memoised, so documents that spread
 fragments exponentially are measured in linear time; a fragment cycle counts as nothing
@@ -20,8 +27,10 @@ which overestimates for unions — erring on the side of refusing.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +40,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLField,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
@@ -39,7 +49,6 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
-    IntValueNode,
     OperationDefinitionNode,
     OperationType,
     SchemaMetaFieldDef,
@@ -47,14 +56,54 @@ from graphql import (
     TypeMetaFieldDef,
     TypeNameMetaFieldDef,
     Undefined,
-    VariableNode,
     get_named_type,
     get_nullable_type,
     is_abstract_type,
-    value_from_ast_untyped,
 )
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+
+#: Apollo Federation's entry point and the argument that names the entities it returns.
+ENTITIES_FIELD = "_entities"
+REPRESENTATIONS_ARGUMENT = "representations"
+
+
+@dataclass(frozen=True)
+class ListSize:
+    """How long one list field is assumed to be (a value of ``[limits.list_sizes]``).
+
+    ``"Family.members" = 8`` is ``ListSize(each=8)``: a fixed length. A table spans two of the
+    field's arguments, ``"School.attendance" = { each = 1, from = "from", to = "to", most = 98 }``:
+    ``each`` items per step from one to the other, inclusive (days between two ``Date``s, the
+    difference between two ``Int``s; none when ``to`` is before ``from``), at most ``most``.
+    """
+
+    #: Items in all, or items per step of the span.
+    each: float
+    #: The arguments (``from``, ``to``) whose distance is the number of steps; ``None``: a fixed length.
+    span: tuple[str, str] | None = None
+    #: At most this many items, whatever the span (the source holds no more); ``None``: no cap.
+    most: float | None = None
+
+    def length(self, arguments: Mapping[str, Any]) -> float | None:
+        """The assumed length for these (coerced) arguments; ``None`` when a span's ends are unreadable."""
+
+        if self.span is None:
+            return self.each
+        steps = _steps(arguments.get(self.span[0]), arguments.get(self.span[1]))
+        if steps is None:
+            return self.most
+        items = self.each * steps
+        return items if self.most is None else min(items, self.most)
+
+
+def _steps(start: Any, end: Any) -> int | None:
+    if isinstance(start, date) and isinstance(end, date):
+        return max(0, (end - start).days + 1)
+    if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and not isinstance(end, bool):
+        return max(0, end - start + 1)
+    return None
 
 
 @dataclass(frozen=True)
@@ -65,8 +114,9 @@ class ListSizes:
     default: int = 10
     #: A size argument left out, where the schema gives it no default (``connection_default``, default 20).
     connection: int = 20
-    #: Assumed lengths of particular list fields, ``"School.students" = 300`` (``[limits.list_sizes]``).
-    fields: Mapping[str, int] = field(default_factory=dict)
+    #: Assumed lengths of particular list fields, ``"School.students" = 300`` (``[limits.list_sizes]``);
+    #: a number is a fixed length, a ``ListSize`` may span two arguments.
+    fields: Mapping[str, float | ListSize] = field(default_factory=dict)
     #: Arguments that bound a list's length, looked for in this order.
     arguments: tuple[str, ...] = ("first", "last", "limit")
 
@@ -78,6 +128,8 @@ class QueryMeasure:
     depth: int
     aliases: int
     cost: int
+    #: Entity representations sent to ``_entities`` (all of its fields, fragments expanded).
+    representations: int = 0
 
 
 def measure(
@@ -88,7 +140,7 @@ def measure(
     operation_name: str | None = None,
     sizes: ListSizes = ListSizes(),
 ) -> QueryMeasure:
-    """Depth, aliases and cost of the operation ``operation_name`` selects.
+    """Depth, aliases, cost and representations of the operation ``operation_name`` selects.
 
     Works on documents that have not been validated: unknown fields count 1 and their
     sub-selections are still walked. When the operation is ambiguous, the largest measures of
@@ -99,13 +151,13 @@ def measure(
     if operation_name is not None:
         operations = [op for op in operations if op.name is not None and op.name.value == operation_name]
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    walker = _Walker(schema, fragments, sizes, _introspection_sizes(schema))
-    depth = aliases = cost = 0
+    found = _Tally()
     for op in operations:
-        walker.variables = _variable_values(op, variables or {})
-        tally = walker.selection_set(op.selection_set, _root_type(schema, op.operation), None)
-        depth, aliases, cost = max(depth, tally[0]), max(aliases, tally[1]), max(cost, tally[2])
-    return QueryMeasure(depth=depth, aliases=aliases, cost=cost)
+        walker = _Walker(schema, fragments, sizes, _introspection_sizes(schema), _coerced_variables(schema, op, variables or {}))
+        found = found.widest(walker.selection_set(op.selection_set, _root_type(schema, op.operation), None))
+    return QueryMeasure(
+        depth=found.depth, aliases=found.aliases, cost=math.ceil(found.cost), representations=found.representations
+    )
 
 
 def asks_for_introspection(document: DocumentNode) -> bool:
@@ -124,56 +176,89 @@ def asks_for_introspection(document: DocumentNode) -> bool:
     return False
 
 
-#: (depth, aliases, cost) of a selection set.
-_Tally = tuple[int, int, int]
+@dataclass(frozen=True)
+class _Tally:
+    """The measures of a selection set, as one item of its parent sees them."""
+
+    depth: int = 0
+    aliases: int = 0
+    cost: float = 0
+    representations: int = 0
+
+    def plus(self, other: _Tally) -> _Tally:
+        """Two selections side by side."""
+
+        return _Tally(
+            max(self.depth, other.depth),
+            self.aliases + other.aliases,
+            self.cost + other.cost,
+            self.representations + other.representations,
+        )
+
+    def widest(self, other: _Tally) -> _Tally:
+        return _Tally(
+            max(self.depth, other.depth),
+            max(self.aliases, other.aliases),
+            max(self.cost, other.cost),
+            max(self.representations, other.representations),
+        )
 
 
 class _Walker:
+    """Walks one operation; fragments are memoised per (name, page, runtime type)."""
+
     def __init__(
         self,
         schema: GraphQLSchema,
         fragments: Mapping[str, FragmentDefinitionNode],
         sizes: ListSizes,
         introspection_sizes: Mapping[str, int],
+        variables: VariableValues | None,
     ) -> None:
         self.schema = schema
         self.fragments = fragments
         self.sizes = sizes
         self.introspection_sizes = introspection_sizes
-        self.variables: dict[str, Any] = {}
-        self._memo: dict[tuple[str, int | None], _Tally] = {}
+        self.variables = variables
+        self._memo: dict[tuple[str, int | None, str | None], _Tally] = {}
         self._expanding: set[str] = set()
 
-    def selection_set(self, node: SelectionSetNode, parent: GraphQLNamedType | None, page: int | None) -> _Tally:
-        depth = aliases = cost = 0
+    def selection_set(
+        self,
+        node: SelectionSetNode,
+        parent: GraphQLNamedType | None,
+        page: int | None,
+        runtime: GraphQLObjectType | None = None,
+    ) -> _Tally:
+        """``runtime``: the concrete type the items will have, so fragments on other types count nothing."""
+
+        tally = _Tally()
         for selection in node.selections:
             if isinstance(selection, FieldNode):
-                tally = self.field(selection, parent, page)
+                tally = tally.plus(self.field(selection, parent, page))
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
-                tally = self.selection_set(
-                    selection.selection_set, self.schema.get_type(condition.name.value) if condition else parent, page
-                )
+                on = self.schema.get_type(condition.name.value) if condition else parent
+                if self._applies(on, runtime):
+                    tally = tally.plus(self.selection_set(selection.selection_set, on, page, runtime))
             elif isinstance(selection, FragmentSpreadNode):
-                tally = self.fragment(selection.name.value, page)
-            else:  # pragma: no cover - graphql-core has no other selection kinds
-                continue
-            depth, aliases, cost = max(depth, tally[0]), aliases + tally[1], cost + tally[2]
-        return depth, aliases, cost
+                tally = tally.plus(self.fragment(selection.name.value, page, runtime))
+        return tally
 
-    def fragment(self, name: str, page: int | None) -> _Tally:
-        key = (name, page)
+    def fragment(self, name: str, page: int | None, runtime: GraphQLObjectType | None) -> _Tally:
+        key = (name, page, runtime.name if runtime is not None else None)
         if key in self._memo:
             return self._memo[key]
         definition = self.fragments.get(name)
         if definition is None or name in self._expanding:
-            return 0, 0, 0
+            return _Tally()
+        on = self.schema.get_type(definition.type_condition.name.value)
+        if not self._applies(on, runtime):
+            return _Tally()
         # Our own recursion must not be the thing a fragment cycle exhausts.
         self._expanding.add(name)
         try:
-            tally = self.selection_set(
-                definition.selection_set, self.schema.get_type(definition.type_condition.name.value), page
-            )
+            tally = self.selection_set(definition.selection_set, on, page, runtime)
         finally:
             self._expanding.discard(name)
         self._memo[key] = tally
@@ -181,18 +266,52 @@ class _Walker:
 
     def field(self, node: FieldNode, parent: GraphQLNamedType | None, page: int | None) -> _Tally:
         aliases = 1 if node.alias is not None else 0
-        if node.selection_set is None:
-            return 1, aliases, 1
         definition = self._definition(parent, node.name.value)
+        if node.selection_set is None:
+            return _Tally(1, aliases, 1)
         child_type = get_named_type(definition.type) if definition is not None else None
-        size = self._size_argument(node, definition)
+        arguments = self._arguments(node, definition)
+        if definition is not None and node.name.value == ENTITIES_FIELD and parent is self.schema.query_type:
+            return self._entities(node, child_type, arguments, aliases)
+        size = self._size_argument(arguments, definition)
         if definition is not None and isinstance(get_nullable_type(definition.type), GraphQLList):
-            length = size if size is not None else page if page is not None else self._assumed(parent, node.name.value)
-            depth, inner_aliases, cost = self.selection_set(node.selection_set, child_type, None)
-            return 1 + depth, aliases + inner_aliases, 1 + length * cost
+            length = size if size is not None else page if page is not None else self._assumed(parent, node.name.value, arguments)
+            inner = self.selection_set(node.selection_set, child_type, None)
+            return _Tally(1 + inner.depth, aliases + inner.aliases, 1 + length * inner.cost, inner.representations)
         # An object with a size argument is a connection: its lists are as long as its page.
-        depth, inner_aliases, cost = self.selection_set(node.selection_set, child_type, size)
-        return 1 + depth, aliases + inner_aliases, 1 + cost
+        inner = self.selection_set(node.selection_set, child_type, size)
+        return _Tally(1 + inner.depth, aliases + inner.aliases, 1 + inner.cost, inner.representations)
+
+    def _entities(
+        self, node: FieldNode, union: GraphQLNamedType | None, arguments: Mapping[str, Any], aliases: int
+    ) -> _Tally:
+        """``_entities``: each representation is one item, costing what its ``__typename`` selects."""
+
+        assert node.selection_set is not None
+        everything = self.selection_set(node.selection_set, union, None)
+        representations = arguments.get(REPRESENTATIONS_ARGUMENT)
+        if not isinstance(representations, list):
+            # Not coercible: the field is refused when it runs, and nothing under it is resolved.
+            return _Tally(1 + everything.depth, aliases + everything.aliases, 1, everything.representations)
+        typenames = Counter(r.get("__typename") if isinstance(r, Mapping) else None for r in representations)
+        cost: float = 1
+        for typename, count in typenames.items():
+            runtime = self.schema.get_type(typename) if isinstance(typename, str) else None
+            if isinstance(runtime, GraphQLObjectType) and self._applies(union, runtime):
+                cost += count * self.selection_set(node.selection_set, union, None, runtime).cost
+            else:
+                cost += count  # a null (and an error) in the list
+        return _Tally(
+            1 + everything.depth,
+            aliases + everything.aliases,
+            cost,
+            everything.representations + len(representations),
+        )
+
+    def _applies(self, condition: GraphQLNamedType | None, runtime: GraphQLObjectType | None) -> bool:
+        if runtime is None or condition is None or condition is runtime:
+            return True
+        return is_abstract_type(condition) and self.schema.is_sub_type(condition, runtime)  # type: ignore[arg-type]
 
     def _definition(self, parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
         if name == "__typename":
@@ -206,36 +325,44 @@ class _Walker:
             return parent.fields.get(name)
         return None
 
-    def _size_argument(self, node: FieldNode, definition: GraphQLField | None) -> int | None:
+    def _arguments(self, node: FieldNode, definition: GraphQLField | None) -> Mapping[str, Any]:
+        """The field's arguments as the executor will coerce them, schema defaults filled in."""
+
+        if definition is None or not definition.args:
+            return {}
+        try:
+            return get_argument_values(definition, node, self.variables)
+        except (GraphQLError, TypeError, ValueError):
+            # The executor fails on the same arguments and resolves nothing under the field, so
+            # what follows from defaults can only overestimate.
+            return {name: arg.default_value for name, arg in definition.args.items() if _has_value(arg.default_value)}
+
+    def _size_argument(self, arguments: Mapping[str, Any], definition: GraphQLField | None) -> int | None:
         if definition is None:
             return None
-        given = {argument.name.value: argument.value for argument in node.arguments or ()}
         for name in self.sizes.arguments:
-            argument = definition.args.get(name)
-            if argument is None:
+            if name not in definition.args:
                 continue
-            value: Any = Undefined
-            if name in given:
-                literal = given[name]
-                if isinstance(literal, VariableNode):
-                    value = self.variables.get(literal.name.value, Undefined)
-                elif isinstance(literal, IntValueNode):
-                    value = int(literal.value)
-                else:
-                    value = None
-            if value is Undefined or value is None:
-                value = argument.default_value
+            value = arguments.get(name)
             if isinstance(value, int) and not isinstance(value, bool):
                 return max(0, value)
-            # Left out or unreadable (variable coercion will complain): the resolver's own default.
+            # Left out without a schema default, or null: the resolver's own default.
             return self.sizes.connection
         return None
 
-    def _assumed(self, parent: GraphQLNamedType | None, name: str) -> int:
+    def _assumed(self, parent: GraphQLNamedType | None, name: str, arguments: Mapping[str, Any]) -> float:
         key = f"{parent.name if parent is not None else '?'}.{name}"
-        if key in self.sizes.fields:
-            return self.sizes.fields[key]
+        configured = self.sizes.fields.get(key)
+        if isinstance(configured, ListSize):
+            length = configured.length(arguments)
+            return self.sizes.default if length is None else length
+        if configured is not None:
+            return configured
         return self.introspection_sizes.get(key, self.sizes.default)
+
+
+def _has_value(value: Any) -> bool:
+    return value is not Undefined
 
 
 def _root_type(schema: GraphQLSchema, operation: OperationType) -> GraphQLObjectType | None:
@@ -246,15 +373,15 @@ def _root_type(schema: GraphQLSchema, operation: OperationType) -> GraphQLObject
     }[operation]
 
 
-def _variable_values(operation: OperationDefinitionNode, sent: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for definition in operation.variable_definitions or ():
-        name = definition.variable.name.value
-        if name in sent:
-            values[name] = sent[name]
-        elif definition.default_value is not None:
-            values[name] = value_from_ast_untyped(definition.default_value)
-    return values
+def _coerced_variables(schema: GraphQLSchema, operation: OperationDefinitionNode, sent: Mapping[str, Any]) -> VariableValues | None:
+    """The operation's variables as graphql-core coerces them for the executor (``100.0`` -> ``100``).
+
+    When they do not coerce, the executor refuses the whole operation; the estimate then reads
+    every argument at its schema default.
+    """
+
+    coerced = get_variable_values(schema, operation.variable_definitions or (), dict(sent))
+    return coerced if isinstance(coerced, VariableValues) else None
 
 
 @lru_cache(maxsize=8)  # one entry per schema in practice; the schema never changes after start-up

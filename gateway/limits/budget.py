@@ -6,15 +6,19 @@ max_depth = 20                # nesting of fields; GraphiQL's introspection quer
 max_aliases = 30              # aliased fields, fragments expanded
 max_tokens = 3000             # lexical tokens (comments included); checked before parsing
 max_cost = 100000             # estimated values in the answer; full introspection is about 50000
+max_representations = 100     # entities one query may ask of `_entities` (federation); more: TOO_MANY_REPRESENTATIONS
 heavy_cost = 2000             # from this estimated cost a query is heavy: it waits for one of
 heavy_concurrency = 2         #   this many slots before it runs (0: no slots, no waiting); see gate.py
 default_list_size = 10        # assumed length of a list field without a size argument
 connection_default = 20       # assumed page size when `first`/`limit` is left out and has no schema default
 
-[limits.list_sizes]           # assumed lengths of particular list fields
-"School.students" = 300
+[limits.list_sizes]           # assumed lengths of particular list fields: what the data holds
+"School.students" = 300       # a number: a fixed length (a mean may have a fraction: 3.3)
+# a table: `each` items per step between two of the field's arguments (days between two Dates,
+# the difference of two Ints, inclusive), at most `most`: one attendance row per day asked
+"School.attendance" = { each = 1, from = "from", to = "to", most = 98 }
 
-[limits.roles.anonymous]      # a role's overrides of the four budgets
+[limits.roles.anonymous]      # a role's overrides of the five budgets
 max_cost = 5000
 ```
 """
@@ -27,7 +31,7 @@ from typing import Any
 
 from connectors import ConfigError
 
-from .analysis import ListSizes
+from .analysis import ListSize, ListSizes
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Budget:
     max_aliases: int = 30
     max_tokens: int = 3000
     max_cost: int = 100_000
+    #: Entity representations one operation may send to ``_entities``: each is a lookup at a source.
+    max_representations: int = 100
 
 
 _BUDGET_KEYS = tuple(f.name for f in fields(Budget))
@@ -75,7 +81,7 @@ class QueryLimits:
             _refuse_unknown(overrides, set(_BUDGET_KEYS), where)
             roles[role] = replace(default, **{k: _count(v, f"{where}.{k}") for k, v in overrides.items()})
         list_sizes = {
-            name: _count(size, f'limits.list_sizes."{name}"')
+            name: _list_size(size, f'limits.list_sizes."{name}"')
             for name, size in _table(table.get("list_sizes", {}), "limits.list_sizes").items()
         }
         for name in list_sizes:
@@ -93,6 +99,29 @@ class QueryLimits:
             heavy_cost=_count(table.get("heavy_cost", cls.heavy_cost), "limits.heavy_cost"),
             heavy_concurrency=_count(table.get("heavy_concurrency", cls.heavy_concurrency), "limits.heavy_concurrency"),
         )
+
+
+def _list_size(value: Any, where: str) -> float | ListSize:
+    """A number (a fixed length), or a table ``{ each, from, to, most }`` spanning two arguments."""
+
+    if not isinstance(value, Mapping):
+        return _amount(value, where)
+    _refuse_unknown(value, {"each", "from", "to", "most"}, where)
+    span = value.get("from"), value.get("to")
+    if not all(isinstance(name, str) and name for name in span):
+        raise ConfigError(f'{where} needs `from` and `to`: the names of the arguments the list spans, e.g. from = "from", to = "to"')
+    most = value.get("most")
+    return ListSize(
+        each=_amount(value.get("each", 1), f"{where}.each"),
+        span=(span[0], span[1]),
+        most=None if most is None else _amount(most, f"{where}.most"),
+    )
+
+
+def _amount(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        raise ConfigError(f"{where} must be a number of at least 0, not {value!r}")
+    return value
 
 
 def _refuse_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:

@@ -6,6 +6,7 @@ them into GraphQL errors like every other ``SatudataError``::
       QueryTooDeep                     QUERY_TOO_DEEP      nesting of fields
       TooManyAliases                   TOO_MANY_ALIASES    aliased fields
       QueryTooCostly                   QUERY_TOO_COSTLY    estimated values in the answer
+      TooManyRepresentations           TOO_MANY_REPRESENTATIONS   entities asked of ``_entities``
     IntrospectionDisabled              INTROSPECTION_DISABLED
 """
 
@@ -71,6 +72,28 @@ class QueryTooCostly(LimitExceeded):
             measured=measured,
             message=f"The query's estimated cost is {measured}; the limit is {limit}. Ask for smaller pages or fewer fields.",
         )
+
+
+class TooManyRepresentations(LimitExceeded):
+    """More entity representations sent to ``_entities`` than ``[limits] max_representations``.
+
+    A code of its own, not ``BAD_USER_INPUT``: the argument is well formed, there is only too
+    much of it, and a federation router that meets this code knows to send smaller batches.
+    ``extensions`` carry ``limit``, ``measured`` (representations in the whole operation, every
+    ``_entities`` field counted) and ``argument = "representations"``. Nothing is executed, so
+    no source is asked for any of them.
+    """
+
+    code = "TOO_MANY_REPRESENTATIONS"
+
+    def __init__(self, *, limit: int, measured: int) -> None:
+        super().__init__(
+            limit=limit,
+            measured=measured,
+            message=f"The query names {measured} entities in `_entities(representations:)`; the limit is {limit}. "
+            "Send them in batches.",
+        )
+        self.extra["argument"] = "representations"
 
 
 class IntrospectionDisabled(SatudataError):

@@ -10,7 +10,7 @@ from graphql import DocumentNode, GraphQLSchema
 from .analysis import QueryMeasure, asks_for_introspection, measure
 from .budget import QueryLimits
 from .gate import HeavyQueryGate
-from .errors import IntrospectionDisabled, QueryTooCostly, QueryTooDeep, QueryTooLarge, TooManyAliases
+from .errors import IntrospectionDisabled, QueryTooCostly, QueryTooDeep, QueryTooLarge, TooManyAliases, TooManyRepresentations
 from .tokens import count_tokens
 
 #: The role of a client that presented no credentials.
@@ -35,7 +35,8 @@ class QueryGuard:
         guard.check_source(query, role)                # QUERY_TOO_LARGE
         document = parse(query)                        # strawberry does this
         guard.check_document(document, role, ...)      # INTROSPECTION_DISABLED, QUERY_TOO_DEEP,
-                                                       # TOO_MANY_ALIASES, QUERY_TOO_COSTLY
+                                                       # TOO_MANY_ALIASES, TOO_MANY_REPRESENTATIONS,
+                                                       # QUERY_TOO_COSTLY
 
     ``QueryLimitsExtension`` runs both inside strawberry's pipeline. Each refusal raises a
     ``SatudataError`` subclass whose ``code`` ``gateway.errors.format_error`` passes on.
@@ -64,7 +65,9 @@ class QueryGuard:
         variables: Mapping[str, Any] | None = None,
         operation_name: str | None = None,
     ) -> QueryMeasure:
-        """Refuse introspection the role may not do, then depth, aliases and cost over budget.
+        """Refuse introspection the role may not do, then depth, aliases, representations and cost over budget.
+
+        ``variables`` are the ones sent, uncoerced: the estimate coerces them as the executor will.
 
         Returns what was measured, for logs and metrics.
         """
@@ -77,6 +80,9 @@ class QueryGuard:
             raise QueryTooDeep(limit=budget.max_depth, measured=found.depth)
         if found.aliases > budget.max_aliases:
             raise TooManyAliases(limit=budget.max_aliases, measured=found.aliases)
+        # Before the cost: an enumeration by `_entities` is also costly, and this says what to change.
+        if found.representations > budget.max_representations:
+            raise TooManyRepresentations(limit=budget.max_representations, measured=found.representations)
         if found.cost > budget.max_cost:
             raise QueryTooCostly(limit=budget.max_cost, measured=found.cost)
         return found
