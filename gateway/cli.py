@@ -122,14 +122,13 @@ def _serve(config: Path, host: str, port: int) -> int:
     import uvicorn
 
     from .app import create_app
+    from .server import server_config
     from .settings import GatewaySettings
 
     settings = GatewaySettings.from_file(config)
     app = create_app(settings)
     print(f"satudata: GraphQL at http://{host}:{port}/graphql (open it in a browser for GraphiQL)", file=sys.stderr)
-    # In-flight requests get the request deadline and a margin to finish; then uvicorn closes them.
-    grace = int(settings.request_timeout_s) + 2
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace)
+    uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="info")).run()
     return 0
 
 

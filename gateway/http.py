@@ -5,6 +5,13 @@ Follows the GraphQL-over-HTTP draft (graphql.github.io/graphql-over-http): with
 validation, variable coercion) answers 4xx; with legacy ``application/json`` it answers
 200 with the errors. Without an ``Accept`` header, ``graphql-response+json`` is assumed
 (the spec's behaviour since 2025-01-01).
+
+The order of a request is the order of trust: who is calling and whether they have budget
+(``AccessControl.admit``) before a byte of the body is read, and the body only within
+``body_read_timeout_s``; a request refused before its body was read is answered with
+``Connection: close``, so the unread body is never taken in. In production mode the side
+doors close: ``_service`` (the federation SDL) only for roles that may federate, no "Did you
+mean ...?" in validation errors, and, for every role, personal data only over POST.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode, OperationDefinitionNode, SelectionSetNode, parse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -30,7 +38,7 @@ from strawberry.types.graphql import OperationType
 from connectors import ConnectorRegistry, SourceTrace
 from resolvers import CursorSeal, GraphSchema, Loaders
 
-from .access import AccessControl
+from .access import PURPOSE_HEADER, AccessControl, Admission
 from .audit import AuditUnavailable
 from .context import RequestContext
 from .errors import RequestError, format_error
@@ -44,6 +52,13 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 AUDIT_WITHHELD = (
     "The answer holds personal data and could not be recorded in the audit log, so it is withheld. Try again later."
 )
+#: Why personal data is refused over GET: its variables (NIKs) would sit in URLs.
+GET_IS_PUBLIC_ONLY = (
+    "Personal data is only served over POST: a GET request's URL, with its variables, ends up in "
+    "browser histories and proxy logs."
+)
+#: graphql-core's suggestions name fields, types and enum values the caller did not ask about.
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?\s*$", re.DOTALL)
 log = logging.getLogger("satudata.gateway")
 
 
@@ -69,6 +84,9 @@ class GraphQLEndpoint:
         on_response: Callable[[int, float], None] | None = None,
         access: AccessControl | None = None,
         cursors: CursorSeal | None = None,
+        body_read_timeout_s: float = 10.0,
+        graphiql_authenticated: bool = False,
+        production: bool = False,
     ) -> None:
         self.schema = schema
         self.registry = registry
@@ -78,6 +96,11 @@ class GraphQLEndpoint:
         self.on_response = on_response
         self.access = access
         self.cursors = cursors or CursorSeal.generate()
+        #: Seconds an admitted request has to deliver its whole body (408 and closed otherwise).
+        self.body_read_timeout_s = body_read_timeout_s
+        #: Serve GraphiQL only to requests carrying a valid credential (``[graphiql] enabled = "authenticated"``).
+        self.graphiql_authenticated = graphiql_authenticated
+        self.production = production
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -89,39 +112,67 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request)
-        if self.graphiql is not None and wants_graphiql(request):
-            return self.graphiql(request)
-        media_type = negotiate(request.headers.get("accept"))
+        media_type: str | None = JSON
+        body_read = False
         try:
+            admission: Admission | None = None
+            if self.graphiql is not None and wants_graphiql(request):
+                if not self.graphiql_authenticated:
+                    return self.graphiql(request)
+                admission = await self.admit(request)
+                if admission is not None and not admission.principal.is_anonymous:
+                    return self.graphiql(request)
+                # An anonymous visitor: as though GraphiQL were off.
+            media_type = negotiate(request.headers.get("accept"))
             if media_type is None:
                 raise RequestError(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.", "NOT_ACCEPTABLE")
             if request.method not in ("GET", "POST"):
                 raise RequestError(405, "Use GET or POST.", "METHOD_NOT_ALLOWED")
+            # Who, whether they have budget, and why: before the body is read.
+            if admission is None:
+                admission = await self.admit(request)
+            if admission is not None and request.method == "GET":
+                admission.access.public_only = GET_IS_PUBLIC_ONLY
             params = await self.read_params(request)
-            body, status = await self.execute(request, request_id, params, media_type)
+            body_read = True
+            body, status = await self.execute(request, request_id, params, media_type, admission)
         except RequestError as exc:
+            headers = dict(exc.headers)
+            if not body_read and _has_body(request):
+                # Refused before its body was read: close rather than take the body in to reach the next request.
+                headers["connection"] = "close"
             return _json_response(
-                exc.body(), exc.status, media_type or JSON, request_id, allow=exc.status == 405, extra_headers=exc.headers
+                exc.body(), exc.status, media_type or JSON, request_id, allow=exc.status == 405, extra_headers=headers
             )
         return _json_response(body, status, media_type, request_id)
 
+    async def admit(self, request: Request) -> Admission | None:
+        """``AccessControl.admit``, after refusing a request that states its purpose twice."""
+
+        if self.access is None:
+            return None
+        purposes = request.headers.getlist(PURPOSE_HEADER)
+        if len(purposes) > 1:
+            raise RequestError(400, f"Send one X-Satudata-Purpose header, not {len(purposes)}.", "AMBIGUOUS_PURPOSE")
+        return await self.access.admit(request)
+
     async def execute(
-        self, request: Request, request_id: str, params: GraphQLParams, media_type: str
+        self, request: Request, request_id: str, params: GraphQLParams, media_type: str, admission: Admission | None
     ) -> tuple[dict[str, Any], int]:
-        # Who, whether they have budget, and why: before any work on the document.
-        admission = await self.access.admit(request) if self.access is not None else None
+        if self.production and admission is not None:
+            self._refuse_service_sdl(params.query, admission)
         trace = SourceTrace()
         # Every source call of this request must finish by then; a slow source costs only its fields.
         deadline = asyncio.get_running_loop().time() + self.request_timeout_s
-        row_filters = admission.row_filters if admission is not None else None
+        session = self.registry().session(trace, deadline=deadline, row_filters=admission.row_filters if admission else None)
         context = RequestContext(
-            loaders=Loaders(self.registry().session(trace, deadline=deadline, row_filters=row_filters)),
+            loaders=Loaders(admission.reader(session) if admission is not None else session),
             request=request,
             request_id=request_id,
             trace=trace,
             principal=admission.principal if admission is not None else None,
             access=admission.access if admission is not None else None,
-            cursors=self.cursors,
+            cursors=admission.cursors(self.cursors) if admission is not None else self.cursors,
             deadline=deadline,
         )
         allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
@@ -148,7 +199,7 @@ class GraphQLEndpoint:
                 503, busy.message, busy.code, extensions=busy.extensions(), headers={"retry-after": str(busy.retry_after_s)}
             )
         if errors:
-            body["errors"] = [format_error(e, request_id=request_id) for e in errors]
+            body["errors"] = [self.format_error(e, request_id) for e in errors]
         # Parse and validation failures come back as PreExecutionError; variable coercion
         # failures as a result with no data and errors that have no path.
         pre_execution = isinstance(result, PreExecutionError) or (
@@ -175,6 +226,25 @@ class GraphQLEndpoint:
         status = 400 if pre_execution and media_type == GRAPHQL_RESPONSE else 200
         return body, status
 
+    def format_error(self, error: GraphQLError, request_id: str) -> dict[str, Any]:
+        formatted = format_error(error, request_id=request_id)
+        if self.production:
+            # "Did you mean 'person'?" lists schema names next to a typo: a map for whoever probes.
+            formatted["message"] = _SUGGESTION.sub("", formatted["message"])
+        return formatted
+
+    def _refuse_service_sdl(self, query: str, admission: Admission) -> None:
+        """Production: the federation SDL (``_service``) is for roles that may federate only."""
+
+        if "_service" not in query or admission.access.role.may("federation"):
+            return
+        try:
+            document = parse(query)
+        except GraphQLError:
+            return  # execution reports the syntax error
+        if "_service" in _root_field_names(document):
+            raise RequestError(403, "Only a federation router may read this gateway's _service (its SDL).", "FORBIDDEN")
+
     async def read_params(self, request: Request) -> GraphQLParams:
         if request.method == "GET":
             raw: Mapping[str, Any] = dict(request.query_params)
@@ -199,11 +269,18 @@ class GraphQLEndpoint:
             raise RequestError(413, f"The request body exceeds {self.max_body_bytes} bytes.", "PAYLOAD_TOO_LARGE")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise RequestError(413, f"The request body exceeds {self.max_body_bytes} bytes.", "PAYLOAD_TOO_LARGE")
-            chunks.append(chunk)
+        try:
+            # A client that trickles its body would otherwise hold a connection and its buffer for ever.
+            async with asyncio.timeout(self.body_read_timeout_s):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise RequestError(413, f"The request body exceeds {self.max_body_bytes} bytes.", "PAYLOAD_TOO_LARGE")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise RequestError(
+                408, f"The request body did not arrive within {self.body_read_timeout_s:g} s.", "REQUEST_TIMEOUT"
+            ) from None
         return b"".join(chunks)
 
 
@@ -221,6 +298,35 @@ def _params(data: Mapping[str, Any]) -> GraphQLParams:
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError(400, "`extensions` must be a JSON object.")
     return GraphQLParams(query, variables, operation_name or None, extensions)
+
+
+def _root_field_names(document: Any) -> set[str]:
+    """Names of the fields at the root of every operation, through fragments and aliases."""
+
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    names: set[str] = set()
+    expanded: set[str] = set()
+
+    def walk(selection_set: SelectionSetNode) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in expanded:
+                expanded.add(selection.name.value)
+                if selection.name.value in fragments:
+                    walk(fragments[selection.name.value].selection_set)
+
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            walk(definition.selection_set)
+    return names
+
+
+def _has_body(request: Request) -> bool:
+    declared = request.headers.get("content-length", "0").strip()
+    return "transfer-encoding" in request.headers or (declared != "0" and declared != "")
 
 
 def _json_param(value: str | None, name: str) -> Any:

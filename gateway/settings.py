@@ -6,6 +6,11 @@ title = "Satu Data Trenggalek"     # shown in GraphiQL
 max_body_bytes = 1048576           # larger request bodies are refused with 413
 request_timeout_s = 10             # a request's source calls must finish within this
 cursor_key = "env:SATUDATA_CURSOR_KEY"  # seals paging cursors; the same on every replica
+header_read_timeout_s = 10         # a request line and headers not complete by then: 408, connection closed
+body_read_timeout_s = 10           # a body not complete this long after its headers: 408, connection closed
+keep_alive_timeout_s = 5           # an idle keep-alive connection is closed after this
+max_concurrency = 256              # open connections plus running requests; beyond it, 503
+trusted_proxies = ["10.0.0.5", "10.1.0.0/24"]  # X-Forwarded-For is honoured from these peers only (default: none)
 
 [[agencies]]                        # the OPDs whose systems feed the graph
 code = "DISDUKCAPIL"
@@ -16,7 +21,11 @@ kind = "sql"
 agency = "DISDUKCAPIL"
 url = "env:SIAK_DB_URL"
 
-[[graphiql.examples]]               # queries preloaded in GraphiQL
+[graphiql]
+enabled = "authenticated"           # true: for everyone; false: never; "authenticated": only to a request
+                                    # carrying a valid credential (e.g. added by an SSO proxy). Default:
+                                    # true, "authenticated" in production mode.
+[[graphiql.examples]]               # queries preloaded in GraphiQL (credentials in headers become a placeholder)
 title = "A resident and their family"
 query = "..."
 variables = '{"nik": "..."}'
@@ -25,16 +34,20 @@ variables = '{"nik": "..."}'
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from connectors import ConfigError, resolve_env
 from resolvers import CursorSeal
 
 from .cors import cors_origins
+
+#: Who is served the GraphiQL page: everyone, nobody, or only requests with a valid credential.
+GraphiQLAccess = bool | Literal["authenticated"]
 
 TOP_LEVEL_TABLES = {"gateway", "agencies", "sources", "graphiql", "policy", "clients", "auth", "audit", "limits", "ratelimit"}
 
@@ -64,7 +77,8 @@ class GatewaySettings:
     max_body_bytes: int = 1_048_576
     #: Every source call of a request must finish within this many seconds of its arrival.
     request_timeout_s: float = 10.0
-    graphiql: bool = True
+    #: ``True``, ``False`` or ``"authenticated"`` (see ``GraphiQLAccess``).
+    graphiql: GraphiQLAccess = True
     examples: Sequence[Example] = field(default_factory=tuple)
     base_dir: Path | None = None
     #: Production mode: a ``[policy]`` is required and anonymous clients may not introspect.
@@ -74,6 +88,17 @@ class GatewaySettings:
     #: The key that seals paging cursors (base64url, from ``satudata keygen-secret``); without
     #: one, a random key per process, so cursors do not outlive the process or cross replicas.
     cursor_key: str | None = None
+    #: Seconds a client has to send its request line and headers (enforced by ``gateway.server``).
+    header_read_timeout_s: float = 10.0
+    #: Seconds a client has to send its body once the request is admitted.
+    body_read_timeout_s: float = 10.0
+    #: Seconds an idle keep-alive connection stays open.
+    keep_alive_timeout_s: float = 5.0
+    #: Open connections plus running requests the server takes before answering 503.
+    max_concurrency: int = 256
+    #: Peers (IPs or CIDRs) whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed; none
+    #: by default, so the client address the rate limits use is the socket's peer.
+    trusted_proxies: tuple[str, ...] = ()
     #: The whole parsed file: ``[policy]``, ``[[clients]]``, ``[auth]``, ``[audit]``, ``[limits]``
     #: and ``[ratelimit]`` are read by the components they configure.
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -99,6 +124,7 @@ class GatewaySettings:
         if not sources:
             raise ConfigError("the config defines no [sources.*]: the gateway would have nothing to serve")
         graphiql = raw.get("graphiql", {})
+        production = bool(gateway.get("production", False))
         examples = tuple(
             Example(title=str(e["title"]), query=str(e["query"]), variables=e.get("variables"), headers=e.get("headers"))
             for e in graphiql.get("examples", [])
@@ -109,12 +135,17 @@ class GatewaySettings:
             title=str(gateway.get("title", cls.title)),
             max_body_bytes=int(gateway.get("max_body_bytes", cls.max_body_bytes)),
             request_timeout_s=float(gateway.get("request_timeout_s", cls.request_timeout_s)),
-            graphiql=bool(graphiql.get("enabled", True)),
+            graphiql=_graphiql_access(graphiql.get("enabled", "authenticated" if production else True)),
             examples=examples,
             base_dir=base_dir,
-            production=bool(gateway.get("production", False)),
+            production=production,
             cors_origins=cors_origins(gateway.get("cors_origins")),
             cursor_key=_cursor_key(gateway.get("cursor_key")),
+            header_read_timeout_s=_positive(gateway, "header_read_timeout_s", cls.header_read_timeout_s),
+            body_read_timeout_s=_positive(gateway, "body_read_timeout_s", cls.body_read_timeout_s),
+            keep_alive_timeout_s=_positive(gateway, "keep_alive_timeout_s", cls.keep_alive_timeout_s),
+            max_concurrency=int(_positive(gateway, "max_concurrency", cls.max_concurrency, whole=True)),
+            trusted_proxies=_trusted_proxies(gateway.get("trusted_proxies", ())),
             raw=raw,
         )
 
@@ -128,3 +159,35 @@ def _cursor_key(value: Any) -> str | None:
     except ValueError as exc:
         raise ConfigError(f"[gateway] cursor_key: {exc}; make one with `satudata keygen-secret`") from None
     return text
+
+
+def _graphiql_access(value: Any) -> GraphiQLAccess:
+    if isinstance(value, bool) or value == "authenticated":
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(f'[graphiql] enabled must be true, false or "authenticated", not {value!r}')
+
+
+def _positive(table: Mapping[str, Any], key: str, default: float, *, whole: bool = False) -> float:
+    value = table.get(key, default)
+    kinds = (int,) if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+        what = "a whole number" if whole else "a number of seconds"
+        raise ConfigError(f"[gateway] {key} must be {what} above 0, not {value!r}")
+    return float(value)
+
+
+def _trusted_proxies(value: Any) -> tuple[str, ...]:
+    # Explicit addresses only: uvicorn's "*" (trust everyone) would let any client pick the
+    # address its rate limit is kept under.
+    if not isinstance(value, list | tuple):
+        raise ConfigError("[gateway] trusted_proxies must be a list of IP addresses or CIDR networks")
+    proxies: list[str] = []
+    for entry in value:
+        try:
+            network = ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"[gateway] trusted_proxies: {entry!r} is not an IP address or CIDR network (e.g. \"10.0.0.5\", \"10.1.0.0/24\")"
+            ) from None
+        proxies.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+    return tuple(proxies)

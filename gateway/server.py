@@ -1,0 +1,164 @@
+"""The door before the hall: how uvicorn serves the gateway, and what it refuses on the wire.
+
+``server_config(app, settings, host=..., port=...)`` is the one place the server is set up
+(``satudata serve`` and ``satudata demo`` use it, and so do the tests that open real sockets):
+
+- **a strict HTTP/1.1 parser**: httptools (llhttp) refuses ``Transfer-Encoding`` with
+  ``Content-Length``, a repeated ``Content-Length``, obs-fold and bare LF with 400, which
+  h11 lets through — the differences a fronting proxy and the gateway could disagree on
+  (request smuggling);
+- **a header read deadline** (``[gateway] header_read_timeout_s``): uvicorn has none, so a
+  client could hold a connection for ever by sending one header byte at a time (slowloris).
+  ``GuardedHttpToolsProtocol`` starts a timer when a connection opens and when a request's
+  first byte arrives, and answers 408 and closes if the headers are not complete by then;
+  it also caps the request line plus headers (``MAX_HEADER_BYTES``) and their number
+  (``MAX_HEADER_FIELDS``) with 431, which llhttp does not;
+- **a concurrency limit** (``[gateway] max_concurrency``, uvicorn's ``limit_concurrency``):
+  connections plus running requests beyond it are answered 503;
+- **an idle keep-alive deadline** (``[gateway] keep_alive_timeout_s``);
+- **explicit proxies** (``[gateway] trusted_proxies``): ``X-Forwarded-For`` is believed only
+  from those peers; with none (the default) uvicorn's proxy-header support is off, where its
+  own default would trust 127.0.0.1 — and so any local reverse proxy's clients, or anyone
+  who reaches the port through one, could choose the address their rate limit is kept under.
+
+The body read deadline is the endpoint's (``GraphQLEndpoint``, ``[gateway] body_read_timeout_s``):
+it starts once the request has been admitted, so a caller who is refused never gets to send one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from .settings import GatewaySettings
+
+log = logging.getLogger("satudata.gateway.server")
+
+#: Request line plus header fields, in bytes. A GraphQL document too long for this goes in a POST body.
+MAX_HEADER_BYTES = 32 * 1024
+#: Header fields per request; browsers send about 20.
+MAX_HEADER_FIELDS = 100
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline and a size cap on the request head.
+
+    ``header_timeout_s`` is set on the subclass ``guarded_protocol`` makes; uvicorn builds
+    one instance per connection with its own arguments.
+    """
+
+    header_timeout_s: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._head_fields = 0
+        self._refusal: tuple[int, str] | None = None
+
+    # The head deadline runs from the connection's first moment (a client that sends nothing
+    # is held no longer than one that sends slowly) and again from each later request's first byte.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        self._head_fields = 0
+        if self._head_timer is None:
+            self._arm_head_deadline()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url), fields=0)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value), fields=1)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head_deadline()
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn calls this for every parser error, including the one _count raises to stop
+        # the parser: answer that one with its own status.
+        status, message = self._refusal or (400, msg)
+        self._refuse(status, message)
+
+    def _count(self, size: int, *, fields: int) -> None:
+        self._head_bytes += size
+        self._head_fields += fields
+        if self._head_bytes > MAX_HEADER_BYTES or self._head_fields > MAX_HEADER_FIELDS:
+            self._refusal = (431, f"Request line and headers exceed {MAX_HEADER_BYTES} bytes or {MAX_HEADER_FIELDS} fields.")
+            raise ValueError(self._refusal[1])  # httptools stops parsing and reports a parser error
+
+    def _arm_head_deadline(self) -> None:
+        self._disarm_head_deadline()
+        self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_deadline_passed)
+
+    def _disarm_head_deadline(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_deadline_passed(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        client = "%s:%d" % self.client if self.client else "-"
+        log.info("%s: request headers not complete within %.1f s; connection closed", client, self.header_timeout_s)
+        self._refuse(408, "The request headers did not arrive in time.")
+
+    def _refuse(self, status: int, message: str) -> None:
+        if self.transport.is_closing():
+            return
+        body = message.encode("ascii")
+        self.transport.write(
+            b"".join((
+                STATUS_LINE[status],
+                b"content-type: text/plain; charset=utf-8\r\n",
+                b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body),
+                body,
+            ))
+        )
+        self.transport.close()
+
+
+def guarded_protocol(header_timeout_s: float) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class for ``uvicorn.Config(http=...)`` with this header deadline."""
+
+    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"header_timeout_s": header_timeout_s})
+
+
+def server_config(app: Any, settings: GatewaySettings, *, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """The uvicorn configuration of the gateway; ``options`` pass through (``log_level``, ...)."""
+
+    trusted = list(settings.trusted_proxies)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=guarded_protocol(settings.header_read_timeout_s),
+        ws="none",  # the gateway serves no WebSocket; an Upgrade is an ordinary request
+        limit_concurrency=settings.max_concurrency,
+        timeout_keep_alive=max(1, round(settings.keep_alive_timeout_s)),
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or [],
+        access_log=False,
+        # In-flight requests get the request deadline and a margin to finish; then uvicorn closes them.
+        timeout_graceful_shutdown=int(settings.request_timeout_s) + 2,
+        **options,
+    )
+
+
+__all__ = ["MAX_HEADER_BYTES", "MAX_HEADER_FIELDS", "GuardedHttpToolsProtocol", "guarded_protocol", "server_config"]
