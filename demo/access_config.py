@@ -71,6 +71,13 @@ POLICY = '''
 # "specific" health, disability and children. Masks: nik, initials, year, hide.
 # A role sees a class in full (grant), masked (mask), or not at all; any non-public field
 # also needs a purpose (X-Satudata-Purpose header) from the role's list.
+#
+# Three rules follow from these classes (README, "Who may see what"):
+# - an argument (key, filter, search term, _entities representation) may test a field only
+#   where the role reads that field in full: a masked NIK cannot be looked up;
+# - a link from an object about a person (Person.student, Person.healthRecord, ...) has the
+#   class of what it leads to, and cannot be masked: where its class is masked, it is refused;
+# - row scopes hold on every entity that belongs to a place or a person.
 # ---------------------------------------------------------------------------------------
 [policy.fields]
 "Query.person" = "personal"
@@ -87,6 +94,9 @@ POLICY = '''
 "Person.nik" = { class = "personal", mask = "nik" }
 "Person.name" = { class = "personal", mask = "initials" }
 "Person.birthDate" = { class = "personal", mask = "year" }
+# The desa of residence goes with the person to every role that may see the person at all,
+# masked or not: a generalisation like the birth year, and what statistics are counted by.
+"Person.region" = "public"
 "Person.student" = "children"
 "Person.healthFacility" = "health"
 "Person.healthRecord" = "health"
@@ -106,6 +116,14 @@ POLICY = '''
 "SessionAttendance.*" = "disability"
 "Feedback.reporter" = "personal"
 "Feedback.body" = "personal"
+# Where, in words, down to RT/RW: with the desa and the date it can name the reporter.
+"Feedback.location" = "personal"
+
+[policy.lookups]
+# Distinct persons (NIK, KK, NISN keys, also as _entities representations) a client may look
+# up per window; a registry officer's day is a few hundred, a guessing run many thousands.
+window_s = 3600
+default_budget = 500
 
 [policy.roles.smart_center_analyst]
 description = "Smart Center analyst: aggregates, and registry and school data masked."
@@ -116,6 +134,8 @@ purposes = ["statistik", "perencanaan"]
 description = "Dispendukcapil officer: the civil registry in full."
 grant = ["personal"]
 purposes = ["administrasi-kependudukan"]
+lookup_budget = 2000
+may = ["federation", "operations"]
 
 [policy.roles.health_officer]
 description = "Dinkes / puskesmas officer: residents and their health data in the officer's working area."
@@ -123,6 +143,10 @@ grant = ["personal", "health"]
 purposes = ["pelayanan-kesehatan", "surveilans"]
 [policy.roles.health_officer.row_scope]
 Person = { field = "regionCode", within = "region" }
+Family = { field = "regionCode", within = "region" }
+Patient = { subject = "nik" }
+HealthInsurance = { subject = "nik" }
+Feedback = { field = "regionCode", within = "region", fields = ["body", "reporter", "location"] }
 
 [policy.roles.programme_facilitator]
 description = "Sepeda Keren facilitator: participants living in the facilitator's area, with their vulnerability data."
@@ -130,6 +154,11 @@ grant = ["personal", "disability"]
 purposes = ["pendampingan-program"]
 [policy.roles.programme_facilitator.row_scope]
 Person = { field = "regionCode", within = "region" }
+Family = { field = "regionCode", within = "region" }
+ProgrammeParticipant = { subject = "nik" }
+ProgrammeAttendance = { subject = "nik" }
+HealthInsurance = { subject = "nik" }
+Feedback = { field = "regionCode", within = "region", fields = ["body", "reporter", "location"] }
 
 [policy.roles.school_operator]
 description = "School operator: the pupils of the operator's own school (Dapodik data only)."
@@ -142,6 +171,7 @@ Student = { field = "school", equals = "school" }
 description = "A neighbouring government portal: public data and masked registry data."
 mask = ["personal"]
 purposes = ["layanan-publik"]
+may = ["federation"]
 
 [audit]
 path = "audit.sqlite"
@@ -155,6 +185,9 @@ burst = 100
 '''
 
 
+#: What an example's X-API-Key header shows in GraphiQL (the gateway puts it in place of any key too).
+API_KEY_PLACEHOLDER = "<your API key>"
+
 #: Which demo credential each preloaded GraphiQL example is sent with (none: anonymous).
 EXAMPLE_ROLES = {
     "A resident and their family": "registry_officer",
@@ -166,13 +199,17 @@ EXAMPLE_ROLES = {
 
 
 def example_headers(title: str, clients: list[DemoClient], extra: dict[str, str]) -> dict[str, str]:
-    """The GraphiQL headers of an example: the credential and purpose of its role, if it has one."""
+    """The GraphiQL headers of an example: its role's purpose, and a placeholder for the key.
+
+    The page is served to whoever opens it, so it never carries a key, not even a demo one;
+    ``satudata demo`` prints the keys on the terminal (``credentials_banner``) to paste in.
+    """
 
     role = EXAMPLE_ROLES.get(title)
     client = next((c for c in clients if c.role == role), None)
     if client is None:
         return extra
-    return {"X-API-Key": client.key, "X-Satudata-Purpose": client.purpose, **extra}
+    return {"X-API-Key": API_KEY_PLACEHOLDER, "X-Satudata-Purpose": client.purpose, **extra}
 
 
 def render_access(clients: list[DemoClient]) -> str:
@@ -182,7 +219,8 @@ def render_access(clients: list[DemoClient]) -> str:
 
 
 def credentials_banner(clients_in_config: list[dict[str, object]]) -> str:
-    """What ``satudata demo`` prints: each demo credential of the written config, with its purpose."""
+    """What ``satudata demo`` prints: each demo credential of the written config, with its purpose,
+    and which GraphiQL examples need it (their X-API-Key header holds a placeholder to replace)."""
 
     known = {c.id: c for c in demo_clients("-", None)}
     lines = ["satudata: demo credentials (send as X-API-Key, with X-Satudata-Purpose):"]
@@ -191,5 +229,8 @@ def credentials_banner(clients_in_config: list[dict[str, object]]) -> str:
         if client is not None:
             scope = ", ".join(f"{k}={v}" for k, v in entry.items() if k in ("school", "region"))
             lines.append(f"  {client.role:<22} {client.key}  purpose: {client.purpose}  {client.who}" + (f" [{scope}]" if scope else ""))
+            examples = [title for title, role in EXAMPLE_ROLES.items() if role == client.role]
+            if examples:
+                lines.append(f"  {'':<22} GraphiQL: paste it over {API_KEY_PLACEHOLDER} in " + "; ".join(f'"{t}"' for t in examples))
     lines.append("  (no key: anonymous, public data only)")
     return "\n".join(lines)

@@ -22,7 +22,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from connectors import ConfigError, Filter, SourceTrace
+from connectors import ConfigError, Filter, SourceReader, SourceTrace
+from resolvers import CursorSeal
 
 from .audit import AuditLog, AuditRecord
 from .auth import Authenticator, Principal
@@ -30,8 +31,10 @@ from .auth.principal import ATTRIBUTES
 from .auth.errors import AuthUnavailable, Unauthenticated
 from .enforcement import AccessContext
 from .errors import RequestError
+from .lookup_budget import LookupBudget
 from .policy import AccessDenied, Policy
 from .ratelimit import RateLimited, RateLimiter, RateLimits
+from .row_scope import SubjectScopedReader
 
 log = logging.getLogger("satudata.gateway.access")
 
@@ -46,6 +49,17 @@ class Admission:
     access: AccessContext
     row_filters: Mapping[str, tuple[Filter, ...]]
 
+    def reader(self, session: SourceReader) -> SourceReader:
+        """The request's source reader with the role's ``subject`` row scopes applied (pushed ones
+        are in ``row_filters``, which the registry session adds to every query itself)."""
+
+        return SubjectScopedReader.wrap(session, self.access.role.row_scope)
+
+    def cursors(self, seal: CursorSeal) -> CursorSeal:
+        """``seal`` bound to the caller's role: a cursor made for one role does not page for another."""
+
+        return seal.bound(f"role:{self.access.role.name}")
+
 
 class AccessControl:
     """Authentication, rate limits, policy and audit for the GraphQL endpoint."""
@@ -57,11 +71,13 @@ class AccessControl:
         *,
         audit: AuditLog | None = None,
         limiter: RateLimiter | None = None,
+        lookups: LookupBudget | None = None,
     ) -> None:
         self.policy = policy
         self.authenticator = authenticator
         self.audit = audit
         self.limiter = limiter
+        self.lookups = lookups if lookups is not None else LookupBudget.from_settings(policy.lookups)
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any], *, base_dir: Path | None = None, production: bool = False) -> AccessControl:
@@ -93,6 +109,7 @@ class AccessControl:
         await self.authenticator.aclose()
         if self.limiter is not None:
             await self.limiter.aclose()
+        await self.lookups.aclose()
         if self.audit is not None:
             await self.audit.aclose()
 
@@ -120,7 +137,10 @@ class AccessControl:
         except AccessDenied as exc:
             raise RequestError(403, exc.message, exc.code) from None
         attributes = {name: getattr(principal, name) for name in ATTRIBUTES}
-        return Admission(principal, AccessContext(self.policy, role, purpose), self.policy.row_filters(role, attributes))
+        access = AccessContext(
+            self.policy, role, purpose, attributes=attributes, principal_key=principal.client_id, budget=self.lookups
+        )
+        return Admission(principal, access, self.policy.row_filters(role, attributes))
 
     async def record(
         self,
@@ -132,22 +152,29 @@ class AccessControl:
         trace: SourceTrace,
         request_id: str,
     ) -> bool:
-        """Append the audit record for an answer; ``False`` if the answer disclosed nothing personal.
+        """Append the audit record for an answer; ``False`` if it neither disclosed nor was refused anything personal.
 
-        Raises ``AuditUnavailable`` when the record could not be written: the caller must
-        then withhold the answer (fail closed).
+        Any object about a person in the answer is a disclosure, whatever was selected of it;
+        a request refused on personal data (a field, an argument, the lookup budget) is recorded
+        too, with what it was refused. Raises ``AuditUnavailable`` when the record could not be
+        written: the caller must then withhold the answer (fail closed).
         """
 
-        persons, fields = admission.access.disclosed(data)
-        if not fields or self.audit is None:
+        access = admission.access
+        disclosed = access.disclosed(data)
+        if (not disclosed.fields and not access.refused) or self.audit is None:
             return False
+        outcome = "budget_exceeded" if access.budget_exceeded else "refused" if not disclosed.fields else "answered"
         record = AuditRecord.for_request(
             principal=admission.principal,
-            purpose=admission.access.purpose,
-            operation=admission.access.operation or operation,
+            purpose=access.purpose,
+            operation=access.operation or operation,
             document=document,
-            persons=persons,
-            fields=fields,
+            persons=disclosed.subjects,
+            fields=disclosed.fields,
+            masked=disclosed.masked,
+            refused=access.refused,
+            outcome=outcome,
             trace=trace,
             request_id=request_id,
         )

@@ -1,34 +1,58 @@
 """Field-level enforcement of the access policy, and the ledger of what an answer disclosed.
 
-``guard_fields(schema, policy)`` wraps, once at start-up, the resolver of every field the
-policy classes as non-public, in every object type of the schema: whatever the entry point
-(root fields, nested joins, connections, federation ``_entities``), the executor can only
-reach such a field through its guard, so there is no path around it. Public fields keep
-their resolvers untouched and cost nothing extra.
+``guard_fields(schema, policy)`` first completes the policy against the schema (each link's
+class, which types are about a person), then wraps, once at start-up, the resolver of every
+field that needs a decision: non-public fields, fields whose arguments read a field
+(``resolvers.arguments``), fields that return objects about a person, and fields under a
+field-level row scope. Whatever the entry point (root fields, nested joins, connections,
+federation ``_entities``), the executor can only reach such a field through its guard. Public
+fields keep their resolvers untouched and cost nothing extra.
 
-- A refused field raises ``AccessDenied`` *before* its resolver runs: no source is asked
-  for data the caller may not see.
-- A masked leaf is resolved, then masked (``policy.apply_mask``).
-- Every personal leaf that reaches the answer is noted in the request's ``AccessContext``
-  with its response path and data subject (the NIK of the person it is about, from the
-  vocabulary object's ``data_subject``). After execution, ``disclosed(data)`` keeps only
-  the notes whose path is non-null in the final answer, so the audit record names
-  exactly what the client received.
+Before a guarded resolver runs (so before any source is asked):
+
+- a refused field raises ``AccessDenied``; so does a link that the role could see only masked
+  (``Policy.decide``), and a field under a field-level row scope on an object outside it;
+- every argument is a read (``resolvers.arguments``): a key, filter or search term is allowed
+  only where the role may read the field it tests in full, a list narrowed like a link only
+  where the role may follow that link — else ``FORBIDDEN`` with ``extensions.argument``;
+- lookups by a person's key (NIK, KK, NISN, also as ``_entities`` representations) spend the
+  principal's lookup budget (``gateway.lookup_budget``).
+
+After it runs, a masked leaf is masked (``policy.apply_mask``), and every personal value and
+every object about a person that reaches the answer is noted in the request's
+``AccessContext`` with its response path, its data subject and whether it went out masked;
+refusals on personal data are noted too. ``disclosed(data)`` then keeps the notes whose path
+is non-null in the final answer, so the audit record names exactly what the client received.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver, get_named_type, is_leaf_type
+from graphql import (
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    default_field_resolver,
+    get_named_type,
+    is_leaf_type,
+)
 from strawberry.extensions import SchemaExtension
 
-from .policy import PUBLIC, AccessDenied, Action, Decision, Policy, Role, apply_mask
+from resolvers.arguments import REPRESENTATION_KEYS, REPRESENTATIONS, argument_reads, fields_with_reads
+
+from .lookup_budget import LookupBudget
+from .policy import PUBLIC, AccessDenied, Action, Decision, Policy, Role, RowScope, apply_mask
 
 Path = tuple[str | int, ...]
+
+#: Key fields whose lookups are lookups of a person, counted by the lookup budget.
+PERSON_KEYS = frozenset({"Person.nik", "Family.kk", "Student.nisn"})
+#: Key arguments of root lookups, by ``Type.field``.
+_KEY_ARGUMENTS = {"Query.person": "nik", "Query.family": "kk", "Query.student": "nisn"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +61,16 @@ class Disclosure:
     subject: str | None
     field: str
     masked: bool
+
+
+@dataclass(frozen=True)
+class Disclosed:
+    """What an answer held about persons: whose data, which fields, which of them masked."""
+
+    subjects: frozenset[str] = frozenset()
+    fields: frozenset[str] = frozenset()
+    #: Fields that went out masked wherever they appeared.
+    masked: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -52,6 +86,15 @@ class AccessContext:
     #: When set, every non-public field is refused with this reason, whatever the role may
     #: see (e.g. personal data asked over GET, whose URL ends up in proxy logs).
     public_only: str | None = None
+    #: The principal's attributes that row scopes compare with (``region``, ``school``).
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    #: Who spends the lookup budget (the principal's typed identity), and the budget itself.
+    principal_key: str = ""
+    budget: LookupBudget | None = None
+    #: ``Type.field`` names refused on personal data in this request.
+    refused: list[str] = field(default_factory=list)
+    #: Set when a lookup was refused because the principal's budget ran out.
+    budget_exceeded: bool = False
     _decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
 
     def decide(self, type_name: str, field_name: str) -> Decision:
@@ -61,17 +104,35 @@ class AccessContext:
             decision = self._decisions[key] = self.policy.decide(self.role, self.purpose, type_name, field_name)
         return decision
 
-    def disclosed(self, data: Any) -> tuple[set[str], set[str]]:
-        """(subjects, ``Type.field`` names) of the notes whose value is in ``data``."""
+    def may_read_in_full(self, name: str) -> bool:
+        type_name, field_name = name.split(".", 1)
+        return self.decide(type_name, field_name).action is Action.ALLOW
+
+    def may_follow(self, name: str) -> bool:
+        type_name, field_name = name.split(".", 1)
+        return self.decide(type_name, field_name).action is not Action.REFUSE
+
+    def refuse(self, name: str, sensitivity: str, error: AccessDenied) -> AccessDenied:
+        """Note a refusal (on personal data: it is audited) and return the error to raise."""
+
+        if sensitivity != PUBLIC:
+            self.refused.append(name)
+        return error
+
+    def disclosed(self, data: Any) -> Disclosed:
+        """Subjects and ``Type.field`` names of the notes whose value is in ``data``."""
 
         subjects: set[str] = set()
         fields: set[str] = set()
+        full: set[str] = set()
         for note in self.notes:
             if _present(data, note.path):
                 fields.add(note.field)
+                if not note.masked:
+                    full.add(note.field)
                 if note.subject:
                     subjects.add(note.subject)
-        return subjects, fields
+        return Disclosed(frozenset(subjects), frozenset(fields), frozenset(fields - full))
 
 
 class PolicyExtension(SchemaExtension):
@@ -84,62 +145,255 @@ class PolicyExtension(SchemaExtension):
         yield
 
 
+def subject_types(schema: GraphQLSchema) -> set[str]:
+    """Object types whose objects are about one person: their resolver class has ``data_subject``."""
+
+    found: set[str] = set()
+    for name, gql_type in schema.type_map.items():
+        definition = (getattr(gql_type, "extensions", None) or {}).get("strawberry-definition")
+        if isinstance(gql_type, GraphQLObjectType) and hasattr(getattr(definition, "origin", None), "data_subject"):
+            found.add(name)
+    return found
+
+
+def schema_links(schema: GraphQLSchema) -> dict[str, tuple[str, frozenset[str]]]:
+    """``Type.field`` of every object-valued field -> (parent type, the types it leads to).
+
+    Relay connections and edges are looked through: a page of residents leads to ``Person``.
+    """
+
+    def targets(type_name: str, seen: frozenset[str]) -> frozenset[str]:
+        if not (type_name.endswith("Connection") or type_name.endswith("Edge")) or type_name in seen:
+            return frozenset({type_name})
+        gql_type = schema.type_map[type_name]
+        out: set[str] = set()
+        for f in gql_type.fields.values():  # type: ignore[union-attr]
+            inner = get_named_type(f.type)
+            if not is_leaf_type(inner) and inner.name != "PageInfo":
+                out |= targets(inner.name, seen | {type_name})
+        return frozenset(out)
+
+    links: dict[str, tuple[str, frozenset[str]]] = {}
+    for type_name, gql_type in _object_types(schema):
+        for field_name, field_def in gql_type.fields.items():
+            named = get_named_type(field_def.type)
+            if field_name.startswith("__") or is_leaf_type(named):
+                continue
+            members = [t.name for t in getattr(named, "types", ())] or [named.name]  # unions: every member
+            leads_to: set[str] = set()
+            for member in members:
+                leads_to |= targets(member, frozenset())
+            links[f"{type_name}.{field_name}"] = (type_name, frozenset(leads_to))
+    return links
+
+
 def guard_fields(schema: GraphQLSchema, policy: Policy) -> int:
-    """Wrap every non-public field's resolver with the policy check; returns how many.
+    """Complete ``policy`` against ``schema`` and wrap every field that needs a decision; returns how many.
 
     Call once per schema instance (each ``build_schema()`` has its own field objects).
     """
 
+    subjects = subject_types(schema)
+    policy.classify_links(schema_links(schema), subjects)
+    # Objects about a person are noted for the audit when their type as a whole is personal data.
+    noted_types = {t for t in subjects if policy.rule(t, "*").sensitivity != PUBLIC}
+    scoped_fields = {
+        f"{scope.entity}.{name}" for role in policy.roles.values() for scope in role.row_scope for name in scope.fields
+    }
+    with_reads = fields_with_reads()
     guarded = 0
-    for type_name, gql_type in schema.type_map.items():
-        if type_name.startswith("__") or not isinstance(gql_type, GraphQLObjectType):
-            continue
+    for type_name, gql_type in _object_types(schema):
         for field_name, field_def in gql_type.fields.items():
-            if field_name.startswith("__") or policy.rule(type_name, field_name).sensitivity == PUBLIC:
+            if field_name.startswith("__"):
                 continue
-            leaf = is_leaf_type(get_named_type(field_def.type))  # objects, unions: decided field by field
-            field_def.resolve = _guard(field_def.resolve or default_field_resolver, leaf)
+            name = f"{type_name}.{field_name}"
+            named = get_named_type(field_def.type)
+            members = {t.name for t in getattr(named, "types", ())} or {named.name}
+            returns_persons = bool(members & noted_types)
+            non_public = policy.rule(type_name, field_name).sensitivity != PUBLIC
+            if not (non_public or returns_persons or name in with_reads or name in scoped_fields):
+                continue
+            field_def.resolve = _guard(
+                field_def.resolve or default_field_resolver,
+                type_name=type_name,
+                field_name=field_name,
+                leaf=is_leaf_type(named),
+                returns_persons=returns_persons,
+            )
             guarded += 1
     return guarded
 
 
-def _guard(resolve: Callable[..., Any], leaf: bool) -> Callable[..., Any]:
+def _object_types(schema: GraphQLSchema) -> Iterable[tuple[str, GraphQLObjectType]]:
+    for type_name, gql_type in schema.type_map.items():
+        if not type_name.startswith("__") and isinstance(gql_type, GraphQLObjectType):
+            yield type_name, gql_type
+
+
+def _guard(
+    resolve: Callable[..., Any], *, type_name: str, field_name: str, leaf: bool, returns_persons: bool
+) -> Callable[..., Any]:
+    name = f"{type_name}.{field_name}"
+    key_argument = _KEY_ARGUMENTS.get(name)
+    is_entities = f"{name}(representations)" == REPRESENTATIONS
+
     def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         access: AccessContext | None = getattr(info.context, "access", None)
         if access is None:  # the schema used without the gateway (tests of the vocabulary)
             return resolve(root, info, **args)
-        decision = access.decide(info.parent_type.name, info.field_name)
-        if access.public_only is not None and decision.sensitivity != PUBLIC:
-            raise AccessDenied(access.public_only)
-        if decision.action is Action.REFUSE:
-            raise AccessDenied(decision.reason, code=decision.code)  # before the resolver: no source call
-        result = resolve(root, info, **args)
-        if not leaf:
-            return result  # an object: its own fields are decided one by one
-        if inspect.isawaitable(result):
-            return _finish_later(result, access, decision, root, info)
-        return _finish(result, access, decision, root, info)
+        decision = access.decide(type_name, field_name)
+        _check(access, decision, name, root, args, is_entities)
+        person_keys = _person_keys(args, key_argument, is_entities)
+        if person_keys and access.budget is not None:
+            return _after_budget(access, person_keys, decision, resolve, root, info, args, leaf, returns_persons)
+        return _resolve(access, decision, resolve, root, info, args, leaf, returns_persons)
 
     return guarded
 
 
-async def _finish_later(result: Any, access: AccessContext, decision: Decision, root: Any, info: GraphQLResolveInfo) -> Any:
-    return _finish(await result, access, decision, root, info)
+def _check(access: AccessContext, decision: Decision, name: str, root: Any, args: dict[str, Any], is_entities: bool) -> None:
+    """Raise ``AccessDenied`` if the field, its row scope or any of its arguments is refused."""
+
+    if access.public_only is not None and decision.sensitivity != PUBLIC:
+        raise access.refuse(name, decision.sensitivity, AccessDenied(access.public_only))
+    if decision.action is Action.REFUSE:
+        raise access.refuse(name, decision.sensitivity, AccessDenied(decision.reason, code=decision.code))
+    type_name, field_name = name.split(".", 1)
+    for scope in access.role.row_scope:
+        if scope.fields and scope.entity == type_name and field_name in scope.fields and not _in_scope(scope, root, access):
+            raise access.refuse(
+                name,
+                decision.sensitivity,
+                AccessDenied(f"{name} of a {type_name} outside the role {access.role.name!r}'s area is not shown."),
+            )
+    for read in argument_reads(type_name, field_name, args):
+        allowed = access.may_read_in_full(read.reads) if read.matches else access.may_follow(read.reads)
+        if not allowed:
+            how = "read in full" if read.matches else "follow"
+            raise access.refuse(
+                name,
+                "personal",
+                AccessDenied(
+                    f"The argument `{read.argument}` of {name} tests {read.reads}, which the role "
+                    f"{access.role.name!r} may not {how}; an argument can only test what the role may read.",
+                    argument=read.argument,
+                ),
+            )
+    if is_entities:
+        for representation in args.get("representations") or ():
+            typename = representation.get("__typename") if isinstance(representation, dict) else None
+            key_field = REPRESENTATION_KEYS.get(typename) if isinstance(typename, str) else None
+            if key_field is not None and not access.may_read_in_full(key_field):
+                raise access.refuse(
+                    name,
+                    "personal",
+                    AccessDenied(
+                        f"A representation of {typename} is looked up by {key_field}, which the role "
+                        f"{access.role.name!r} may not read in full.",
+                        argument="representations",
+                    ),
+                )
 
 
-def _finish(value: Any, access: AccessContext, decision: Decision, root: Any, info: GraphQLResolveInfo) -> Any:
+def _in_scope(scope: RowScope, root: Any, access: AccessContext) -> bool:
+    attribute = "".join("_" + c.lower() if c.isupper() else c for c in scope.field)  # regionCode -> region_code
+    return scope.admits(getattr(root, attribute, None), access.attributes)
+
+
+def _person_keys(args: dict[str, Any], key_argument: str | None, is_entities: bool) -> list[str]:
+    """The persons' keys a root lookup or ``_entities`` asks for, as ``Type.field:value``."""
+
+    if key_argument is not None:
+        value = args.get(key_argument)
+        return [f"{key_argument}:{value}"] if isinstance(value, str) else []
+    if not is_entities:
+        return []
+    keys: list[str] = []
+    for representation in args.get("representations") or ():
+        if not isinstance(representation, dict):
+            continue
+        key_field = REPRESENTATION_KEYS.get(representation.get("__typename"))  # type: ignore[arg-type]
+        if key_field in PERSON_KEYS:
+            value = representation.get(key_field.split(".", 1)[1])
+            if isinstance(value, str):
+                keys.append(f"{key_field.split('.', 1)[1]}:{value}")
+    return keys
+
+
+async def _after_budget(
+    access: AccessContext,
+    keys: list[str],
+    decision: Decision,
+    resolve: Callable[..., Any],
+    root: Any,
+    info: GraphQLResolveInfo,
+    args: dict[str, Any],
+    leaf: bool,
+    returns_persons: bool,
+) -> Any:
+    assert access.budget is not None
+    if not await access.budget.spend(access.principal_key, keys, access.policy.budget(access.role)):
+        access.budget_exceeded = True
+        name = f"{info.parent_type.name}.{info.field_name}"
+        raise access.refuse(
+            name,
+            "personal",
+            AccessDenied(
+                "This client has looked up as many persons by key as its role allows for now; "
+                "lookups resume in the next window.",
+                code="LOOKUP_BUDGET_EXCEEDED",
+            ),
+        )
+    result = _resolve(access, decision, resolve, root, info, args, leaf, returns_persons)
+    return await result if inspect.isawaitable(result) else result
+
+
+def _resolve(
+    access: AccessContext,
+    decision: Decision,
+    resolve: Callable[..., Any],
+    root: Any,
+    info: GraphQLResolveInfo,
+    args: dict[str, Any],
+    leaf: bool,
+    returns_persons: bool,
+) -> Any:
+    result = resolve(root, info, **args)
+    if not leaf and not returns_persons:
+        return result  # an object: its own fields are decided one by one
+    if inspect.isawaitable(result):
+        return _finish_later(result, access, decision, root, info, leaf)
+    return _finish(result, access, decision, root, info, leaf)
+
+
+async def _finish_later(
+    result: Any, access: AccessContext, decision: Decision, root: Any, info: GraphQLResolveInfo, leaf: bool
+) -> Any:
+    return _finish(await result, access, decision, root, info, leaf)
+
+
+def _finish(value: Any, access: AccessContext, decision: Decision, root: Any, info: GraphQLResolveInfo, leaf: bool) -> Any:
     masked = decision.action is Action.MASK
+    name = f"{info.parent_type.name}.{info.field_name}"
+    if not leaf:
+        # Objects about a person: each one in the answer is a disclosure, whatever is selected of it.
+        path = tuple(info.path.as_list())
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if item is not None:
+                    access.notes.append(Disclosure((*path, index), _subject(item), name, masked))
+        elif value is not None:
+            access.notes.append(Disclosure(path, _subject(value), name, masked))
+        return value
     if masked:
         value = apply_mask(decision.mask, value)
-    if value is not None and value != []:
-        access.notes.append(
-            Disclosure(tuple(info.path.as_list()), _subject(root), f"{info.parent_type.name}.{info.field_name}", masked)
-        )
+    if value is not None and value != [] and decision.sensitivity != PUBLIC:
+        access.notes.append(Disclosure(tuple(info.path.as_list()), _subject(root), name, masked))
     return value
 
 
-def _subject(root: Any) -> str | None:
-    subject = getattr(root, "data_subject", None)
+def _subject(obj: Any) -> str | None:
+    subject = getattr(obj, "data_subject", None)
     return subject if isinstance(subject, str) else None
 
 

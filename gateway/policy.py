@@ -22,7 +22,7 @@ the enforcement layer (``gateway.enforcement``) applies to each field it resolve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -57,8 +57,8 @@ class AccessDenied(SatudataError):
 
     code = "FORBIDDEN"
 
-    def __init__(self, message: str, *, code: str = "FORBIDDEN") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, code: str = "FORBIDDEN", argument: str | None = None) -> None:
+        super().__init__(message, **({"argument": argument} if argument is not None else {}))
         self.code = code
 
 
@@ -87,18 +87,51 @@ class Decision:
 
 @dataclass(frozen=True)
 class RowScope:
-    """Rows of ``entity`` the role sees: ``field`` equal to, or within (region codes), an attribute."""
+    """Rows of ``entity`` a role sees, in one of three forms (``[policy.roles.R.row_scope]``).
+
+    ``Person = { field = "regionCode", within = "region" }``
+        pushed to the source: every query for the source entity ``Person`` gets
+        ``regionCode`` within (or ``equals``) the principal's attribute ``region``.
+    ``Patient = { subject = "nik" }``
+        for sources that cannot filter by the attribute: a row of ``Patient`` is kept only when
+        the person named by its ``nik`` is one of the role's ``Person`` rows.
+    ``Feedback = { field = "regionCode", within = "region", fields = ["body", "reporter"] }``
+        the vocabulary type's rows stay visible, but the listed fields of an object outside the
+        scope are refused (its other fields are public data).
+
+    Out of scope looks exactly like unknown: the row is absent, as if the source had none.
+    """
 
     entity: str
-    field: str
-    attribute: str
-    within: bool
+    field: str = ""
+    attribute: str = ""
+    within: bool = False
+    #: ``subject`` form: the record field that holds the data subject's NIK.
+    subject: str = ""
+    #: ``fields`` form: the vocabulary fields refused outside the scope.
+    fields: frozenset[str] = frozenset()
+
+    @property
+    def pushed(self) -> bool:
+        """Whether the scope is a filter the source applies (the first form)."""
+
+        return not self.subject and not self.fields
 
     def filter(self, attributes: Mapping[str, Any]) -> Filter:
         value = attributes.get(self.attribute)
         if value in (None, ""):
             return Filter(self.field, "in", ())  # no attribute, no rows: fail closed
         return Filter(self.field, "prefix", (str(value),)) if self.within else Filter(self.field, "eq", value)
+
+    def admits(self, value: Any, attributes: Mapping[str, Any]) -> bool:
+        """Whether a row whose scoped field holds ``value`` is in scope (fails closed without the attribute)."""
+
+        wanted = attributes.get(self.attribute)
+        if wanted in (None, "") or not isinstance(value, str):
+            return False
+        if self.within:
+            return value == wanted or value.startswith(f"{wanted}.")
+        return value == wanted
 
 
 #: What a role may do beyond reading fields: ``federation`` (read ``_service``, the subgraph's
@@ -115,6 +148,8 @@ class Role:
     purposes: frozenset[str] = frozenset()
     row_scope: tuple[RowScope, ...] = ()
     capabilities: frozenset[str] = frozenset()
+    #: Distinct persons (NIK, KK or NISN keys) the role may look up per ``[policy.lookups] window_s``.
+    lookup_budget: int | None = None
 
     def may(self, capability: str) -> bool:
         """Whether the role has ``capability`` (one of ``CAPABILITIES``)."""
@@ -128,15 +163,23 @@ class Policy:
 
     fields: Mapping[str, FieldRule] = field(default_factory=dict)
     roles: Mapping[str, Role] = field(default_factory=dict)
+    lookups: LookupSettings = field(default_factory=lambda: LookupSettings())
+    #: Classes of links (object-valued fields) without an entry of their own, derived from the
+    #: schema by ``classify_links``: a link discloses what it leads to.
+    links: dict[str, FieldRule] = field(default_factory=dict)
+    #: Every object-valued field (``Type.field``), and the types whose objects are about one
+    #: person (they carry a data subject); both filled by ``classify_links``.
+    link_names: set[str] = field(default_factory=set)
+    subject_types: set[str] = field(default_factory=set)
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any] | None) -> Policy:
         """Read ``[policy]``; with none, every field is public and only ``anonymous`` exists."""
 
         raw = raw or {}
-        unknown = set(raw) - {"fields", "roles"}
+        unknown = set(raw) - {"fields", "roles", "lookups"}
         if unknown:
-            raise ConfigError(f"[policy] has unknown key(s) {sorted(unknown)}; expected fields, roles")
+            raise ConfigError(f"[policy] has unknown key(s) {sorted(unknown)}; expected fields, roles, lookups")
         fields: dict[str, FieldRule] = {}
         for name, spec in (raw.get("fields") or {}).items():
             if not isinstance(name, str) or "." not in name:
@@ -158,10 +201,46 @@ class Policy:
             roles[name] = _role(name, spec)
         if roles[ANONYMOUS].grant or roles[ANONYMOUS].mask or roles[ANONYMOUS].capabilities:
             raise ConfigError("policy.roles.anonymous may not be granted any personal data class")
-        return cls(fields, roles)
+        return cls(fields, roles, LookupSettings.from_config(raw.get("lookups")))
 
     def rule(self, type_name: str, field_name: str) -> FieldRule:
-        return self.fields.get(f"{type_name}.{field_name}") or self.fields.get(f"{type_name}.*") or FieldRule()
+        """The field's own entry, else its derived link class, else its type's ``Type.*``, else public."""
+
+        name = f"{type_name}.{field_name}"
+        return self.fields.get(name) or self.links.get(name) or self.fields.get(f"{type_name}.*") or FieldRule()
+
+    def classify_links(self, links: Mapping[str, tuple[str, frozenset[str]]], subject_types: Iterable[str] = ()) -> None:
+        """Class every link that has no entry of its own, once at start-up.
+
+        ``links`` maps ``Type.field`` of each object-valued field to (its parent type, the types
+        it leads to, connections and edges looked through). A link discloses the relation
+        between its parent and what it leads to, so its class is the strictest of the parent's
+        ``Type.*`` class and every class on the values (leaf fields) of the types it leads to. Where
+        that mixes specific classes, the later one in ``CLASSES`` wins: class such links
+        explicitly in ``[policy.fields]``.
+        """
+
+        derived: dict[str, FieldRule] = {}
+        for name, (parent, targets) in links.items():
+            if name in self.fields:
+                continue
+            classes = {self.fields.get(f"{parent}.*", FieldRule()).sensitivity}
+            for target in targets:  # the target's values (its links are decided when followed)
+                classes.update(r.sensitivity for n, r in self.fields.items() if n.split(".", 1)[0] == target and n not in links)
+            strictest = max(classes, key=CLASSES.index)
+            if strictest != PUBLIC:
+                derived[name] = FieldRule(strictest)
+        self.links.clear()
+        self.links.update(derived)
+        self.link_names.clear()
+        self.link_names.update(links)
+        self.subject_types.clear()
+        self.subject_types.update(subject_types)
+
+    def is_person_link(self, type_name: str, field_name: str) -> bool:
+        """Whether ``Type.field`` leads from an object about a person to something else about them."""
+
+        return type_name in self.subject_types and f"{type_name}.{field_name}" in self.link_names
 
     def role(self, name: str) -> Role:
         role = self.roles.get(name)
@@ -191,30 +270,74 @@ class Policy:
                 reason=f"{where} is {rule.sensitivity} data: declare a purpose in the X-Satudata-Purpose header.",
                 code="PURPOSE_REQUIRED",
             )
+        if action is Action.MASK and self.is_person_link(type_name, field_name):
+            # A link (a child's school, that a health record exists) has no masked form: what it
+            # discloses is that it leads somewhere at all.
+            return Decision(
+                Action.REFUSE,
+                rule.sensitivity,
+                reason=f"{where} links to {rule.sensitivity} data, which the role {role.name!r} may see only masked; "
+                "a link cannot be masked.",
+            )
         return Decision(action, rule.sensitivity, rule.mask)
+
+    def budget(self, role: Role) -> int:
+        """Distinct persons ``role`` may look up by key per ``[policy.lookups] window_s``."""
+
+        return role.lookup_budget if role.lookup_budget is not None else self.lookups.default_budget
 
     def check_purpose(self, role: Role, purpose: str | None) -> None:
         """Refuse, before execution, a declared purpose the role may not use."""
 
         if purpose is not None and purpose not in role.purposes:
-            allowed = ", ".join(sorted(role.purposes)) or "none"
+            # The role's other purposes are not listed: they would tell a caller what else to claim.
             raise AccessDenied(
-                f"The purpose {purpose!r} is not allowed for the role {role.name!r} (allowed: {allowed}).",
+                f"The purpose {purpose!r} is not allowed for the role {role.name!r}.",
                 code="PURPOSE_NOT_ALLOWED",
             )
 
     def row_filters(self, role: Role, attributes: Mapping[str, Any]) -> dict[str, tuple[Filter, ...]]:
-        """Entity -> filters every source query for that entity gets, for this caller."""
+        """Entity -> filters every source query for that entity gets, for this caller (pushed scopes only)."""
 
         out: dict[str, tuple[Filter, ...]] = {}
         for scope in role.row_scope:
-            out[scope.entity] = (*out.get(scope.entity, ()), scope.filter(attributes))
+            if scope.pushed:
+                out[scope.entity] = (*out.get(scope.entity, ()), scope.filter(attributes))
         return out
+
+
+@dataclass(frozen=True)
+class LookupSettings:
+    """``[policy.lookups]``: the window of the per-role lookup budget, and where it is counted."""
+
+    #: Length of the window in which ``lookup_budget`` distinct persons may be looked up.
+    window_s: float = 3600.0
+    #: Roles without a ``lookup_budget`` of their own get this one.
+    default_budget: int = 1000
+    #: Count in Redis (shared by replicas); absent: in this process's memory.
+    redis_url: str | None = None
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any] | None) -> LookupSettings:
+        raw = raw or {}
+        unknown = set(raw) - {"window_s", "default_budget", "redis_url"}
+        if unknown:
+            raise ConfigError(f"[policy.lookups] has unknown key(s) {sorted(unknown)}; expected window_s, default_budget, redis_url")
+        window = raw.get("window_s", cls.window_s)
+        budget = raw.get("default_budget", cls.default_budget)
+        if not isinstance(window, (int, float)) or isinstance(window, bool) or window <= 0:
+            raise ConfigError("[policy.lookups] window_s must be a positive number of seconds")
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+            raise ConfigError("[policy.lookups] default_budget must be a whole number (0 or more)")
+        url = raw.get("redis_url")
+        if url is not None and not isinstance(url, str):
+            raise ConfigError("[policy.lookups] redis_url must be a URL or \"env:VAR\"")
+        return cls(float(window), budget, url)
 
 
 def _role(name: str, spec: Mapping[str, Any]) -> Role:
     where = f"policy.roles.{name}"
-    unknown = set(spec) - {"description", "grant", "mask", "purposes", "row_scope", "may"}
+    unknown = set(spec) - {"description", "grant", "mask", "purposes", "row_scope", "may", "lookup_budget"}
     if unknown:
         raise ConfigError(f"{where} has unknown key(s) {sorted(unknown)}")
 
@@ -225,15 +348,17 @@ def _role(name: str, spec: Mapping[str, Any]) -> Role:
             raise ConfigError(f"{where}.{key}: {bad} not among {list(CLASSES[1:])}")
         return frozenset(values)
 
-    scopes: list[RowScope] = []
-    for entity, rule in (spec.get("row_scope") or {}).items():
-        kinds = [k for k in ("equals", "within") if k in rule]
-        if "field" not in rule or len(kinds) != 1:
-            raise ConfigError(f"{where}.row_scope.{entity} needs field and one of equals/within (a principal attribute)")
-        scopes.append(RowScope(entity, str(rule["field"]), str(rule[kinds[0]]), kinds[0] == "within"))
+    scopes = [_row_scope(f"{where}.row_scope.{entity}", entity, rule) for entity, rule in (spec.get("row_scope") or {}).items()]
+    if any(not scope.pushed and scope.subject for scope in scopes) and not any(
+        scope.entity == "Person" and scope.pushed for scope in scopes
+    ):
+        raise ConfigError(f"{where}.row_scope: a `subject` scope needs a Person scope to compare with")
     purposes = spec.get("purposes") or []
     if not all(isinstance(p, str) and p for p in purposes):
         raise ConfigError(f"{where}.purposes must be a list of names")
+    budget = spec.get("lookup_budget")
+    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < 0):
+        raise ConfigError(f"{where}.lookup_budget must be a whole number of persons (0 or more)")
     may = spec.get("may") or []
     bad = [c for c in may if c not in CAPABILITIES]
     if bad:
@@ -246,7 +371,27 @@ def _role(name: str, spec: Mapping[str, Any]) -> Role:
         frozenset(purposes),
         tuple(scopes),
         frozenset(may),
+        budget,
     )
+
+
+def _row_scope(where: str, entity: str, rule: Mapping[str, Any]) -> RowScope:
+    if not isinstance(rule, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(rule) - {"field", "equals", "within", "subject", "fields"}
+    if unknown:
+        raise ConfigError(f"{where} has unknown key(s) {sorted(unknown)}")
+    if "subject" in rule:
+        if set(rule) != {"subject"}:
+            raise ConfigError(f"{where}: `subject` stands alone (the record field holding the person's NIK)")
+        return RowScope(entity, subject=str(rule["subject"]))
+    kinds = [k for k in ("equals", "within") if k in rule]
+    if "field" not in rule or len(kinds) != 1:
+        raise ConfigError(f"{where} needs field and one of equals/within (a principal attribute), or subject")
+    fields = rule.get("fields") or []
+    if not isinstance(fields, list) or not all(isinstance(f, str) and f for f in fields):
+        raise ConfigError(f"{where}.fields must be a list of field names")
+    return RowScope(entity, str(rule["field"]), str(rule[kinds[0]]), kinds[0] == "within", fields=frozenset(fields))
 
 
 # -- masks ------------------------------------------------------------------------------------

@@ -9,8 +9,11 @@ AES-256-GCM under the gateway's cursor key:
 
 The nonce is fresh for every cursor, so the same row gives a different cursor each time and
 cursors cannot be used to tell whether two answers hold the same person. Each cursor is bound
-to the kind of list it came from (its ``scope``, e.g. ``Person``): a resident's cursor passed to
-``schools(after:)`` is refused rather than compared with NPSNs. A cursor made with another key or
+to the list it came from (its ``scope``: the entity and the list's conditions, e.g. the residents
+of one desa whose name contains "SITI"), and to whatever the gateway binds the seal to with
+``bound`` (the caller's role): a resident's cursor passed to ``schools(after:)``, a participant's
+cursor passed to ``persons(after:)``, a cursor of one filter passed with another, or one role's
+cursor sent by another role, is refused rather than compared with the wrong list's keys. A cursor made with another key or
 for another scope, edited, or cut short fails the tag check and is refused as ``MALFORMED``.
 
 Cursors stay valid as long as the key does: give every replica of a deployment the same
@@ -46,6 +49,15 @@ class CursorSeal:
         if len(key) != KEY_BYTES:
             raise ValueError(f"a cursor key is {KEY_BYTES} bytes; got {len(key)}")
         self._aead = AESGCM(key)
+        self._binding = b""
+
+    def bound(self, binding: str) -> CursorSeal:
+        """A seal under the same key whose cursors open only with a seal bound alike (e.g. to a role)."""
+
+        seal = object.__new__(CursorSeal)
+        seal._aead = self._aead
+        seal._binding = self._binding + binding.encode() + b"\x00"
+        return seal
 
     @classmethod
     def generate(cls) -> CursorSeal:
@@ -67,7 +79,7 @@ class CursorSeal:
         """The cursor for the position just after ``key`` in a list of ``scope`` (an entity name)."""
 
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, key.encode(), _PURPOSE + scope.encode())
+        sealed = self._aead.encrypt(nonce, key.encode(), _PURPOSE + self._binding + scope.encode())
         return base64.urlsafe_b64encode(_VERSION + nonce + sealed).rstrip(b"=").decode()
 
     def open(self, cursor: str, scope: str) -> str:
@@ -83,7 +95,7 @@ class CursorSeal:
         if len(raw) > 1 + _NONCE_BYTES + _TAG_BYTES and raw[:1] == _VERSION:
             nonce, sealed = raw[1 : 1 + _NONCE_BYTES], raw[1 + _NONCE_BYTES :]
             try:
-                return self._aead.decrypt(nonce, sealed, _PURPOSE + scope.encode()).decode()
+                return self._aead.decrypt(nonce, sealed, _PURPOSE + self._binding + scope.encode()).decode()
             except (InvalidTag, UnicodeDecodeError):
                 pass
         raise InvalidInput(

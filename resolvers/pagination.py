@@ -89,13 +89,15 @@ async def paginate(
     """One page of ``entity`` records matching ``where``, in key order; ``cursors`` seals the positions."""
 
     size = check_page_size(first)
-    after_key = cursors.open(after, entity) if after is not None else None
     where = tuple(where)
+    # A cursor is bound to this list: the entity and its conditions (a filter's cursor is no other's).
+    scope = f"{entity}:{where!r}"
+    after_key = cursors.open(after, scope) if after is not None else None
     records: Sequence[Record] = []
     if size:
         records = await sources.fetch(SourceQuery(entity, where=where, after=after_key, limit=size + 1))
     page = records[:size]
-    edges = [Edge(cursor=cursors.seal(str(r[key]), entity), node=to_node(r)) for r in page]
+    edges = [Edge(cursor=cursors.seal(str(r[key]), scope), node=to_node(r)) for r in page]
 
     async def count_total() -> int:
         counted = await sources.fetch(SourceQuery(entity, where=where, group_by=()))

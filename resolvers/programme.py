@@ -164,7 +164,7 @@ class Programme:
                 for nik, r in zip(page, records, strict=True)
             ]
 
-        return await paginate_keys(sorted(niks), first=first, after=after, cursors=info.context.cursors, scope="Person", to_nodes=to_nodes)
+        return await paginate_keys(sorted(niks), first=first, after=after, cursors=info.context.cursors, scope=f"ProgrammeParticipant:{self.code}", to_nodes=to_nodes)
 
 
 @strawberry.type(description="One session of a Sepeda Keren class.")

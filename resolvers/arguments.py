@@ -1,0 +1,159 @@
+"""What each argument of the schema tests: the vocabulary field it matches rows against.
+
+An argument is a way to read: ``person(nik: X)`` answers "is there a resident with NIK X?",
+``persons(filter: {nameContains: "SIT"})`` "which residents' names contain SIT?". The gateway's
+access policy therefore treats every argument as a read of the field it tests (``reads``) and
+allows it only where the caller's role may read that field in full. This module states, once,
+which field that is; it knows nothing of roles.
+
+Each argument of the schema is in exactly one of these tables (a test walks the schema):
+
+``MATCHES``
+    the argument is compared with a field's value: a key, a filter, a search term. Names are
+    ``Type.field(argument)``, or ``Type.field(argument.inputField)`` inside a filter object.
+``TRAVERSES``
+    the argument narrows a list the way following a link would (``persons(filter: {region})``
+    lists the residents of a region, as ``Region.residents`` does); it needs what the link needs.
+``SHAPES``
+    the argument shapes the answer without testing any record (page size, cursors, windows).
+
+``REPRESENTATION_KEYS`` does the same for federation's ``_entities``: each representation
+names a type and tests its key field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: ``Type.field(argument[.inputField])`` -> ``Type.field`` whose values the argument is compared with.
+MATCHES: dict[str, str] = {
+    "Query.person(nik)": "Person.nik",
+    "Query.family(kk)": "Family.kk",
+    "Query.student(nisn)": "Student.nisn",
+    "Query.school(npsn)": "School.npsn",
+    "Query.region(code)": "Region.code",
+    "Query.healthFacility(code)": "HealthFacility.code",
+    "Query.agency(code)": "Agency.code",
+    "Query.programme(code)": "Programme.code",
+    "Query.persons(filter.nameContains)": "Person.name",
+    "Query.persons(filter.status)": "Person.status",
+    "Query.persons(filter.sex)": "Person.sex",
+    "Query.students(filter.grade)": "Student.grade",
+    "Query.students(filter.nameContains)": "Student.name",
+    "School.students(grade)": "Student.grade",
+    "Query.schools(filter.region)": "School.region",
+    "Query.schools(filter.level)": "School.level",
+    "Query.schools(filter.ownership)": "School.ownership",
+    "Query.schools(filter.nameContains)": "School.name",
+    "Region.schools(level)": "School.level",
+    "Query.programmes(filter.year)": "Programme.year",
+    "Query.programmes(filter.region)": "Programme.region",
+    **{
+        f"{parent}.feedback(filter.{name})": f"Feedback.{target}"
+        for parent in ("Query", "Region", "Agency")
+        for name, target in (
+            ("status", "status"),
+            ("kind", "kind"),
+            ("category", "category"),
+            ("region", "region"),
+            ("agency", "agency"),
+            ("submittedFrom", "submittedAt"),
+            ("submittedTo", "submittedAt"),
+        )
+    },
+    **{
+        f"{parent}.caseReports({name})": f"CaseReport.{target}"
+        for parent in ("Region", "HealthFacility")
+        for name, target in (("year", "year"), ("fromWeek", "week"), ("toWeek", "week"), ("disease", "disease"))
+    },
+}
+
+#: ``Type.field(argument[.inputField])`` -> the link (``Type.field``) whose list the argument gives.
+TRAVERSES: dict[str, str] = {
+    "Query.persons(filter.region)": "Region.residents",
+    "Query.students(filter.school)": "School.students",
+}
+
+#: Arguments that test no record: page size, cursor, a time window.
+SHAPES: frozenset[str] = frozenset(
+    {
+        *(
+            f"{field}({name})"
+            for field in (
+                "Query.persons",
+                "Query.schools",
+                "Query.students",
+                "Query.programmes",
+                "Query.feedback",
+                "Region.residents",
+                "Region.feedback",
+                "Agency.feedback",
+                "Programme.participants",
+            )
+            for name in ("first", "after")
+        ),
+        "School.attendance(from)",
+        "School.attendance(to)",
+    }
+)
+
+#: ``__typename`` of an ``_entities`` representation -> the key field it is looked up by.
+REPRESENTATION_KEYS: dict[str, str] = {
+    "Person": "Person.nik",
+    "Family": "Family.kk",
+    "Student": "Student.nisn",
+    "School": "School.npsn",
+    "Region": "Region.code",
+    "Agency": "Agency.code",
+}
+
+#: The ``_entities`` argument, checked per representation with ``REPRESENTATION_KEYS``.
+REPRESENTATIONS = "Query._entities(representations)"
+
+
+@dataclass(frozen=True, slots=True)
+class ArgumentRead:
+    """One argument given in a request, as a read of a field."""
+
+    #: The argument's name as the client wrote it (``filter``, ``nik``, ``representations``).
+    argument: str
+    #: ``Type.field`` the argument reads.
+    reads: str
+    #: True for ``MATCHES`` (needs the field in full), False for ``TRAVERSES`` (needs the link).
+    matches: bool
+
+
+def argument_reads(type_name: str, field_name: str, args: dict[str, object]) -> list[ArgumentRead]:
+    """The reads that ``args`` (as the executor coerced them) of ``Type.field`` make; ``None`` values read nothing.
+
+    ``_entities`` representations are not included: see ``REPRESENTATION_KEYS``.
+    """
+
+    reads: list[ArgumentRead] = []
+    where = f"{type_name}.{field_name}"
+    for name, value in args.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            for inner, inner_value in value.items():
+                if inner_value is not None:
+                    _add(reads, name, f"{where}({name}.{inner})")
+        else:
+            _add(reads, name, f"{where}({name})")
+    return reads
+
+
+def _add(reads: list[ArgumentRead], argument: str, key: str) -> None:
+    target = MATCHES.get(key)
+    if target is not None:
+        reads.append(ArgumentRead(argument, target, True))
+        return
+    target = TRAVERSES.get(key)
+    if target is not None:
+        reads.append(ArgumentRead(argument, target, False))
+
+
+def fields_with_reads() -> set[str]:
+    """``Type.field`` names that have an argument reading a field (the gateway guards these)."""
+
+    return {key.split("(")[0] for key in (*MATCHES, *TRAVERSES)} | {REPRESENTATIONS.split("(")[0]}
