@@ -55,6 +55,7 @@ def sample(sqlite_backend: Backend) -> dict[str, Any]:
             "SELECT count(*) FROM penduduk WHERE kode_wilayah LIKE ?", (region[: len(region) - 5] + "%",)
         ).fetchone()[0]
         total = conn.execute("SELECT count(*) FROM penduduk").fetchone()[0]
+        (desa_resident,) = conn.execute("SELECT min(nik) FROM penduduk WHERE kode_wilayah = ?", (region,)).fetchone()
     with sqlite3.connect(education) as conn:
         npsn, pupils = conn.execute(
             "SELECT npsn, count(*) FROM peserta_didik GROUP BY npsn ORDER BY count(*) DESC LIMIT 1"
@@ -63,6 +64,7 @@ def sample(sqlite_backend: Backend) -> dict[str, Any]:
     return {
         "kk": kk, "members": sorted(members.split(",")), "kecamatan": kecamatan, "residents": residents,
         "total": total, "npsn": npsn, "pupils": pupils, "other_nisn": other_nisn,
+        "desa": region, "desa_resident": desa_resident,
     }
 
 
@@ -152,9 +154,12 @@ async def test_the_audit_record_names_exactly_the_persons_and_fields_disclosed(g
     (entry,) = (await log.for_person(sample["members"][0]))
     record = entry.record
     assert sorted(record.persons) == sample["members"]
-    assert set(record.fields) == {"Person.nik", "Person.name"}  # not Person.student: it was refused
+    # The family card and each member are on the record as objects, with the two leaves read;
+    # Person.student was refused, and the refusal is on the record too.
+    assert set(record.fields) == {"Query.family", "Family.members", "Person.nik", "Person.name"}
+    assert record.masked == () and record.refused == ("Person.student",) and record.outcome == "answered"
     assert record.role == "registry_officer" and record.purpose == "administrasi-kependudukan"
-    assert record.operation == "Members" and record.client_id == "dukcapil-petugas"
+    assert record.operation == "Members" and record.client_id == "api-key:dukcapil-petugas"
     assert record.sources["siak"].calls >= 1
     # A public answer leaves no record.
     await post(gateway, "{ agencies { code } }", role="registry_officer")
@@ -163,13 +168,16 @@ async def test_the_audit_record_names_exactly_the_persons_and_fields_disclosed(g
 
 async def test_masked_disclosures_are_audited_too(guarded, sample) -> None:  # type: ignore[no-untyped-def]
     gateway, log = guarded
-    _, body, _ = await post(gateway, "query($kk: KK!) { family(kk: $kk) { members { nik birthDate } } }",
-                            {"kk": sample["kk"]}, role="smart_center_analyst")
+    # The analyst browses a desa's residents (it may no longer look a family card up by its number).
+    query = "query($desa: RegionCode!) { region(code: $desa) { residents(first: 100) { nodes { nik birthDate } } } }"
+    _, body, _ = await post(gateway, query, {"desa": sample["desa"]}, role="smart_center_analyst")
     assert "errors" not in body
-    niks = [m["nik"] for m in body["data"]["family"]["members"]]
-    assert all("*" in n for n in niks) and all(len(m["birthDate"]) == 4 for m in body["data"]["family"]["members"])
-    (entry,) = await log.for_person(sample["members"][-1])
-    assert set(entry.record.fields) == {"Person.nik", "Person.birthDate"}
+    nodes = body["data"]["region"]["residents"]["nodes"]
+    assert nodes and all("*" in n["nik"] for n in nodes) and all(len(n["birthDate"]) == 4 for n in nodes)
+    (entry,) = await log.for_person(sample["desa_resident"])
+    assert set(entry.record.fields) == {"PersonConnection.nodes", "Person.nik", "Person.birthDate"}
+    # Every field went out masked; the Person objects themselves were reached through a masked list.
+    assert set(entry.record.masked) == set(entry.record.fields)
 
 
 async def test_row_scope_is_pushed_down_to_the_source(guarded, sample) -> None:  # type: ignore[no-untyped-def]

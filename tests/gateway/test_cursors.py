@@ -104,12 +104,15 @@ async def test_a_cursor_of_one_list_is_refused_by_another(sqlite_backend: Backen
         refused = await gw.query(SCHOOLS, {"after": cursor}, trace=True)
         assert [e["extensions"]["reason"] for e in refused["errors"]] == ["MALFORMED"]
         assert refused["extensions"]["sources"] == {}
-        # ... while a region's residents share the key space of `persons`, and so its cursors.
+        # A cursor is bound to its list's conditions too: the residents of one region are another list.
         residents = await gw.query(
             'query($after: String) { region(code: "35.03") { residents(first: 1, after: $after) { edges { node { nik } } } } }',
             {"after": cursor},
         )
-        assert "errors" not in residents, residents
+        assert [e["extensions"]["reason"] for e in residents["errors"]] == ["MALFORMED"]
+        # ... while the same list takes it.
+        again = await gw.query("query($after: String) { persons(first: 1, after: $after) { edges { node { nik } } } }", {"after": cursor})
+        assert "errors" not in again, again
 
 
 def test_a_cursor_key_from_the_environment_is_read_and_a_bad_one_stops_start_up(

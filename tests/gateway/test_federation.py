@@ -18,6 +18,8 @@ from demo.access_config import demo_clients
 from demo.gateway_config import render_config
 from gateway.audit import AuditLog
 
+from .audit_reading import audit_records
+
 from ..conftest import Backend, Gateway, open_gateway
 
 ENTITIES = """query($r: [_Any!]!) { _entities(representations: $r) {
@@ -106,7 +108,7 @@ async def ask(gateway: Gateway, query: str, variables: dict[str, Any], role: str
 PERSONS = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Person { nik name birthDate } } }"
 
 
-async def test_no_side_door_through_entities(guarded, sqlite_backend: Backend) -> None:  # type: ignore[no-untyped-def]
+async def test_no_side_door_through_entities(guarded, sqlite_backend: Backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     gateway, log = guarded
     k = keys(sqlite_backend)
     reps = {"r": [{"__typename": "Person", "nik": nik} for nik in k["niks"][:3]]}
@@ -116,19 +118,20 @@ async def test_no_side_door_through_entities(guarded, sqlite_backend: Backend) -
     assert not anonymous.get("data") or not anonymous["data"].get("_entities")
     assert "siak" not in anonymous["extensions"]["sources"]
 
+    # A role that sees NIKs masked may not use them as keys: no lookup, and the attempt is on the record.
     masked = await ask(gateway, PERSONS, reps, "smart_center_analyst")
-    assert "errors" not in masked, masked
-    for entity, nik in zip(masked["data"]["_entities"], k["niks"][:3], strict=True):
-        assert entity["nik"] == nik[:4] + "*" * 10 + nik[-2:]
-        assert entity["name"] == " ".join(p[0] + "." for p in k["names"][nik].split()) and len(entity["birthDate"]) == 4
+    assert [(e["extensions"]["code"], e["extensions"].get("argument")) for e in masked["errors"]] == [("FORBIDDEN", "representations")]
+    assert "siak" not in masked["extensions"]["sources"]
 
     full = await ask(gateway, PERSONS, reps, "registry_officer")
     assert "errors" not in full, full
     assert {e["nik"]: e["name"] for e in full["data"]["_entities"]} == {nik: k["names"][nik] for nik in k["niks"][:3]}
-    analyst_entry, entry = await log.for_person(k["niks"][1])  # the masked answer was audited too
-    assert analyst_entry.record.role == "smart_center_analyst" and entry.record.role == "registry_officer"
+    (entry,) = await log.for_person(k["niks"][1])
+    assert entry.record.role == "registry_officer"
     assert set(entry.record.persons) == set(k["niks"][:3])
-    assert set(entry.record.fields) == {"Person.nik", "Person.name", "Person.birthDate"}
+    assert set(entry.record.fields) == {"Query._entities", "Person.nik", "Person.name", "Person.birthDate"}
+    refusals = [r for r in audit_records(tmp_path / "audit.sqlite") if r.role == "smart_center_analyst"]
+    assert [(r.outcome, r.refused, r.persons) for r in refusals] == [("refused", ("Query._entities",), ())]
 
     # Row scope holds too: the puskesmas officer's _entities only finds residents of their area.
     scoped = await ask(gateway, "query($r: [_Any!]!) { _entities(representations: $r) { ... on Person { nik region { code } } } }",

@@ -1,0 +1,15 @@
+"""Read a SQLite audit log's records directly, as an auditor with ``sqlite3`` would."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from gateway.audit.record import AuditRecord
+
+
+def audit_records(path: str | Path) -> list[AuditRecord]:
+    """Every record of the log at ``path``, oldest first."""
+
+    with sqlite3.connect(path) as conn:
+        return [AuditRecord.from_json(text) for (text,) in conn.execute("SELECT record FROM audit_entry ORDER BY seq")]
