@@ -16,6 +16,7 @@ from connectors import ConnectorRegistry, SourceHealth
 from resolvers import CursorSeal, GraphSchema, build_schema
 
 from .access import AccessControl
+from .auth import ANONYMOUS, AuthUnavailable, Unauthenticated
 from .cors import cors_middleware
 from .enforcement import PolicyExtension, guard_fields
 from .limits import QueryGuard, QueryLimits, QueryLimitsExtension
@@ -74,9 +75,12 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         max_body_bytes=settings.max_body_bytes,
         request_timeout_s=settings.request_timeout_s,
         graphiql=graphiql if settings.graphiql else None,
+        graphiql_authenticated=settings.graphiql == "authenticated",
         on_response=metrics.observe_request,
         access=access,
         cursors=cursors,
+        body_read_timeout_s=settings.body_read_timeout_s,
+        production=settings.production,
     )
 
     async def healthz(request: Request) -> Response:
@@ -84,13 +88,32 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
 
         return JSONResponse({"status": "ok", "sources": [s.name for s in registry.sources()]})
 
+    has_policy = "policy" in settings.raw
+
     async def readyz(request: Request) -> Response:
-        """Each source's state as the gateway last saw it; 503 only when every source is down."""
+        """Each source's state as the gateway last saw it; 503 only when every source is down.
+
+        The detail (breakers, last error text) is for operators: callers whose role may
+        ``operations``. Everyone else, load balancers included, gets the status alone. A
+        gateway without a ``[policy]`` (development only: every field is public) shows all.
+        """
 
         sources = [_health_json(h) for h in registry.health()]
         states = {s["state"] for s in sources}
         status = "down" if states == {"down"} else "ok" if states <= {"up"} else "degraded"
-        return JSONResponse({"status": status, "sources": sources}, status_code=503 if status == "down" else 200)
+        code = 503 if status == "down" else 200
+        if not has_policy:
+            return JSONResponse({"status": status, "sources": sources}, status_code=code)
+        try:
+            principal = await access.authenticator.authenticate(request.headers)
+        except Unauthenticated as exc:
+            return JSONResponse({"status": status, "errors": [{"message": exc.message, "extensions": exc.extensions()}]}, status_code=401)
+        except AuthUnavailable:
+            principal = ANONYMOUS
+        role = access.policy.roles.get(principal.role)
+        if role is None or not role.may("operations"):
+            return JSONResponse({"status": status}, status_code=code)
+        return JSONResponse({"status": status, "sources": sources}, status_code=code)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

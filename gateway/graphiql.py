@@ -1,6 +1,8 @@
 """GraphiQL 3 served offline: vendored assets under ``/graphiql``, a page per browser ``GET /graphql``.
 
-Nothing loads from a CDN. The page gets a Content-Security-Policy that allows only this
+Nothing loads from a CDN, and no credential is ever in the page: an example's ``X-API-Key`` or
+``Authorization`` header is shown as a placeholder (``<your API key>``) whatever the config
+says, since the page is served to whoever asks for it. The page gets a Content-Security-Policy that allows only this
 origin (plus ``data:`` fonts and images, which GraphiQL's stylesheet embeds) and a fresh
 nonce for its one inline script. Licences of the vendored files: ``static/graphiql/LICENSES.txt``.
 """
@@ -29,6 +31,8 @@ ASSETS_MOUNT = Mount(
 #: Put in every example tab's headers editor, so responses carry ``extensions.sources``.
 DEFAULT_HEADERS = json.dumps({"X-Satudata-Trace": "sources"}, indent=2)
 _JSON_TYPES = ("application/graphql-response+json", "application/json")
+#: What an example's credential headers show instead of a credential.
+CREDENTIAL_PLACEHOLDERS = {"x-api-key": "<your API key>", "authorization": "Bearer <your token>"}
 
 _PAGE = """<!doctype html>
 <html lang="id">
@@ -84,7 +88,7 @@ class ExampleQuery:
 
     The title becomes the query's first line (``# title``): GraphiQL names tabs after the
     operation, so the comment is where a reader sees what the example is for. Without
-    ``headers`` the tab gets :data:`DEFAULT_HEADERS`.
+    ``headers`` the tab gets :data:`DEFAULT_HEADERS`; credential headers get a placeholder.
     """
 
     title: str
@@ -96,7 +100,23 @@ class ExampleQuery:
         """The example as one entry of GraphiQL's ``defaultTabs``."""
 
         query = self.query if self.query.lstrip().startswith("#") else f"# {' '.join(self.title.split())}\n{self.query}"
-        return {"query": query, "variables": self.variables, "headers": self.headers or DEFAULT_HEADERS}
+        headers = without_credentials(self.headers) if self.headers else DEFAULT_HEADERS
+        return {"query": query, "variables": self.variables, "headers": headers}
+
+
+def without_credentials(headers: str) -> str:
+    """An example's headers (JSON text) with every credential replaced by its placeholder."""
+
+    try:
+        parsed = json.loads(headers)
+    except ValueError:
+        return DEFAULT_HEADERS  # not JSON: nothing in it can be shown safely
+    if not isinstance(parsed, dict):
+        return DEFAULT_HEADERS
+    cleaned = {
+        name: CREDENTIAL_PLACEHOLDERS.get(str(name).lower(), value) for name, value in parsed.items()
+    }
+    return json.dumps(cleaned, indent=2)
 
 
 def graphiql_page(

@@ -33,20 +33,40 @@ def test_demo_writes_the_config_it_serves(demo_server: DemoServer) -> None:
     assert (demo_server.data_dir / "ground-truth.json").exists()
 
 
+def with_demo_key(title: str, headers: dict[str, str]) -> dict[str, str]:
+    """An example's headers with the demo key of its role pasted over the placeholder, as a user does."""
+
+    from demo.access_config import API_KEY_PLACEHOLDER, EXAMPLE_ROLES, demo_clients
+
+    if headers.get("X-API-Key") != API_KEY_PLACEHOLDER:
+        return headers
+    (key,) = {c.key for c in demo_clients("-", None) if c.role == EXAMPLE_ROLES[title]}
+    return {**headers, "X-API-Key": key}
+
+
 def test_every_preloaded_example_answers_with_data(demo_server: DemoServer) -> None:
     config = tomllib.loads((demo_server.data_dir / "gateway.toml").read_text(encoding="utf-8"))
     examples = config["graphiql"]["examples"]
     assert len(examples) >= 4
     for example in examples:
         variables = json.loads(example.get("variables") or "{}")
-        # Each example carries the demo credential and purpose of a role that may see it.
-        headers = json.loads(example.get("headers") or "{}")
+        # Each example carries the purpose of a role that may see it, and a placeholder for its key.
+        headers = with_demo_key(example["title"], json.loads(example.get("headers") or "{}"))
         response = httpx.post(
             f"{demo_server.url}/graphql", json={"query": example["query"], "variables": variables}, headers=headers
         )
         body = response.json()
         assert response.status_code == 200 and "errors" not in body, (example["title"], body)
         assert all(value is not None for value in body["data"].values()), example["title"]
+
+
+def test_finding_10_the_served_graphiql_page_carries_no_demo_key(demo_server: DemoServer) -> None:
+    from demo.access_config import API_KEY_PLACEHOLDER, demo_clients
+
+    page = httpx.get(f"{demo_server.url}/graphql", headers={"accept": "text/html"}).text
+    assert "GraphiQL" in page and API_KEY_PLACEHOLDER.replace("<", "\\u003c") in page
+    for client in demo_clients("-", None):
+        assert client.key not in page, client.role
 
 
 def test_keygen_secret_prints_a_key_the_gateway_accepts_for_cursors_and_audit_subjects(capsys: pytest.CaptureFixture[str]) -> None:

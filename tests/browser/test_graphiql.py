@@ -13,6 +13,7 @@ import pytest
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+from demo.access_config import API_KEY_PLACEHOLDER, EXAMPLE_ROLES, demo_clients
 from gateway.graphiql import wants_graphiql
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
@@ -33,6 +34,7 @@ def test_graphiql_runs_an_example_offline(
 ) -> None:
     page = browser_page
     title, expected = example_expectation
+    (key,) = {c.key for c in demo_clients("-", None) if c.role == EXAMPLE_ROLES[title]}
     local = urlsplit(gateway_url).netloc
     requests: list[Any] = []
     problems: list[str] = []
@@ -60,7 +62,14 @@ def test_graphiql_runs_an_example_offline(
                 break
         else:
             pytest.fail(f"no GraphiQL tab holds the example {title!r}")
-    assert "X-Satudata-Trace" in (page.evaluate(EDITOR_VALUE, HEADERS_EDITOR) or "")
+    headers = page.evaluate(EDITOR_VALUE, HEADERS_EDITOR) or ""
+    assert "X-Satudata-Trace" in headers
+    # The page carries no key: paste the example's demo key over the placeholder, as a user does.
+    assert API_KEY_PLACEHOLDER in headers and key not in headers
+    page.evaluate(
+        "([selector, text]) => document.querySelector(selector).CodeMirror.setValue(text)",
+        [HEADERS_EDITOR, headers.replace(API_KEY_PLACEHOLDER, key)],
+    )
     # GraphiQL 3 re-parses the query 100 ms after a tab switch; running sooner would send the
     # previous tab's operationName. Wait until the parsed document is the one on screen.
     page.wait_for_function(QUERY_PARSED, arg=QUERY_EDITOR)
@@ -83,6 +92,7 @@ def test_graphiql_runs_an_example_offline(
     posts = [r for r in requests if r.method == "POST"]
     assert posts and all(urlsplit(r.url).path.endswith("/graphql") for r in posts)
     assert posts[-1].headers.get("x-satudata-trace") == "sources"
+    assert posts[-1].headers.get("x-api-key") == key
 
 
 class _Links(HTMLParser):
