@@ -107,7 +107,8 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         try:
             principal = await access.authenticator.authenticate(request.headers)
         except Unauthenticated as exc:
-            return JSONResponse({"status": status, "errors": [{"message": exc.message, "extensions": exc.extensions()}]}, status_code=401)
+            refusal = {"message": exc.message, "extensions": exc.extensions()}
+            return JSONResponse({"status": status, "errors": [refusal]}, status_code=401)
         except AuthUnavailable:
             principal = ANONYMOUS
         role = access.policy.roles.get(principal.role)

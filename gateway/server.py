@@ -99,7 +99,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes += size
         self._head_fields += fields
         if self._head_bytes > MAX_HEADER_BYTES or self._head_fields > MAX_HEADER_FIELDS:
-            self._refusal = (431, f"Request line and headers exceed {MAX_HEADER_BYTES} bytes or {MAX_HEADER_FIELDS} fields.")
+            self._refusal = (
+                431, f"Request line and headers exceed {MAX_HEADER_BYTES} bytes or {MAX_HEADER_FIELDS} fields."
+            )
             raise ValueError(self._refusal[1])  # httptools stops parsing and reports a parser error
 
     def _arm_head_deadline(self) -> None:

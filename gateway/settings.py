@@ -187,7 +187,8 @@ def _trusted_proxies(value: Any) -> tuple[str, ...]:
             network = ipaddress.ip_network(str(entry), strict=False)
         except ValueError:
             raise ConfigError(
-                f"[gateway] trusted_proxies: {entry!r} is not an IP address or CIDR network (e.g. \"10.0.0.5\", \"10.1.0.0/24\")"
+                f"[gateway] trusted_proxies: {entry!r} is not an IP address or CIDR network "
+                '(e.g. "10.0.0.5", "10.1.0.0/24")'
             ) from None
         proxies.append(str(network.network_address) if network.num_addresses == 1 else str(network))
     return tuple(proxies)

@@ -60,7 +60,9 @@ class Authenticator:
                 seen.setdefault(name.lower(), []).append(value)
         for name, values in seen.items():
             if len(values) > 1:
-                raise Unauthenticated(f"Send one {CREDENTIAL_HEADERS[name]} header, not {len(values)}.", reason="AMBIGUOUS")
+                raise Unauthenticated(
+                    f"Send one {CREDENTIAL_HEADERS[name]} header, not {len(values)}.", reason="AMBIGUOUS"
+                )
         api_key = seen["x-api-key"][0] if "x-api-key" in seen else None
         authorization = seen["authorization"][0] if "authorization" in seen else None
         if api_key is not None and authorization is not None:
