@@ -124,6 +124,11 @@ def _narrow(path: Path, mode: int, *, what: str) -> None:
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         log.warning("%s %s is open to others (mode %04o) and owned by another user: not changing it", what, path, current)
         return
+    if stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
+        # A sticky directory (/tmp, /var/tmp) is shared by design: narrowing it would break every
+        # other user of the machine. The file itself is still made private; say where to move it.
+        log.warning("%s %s is a shared (sticky) directory: not changing it; give the file a directory of its own", what, path)
+        return
     os.chmod(path, mode)
     log.warning("%s %s was open to others (mode %04o); now %04o", what, path, current, mode)
 
