@@ -15,7 +15,7 @@ extension (``gateway.limits``), and field decisions as another (``gateway.enforc
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,8 @@ class AccessControl:
         self.audit = audit
         self.limiter = limiter
         self.lookups = lookups if lookups is not None else LookupBudget.from_settings(policy.lookups)
+        #: Called with (role, outcome) for every request refused on personal data (``/metrics``).
+        self.refusal_observers: list[Callable[[str, str], None]] = []
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any], *, base_dir: Path | None = None, production: bool = False) -> AccessControl:
@@ -162,9 +164,12 @@ class AccessControl:
 
         access = admission.access
         disclosed = access.disclosed(data)
+        outcome = "budget_exceeded" if access.budget_exceeded else "refused" if not disclosed.fields else "answered"
+        if access.refused:
+            for observe in self.refusal_observers:
+                observe(access.role.name, "budget_exceeded" if access.budget_exceeded else "refused")
         if (not disclosed.fields and not access.refused) or self.audit is None:
             return False
-        outcome = "budget_exceeded" if access.budget_exceeded else "refused" if not disclosed.fields else "answered"
         record = AuditRecord.for_request(
             principal=admission.principal,
             purpose=access.purpose,

@@ -47,8 +47,18 @@ class GatewayMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.refusals = Counter(
+            "satudata_access_refusals_total",
+            "Requests refused on personal data, by role and outcome (refused, or budget_exceeded: the role's lookup "
+            "budget ran out). A climbing count for one role is someone probing.",
+            ["role", "outcome"],
+            registry=self.registry,
+        )
         self._sources = sources
         sources.observers.append(self.observe_call)
+
+    def observe_refusal(self, role: str, outcome: str) -> None:
+        self.refusals.labels(role, outcome).inc()
 
     def observe_call(self, source: str, seconds: float, outcome: str) -> None:
         self.source_calls.labels(source, outcome).inc()

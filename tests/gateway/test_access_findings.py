@@ -336,3 +336,12 @@ async def test_finding_11_one_roles_cursor_does_not_page_for_another(guarded: As
     # ... nor for the same role with another filter.
     other = facts["desa"][:-4] + ("2002" if not facts["desa"].endswith("2002") else "2001")
     assert errors(await guarded("registry_officer", query, {"d": other, "a": cursor})) == [("BAD_USER_INPUT", "after")]
+
+
+async def test_refused_attempts_on_personal_data_are_counted_in_metrics(guarded: Ask, facts: dict[str, Any]) -> None:
+    for _ in range(3):
+        await guarded("smart_center_analyst", "query($n: NIK!) { person(nik: $n) { __typename } }", {"n": facts["niks"][0]})
+    await guarded(None, "{ agencies { code } }")  # public: nothing refused, nothing counted
+    metrics = (await guarded.gateway.client.get("/metrics")).text
+    assert 'satudata_access_refusals_total{outcome="refused",role="smart_center_analyst"} 3.0' in metrics
+    assert 'role="anonymous"' not in metrics.split("satudata_access_refusals_total", 1)[1]
