@@ -69,6 +69,7 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         return graphiql_page(endpoint=str(request.url_for("graphql").path), examples=examples, title=settings.title)
 
     metrics = GatewayMetrics(registry)
+    access.refusal_observers.append(metrics.observe_refusal)
     endpoint = GraphQLEndpoint(
         schema,
         lambda: registry,
