@@ -9,13 +9,16 @@ from .errors import (
     SatudataError,
     SourceBadResponse,
     SourceError,
+    SourceRejectedInput,
     SourceTimeout,
     SourceUnavailable,
+    UnusableKey,
 )
 from .memory import InMemoryConnector
 from .registry import CONNECTOR_KINDS, CallObserver, ConnectorRegistry, RegistrySession
 from .resilience import BreakerState, CircuitBreaker, ResiliencePolicy, ResilientConnector, SourceHealth
 from .settings import resolve_env
+from .redaction import quiet_client_loggers, redact_numbers
 
 __all__ = [
     "BreakerState",
@@ -43,4 +46,8 @@ __all__ = [
     "SourceTimeout",
     "SourceTrace",
     "SourceUnavailable",
+    "SourceRejectedInput",
+    "UnusableKey",
+    "quiet_client_loggers",
+    "redact_numbers",
 ]

@@ -8,11 +8,17 @@ errors, with ``extensions.code`` taken from the class. The tree::
         SourceUnavailable             SOURCE_UNAVAILABLE
         SourceTimeout                 SOURCE_TIMEOUT
         SourceBadResponse             SOURCE_BAD_RESPONSE
+        SourceRejectedInput           BAD_USER_INPUT (the caller's argument, not the source, is at fault)
+          UnusableKey                 BAD_USER_INPUT (refused before the source is asked)
       ConfigError                     CONFIG_ERROR (start-up only; never reaches a client)
 
 The vocabulary layer adds ``InvalidInput`` (BAD_USER_INPUT) in ``resolvers.errors``.
 Messages are written for the integrator reading them: they never carry a stack trace,
-a connection string or an internal address.
+a connection string, an internal address or a key (a key may be a NIK).
+
+Only ``SourceUnavailable``, ``SourceTimeout`` and ``SourceBadResponse`` count towards a
+source's circuit breaker: a ``SourceRejectedInput`` is the caller's mistake, and one client's
+mistakes must never switch a source off for everyone.
 """
 
 from __future__ import annotations
@@ -61,6 +67,36 @@ class SourceBadResponse(SourceError):
     """The source answered, but with something the mapping cannot read."""
 
     code = "SOURCE_BAD_RESPONSE"
+
+
+class SourceRejectedInput(SourceError):
+    """The caller's own argument cannot be used, or the source refused it (HTTP 400 or 422).
+
+    Nothing is wrong with the source, so this never counts towards its breaker. ``extensions``:
+    ``source``, ``reason`` (``REJECTED_BY_SOURCE``, or ``MALFORMED`` for an unusable key) and,
+    where known, ``argument`` (the vocabulary field the refused value was for). The source's own
+    words go into the message, shortened and with long digit runs blanked (no NIK travels back).
+    """
+
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, message: str, *, source: str, reason: str = "REJECTED_BY_SOURCE", argument: str | None = None) -> None:
+        extensions: dict[str, Any] = {"reason": reason}
+        if argument is not None:
+            extensions["argument"] = argument
+        super().__init__(message, source=source, **extensions)
+
+
+class UnusableKey(SourceRejectedInput):
+    """Keys that cannot be put into the source's request as they are (``.``, ``..``, ``/`` ...).
+
+    Raised before any request is made. ``keys`` holds the refused keys, so that the loaders can
+    answer just those with this error and still fetch the others; they are never in the message.
+    """
+
+    def __init__(self, message: str, *, source: str, argument: str, keys: tuple[object, ...]) -> None:
+        super().__init__(message, source=source, reason="MALFORMED", argument=argument)
+        self.keys = keys
 
 
 class ConfigError(SatudataError):

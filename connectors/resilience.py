@@ -11,7 +11,11 @@ subclass). For each fetch it
    full jitter; timeouts are not retried (the time is gone) and neither are bad answers
    (asking again gets the same answer);
 4. records the outcome in the breaker: ``breaker_failures`` failed fetches in a row open it;
-   a successful probe closes it.
+   a successful probe closes it. Only the source's own failures count: unavailable, a bad
+   answer, or its ``timeout_s`` running out. The caller's mistakes (``SourceRejectedInput``:
+   an unusable key, an HTTP 400 for its argument) and the request's deadline running out
+   before the source's timeout do not: one client must not be able to switch a source off
+   for everyone.
 
 The request's deadline is enforced above this, by ``RegistrySession``.
 """
@@ -29,7 +33,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from .base import Connector, Record, SourceInfo, SourceQuery
-from .errors import ConfigError, SourceError, SourceTimeout, SourceUnavailable
+from .errors import ConfigError, SourceError, SourceRejectedInput, SourceTimeout, SourceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +230,10 @@ class ResilientConnector:
                 timeout = SourceTimeout(f"Source '{name}' did not answer within {self.policy.timeout_s:g} s.", source=name)
                 self._failed(timeout)
                 raise timeout from exc
+            except SourceRejectedInput:
+                # The caller's argument, not the source: no verdict on the source either way.
+                self.breaker.release_probe()
+                raise
             except SourceUnavailable as exc:
                 if attempt < self.policy.retries:
                     await self._sleep(self._rng.uniform(0, self.policy.backoff_s * 2**attempt))

@@ -28,12 +28,21 @@ Pagination styles: ``page`` (page numbers, ``total_pages`` path), ``offset`` (``
 (``cohorts.cohortId`` -> one id per enrolment). Whatever the API cannot filter, sort or count is done
 here on what it returned (``connectors.memory.evaluate``), so every ``SourceQuery`` has the
 same meaning on every kind of source.
+
+A client's mistake never reaches the API as a request, nor counts against it: a key that
+cannot stand in a path (empty, ``.``, ``..``, or holding ``/ \\ ? # %`` or a control character;
+httpx would resolve dot segments and walk up the configured path) or in a batch parameter
+(holding the separator) is refused first, as ``UnusableKey``; an HTTP 400 or 422 is the
+caller's argument refused, as ``SourceRejectedInput`` with the API's reason (redacted); a 404
+for a key is an unknown key. Only 5xx, other 4xx (our credentials, our mapping), timeouts,
+refused connections and unreadable answers are the source's failures. No key is ever logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -45,16 +54,22 @@ import httpx
 import orjson
 
 from .base import Filter, Record, SourceInfo, SourceQuery
-from .errors import ConfigError, SourceBadResponse, SourceUnavailable
+from .errors import ConfigError, SourceBadResponse, SourceRejectedInput, SourceUnavailable, UnusableKey
 from .http_errors import mapped_http_errors
 from .mapping import EntityMapping, parse_entity_mapping
 from .memory import evaluate
+from .redaction import quiet_client_loggers, redact_numbers
 from .settings import resolve_env, source_info
 
 log = logging.getLogger("satudata.connectors.rest")
 
 #: A list walk that needs more pages than this is refused rather than left to run for minutes.
 DEFAULT_MAX_PAGES = 200
+
+#: Statuses that mean "the request's arguments are wrong", i.e. the caller's, not the source's, fault.
+CALLER_ERRORS = frozenset({400, 422})
+#: Characters that would change which resource a filled-in path names, even after quoting.
+_PATH_UNSAFE = frozenset("/\\?#%")
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,14 @@ class RestEntity:
 
     def param(self, field_name: str, op: str) -> ParamFilter | None:
         return next((p for p in self.params.get(field_name, ()) if p.op == op), None)
+
+    def field_of_param(self, param: str) -> str | None:
+        """The vocabulary field an API parameter carries (to name the caller's argument it refused)."""
+
+        for name, specs in self.params.items():
+            if any(p.param == param for p in specs):
+                return name
+        return next((name for name, (batch_param, _, _) in self.batch.items() if batch_param == param), None)
 
 
 _ENTITY_KEYS = frozenset({"records", "record", "pagination", "batch", "lookup", "list_lookup", "params"})
@@ -159,6 +182,7 @@ class RestConnector:
         headers = {k: resolve_env(f"sources.{name}.headers.{k}", v) for k, v in raw.get("headers", {}).items()}
         entities = {entity: _parse_entity(name, entity, spec) for entity, spec in (raw.get("entities") or {}).items()}
         concurrency = int(raw.get("max_concurrency", 8))
+        quiet_client_loggers()  # httpx would log every URL, and a lookup's URL holds its key
         client = httpx.AsyncClient(
             base_url=base_url,
             headers={"accept": "application/json", **headers},
@@ -199,6 +223,7 @@ class RestConnector:
             source_keys = [entity.mapping.field(f.field).to_source(k) for k in keys]
             if f.field in entity.batch:
                 param, size, separator = entity.batch[f.field]
+                self._refuse_unusable(f.field, keys, source_keys, lambda k: k == "" or separator in k)
                 chunks = [source_keys[i : i + size] for i in range(0, len(source_keys), size)]
                 pages = await asyncio.gather(
                     *(self._walk(entity, entity.mapping.location, {**params, param: separator.join(map(str, c))}) for c in chunks)
@@ -206,12 +231,17 @@ class RestConnector:
                 return [r for page in pages for r in page]
             if f.field in entity.lookup:
                 template = entity.lookup[f.field]
-                found = await asyncio.gather(*(self._lookup(entity, _fill(template, k)) for k in source_keys))
+                self._refuse_unusable(f.field, keys, source_keys, _unusable_in_path)
+                found = await asyncio.gather(*(self._lookup(entity, _fill(template, k), template) for k in source_keys))
                 return [r for r in found if r is not None]
             if f.field in entity.list_lookup:
                 template = entity.list_lookup[f.field]
                 column = entity.mapping.field(f.field).column
-                lists = await asyncio.gather(*(self._walk(entity, _fill(template, k), params) for k in source_keys))
+                self._refuse_unusable(f.field, keys, source_keys, _unusable_in_path)
+                # A 404 for one key's list is an unknown key: no records, not a broken source.
+                lists = await asyncio.gather(
+                    *(self._walk(entity, _fill(template, k), params, route=template, missing_ok=True) for k in source_keys)
+                )
                 # The path names the key, so the items need not repeat it (a session's attendance rows).
                 return [_with_default(r, column, k) for k, page in zip(source_keys, lists, strict=True) for r in page]
             eq = entity.param(f.field, "eq")
@@ -242,8 +272,27 @@ class RestConnector:
                 params[spec.param] = entity.mapping.field(f.field).to_source(f.value[0])
         return params
 
-    async def _walk(self, entity: RestEntity, path: str, params: Mapping[str, Any]) -> list[Any]:
-        """Every record of a list endpoint, following its pagination."""
+    def _refuse_unusable(self, field_name: str, keys: Sequence[Any], source_keys: Sequence[Any], unusable: Any) -> None:
+        """Raise ``UnusableKey`` naming every key (as the caller gave it) whose source form ``unusable`` refuses."""
+
+        refused = tuple(k for k, s in zip(keys, source_keys, strict=True) if unusable(str(s)))
+        if refused:
+            raise UnusableKey(
+                f"A {field_name} must not be empty, '.' or '..', nor contain '/', '\\', '?', '#', '%' "
+                "or control characters.",
+                source=self.info.name,
+                argument=field_name,
+                keys=refused,
+            )
+
+    async def _walk(
+        self, entity: RestEntity, path: str, params: Mapping[str, Any], *, route: str | None = None, missing_ok: bool = False
+    ) -> list[Any]:
+        """Every record of a list endpoint, following its pagination.
+
+        ``route`` is what the logs may name (the path template, never a filled-in key);
+        with ``missing_ok``, a 404 is an empty list.
+        """
 
         p = entity.pagination
         records: list[Any] = []
@@ -255,7 +304,9 @@ class RestConnector:
         elif p.style == "cursor":
             query[p.limit_param] = p.size
         for page_number in range(1, self.max_pages + 1):
-            body = await self._get(path, query)
+            body = await self._get(entity, path, query, route=route or path, missing_ok=missing_ok)
+            if body is None:
+                return records
             page = _at(body, entity.records) if entity.records else body
             if not isinstance(page, list):
                 raise SourceBadResponse(f"Source '{self.info.name}' answered without a list of records.", source=self.info.name)
@@ -281,25 +332,36 @@ class RestConnector:
             source=self.info.name,
         )
 
-    async def _lookup(self, entity: RestEntity, path: str) -> Any:
-        body = await self._get(path, {}, missing_ok=True)
+    async def _lookup(self, entity: RestEntity, path: str, route: str) -> Any:
+        body = await self._get(entity, path, {}, route=route, missing_ok=True)
         if body is None:
             return None
         return _at(body, entity.record) if entity.record else body
 
-    async def _get(self, path: str, params: Mapping[str, Any], *, missing_ok: bool = False) -> Any:
+    async def _get(
+        self, entity: RestEntity, path: str, params: Mapping[str, Any], *, route: str, missing_ok: bool = False
+    ) -> Any:
+        """The JSON body of ``GET path``; ``route`` (no keys in it) is all that may be logged of the request."""
+
         async with self._slots:
             with self._map_errors():
                 response = await self.client.get(path, params=params)
         name = self.info.name
-        if response.status_code == 404 and missing_ok:
+        status = response.status_code
+        if status == 404 and missing_ok:
             return None
-        if response.status_code >= 500:
-            log.warning("source %s answered %s for %s", name, response.status_code, path)
-            raise SourceUnavailable(f"Source '{name}' answered HTTP {response.status_code}.", source=name)
-        if response.status_code >= 400:
-            log.error("source %s refused %s %s: %s", name, path, dict(params), response.text[:300])
-            raise SourceBadResponse(f"Source '{name}' refused the request (HTTP {response.status_code}).", source=name)
+        if status >= 500:
+            log.warning("source %s answered HTTP %s for %s", name, status, route)
+            raise SourceUnavailable(f"Source '{name}' answered HTTP {status}.", source=name)
+        if status in CALLER_ERRORS:
+            reason, param = _refusal(response)
+            argument = entity.field_of_param(param) if param else None
+            log.info("source %s refused the arguments for %s (HTTP %s, %s): %s", name, route, status, argument or "?", reason)
+            raise SourceRejectedInput(f"Source '{name}' refused the argument: {reason}", source=name, argument=argument)
+        if status >= 400:
+            # Our credentials or our mapping, not the caller: a failure of the source link.
+            log.error("source %s refused %s (HTTP %s, parameters %s): %s", name, route, status, sorted(params), _refusal(response)[0])
+            raise SourceBadResponse(f"Source '{name}' refused the request (HTTP {status}).", source=name)
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
@@ -319,6 +381,48 @@ class RestConnector:
 
 def _fill(template: str, key: Any) -> str:
     return template.format(value=quote(str(key), safe=""))
+
+
+def _unusable_in_path(key: str) -> bool:
+    """Whether ``key``, put into a path, could name another resource than the one it keys.
+
+    Quoting is not enough: httpx (as RFC 3986 says) removes ``.`` and ``..`` segments after
+    quoting, so ``/faskes/{value}`` with ``..`` becomes ``/api/v1``; an empty key names the
+    list endpoint. ``%`` is refused too: an API or proxy that decodes twice would see ``%2F`` as ``/``.
+    """
+
+    return key in ("", ".", "..") or any(c in _PATH_UNSAFE or unicodedata.category(c) == "Cc" for c in key)
+
+
+#: Where APIs put the reason for a refusal (``{"error": {"message"}}``, problem+json, FastAPI ...).
+_REASON_PATHS = ("error.message", "error", "message", "detail.0.msg", "detail", "title", "errors.0.message")
+_PARAM_PATHS = ("error.details.parameter", "error.parameter", "parameter", "param", "detail.0.loc.1", "errors.0.field")
+
+
+def _refusal(response: httpx.Response) -> tuple[str, str | None]:
+    """The API's reason for refusing (short, redacted) and the parameter it names, if any."""
+
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    reason = next((v for v in (_at_index(body, p) for p in _REASON_PATHS) if isinstance(v, str) and v.strip()), None)
+    param = next((v for v in (_at_index(body, p) for p in _PARAM_PATHS) if isinstance(v, str)), None)
+    return redact_numbers(reason or f"HTTP {response.status_code}", limit=200), param
+
+
+def _at_index(body: Any, path: str) -> Any:
+    """The value at a dotted path whose numeric parts index lists (``detail.0.msg``)."""
+
+    value = body
+    for part in path.split("."):
+        if isinstance(value, list) and part.isdigit():
+            value = value[int(part)] if int(part) < len(value) else None
+        elif isinstance(value, Mapping):
+            value = value.get(part)
+        else:
+            return None
+    return value
 
 
 def _distinct(raw: list[Any]) -> list[Any]:

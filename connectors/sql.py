@@ -3,6 +3,18 @@
 Each ``fetch`` is one statement on its own pooled connection (never a shared session:
 concurrent loaders would collide under asyncpg), built from the declared mapping, with the
 filters pushed into the WHERE clause so the source does the selecting.
+
+A statement abandoned by its caller (the request's deadline, or the source's ``timeout_s``,
+enforced by ``ResilientConnector`` cancelling the fetch) is stopped at the source, not left
+to run: asyncpg sends the server a cancel request when its awaiting task is cancelled (and
+the connection is then invalidated, see ``sql_drivers``); SQLite runs in aiosqlite's thread,
+which knows nothing of the cancelled task, so ``_sqlite_rows`` calls the
+``sqlite3`` connection's ``interrupt()``. aiomysql does not cancel: the connection is
+invalidated and closed, and MariaDB ends the statement when it next writes to the closed
+socket (a long aggregate may run to its end); give such sources a ``max_statement_time``.
+
+No key reaches a log line: the engine hides bound parameters from its error messages, and
+driver messages are redacted (``redact_numbers``) before they are logged.
 """
 
 from __future__ import annotations
@@ -16,11 +28,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .base import Filter, Record, SourceInfo, SourceQuery
 from .errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
 from .mapping import EntityMapping, parse_entity_mapping
+from .redaction import redact_numbers
 from .settings import resolve_env, source_info
 from .sql_drivers import DriverExecutor, DriverFailure
 from .sql_statements import Bound, Plan, PlanCache, bind, build, compile_plan, to_records
@@ -71,8 +84,14 @@ class SqlConnector:
         try:
             # Every statement is one read: autocommit spares a BEGIN and a ROLLBACK round-trip
             # per fetch, and there is nothing to reset when a connection goes back to the pool.
+            # hide_parameters: a driver error's text would otherwise carry the bound keys (NIKs) into the log.
             engine = create_async_engine(
-                url, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True, pool_reset_on_return=None, **pool
+                url,
+                isolation_level="AUTOCOMMIT",
+                skip_autocommit_rollback=True,
+                pool_reset_on_return=None,
+                hide_parameters=True,
+                **pool,
             )
         except (sa_exc.ArgumentError, ImportError) as exc:
             raise ConfigError(f"sources.{name}.url is not a usable SQLAlchemy async URL: {exc}") from exc
@@ -116,8 +135,11 @@ class SqlConnector:
             if self._driver is not None:
                 rows = await self._driver.rows(plan, plan.positional(bound.params))
                 return to_records(query, mapping, rows, plan.results)
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(plan.statement, bound.params)).all()
+            if self.engine.dialect.name == "sqlite":
+                rows = await _sqlite_rows(self.engine, plan.statement, bound.params)
+            else:
+                async with self.engine.connect() as conn:
+                    rows = (await conn.execute(plan.statement, bound.params)).all()
         return to_records(query, mapping, rows)
 
     def _plan(self, query: SourceQuery, bound: Bound, mapping: EntityMapping, table: sa.Table) -> Plan:
@@ -171,24 +193,82 @@ class SqlConnector:
             yield
         except DriverFailure as exc:
             if exc.connection:
-                log.warning("source %s unavailable: %s", name, exc)
+                log.warning("source %s unavailable: %s", name, _said(exc))
                 raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc.cause
-            log.error("source %s rejected a statement: %s", name, exc)
+            log.error("source %s rejected a statement: %s", name, _said(exc))
             raise SourceBadResponse(f"Source '{name}' could not answer the query.", source=name) from exc.cause
         except TimeoutError as exc:
             raise SourceTimeout(f"Source '{name}' did not answer within {self.timeout_s:g} s.", source=name) from exc
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError) as exc:
-            log.warning("source %s unavailable: %r", name, exc)
+            log.warning("source %s unavailable: %s", name, _said(exc))
             raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc
         except sa_exc.DBAPIError as exc:
             if exc.connection_invalidated:
-                log.warning("source %s dropped its connection: %r", name, exc)
+                log.warning("source %s dropped its connection: %s", name, _said(exc))
                 raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc
-            log.error("source %s rejected a statement: %r", name, exc)
+            log.error("source %s rejected a statement: %s", name, _said(exc))
             raise SourceBadResponse(f"Source '{name}' could not answer the query.", source=name) from exc
         except sa_exc.SQLAlchemyError as exc:
-            log.error("source %s failed: %r", name, exc)
+            log.error("source %s failed: %s", name, _said(exc))
             raise SourceBadResponse(f"Source '{name}' could not answer the query.", source=name) from exc
+
+
+def _said(exc: BaseException) -> str:
+    """What a driver error says, for the log: its class and first line, long numbers blanked."""
+
+    first_line = str(exc).split("\n", 1)[0]
+    return redact_numbers(f"{type(exc).__name__}: {first_line}", limit=300)
+
+
+async def _sqlite_rows(engine: AsyncEngine, statement: Any, params: Mapping[str, Any]) -> Sequence[Any]:
+    """The rows of ``statement`` on SQLite, stopped at the source if the awaiting task is cancelled.
+
+    aiosqlite runs each statement in its connection's thread, which knows nothing of the
+    cancelled task: the statement runs to its end (seconds of CPU for a big join), and
+    SQLAlchemy's clean-up after the cancellation (invalidating the connection, closing it)
+    waits behind it, so the cancelled task cannot even get to an ``except``. The statement
+    therefore runs in a task of its own behind ``asyncio.shield``: the caller's cancellation
+    arrives here at once, and ``sqlite3.Connection.interrupt()`` (the one call SQLite allows
+    from another thread) ends the statement with "interrupted".
+    """
+
+    handle: list[Any] = []
+
+    async def run() -> Sequence[Any]:
+        async with engine.connect() as conn:
+            handle.append(_sqlite3_of(conn))
+            return (await conn.execute(statement, params)).all()
+
+    task = asyncio.ensure_future(run())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if handle and handle[0] is not None:
+            handle[0].interrupt()
+        task.cancel()  # not yet executing: never start
+        task.add_done_callback(_retrieve)
+        raise
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _sqlite3_of(conn: AsyncConnection) -> Any:
+    """The ``sqlite3.Connection`` under ``conn`` when it is an aiosqlite one, else ``None``.
+
+    ``_conn`` is aiosqlite's own attribute (SQLAlchemy's aiosqlite dialect reads it too);
+    ``tests/connectors/test_sql_cancellation.py`` fails if a release renames it.
+    """
+
+    if conn.dialect.name != "sqlite" or conn.sync_connection is None:
+        return None
+    try:
+        driver = conn.sync_connection.connection.driver_connection
+    except sa_exc.SQLAlchemyError:  # already closed or invalidated: nothing left to stop
+        return None
+    return getattr(driver, "_conn", None)
 
 
 def _reflect(sync_conn: sa.Connection, location: str) -> sa.Table | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from connectors import Filter, Record, SourceError, SourceQuery, SourceReader
+from connectors import Filter, Record, SourceError, SourceQuery, SourceReader, UnusableKey
 
 AttendanceKey = tuple[str, date, date]
 
@@ -36,24 +36,41 @@ class Loaders:
     def one(self, entity: str, field: str) -> DataLoader:
         """Key -> the record whose ``field`` equals it, or ``None``."""
 
-        async def batch(keys: list[Any]) -> list[Record | None]:
-            records = await self.sources.fetch(SourceQuery(entity, where=(Filter(field, "in", tuple(set(keys))),)))
+        async def batch(keys: list[Any]) -> list[Record | UnusableKey | None]:
+            records, refused = await self._by_keys(entity, field, keys)
             by_key = {r.get(field): r for r in records}
-            return [by_key.get(k) for k in keys]
+            return [refused.get(k) or by_key.get(k) for k in keys]
 
         return self._get(("one", entity, field), batch)
 
     def many(self, entity: str, field: str) -> DataLoader:
         """Key -> every record whose ``field`` equals it (in key order)."""
 
-        async def batch(keys: list[Any]) -> list[list[Record]]:
-            records = await self.sources.fetch(SourceQuery(entity, where=(Filter(field, "in", tuple(set(keys))),)))
+        async def batch(keys: list[Any]) -> list[list[Record] | UnusableKey]:
+            records, refused = await self._by_keys(entity, field, keys)
             grouped: dict[Any, list[Record]] = defaultdict(list)
             for r in records:
                 grouped[r.get(field)].append(r)
-            return [grouped.get(k, []) for k in keys]
+            return [refused.get(k) or grouped.get(k, []) for k in keys]
 
         return self._get(("many", entity, field), batch)
+
+    async def _by_keys(self, entity: str, field: str, keys: list[Any]) -> tuple[Sequence[Record], dict[Any, UnusableKey]]:
+        """The records whose ``field`` is one of ``keys``, and the keys the source refused to look up.
+
+        A key the source cannot use (``..`` in a REST path) fails only itself: the batch is
+        asked again without it, so a client's malformed key never costs another field its answer.
+        """
+
+        wanted = tuple(set(keys))
+        try:
+            return await self.sources.fetch(SourceQuery(entity, where=(Filter(field, "in", wanted),))), {}
+        except UnusableKey as exc:
+            refused = {k: exc for k in exc.keys}
+            rest = tuple(k for k in wanted if k not in refused)
+            if not rest:
+                return [], refused
+            return await self.sources.fetch(SourceQuery(entity, where=(Filter(field, "in", rest),))), refused
 
     def within(self, entity: str, field: str) -> DataLoader:
         """Region code -> every record whose ``field`` (a region code) lies within that region."""
