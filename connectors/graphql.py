@@ -77,6 +77,7 @@ from .graphql_schema import check_schema
 from .http_errors import mapped_http_errors
 from .mapping import NO_MATCH, EntityMapping, parse_entity_mapping
 from .memory import evaluate
+from .redaction import quiet_client_loggers, redact_numbers
 from .settings import resolve_env, source_info
 
 log = logging.getLogger("satudata.connectors.graphql")
@@ -287,6 +288,7 @@ class RemoteGraphQLConnector:
             raise ConfigError(f"sources.{name}.schema must be one of {list(SCHEMA_MODES)}, got {schema!r}")
         entities = {entity: _parse_entity(name, entity, spec) for entity, spec in (raw.get("entities") or {}).items()}
         concurrency = int(raw.get("max_concurrency", 8))
+        quiet_client_loggers()  # keys travel as variables, but the peer's URL may still be logged
         client = httpx.AsyncClient(
             headers={
                 # GraphQL over HTTP: the media type that lets a 4xx carry a GraphQL error body.
@@ -549,7 +551,8 @@ class RemoteGraphQLConnector:
         try:
             answer = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
-            log.warning("source %s answered HTTP %s with malformed JSON: %r", name, status, response.content[:200])
+            excerpt = redact_numbers(response.content[:200].decode("utf-8", "replace"))
+            log.warning("source %s answered HTTP %s with malformed JSON: %r", name, status, excerpt)
             raise SourceBadResponse(f"Source '{name}' answered HTTP {status} with malformed JSON.", source=name) from exc
         if not isinstance(answer, dict):
             raise SourceBadResponse(f"Source '{name}' answered JSON that is not a GraphQL response.", source=name)
@@ -572,7 +575,9 @@ class RemoteGraphQLConnector:
 
     def _log_errors(self, errors: Sequence[Any]) -> None:
         if errors:
-            log.warning("source %s answered %d GraphQL error(s), first: %s", self.info.name, len(errors), str(errors[0])[:300])
+            # A peer's error may echo the variables it was sent (a NIK): long numbers are blanked.
+            first = redact_numbers(str(errors[0]), limit=300)
+            log.warning("source %s answered %d GraphQL error(s), first: %s", self.info.name, len(errors), first)
 
     def _to_record(self, entity: GraphQLEntity, raw: Any) -> Record:
         if not isinstance(raw, Mapping):
@@ -602,5 +607,5 @@ def _excerpt(errors: Sequence[Any]) -> str:
     message = first.get("message") if isinstance(first, Mapping) else None
     if not isinstance(message, str) or not message.strip():
         return ""
-    text = _URL.sub("<url>", " ".join(message.split()))
+    text = redact_numbers(_URL.sub("<url>", " ".join(message.split())))
     return f'"{text[:_EXCERPT_CHARS]}..."' if len(text) > _EXCERPT_CHARS else f'"{text}"'

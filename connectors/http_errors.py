@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import httpx
 
 from .errors import SourceTimeout, SourceUnavailable
+from .redaction import redact_numbers
 
 
 @contextmanager
@@ -20,5 +21,5 @@ def mapped_http_errors(name: str, log: logging.Logger) -> Iterator[None]:
     except httpx.TimeoutException as exc:
         raise SourceTimeout(f"Source '{name}' did not answer in time.", source=name) from exc
     except (httpx.TransportError, OSError) as exc:
-        log.warning("source %s unavailable: %r", name, exc)
+        log.warning("source %s unavailable: %s", name, redact_numbers(f"{type(exc).__name__}: {exc}", limit=300))
         raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc

@@ -22,11 +22,15 @@ CLIENT_LOGGERS = ("httpx", "httpcore")
 _REDACTED_LOGGERS = (*CLIENT_LOGGERS, "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
 
 
-def redact_numbers(text: str, *, limit: int | None = None) -> str:
-    """``text`` with every run of 8+ digits replaced by ``…``, control characters by a space,
-    and, with ``limit``, cut to that many characters."""
+def redact_numbers(text: str, *, limit: int | None = None, keep_lines: bool = False) -> str:
+    """``text`` with every run of 8+ digits replaced by ``…`` and control characters by a space
+    (newlines kept with ``keep_lines``, for a traceback), cut to ``limit`` characters if given."""
 
-    text = _LONG_NUMBER.sub("…", _CONTROL.sub(" ", text)).strip()
+    if keep_lines:
+        text = "\n".join(_CONTROL.sub(" ", line) for line in text.split("\n"))
+    else:
+        text = _CONTROL.sub(" ", text)
+    text = _LONG_NUMBER.sub("…", text).strip()
     if limit is not None and len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text

@@ -4,12 +4,18 @@ Inside, code raises the typed errors of ``connectors.errors`` and ``resolvers.er
 (each with a stable ``code``). Here they become GraphQL error objects with
 ``extensions.code``; anything unexpected becomes ``INTERNAL_SERVER_ERROR`` with a
 generic message (the detail goes to the log with the request id, never to the client).
+Nothing logged here carries a NIK: the traceback of an unexpected error is written with every
+long number blanked (``connectors.redact_numbers``), as an exception's text may hold a key.
 
 Codes a client can see::
 
     GRAPHQL_PARSE_FAILED       the document is not GraphQL
     GRAPHQL_VALIDATION_FAILED  the document does not fit the schema
-    BAD_USER_INPUT             an argument or variable is malformed (see extensions.reason)
+    BAD_USER_INPUT             an argument or variable is malformed (see extensions.reason, .argument);
+                               also a key a source cannot use (reason MALFORMED) or an argument a
+                               source refused (reason REJECTED_BY_SOURCE, its words in the message),
+                               both with extensions.source: the caller's mistake, never counted
+                               against the source (connectors.SourceRejectedInput)
     BAD_REQUEST                the HTTP request itself is malformed
     OPERATION_NOT_ALLOWED      e.g. a mutation over GET
     SOURCE_UNAVAILABLE / SOURCE_TIMEOUT / SOURCE_BAD_RESPONSE   an OPD source failed
@@ -28,11 +34,12 @@ Codes a client can see::
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from graphql import GraphQLError
 
-from connectors import SatudataError
+from connectors import SatudataError, redact_numbers
 
 log = logging.getLogger("satudata.gateway")
 
@@ -80,7 +87,8 @@ def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:
     elif original is None or isinstance(original, GraphQLError):
         formatted["extensions"] = {"code": _static_error_code(error.message)}
     else:
-        log.error("unexpected error in request %s at %s", request_id, error.path, exc_info=original)
+        trace = "".join(traceback.format_exception(original)).rstrip()
+        log.error("unexpected error in request %s at %s\n%s", request_id, error.path, redact_numbers(trace, keep_lines=True))
         formatted["message"] = "Unexpected error."
         formatted["extensions"] = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
     return formatted
