@@ -215,7 +215,7 @@ FEEDBACK_EXAMPLES = (
     feedback(first: 5, filter: { kind: COMPLAINT }) {
       totalCount
       pageInfo { hasNextPage endCursor }
-      edges { node { trackingId category title status submittedAt agency { shortName } region { name } reporter { name } } }
+      edges { node { trackingId category title status submittedAt agency { shortName } region { name } anonymous } }
     }
   }
 }

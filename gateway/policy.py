@@ -213,16 +213,21 @@ class Policy:
         """Class every link that has no entry of its own, once at start-up.
 
         ``links`` maps ``Type.field`` of each object-valued field to (its parent type, the types
-        it leads to, connections and edges looked through). A link discloses the relation
-        between its parent and what it leads to, so its class is the strictest of the parent's
+        it leads to, connections and edges looked through); ``subject_types`` are the types whose
+        objects are about one person. A link from such an object discloses the relation between
+        that person and what it leads to, so its class is the strictest of the parent's
         ``Type.*`` class and every class on the values (leaf fields) of the types it leads to. Where
         that mixes specific classes, the later one in ``CLASSES`` wins: class such links
         explicitly in ``[policy.fields]``.
         """
 
+        subject_types = set(subject_types)
         derived: dict[str, FieldRule] = {}
         for name, (parent, targets) in links.items():
-            if name in self.fields:
+            # Only a link from an object about a person discloses a relation of that person; other
+            # object fields (root fields, a region's schools, an agency's reports) are lists and
+            # lookups whose items are decided field by field, as their own entries say.
+            if name in self.fields or parent not in subject_types:
                 continue
             classes = {self.fields.get(f"{parent}.*", FieldRule()).sensitivity}
             for target in targets:  # the target's values (its links are decided when followed)
