@@ -245,7 +245,8 @@ def _guard(
         _check(access, decision, name, root, args, is_entities)
         person_keys = _person_keys(args, key_argument, is_entities)
         if person_keys and access.budget is not None:
-            return _after_budget(access, person_keys, decision, resolve, root, info, args, leaf, returns_persons)
+            then = lambda: _resolve(access, decision, resolve, root, info, args, leaf, returns_persons)  # noqa: E731
+            return _after_budget(access, name, person_keys, then)
         return _resolve(access, decision, resolve, root, info, args, leaf, returns_persons)
 
     return guarded
@@ -320,21 +321,12 @@ def _person_keys(args: dict[str, Any], key_argument: str | None, is_entities: bo
     return keys
 
 
-async def _after_budget(
-    access: AccessContext,
-    keys: list[str],
-    decision: Decision,
-    resolve: Callable[..., Any],
-    root: Any,
-    info: GraphQLResolveInfo,
-    args: dict[str, Any],
-    leaf: bool,
-    returns_persons: bool,
-) -> Any:
+async def _after_budget(access: AccessContext, name: str, keys: list[str], then: Callable[[], Any]) -> Any:
+    """``then()`` once the principal's lookup budget has room for ``keys``; else a refusal on the record."""
+
     assert access.budget is not None
     if not await access.budget.spend(access.principal_key, keys, access.policy.budget(access.role)):
         access.budget_exceeded = True
-        name = f"{info.parent_type.name}.{info.field_name}"
         raise access.refuse(
             name,
             "personal",
@@ -344,7 +336,7 @@ async def _after_budget(
                 code="LOOKUP_BUDGET_EXCEEDED",
             ),
         )
-    result = _resolve(access, decision, resolve, root, info, args, leaf, returns_persons)
+    result = then()
     return await result if inspect.isawaitable(result) else result
 
 
