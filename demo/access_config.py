@@ -90,6 +90,11 @@ POLICY = '''
 "School.students" = "children"
 "Programme.facilitator" = "personal"
 "Programme.participants" = "disability"
+# Counts of a desa's residents by sex and status, of a school's pupils by grade and sex: no person
+# in them, but small cells (one deceased man in a desa) are about someone, so only for roles that
+# see the class at least masked — the statistics the analyst reads instead of filtering persons.
+"Region.residentCounts" = "personal"
+"School.pupilCounts" = "children"
 "Person.*" = "personal"
 "Person.nik" = { class = "personal", mask = "nik" }
 "Person.name" = { class = "personal", mask = "initials" }

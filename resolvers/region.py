@@ -16,6 +16,7 @@ from .health import Disease, FromWeek, ToWeek, Year
 from .identifiers import validate_region_code
 from .pagination import After, Connection, PageSize, paginate
 from .scalars import RegionCode
+from .statistics import ResidentCount, resident_counts
 
 if TYPE_CHECKING:
     from .health import CaseReport, HealthFacility
@@ -113,6 +114,15 @@ class Region:
             cursors=info.context.cursors,
             to_node=Person.from_record,
         )
+
+    @strawberry.field(
+        description=(
+            "Registered residents within this region counted by sex and status, at the civil registry: "
+            "the population statistics, for roles that may not list the residents themselves."
+        )
+    )
+    async def resident_counts(self, info: Info) -> list[ResidentCount] | None:
+        return await resident_counts(info, self.code)
 
     @strawberry.field(
         description="Citizens' reports about places within this region, a page at a time, in order of arrival (tracking number)."

@@ -15,6 +15,7 @@ from .enums import AttendanceStatus, SchoolLevel, SchoolOwnership, Sex, enum_or_
 from .errors import InvalidInput
 from .identifiers import validate_nisn, validate_npsn
 from .scalars import NIK, NISN, NPSN
+from .statistics import PupilCount, pupil_counts
 
 if TYPE_CHECKING:
     from .person import Person
@@ -73,6 +74,15 @@ class School:
     ) -> list[Student]:
         records = await info.context.loaders.many("Student", "school").load(self.npsn)
         return [Student.from_record(r) for r in records if grade is None or r.get("grade") == grade]
+
+    @strawberry.field(
+        description=(
+            "The school's pupils counted by grade and sex, at the education office: the enrolment statistics, "
+            "for roles that may not list the pupils themselves."
+        )
+    )
+    async def pupil_counts(self, info: Info) -> list[PupilCount] | None:
+        return await pupil_counts(info, self.npsn)
 
     @strawberry.field(
         description=(

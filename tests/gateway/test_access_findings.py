@@ -345,3 +345,38 @@ async def test_refused_attempts_on_personal_data_are_counted_in_metrics(guarded:
     metrics = (await guarded.gateway.client.get("/metrics")).text
     assert 'satudata_access_refusals_total{outcome="refused",role="smart_center_analyst"} 3.0' in metrics
     assert 'role="anonymous"' not in metrics.split("satudata_access_refusals_total", 1)[1]
+
+
+async def test_finding_2_the_analyst_reads_counts_by_sex_status_and_grade_as_the_sources_count_them(
+    guarded: Ask, sqlite_backend: Backend, facts: dict[str, Any]
+) -> None:
+    """What filtering by sex, status or grade used to give the analyst, as counts with no person in them."""
+
+    registry = sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")
+    education = sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")
+    sexes = {"L": "MALE", "P": "FEMALE"}
+    statuses = {"HIDUP": "ALIVE", "MATI": "DECEASED", "PINDAH": "MOVED_AWAY"}
+    with sqlite3.connect(registry) as conn:
+        residents = {
+            (sexes[s], statuses[t]): n
+            for s, t, n in conn.execute(
+                "SELECT jenis_kelamin, status_penduduk, count(*) FROM penduduk WHERE kode_wilayah = ? GROUP BY 1, 2", (facts["desa"],)
+            )
+        }
+    with sqlite3.connect(education) as conn:
+        pupils = {
+            (int(g), sexes[s]): n
+            for g, s, n in conn.execute(
+                "SELECT tingkat_pendidikan, jenis_kelamin, count(*) FROM peserta_didik WHERE npsn = ? GROUP BY 1, 2", (facts["npsn"],)
+            )
+        }
+    query = """query($d: RegionCode!, $s: NPSN!) { region(code: $d) { residentCounts { sex status count } }
+      school(npsn: $s) { pupilCounts { grade sex count } } }"""
+    body = await guarded("smart_center_analyst", query, {"d": facts["desa"], "s": facts["npsn"]})
+    assert "errors" not in body, body
+    assert {(c["sex"], c["status"]): c["count"] for c in body["data"]["region"]["residentCounts"]} == residents
+    assert {(c["grade"], c["sex"]): c["count"] for c in body["data"]["school"]["pupilCounts"]} == pupils
+    assert len(residents) > 1 and len(pupils) > 1
+    # Anonymous callers get no counts: a small cell (one deceased man in a desa) is about someone.
+    anonymous = await guarded(None, query, {"d": facts["desa"], "s": facts["npsn"]})
+    assert {e["extensions"]["code"] for e in anonymous["errors"]} == {"FORBIDDEN"}
