@@ -39,6 +39,36 @@ _TEMPLATE = '''\
 [gateway]
 title = "Satu Data Trenggalek (demo)"{cursor_key}
 
+# Abuse limits (see README "Abuse limits"): the defaults, with list lengths that match the data.
+# The cost estimate multiplies each list's assumed length into what hangs under it, so a list
+# without a size argument is assumed as long as the demo data makes it at scale 1.0 (Trenggalek's
+# real size: `python -m demo --scale 1.0`; `satudata demo`'s default 0.1 has 81 schools and fewer
+# SKDR lines, otherwise the same shape). Measured from demo/ (education.py, registry.py,
+# regions.py, apis/faskes.py, apis/dinkes.py, apis/sepeda_keren.py) with seed 3503.
+[limits]
+max_representations = 100     # entities one query may ask of `_entities`; a router sends batches
+
+[limits.list_sizes]
+# Where a length depends on the parent, the largest: a client can always ask for that parent.
+"Region.children" = 17        # desa of the largest kecamatan (the regency has 14 kecamatan)
+"Region.schools" = 805        # every school of the regency 35.03 (SD 500, MI 120, SMP 90, MTs 40, SMA 30, SMK 25)
+"Region.healthFacilities" = 22  # puskesmas covering the regency (the 2 RSUD have no working area)
+"Region.caseReports" = {{ each = 526, from = "fromWeek", to = "toWeek" }}  # SKDR lines of the regency in its busiest week, per week asked
+"HealthFacility.coverage" = 12  # desa in the largest puskesmas working area
+"HealthFacility.caseReports" = {{ each = 41, from = "fromWeek", to = "toWeek" }}  # SKDR lines of one puskesmas in its busiest week
+"School.attendance" = {{ each = 1, from = "from", to = "to", most = 98 }}  # one row per day asked; the term holds 98 school days
+# Lists reached through many parents: the mean, because the estimate multiplies it by the number
+# of parents (50 schools x 150.3 pupils is what a page of 50 schools holds); the largest single
+# school (1,189 pupils) or family (8) is far inside max_cost on its own.
+"School.students" = 150.3     # 120,980 pupils in 805 schools (largest 1,189; 95th percentile 394)
+"Family.members" = 3.3        # 750,000 residents on 224,435 family cards (largest 8)
+"Person.programmes" = 2       # Sepeda Keren classes of the most-enrolled participant
+"ProgrammeParticipation.attendance" = 11  # sessions of the longest class
+"Programme.sessions" = 11     # sessions of the longest class
+"Programme.modules" = 8       # modules of the longest curriculum
+"Query.agencies" = 14         # agencies with every demo API configured
+"Agency.sources" = 1          # each demo agency runs one system
+
 [[agencies]]
 code = "DISDUKCAPIL"
 name = "Dinas Kependudukan dan Pencatatan Sipil"
