@@ -91,6 +91,8 @@ def test_graphiql_runs_an_example_offline(
     assert problems == []
     posts = [r for r in requests if r.method == "POST"]
     assert posts and all(urlsplit(r.url).path.endswith("/graphql") for r in posts)
+    # The placeholder never went out as a credential (the schema loaded without one).
+    assert all(r.headers.get("x-api-key") != API_KEY_PLACEHOLDER for r in posts)
     assert posts[-1].headers.get("x-satudata-trace") == "sources"
     assert posts[-1].headers.get("x-api-key") == key
 
