@@ -6,12 +6,10 @@ filters pushed into the WHERE clause so the source does the selecting.
 
 A statement abandoned by its caller (the request's deadline, or the source's ``timeout_s``,
 enforced by ``ResilientConnector`` cancelling the fetch) is stopped at the source, not left
-to run: asyncpg sends the server a cancel request when its awaiting task is cancelled (and
-the connection is then invalidated, see ``sql_drivers``); SQLite runs in aiosqlite's thread,
-which knows nothing of the cancelled task, so ``_sqlite_rows`` calls the
-``sqlite3`` connection's ``interrupt()``. aiomysql does not cancel: the connection is
-invalidated and closed, and MariaDB ends the statement when it next writes to the closed
-socket (a long aggregate may run to its end); give such sources a ``max_statement_time``.
+to run: on PostgreSQL and MariaDB ``sql_drivers.DriverExecutor`` sends ``pg_cancel_backend`` /
+``KILL QUERY`` from another pooled connection; SQLite runs in aiosqlite's thread, which knows
+nothing of the cancelled task, so ``_sqlite_rows`` calls the ``sqlite3`` connection's
+``interrupt()``.
 
 No key reaches a log line: the engine hides bound parameters from its error messages, and
 driver messages are redacted (``redact_numbers``) before they are logged.

@@ -12,11 +12,20 @@ replaces it instead of handing a broken connection to the next request. A connec
 failure also retires every connection opened before it (as SQLAlchemy does on a
 disconnect): when a database restarts or a network path drops, the rest of the pool is
 dead too, and trying each one in turn would keep the source's circuit breaker open.
+
+A statement whose caller gave up (the task was cancelled: the source's timeout or the
+request's deadline) is stopped at the server, not just abandoned: closing the connection
+does not stop it (PostgreSQL notices a closed client only when it next writes, so a long
+aggregate or a lock wait runs on), and invalidating the connection also drops the cancel
+request asyncpg would send. So the executor sends one itself, from another pooled
+connection, in the background: ``pg_cancel_backend(pid)`` on PostgreSQL, ``KILL QUERY id``
+on MariaDB/MySQL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -26,6 +35,8 @@ from sqlalchemy.util import greenlet_spawn
 from .sql_statements import Plan
 
 Rows = Sequence[Sequence[Any]]
+
+log = logging.getLogger("satudata.connectors.sql")
 
 
 class DriverFailure(Exception):
@@ -73,10 +84,31 @@ def _aiomysql_is_connection_error(exc: BaseException) -> bool:
     return True  # OperationalError (gone away, lost, refused), InterfaceError, OSError, ...
 
 
-#: SQLAlchemy driver name -> (runner, "is this a connection failure?").
-DRIVERS: dict[str, tuple[DriverRunner, Callable[[BaseException], bool]]] = {
-    "asyncpg": (_asyncpg, _asyncpg_is_connection_error),
-    "aiomysql": (_aiomysql, _aiomysql_is_connection_error),
+def _asyncpg_session(connection: Any) -> int:
+    return int(connection.get_server_pid())
+
+
+async def _asyncpg_cancel(connection: Any, session: int) -> None:
+    await connection.fetchval("SELECT pg_cancel_backend($1)", session)
+
+
+def _aiomysql_session(connection: Any) -> int:
+    return int(connection.thread_id())
+
+
+async def _aiomysql_cancel(connection: Any, session: int) -> None:
+    async with connection.cursor() as cursor:
+        await cursor.execute(f"KILL QUERY {int(session)}")
+
+
+#: SQLAlchemy driver name -> (runner, "is this a connection failure?", the server's id of a
+#: connection's session, "stop that session's statement" run on another connection).
+DRIVERS: dict[
+    str,
+    tuple[DriverRunner, Callable[[BaseException], bool], Callable[[Any], int], Callable[[Any, int], Awaitable[None]]],
+] = {
+    "asyncpg": (_asyncpg, _asyncpg_is_connection_error, _asyncpg_session, _asyncpg_cancel),
+    "aiomysql": (_aiomysql, _aiomysql_is_connection_error, _aiomysql_session, _aiomysql_cancel),
 }
 
 
@@ -85,7 +117,8 @@ class DriverExecutor:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._run, self._is_connection_error = DRIVERS[engine.dialect.driver]
+        self._run, self._is_connection_error, self._session_of, self._cancel = DRIVERS[engine.dialect.driver]
+        self._cancelling: set[asyncio.Task[None]] = set()
         # Bumped on every connection failure; a pooled connection opened in an earlier
         # generation is replaced at its next checkout.
         self._generation = 0
@@ -104,7 +137,9 @@ class DriverExecutor:
             healthy = True
             return rows
         except (asyncio.CancelledError, TimeoutError):
-            raise  # the connection is invalidated below: it may be mid-statement
+            # Abandoned mid-statement: stop it at the server; the connection is invalidated below.
+            self._cancel_in_background(self._session_of(fairy.driver_connection))
+            raise
         except Exception as exc:
             connection = self._is_connection_error(exc)
             if connection:
@@ -117,6 +152,23 @@ class DriverExecutor:
                 fairy.invalidate()
             # Returning a connection may close an overflow one, which awaits the driver.
             await greenlet_spawn(fairy.close)
+
+    def _cancel_in_background(self, session: int) -> None:
+        task = asyncio.ensure_future(self._cancel_statement(session))
+        self._cancelling.add(task)  # a reference, so the task is not collected half-way
+        task.add_done_callback(self._cancelling.discard)
+
+    async def _cancel_statement(self, session: int) -> None:
+        """Ask the server, over another pooled connection, to stop ``session``'s statement. Never raises."""
+
+        try:
+            fairy = await self.engine.raw_connection()
+            try:
+                await self._cancel(fairy.driver_connection, session)
+            finally:
+                await greenlet_spawn(fairy.close)
+        except Exception as exc:  # the server may be gone: then so is the statement
+            log.info("could not cancel an abandoned statement (session %s): %s", session, type(exc).__name__)
 
     async def _checkout(self) -> Any:
         """A pooled connection opened since the last connection failure."""

@@ -68,6 +68,8 @@ max_representations = 100     # entities one query may ask of `_entities`; a rou
 "Programme.modules" = 8       # modules of the longest curriculum
 "Query.agencies" = 14         # agencies with every demo API configured
 "Agency.sources" = 1          # each demo agency runs one system
+"Region.residentCounts" = 6   # counts by sex (2) x status (3) in the registry
+"School.pupilCounts" = 12     # counts by grade (6 at an SD or MI) x sex (2)
 
 [[agencies]]
 code = "DISDUKCAPIL"

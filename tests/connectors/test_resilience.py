@@ -141,3 +141,71 @@ def test_half_open_lets_exactly_one_probe_through() -> None:
 def test_policy_settings_are_checked(raw: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         ResiliencePolicy.from_settings("x", raw)
+
+
+# -- What counts towards the breaker (issue 9, findings 7 and 14) ------------------------------
+
+
+async def test_source_timeouts_count_towards_the_breaker() -> None:
+    """The source's own ``timeout_s`` running out is the source's failure: enough of them open the breaker."""
+
+    inner = ScriptedConnector(5.0, 5.0, 5.0)
+    connector = resilient(inner, timeout_s=0.05)
+    for _ in range(3):
+        with pytest.raises(SourceTimeout, match="within 0.05 s"):
+            await connector.fetch(QUERY)
+    assert connector.breaker.state is BreakerState.OPEN and connector.breaker.failures == 3
+    assert connector.health().last_error_code == "SOURCE_TIMEOUT"
+    with pytest.raises(SourceUnavailable, match="circuit open"):
+        await connector.fetch(QUERY)
+    assert inner.calls == 3
+
+
+async def test_finding_14_the_requests_own_deadline_never_counts_towards_the_breaker() -> None:
+    """A call cut short by the request's deadline (shorter than the source's timeout) says so and counts nothing."""
+
+    from connectors.resilience import request_deadline
+
+    inner = ScriptedConnector(*[5.0] * 6)
+    connector = resilient(inner, timeout_s=1.0)
+    token = request_deadline.set(asyncio.get_running_loop().time() + 0.05)
+    try:
+        for _ in range(6):
+            with pytest.raises(SourceTimeout, match="request's deadline"):
+                await connector.fetch(QUERY)
+    finally:
+        request_deadline.reset(token)
+    assert inner.calls == 6  # each was really asked, and
+    assert connector.breaker.state is BreakerState.CLOSED and connector.breaker.failures == 0
+
+
+async def test_finding_7_the_callers_rejected_input_never_counts_towards_the_breaker() -> None:
+    from connectors import SourceRejectedInput, UnusableKey
+
+    inner = ScriptedConnector(
+        *[UnusableKey("bad key", source="scripted", argument="code", keys=(".",))] * 3,
+        *[SourceRejectedInput("Unknown disease", source="scripted", argument="disease")] * 3,
+    )
+    connector = resilient(inner)
+    for _ in range(6):
+        with pytest.raises(SourceRejectedInput) as caught:
+            await connector.fetch(QUERY)
+        assert caught.value.code == "BAD_USER_INPUT"
+    assert inner.calls == 6  # not retried, not refused by an open breaker
+    assert connector.breaker.state is BreakerState.CLOSED and connector.health().state == "up"
+
+
+async def test_finding_7_a_rejected_input_during_the_probe_leaves_the_probe_to_the_next_caller() -> None:
+    from connectors import SourceRejectedInput
+
+    clock = Clock()
+    inner = ScriptedConnector(*[SourceBadResponse("junk", source="scripted")] * 3, SourceRejectedInput("no", source="scripted"))
+    connector = resilient(inner, clock)
+    for _ in range(3):
+        with pytest.raises(SourceBadResponse):
+            await connector.fetch(QUERY)
+    clock.now += 10
+    with pytest.raises(SourceRejectedInput):
+        await connector.fetch(QUERY)  # the probe: the caller's mistake is no verdict on the source
+    assert await connector.fetch(QUERY) == [{"id": 1}]  # the next caller may probe, and closes it
+    assert connector.breaker.state is BreakerState.CLOSED
