@@ -73,7 +73,9 @@ class App:
         self.guard = guard
 
     async def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
-        return await self.client.post("/graphql", json={"query": query, "variables": variables})
+        # The ASGI transport enforces no timeout: a query that should have been refused and runs
+        # instead must fail the test, not hang it.
+        return await asyncio.wait_for(self.client.post("/graphql", json={"query": query, "variables": variables}), 60)
 
     async def source_calls(self) -> float:
         metrics = (await self.client.get("/metrics")).text
