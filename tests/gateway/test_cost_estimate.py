@@ -149,6 +149,10 @@ def test_finding_6_entities_are_costed_per_representation_and_typename(schema: G
     assert found.representations == 17
     many = measure(query, schema, variables={"r": people * 1800})
     assert (many.cost, many.representations) == (1 + 18_000 * 4, 18_000)
+    # Named fragments apply by their type condition too; __typename counts for every item.
+    spread = parse("""query($r: [_Any!]!) { _entities(representations: $r) { __typename ...P ...S } }
+        fragment P on Person { nik name } fragment S on School { npsn name level }""")
+    assert measure(spread, schema, variables={"r": people + schools}).cost == 1 + 10 * (1 + 2) + 5 * (1 + 3)
 
 
 def test_finding_6_representations_are_counted_in_literals_and_across_fields(schema: GraphQLSchema) -> None:
