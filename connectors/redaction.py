@@ -1,8 +1,8 @@
 """Keeping keys out of logs and messages: a source's URL or answer may carry a NIK.
 
 HTTP client libraries log every URL they fetch (httpx: ``HTTP Request: GET
-…/v1/participants/3503016006020001`` at INFO), and a source's error text may echo the key it
-was asked for. Whatever goes into a log line or an error message from a source passes
+…/v1/participants/3503016006020001`` at INFO), aiosqlite every statement with its parameters
+(at DEBUG), and a source's error text may echo the key it was asked for. Whatever goes into a log line or an error message from a source passes
 through ``redact_numbers``; ``quiet_client_loggers`` keeps the client libraries' own loggers
 at WARNING and blanks long numbers in what they still log.
 """
@@ -16,10 +16,14 @@ import re
 _LONG_NUMBER = re.compile(r"\d{8,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
-#: Loggers of the HTTP client libraries the connectors use (a logger's filters do not see its
+#: Loggers of the client libraries the connectors use (a logger's filters do not see its
 #: children's records, so httpcore's are named one by one).
-CLIENT_LOGGERS = ("httpx", "httpcore")
-_REDACTED_LOGGERS = (*CLIENT_LOGGERS, "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
+CLIENT_LOGGERS = ("httpx", "httpcore", "aiosqlite")
+#: SQLAlchemy's engine logs statements, parameters and, at DEBUG, whole result rows: left at its
+#: own level (``echo``), but blanked too.
+_REDACTED_LOGGERS = (
+    *CLIENT_LOGGERS, "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy", "sqlalchemy.engine.Engine",
+)
 
 
 def redact_numbers(text: str, *, limit: int | None = None, keep_lines: bool = False) -> str:
@@ -48,10 +52,11 @@ class RedactNumbers(logging.Filter):
 
 
 def quiet_client_loggers() -> None:
-    """Keep httpx and httpcore at WARNING (unless an operator chose a level) and redact what they log.
+    """Keep httpx, httpcore and aiosqlite at WARNING (unless an operator chose a level) and
+    redact what they log.
 
-    Idempotent; the HTTP-based connectors call it when they are built, and the gateway's
-    logging set-up should call it right after configuring logging.
+    Idempotent; the connectors call it when they are built, and the gateway's logging set-up
+    should call it right after configuring logging.
     """
 
     for name in CLIENT_LOGGERS:

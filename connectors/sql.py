@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from .base import Filter, Record, SourceInfo, SourceQuery
 from .errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
 from .mapping import EntityMapping, parse_entity_mapping
-from .redaction import redact_numbers
+from .redaction import quiet_client_loggers, redact_numbers
 from .settings import resolve_env, source_info
 from .sql_drivers import DriverExecutor, DriverFailure
 from .sql_statements import Bound, Plan, PlanCache, bind, build, compile_plan, to_records
@@ -73,6 +73,7 @@ class SqlConnector:
 
         url = resolve_env(f"sources.{name}.url", raw.get("url"))
         url = _absolute_sqlite_url(url, base_dir)
+        quiet_client_loggers()  # aiosqlite logs every statement with its parameters (keys)
         entities_raw = raw.get("entities") or {}
         entities = {
             entity: parse_entity_mapping(name, entity, spec, location_key="table")
