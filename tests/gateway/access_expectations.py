@@ -290,6 +290,28 @@ def in_region(code: str | None, area: str = WATULIMO) -> bool:
     return isinstance(code, str) and (code == area or code.startswith(area + "."))
 
 
+REGION, SUBJECT, SCHOOL = "region", "subject", "school"
+
+#: The demo policy's row scopes, restated by vocabulary type: which types a scoped role sees only
+#: some objects of, and what places an object: the region of its own address (``region``), the
+#: region of the person it is about (``subject``: a patient's record, a participant's place), or
+#: the pupil's school (``school``). The policy's source entities are named by what they serve:
+#: Patient -> HealthRecord, ProgrammeParticipant -> ProgrammeParticipation, ProgrammeAttendance ->
+#: SessionAttendance. Out of scope, an object is absent, exactly as if the source had none.
+ROW_SCOPES: dict[str, dict[str, str]] = {
+    "health_officer": {"Person": REGION, "Family": REGION, "HealthRecord": SUBJECT, "HealthInsurance": SUBJECT},
+    "programme_facilitator": {"Person": REGION, "Family": REGION, "ProgrammeParticipation": SUBJECT,
+                              "SessionAttendance": SUBJECT, "HealthInsurance": SUBJECT},
+    "school_operator": {"Student": SCHOOL},
+}
+
+#: Row scopes of the third form: the objects stay (their other fields are public data), these
+#: fields of an object outside the role's area are refused.
+FIELD_SCOPES: dict[str, dict[str, frozenset[str]]] = {
+    role: {"Feedback": frozenset({"body", "reporter", "location"})} for role in ("health_officer", "programme_facilitator")
+}
+
+
 # =================================================================================================
 # The world the matrices run in.
 # =================================================================================================
@@ -529,3 +551,54 @@ def demo_world(sources: Sources, folder: Path, change: Callable[[dict[str, Any]]
 
 def sources_of(backend: Any, dinkes: str, sepeda: str, lapor: str, jkn: str) -> Sources:
     return Sources(backend.registry_url, backend.education_url, dinkes, sepeda, lapor, jkn)
+
+
+@contextmanager
+def variant(world: World, change: Callable[[dict[str, Any]], None], folder: Path) -> Iterator[World]:
+    """``world`` with a guarded gateway whose config ``change`` edited (a copy; the reference and
+    the subjects are reused, so no discovery runs again)."""
+
+    import copy
+
+    config = copy.deepcopy(world.config)
+    config["audit"] = {"path": str(folder / "audit.sqlite")}
+    change(config)
+    with open_gateways([config]) as (guarded,):
+        yield World(guarded, world.reference, world.subjects, world.sources, config)
+
+
+#: The world every module of the session shares, with how many fixtures hold it.
+_shared: dict[str, Any] = {}
+
+
+@contextmanager
+def shared_world(dataset: Any, backend: Any, dinkes: str, sepeda: str, lapor: str, folder: Path) -> Iterator[World]:
+    """One world for the whole test session, whichever module asks first.
+
+    Starting the gateways and discovering the subjects takes a quarter of a minute; the access,
+    argument and row-scope matrices and the property test read the same world. Each module's
+    session-scoped fixture enters this; the last one to leave closes it (with its JKN API).
+    """
+
+    if "world" not in _shared:
+        from demo.apis import create_jkn_app
+
+        from ..conftest import serve_api
+
+        stack = ExitStack()
+        try:
+            jkn = stack.enter_context(contextmanager(serve_api)(create_jkn_app(dataset), "JKN"))
+            world = stack.enter_context(demo_world(sources_of(backend, dinkes, sepeda, lapor, jkn), folder))
+        except BaseException:
+            stack.close()
+            raise
+        _shared.update(world=world, stack=stack, holders=0)
+    _shared["holders"] += 1
+    try:
+        yield _shared["world"]
+    finally:
+        _shared["holders"] -= 1
+        if _shared["holders"] == 0:
+            stack = _shared["stack"]
+            _shared.clear()
+            stack.close()
