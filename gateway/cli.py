@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connectors import ConfigError
+from connectors import ConfigError, quiet_client_loggers
 
 if TYPE_CHECKING:
     from .audit import AuditEntry, VerifyResult
@@ -54,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_client_loggers()  # HTTP clients log every URL at INFO, and a URL can hold a NIK
     try:
         if args.command == "export-schema":
             return _export_schema(args.output)

@@ -23,10 +23,12 @@ Codes a client can see::
     AUTH_UNAVAILABLE           the identity provider's keys cannot be read (HTTP 503)
     RATE_LIMITED               the client's budget is spent (HTTP 429, Retry-After)
     PURPOSE_NOT_ALLOWED        the declared purpose is not one the role may use (HTTP 403)
-    FORBIDDEN                  a field the role may not see (null, with this error at its path)
+    FORBIDDEN                  a field the role may not see (null, with this error at its path), or an
+                               argument testing a field the role may not read in full (extensions.argument)
     PURPOSE_REQUIRED           personal data asked for without a declared purpose
-    QUERY_TOO_LARGE / QUERY_TOO_DEEP / TOO_MANY_ALIASES / QUERY_TOO_COSTLY / INTROSPECTION_DISABLED
-                               refused before any source is asked (extensions.limit, .measured)
+    LOOKUP_BUDGET_EXCEEDED     the client looked up as many persons by key as its role allows this window
+    QUERY_TOO_LARGE / QUERY_TOO_DEEP / TOO_MANY_ALIASES / QUERY_TOO_COSTLY / INTROSPECTION_DISABLED /
+    TOO_MANY_REPRESENTATIONS   refused before any source is asked (extensions.limit, .measured)
     AUDIT_UNAVAILABLE          the answer held personal data and could not be audited, so it is withheld
     INTERNAL_SERVER_ERROR      a bug; reported with the request id
 """

@@ -17,13 +17,14 @@ from strawberry.schema.config import StrawberryConfig
 
 from .context import GraphContext, Info
 from .cursors import CursorSeal, new_cursor_key
+from .entities import CheckedRepresentations
 from .errors import InvalidInput
 from .loaders import Loaders
 from .query import Query
 from .scalars import SCALAR_MAP
 
 
-class GraphSchema(strawberry.federation.Schema):
+class GraphSchema(CheckedRepresentations, strawberry.federation.Schema):
     """The regency graph's schema: an Apollo Federation v2 subgraph (``_service``, ``_entities``,
     ``@key`` on Person, Family, School, Student, Region and Agency), so other portals' routers
     can compose it. Errors are logged by the gateway's error boundary, once."""
