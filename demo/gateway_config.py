@@ -205,13 +205,12 @@ _EXAMPLES: list[Example] = [
   school(npsn: $npsn) {
     name
     level
-    region { name }
     students {
       nisn
       name
       birthDate
-      person { name birthDate status }
     }
+    region { name parent { name } }
   }
 }
 """,
