@@ -15,9 +15,11 @@ thread, MariaDB on the server), and secondary indexes are built after the rows a
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable, Iterator
 from datetime import date
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Date, DateTime, MetaData, Table
@@ -50,6 +52,8 @@ async def load_dataset(ds: Dataset, *, registry_url: str, education_url: str) ->
 
 async def _load(url: str, metadata: MetaData, ds: Dataset, tables: tuple[str, ...]) -> None:
     engine = create_async_engine(url)
+    if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        create_private_file(Path(engine.url.database or ""))
     try:
         async with engine.connect() as conn:
             dialect = conn.dialect.name
@@ -90,6 +94,20 @@ async def _load(url: str, metadata: MetaData, ds: Dataset, tables: tuple[str, ..
                     await autocommit.exec_driver_sql(f"VACUUM ANALYZE {name}")
     finally:
         await engine.dispose()
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0600), or narrow it to that.
+
+    The demo databases hold synthetic personal data, and a real OPD's must be kept so:
+    SQLite would create the file under the umask (usually 0644), and its journal copies
+    the file's mode. The gateway has ``gateway.private_files`` for the same job; the demo
+    generator does not import the gateway.
+    """
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)  # an existing file keeps its old mode through O_CREAT
 
 
 async def _execute_pipelined(conn: AsyncConnection, statements: Iterable[Statement], *, commit_every: int = 0) -> None:

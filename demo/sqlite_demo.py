@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .dataset import GENERATOR_VERSION, Dataset, build_dataset
-from .load import load_dataset
+from .load import create_private_file, load_dataset
 
 REGISTRY_FILE = "dispendukcapil.sqlite"
 EDUCATION_FILE = "dinas-pendidikan.sqlite"
@@ -56,7 +56,8 @@ def generate_sqlite_demo(data_dir: Path, ds: Dataset) -> None:
     """Write ``ds`` as the demo's SQLite files, ground truth and manifest in ``data_dir`` (replacing them)."""
 
     data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(data_dir, 0o700)  # it holds (synthetic) personal data: its owner's only, like a real OPD's
     # Invalidate first: should we die between the renames below, the next call regenerates.
     (data_dir / MANIFEST_FILE).unlink(missing_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=data_dir))
@@ -76,8 +77,9 @@ def generate_sqlite_demo(data_dir: Path, ds: Dataset) -> None:
 
 
 def write_ground_truth(path: Path, ds: Dataset) -> None:
-    """``ds.ground_truth()`` as indented JSON."""
+    """``ds.ground_truth()`` as indented JSON (0600: it lists the demo's persons)."""
 
+    create_private_file(path)
     path.write_text(json.dumps(ds.ground_truth(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

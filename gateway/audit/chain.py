@@ -108,12 +108,12 @@ class ChainChecker:
         cp = self.checkpoint
         if cp is not None and cp.seq > self.last_seq:
             end = max(cp.seq, head_seq)
-            cut = str(self.last_seq + 1) if end == self.last_seq + 1 else f"{self.last_seq + 1}..{end}"
+            cut = f"entry {end} was" if end == self.last_seq + 1 else f"entries {self.last_seq + 1}..{end} were"
             return ChainProblem(
                 self.last_seq + 1,
                 "deleted",
                 f"the checkpoint of {cp.when} says the log reached entry {cp.seq}, the last entry is "
-                f"{self.last_seq} (head seq {head_seq}): entries {cut} were cut off",
+                f"{self.last_seq} (head seq {head_seq}): {cut} cut off",
             )
         if cp is not None and self.hash_at_checkpoint != cp.hash:
             return ChainProblem(

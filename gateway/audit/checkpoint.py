@@ -142,6 +142,7 @@ class Checkpointer:
         self._written_seq = 0
         self._written_at = clock()
         self._due = asyncio.Event()
+        self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -184,10 +185,13 @@ class Checkpointer:
     async def aclose(self) -> None:
         """Stop the background writer, write the last head, close the store."""
 
+        self._closing.set()
+        self._due.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Asked to stop rather than cancelled: a cancellation arriving while the store's
+            # client handles a failed connection can be swallowed by it, and the task would
+            # then run on. The writer stops at its next turn (a store call is bounded by its timeout).
+            await self._task
             self._task = None
         try:
             await self.flush()
@@ -195,13 +199,18 @@ class Checkpointer:
             await self.store.aclose()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing.is_set():
             wait = max(0.0, self._written_at + self.interval_s - self._clock())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._due.wait()
             self._due.clear()
+            if self._closing.is_set():
+                return  # aclose writes the last checkpoint itself
             if self._noted is None or self._noted[0] <= self._written_seq:
                 self._written_at = self._clock()  # nothing new: the next interval starts now
             elif await self.flush() is None:
                 # The store is down: try again a little later rather than on every append.
-                await asyncio.sleep(min(self.interval_s, RETRY_S))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(self.interval_s, RETRY_S)):
+                        await self._closing.wait()

@@ -6,8 +6,9 @@
   atomically (written beside it, fsynced, renamed), ``0600`` in a ``0700`` directory that
   must exist. Put it where the audit database's users cannot write: another disk, another
   user's directory, a mount that is shipped off the machine.
-- ``"redis://host:6379/0"`` (or ``rediss://``): the key ``satudata:audit:checkpoint``;
-  give each audit log its own database number.
+- ``"redis://host:6379/0"`` (or ``rediss://``): the key ``satudata:audit:checkpoint``, or
+  the one after a ``#`` (``"redis://host:6379/0#satudata:audit:checkpoint:east"``) when
+  several audit logs share one Redis.
 
 Both keep only the checkpoint with the highest seq, so gateway processes that share a log
 can checkpoint it independently.
@@ -53,7 +54,8 @@ def open_checkpoint_store(target: str, *, base_dir: Path | None = None, timeout_
             path = base_dir / path
         return FileCheckpointStore(path)
     if target.startswith(("redis://", "rediss://")):
-        return RedisCheckpointStore(target, timeout_s=timeout_s)
+        url, _, key = target.partition("#")
+        return RedisCheckpointStore(url, timeout_s=timeout_s, key=key or REDIS_KEY)
     raise ValueError(f"a checkpoint store is one of {list(SCHEMES)}, not {target!r}")
 
 
