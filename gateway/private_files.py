@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from connectors import ConfigError
 
@@ -110,6 +113,36 @@ def check_secret_file(path: Path | str, *, production: bool) -> None:
     log.warning("%s", message)
 
 
+#: Config keys whose value is itself a secret, unless it names an environment variable.
+_SECRET_KEYS = (("gateway", "cursor_key"), ("audit", "subject_key"), ("audit", "checkpoint_key"))
+#: Config keys holding URLs, which are secrets when they carry a password.
+_URL_KEYS = (("audit", "url"), ("audit", "checkpoint"), ("ratelimit", "redis_url"), ("policy", "lookups", "redis_url"))
+_PASSWORD_IN_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]+@", re.IGNORECASE)
+
+
+def inline_secrets(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """The dotted keys of a parsed gateway config that hold a secret in the file itself
+    (not as ``"env:VAR"``): keys, and URLs with a password, sources' included."""
+
+    def value(path: tuple[str, ...]) -> Any:
+        node: Any = raw
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        return node
+
+    def inline(v: Any) -> bool:
+        return isinstance(v, str) and bool(v) and not v.startswith("env:")
+
+    found = [".".join(k) for k in _SECRET_KEYS if inline(value(k))]
+    found += [".".join(k) for k in _URL_KEYS if inline(value(k)) and _PASSWORD_IN_URL.match(value(k))]
+    sources = raw.get("sources")
+    for name, source in (sources.items() if isinstance(sources, Mapping) else ()):
+        url = source.get("url") if isinstance(source, Mapping) else None
+        if inline(url) and _PASSWORD_IN_URL.match(url):
+            found.append(f"sources.{name}.url")
+    return tuple(found)
+
+
 def is_private(path: Path | str) -> bool:
     """Whether neither group nor world has any access to ``path``."""
 
@@ -140,6 +173,7 @@ __all__ = [
     "check_secret_file",
     "create_private_file",
     "ensure_private_dir",
+    "inline_secrets",
     "is_private",
     "make_private",
 ]

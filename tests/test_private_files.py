@@ -23,7 +23,7 @@ from connectors import ConfigError
 from gateway.audit import AuditLog
 from gateway.audit.checkpoint import Checkpoint
 from gateway.audit.checkpoint_stores import FileCheckpointStore
-from gateway.private_files import check_secret_file, create_private_file, ensure_private_dir
+from gateway.private_files import check_secret_file, create_private_file, ensure_private_dir, inline_secrets
 
 from .gateway.test_audit import record
 
@@ -102,6 +102,18 @@ def test_finding_17_a_secret_file_others_can_read_is_refused_in_production_and_w
     os.chmod(config, 0o600)
     check_secret_file(config, production=True)
     assert mode(config) == 0o600, "the gateway never changes the operator's config itself"
+
+
+def test_finding_17_the_secrets_a_config_holds_inline_are_named() -> None:
+    config = {
+        "gateway": {"cursor_key": "env:SATUDATA_CURSOR_KEY"},
+        "audit": {"subject_key": "a-secret-that-is-long-enough-0123456789", "url": "postgresql+asyncpg://audit@db/a",
+                  "checkpoint": "redis://:hunter2@anchor:6379/0", "checkpoint_key": "env:CP"},
+        "sources": {"siak": {"url": "postgresql+asyncpg://siak:s3cret@db/siak"}, "dapodik": {"url": "env:DAPODIK"}},
+        "ratelimit": {"redis_url": "redis://127.0.0.1:6379/0"},
+    }  # fmt: skip
+    assert inline_secrets(config) == ("audit.subject_key", "audit.checkpoint", "sources.siak.url")
+    assert inline_secrets({"audit": {"subject_key": "env:KEY"}, "sources": {"siak": {"url": "sqlite+aiosqlite:///x"}}}) == ()
 
 
 # --- the audit log ----------------------------------------------------------------------

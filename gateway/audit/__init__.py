@@ -3,21 +3,31 @@
 The request path builds ``AuditRecord.for_request(...)`` once a request is answered and
 calls ``await audit_log.append(record)`` before the answer leaves; ``AuditUnavailable``
 means the disclosure could not be recorded, and the answer must not be sent.
+
+With ``[audit] checkpoint``, the chain's head is anchored outside the log
+(``gateway.audit.checkpoint``), so ``verify`` also catches a tail cut off the log.
 """
 
 from .chain import ChainProblem, ProblemKind, VerifyResult
-from .log import AuditLog, AuditUnavailable
-from .record import GENESIS, AuditEntry, AuditRecord, SourceUse, chain_hash
+from .checkpoint import Checkpoint, Checkpointer, CheckpointStore
+from .errors import AuditUnavailable
+from .log import AuditLog
+from .record import FORMAT_VERSION, GENESIS, OUTCOMES, AuditEntry, AuditRecord, SourceUse, chain_hash
 from .settings import AuditSettings
 
 __all__ = [
+    "FORMAT_VERSION",
     "GENESIS",
+    "OUTCOMES",
     "AuditEntry",
     "AuditLog",
     "AuditRecord",
     "AuditSettings",
     "AuditUnavailable",
     "ChainProblem",
+    "CheckpointStore",
+    "Checkpoint",
+    "Checkpointer",
     "ProblemKind",
     "SourceUse",
     "VerifyResult",

@@ -111,7 +111,10 @@ class AuditLog:
         """Create the database file 0600 before SQLite does (SQLite would use the umask, and
         its WAL and SHM files copy the database file's mode); narrow existing ones."""
 
-        database = Path(self._engine.url.database or "")
+        name = self._engine.url.database or ""
+        if name in ("", ":memory:") or name.startswith("file:"):
+            return  # no file of ours (an in-memory log is for tests; a URI names its own mode)
+        database = Path(name)
         create_private_file(database, create_dir=False)
         for suffix in SQLITE_COMPANIONS:
             make_private(database.with_name(database.name + suffix))
