@@ -56,8 +56,11 @@ def generate_sqlite_demo(data_dir: Path, ds: Dataset) -> None:
     """Write ``ds`` as the demo's SQLite files, ground truth and manifest in ``data_dir`` (replacing them)."""
 
     data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(data_dir, 0o700)  # it holds (synthetic) personal data: its owner's only, like a real OPD's
+    if not data_dir.exists():
+        # It holds (synthetic) personal data: its owner's only, like a real OPD's. An existing
+        # folder is left as it is (it may be shared, say /tmp); the files below are 0600 anyway.
+        data_dir.mkdir(parents=True, mode=0o700)
+        os.chmod(data_dir, 0o700)  # mkdir's mode passes through the umask
     # Invalidate first: should we die between the renames below, the next call regenerates.
     (data_dir / MANIFEST_FILE).unlink(missing_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=data_dir))

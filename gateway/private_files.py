@@ -6,7 +6,8 @@ keeping it. So such files are created ``0600`` (``O_CREAT | O_EXCL`` with that m
 there is no moment when they are wider), in a directory made ``0700``, and a file found
 wider at start-up is narrowed (the files the gateway owns) or refused (a secret-holding
 config in production mode, which the operator must fix: the gateway does not chmod the
-operator's config behind their back).
+operator's config behind their back). Existing directories are only warned about: the
+one the audit log was pointed at may be shared (``/var/lib``, the config's folder).
 
 SQLite creates a database's ``-wal``, ``-shm`` and ``-journal`` files with the database
 file's own mode, so a database created here ``0600`` keeps its companions ``0600`` too.
@@ -34,14 +35,16 @@ _SHARED = stat.S_IRWXG | stat.S_IRWXO
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
-def ensure_private_dir(path: Path | str, *, create: bool = True) -> Path:
-    """Make ``path`` (and any missing parents) a directory only its owner can enter.
+def ensure_private_dir(path: Path | str, *, create: bool = True, narrow: bool = False) -> Path:
+    """Make sure ``path`` is a directory, creating it (and missing parents) ``0700``.
 
-    Missing directories are created ``0700`` (with ``create=False`` a missing one is a
-    ``FileNotFoundError``: the audit log does not invent the place it was told to live).
-    An existing one that this process's user owns is narrowed to ``0700`` with a warning;
-    one owned by someone else is left as it is, with a warning, since changing it is not
-    ours to do.
+    With ``create=False`` a missing directory is a ``FileNotFoundError``: the audit log does
+    not invent the place it was told to live. An existing directory open to others is
+    narrowed to ``0700`` only with ``narrow=True`` (a directory the caller owns outright,
+    such as the demo's data folder); otherwise it is left as it is, with a warning. The
+    audit log's folder may be ``/var/lib`` or the config's own (``/etc/satudata``): a
+    gateway running as root that closed those would break the machine, while the files it
+    puts there are ``0600`` from their first byte anyway.
     """
 
     path = Path(path)
@@ -58,18 +61,27 @@ def ensure_private_dir(path: Path | str, *, create: bool = True) -> Path:
         try:
             directory.mkdir(mode=PRIVATE_DIR)
         except FileExistsError:
-            pass  # another process made it meanwhile; it is narrowed below like any existing one
+            continue  # another process made it meanwhile: it is not ours to narrow
         os.chmod(directory, PRIVATE_DIR)  # mkdir's mode passes through the umask; say it exactly
-    _narrow(path, PRIVATE_DIR, what="directory")
+    if path not in missing:
+        if narrow:
+            _narrow(path, PRIVATE_DIR, what="directory")
+        elif not is_private(path):
+            log.warning(
+                "directory %s is open to others (mode %04o): the files the gateway keeps there are 0600, "
+                "but others can see their names; give them a directory of their own (chmod 700)",
+                path, stat.S_IMODE(path.stat().st_mode),
+            )  # fmt: skip
     return path
 
 
 def create_private_file(path: Path | str, *, create_dir: bool = True) -> Path:
-    """Make sure ``path`` exists as a ``0600`` file in a ``0700`` directory.
+    """Make sure ``path`` exists as a ``0600`` file (in a directory made ``0700`` if missing).
 
     A new file is created with that mode from the start (never wider, not even for a
     moment); an existing one of ours is narrowed to it, with a warning. The content of an
     existing file is left alone. ``create_dir=False``: the directory must already exist.
+    An existing directory is not changed (see ``ensure_private_dir``).
     """
 
     path = Path(path)

@@ -81,8 +81,14 @@ def test_finding_17_existing_files_and_directories_are_narrowed(
     os.chmod(file, 0o644)
     with caplog.at_level(logging.WARNING, logger="satudata.files"):
         create_private_file(file)
-    assert (mode(folder), mode(file), file.read_bytes()) == (0o700, 0o600, b"content stays")
+    assert (mode(file), file.read_bytes()) == (0o600, b"content stays")
     assert any("was open to others (mode 0644)" in r.getMessage() for r in caplog.records)
+    # A directory that was there before may be shared (/var/lib, the config's folder): warned about only ...
+    assert mode(folder) == 0o755
+    assert any(f"directory {folder} is open to others (mode 0755)" in r.getMessage() for r in caplog.records)
+    # ... unless its owner says it is the gateway's own.
+    ensure_private_dir(folder, narrow=True)
+    assert mode(folder) == 0o700
 
 
 def test_finding_17_a_secret_file_others_can_read_is_refused_in_production_and_warned_about_otherwise(
@@ -119,12 +125,11 @@ def test_finding_17_the_secrets_a_config_holds_inline_are_named() -> None:
 # --- the audit log ----------------------------------------------------------------------
 
 
-async def test_finding_17_the_audit_log_and_its_wal_and_shm_are_created_0600_in_a_0700_directory(
+async def test_finding_17_the_audit_log_and_its_wal_and_shm_are_created_0600(
     tmp_path: Path, open_umask: None
 ) -> None:
     folder = tmp_path / "audit"
-    folder.mkdir(mode=0o777)
-    os.chmod(folder, 0o777)
+    folder.mkdir(mode=0o700)
     database = folder / "audit.sqlite"
     log = AuditLog(f"sqlite+aiosqlite:///{database}")
     try:
@@ -134,7 +139,6 @@ async def test_finding_17_the_audit_log_and_its_wal_and_shm_are_created_0600_in_
         assert {p.name: mode(p) for p in (database, *companions)} == {
             "audit.sqlite": 0o600, "audit.sqlite-wal": 0o600, "audit.sqlite-shm": 0o600,
         }  # fmt: skip
-        assert mode(folder) == 0o700
         assert (await log.verify()).ok
     finally:
         await log.aclose()
@@ -152,7 +156,7 @@ async def test_finding_17_an_existing_audit_log_open_to_others_is_narrowed_at_st
     again = AuditLog(f"sqlite+aiosqlite:///{database}")
     try:
         await again.start()
-        assert mode(database) == mode(tmp_path / "audit.sqlite-wal") == 0o600 and mode(tmp_path) == 0o700
+        assert mode(database) == mode(tmp_path / "audit.sqlite-wal") == 0o600
         assert (await again.append(record(2))).seq == 2
     finally:
         await again.aclose()
