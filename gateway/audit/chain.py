@@ -98,7 +98,7 @@ class ChainChecker:
         self.entries += 1
         return None
 
-    def finish(self, head_seq: int, head_hash: str) -> ChainProblem | None:
+    def finish(self, head_seq: int, head_hash: str, head_prev_hash: str | None = None) -> ChainProblem | None:
         """Compare the log with the checkpoint and the head, which catches a cut-off tail.
 
         The checkpoint comes first: whoever cuts the tail can move the head back with it,
@@ -130,6 +130,15 @@ class ChainChecker:
             )
         if head_seq < self.last_seq:
             return ChainProblem(head_seq + 1, "head", f"entries exist past the head (seq {head_seq})")
+        if head_hash != self.last_hash and head_prev_hash == self.last_hash:
+            # The head still links to the last entry as its predecessor: its seq was moved back
+            # over the entry it names, which is gone.
+            return ChainProblem(
+                self.last_seq + 1,
+                "deleted",
+                f"the head's seq says {head_seq}, but its hash is of the entry after {self.last_seq}: "
+                f"entry {self.last_seq + 1} was cut off and the head's seq moved back",
+            )
         if head_hash != self.last_hash:
             # Without a checkpoint past this entry the log cannot tell these two apart.
             return ChainProblem(

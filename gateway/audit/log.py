@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, insert, select, text, update
+from sqlalchemy import event, inspect, insert, null, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -101,6 +101,9 @@ class AuditLog:
                         await conn.exec_driver_sql(ddl)
                     await conn.execute(insert(schema.head).values(id=1, seq=0, hash=GENESIS))
                     log.info("created the audit log in %s", self.where)
+                elif not await conn.run_sync(_head_has_prev_hash):
+                    await conn.exec_driver_sql(schema.HEAD_PREV_HASH_DDL)
+                    log.info("added audit_head.prev_hash to the audit log in %s", self.where)
         except (SQLAlchemyError, OSError) as exc:
             raise AuditUnavailable(f"cannot set up the audit log in {self.where}: {_cause(exc)}") from exc
         self._started = True
@@ -142,7 +145,7 @@ class AuditLog:
                 )
                 if record.persons:
                     await conn.execute(insert(schema.subjects), [{"nik": nik, "seq": seq} for nik in record.persons])
-                await conn.execute(update(schema.head).where(schema.head.c.id == 1).values(seq=seq, hash=hash_))
+                await conn.execute(update(schema.head).where(schema.head.c.id == 1).values(seq=seq, hash=hash_, prev_hash=current.hash))
         except TimeoutError as exc:
             raise AuditUnavailable(f"the audit log did not accept the entry within {self.timeout_s:g} s") from exc
         except (SQLAlchemyError, OSError) as exc:
@@ -162,7 +165,9 @@ class AuditLog:
         checker = ChainChecker(checkpoint)
         try:
             async with self._read() as conn:
-                head = (await conn.execute(select(schema.head.c.seq, schema.head.c.hash))).one()
+                # A log written before prev_hash existed, read without being started, has none.
+                prev_column = schema.head.c.prev_hash if await conn.run_sync(_head_has_prev_hash) else null()
+                head = (await conn.execute(select(schema.head.c.seq, schema.head.c.hash, prev_column))).one()
                 last = 0
                 while True:
                     seq = schema.entries.c.seq
@@ -178,7 +183,7 @@ class AuditLog:
                     last = rows[-1].seq
         except (SQLAlchemyError, OSError) as exc:
             raise AuditUnavailable(f"cannot read the audit log: {_cause(exc)}") from exc
-        return VerifyResult(checker.entries, head.seq, head.hash, checker.finish(head.seq, head.hash), checkpoint)
+        return VerifyResult(checker.entries, head.seq, head.hash, checker.finish(head.seq, head.hash, head[2]), checkpoint)
 
     async def _latest_checkpoint(self) -> tuple[Checkpoint | None, ChainProblem | None]:
         if self.checkpoints is None:
@@ -279,6 +284,10 @@ class _write:  # noqa: N801 (used like a function: ``async with _write(engine) a
                 await self._conn.rollback()
         finally:
             await self._conn.close()
+
+
+def _head_has_prev_hash(conn: Connection) -> bool:
+    return any(column["name"] == "prev_hash" for column in inspect(conn).get_columns("audit_head"))
 
 
 async def _subjects_between(conn: AsyncConnection, first: int, last: int) -> dict[int, list[str]]:

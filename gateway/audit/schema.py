@@ -1,7 +1,8 @@
 """The audit tables, and the triggers that refuse to change them.
 
 ``audit_entry`` holds the chain, ``audit_subject`` indexes it by NIK (for a data subject's
-Pasal 32 request), ``audit_head`` holds the last seq and hash: appends lock it, and
+Pasal 32 request), ``audit_head`` holds the last seq and hash (and the hash before it):
+appends lock it, and
 verification compares it with the last entry so a cut-off tail shows. The triggers are
 defence in depth: whoever can drop them can also edit rows, and the chain is what tells.
 """
@@ -35,7 +36,14 @@ head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+    # The hash of the entry before the head's: a head whose seq was moved back over one
+    # cut-off entry still links to the entry now last, and verify says which seq is gone.
+    # Added after the first release (``HEAD_PREV_HASH_DDL``); NULL until the next append.
+    Column("prev_hash", String(64), nullable=True),
 )
+
+#: Brings a log created before ``audit_head.prev_hash`` existed up to date (at start).
+HEAD_PREV_HASH_DDL = "ALTER TABLE audit_head ADD COLUMN prev_hash VARCHAR(64)"
 
 POSTGRESQL_TRIGGERS = (
     """CREATE OR REPLACE FUNCTION satudata_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $body$

@@ -230,6 +230,13 @@ async def _rewrite_with_hash(store: Store) -> None:
     await store.sql(f"UPDATE audit_entry SET record = '{forged}', hash = '{forged_hash}' WHERE seq = 2")
 
 
+async def _rewrite_last_with_hash(store: Store) -> None:
+    (text, prev_hash), *_ = await store.sql("SELECT record, prev_hash FROM audit_entry WHERE seq = 5")
+    forged = str(text).replace("SURVEILANS_KLB", "PERENCANAAN_AGREGAT")
+    forged_hash = hashlib.sha256((str(prev_hash) + forged).encode()).hexdigest()
+    await store.sql(f"UPDATE audit_entry SET record = '{forged}', hash = '{forged_hash}' WHERE seq = 5")
+
+
 TAMPERING = {
     "edited": (["UPDATE audit_entry SET record = replace(record, 'SURVEILANS_KLB', 'PERENCANAAN') WHERE seq = 2"],
                2, "edited"),
@@ -238,6 +245,12 @@ TAMPERING = {
                               3, "deleted"),
     "tail cut off": (["DELETE FROM audit_entry WHERE seq >= 4", "DELETE FROM audit_subject WHERE seq >= 4"],
                      4, "deleted"),
+    # Finding 12's "test that bites": one entry cut and the head's seq moved back was reported
+    # as a bad link at 4 (the entry that is fine), not as entry 5 missing.
+    "last entry cut off, head's seq moved back": (
+        ["DELETE FROM audit_entry WHERE seq = 5", "DELETE FROM audit_subject WHERE seq = 5",
+         "UPDATE audit_head SET seq = 4"], 5, "deleted"),
+    "last entry rewritten with its hash": (_rewrite_last_with_hash, 5, "bad_link"),
     "reordered": (["UPDATE audit_entry SET seq = -1 WHERE seq = 2", "UPDATE audit_entry SET seq = 2 WHERE seq = 3",
                    "UPDATE audit_entry SET seq = 3 WHERE seq = -1"], 2, "reordered"),
     "contents swapped": (
@@ -258,6 +271,24 @@ async def test_verify_names_the_first_tampered_entry(audit_log: AuditLog, store:
         await store.sql(*tamper)
     problem = (await audit_log.verify()).problem
     assert problem is not None and (problem.seq, problem.kind) == (seq, kind), problem
+
+
+async def test_a_log_from_before_the_heads_prev_hash_verifies_and_gains_it_at_start(
+    audit_log: AuditLog, store: Store
+) -> None:
+    await filled(audit_log, 3)
+    await audit_log.aclose()
+    await store.sql("ALTER TABLE audit_head DROP COLUMN prev_hash")  # as the first release made it
+    old = store.open()
+    try:
+        assert (await old.verify()).ok  # read without being started: no prev_hash to compare
+        await old.start()
+        assert (await old.append(record(4))).seq == 4 and (await old.verify()).ok
+        assert [str(h) for (h,) in await store.sql("SELECT prev_hash FROM audit_head")] == [
+            str(h) for (h,) in await store.sql("SELECT hash FROM audit_entry WHERE seq = 3")
+        ]
+    finally:
+        await old.aclose()
 
 
 async def test_the_database_refuses_to_change_or_delete_entries(audit_log: AuditLog, store: Store) -> None:
