@@ -24,6 +24,7 @@ from .api_config import (
     AgencyEntry,
     sample_participant,
 )
+from .load import create_private_file
 from .portal_config import JKN, JKN_AGENCY, PORTAL_EXAMPLE
 from .regions import kecamatan_of
 
@@ -453,6 +454,7 @@ def write_demo_config(
         samples["participant"] = sample_participant(sepeda_keren_url)
         samples["participant_kecamatan"] = _kecamatan_of(data_dir, samples["participant"])
     path = data_dir / "gateway.toml"
+    create_private_file(path)  # it holds the audit's subject key: 0600 before the first byte
     path.write_text(
         render_config(
             registry_url=f"sqlite+aiosqlite:///{REGISTRY_FILE}",

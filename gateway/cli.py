@@ -197,9 +197,14 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _print_verify(result: VerifyResult, where: str) -> int:
+    anchor = (
+        f"; reaches checkpoint seq {result.checkpoint.seq} of {result.checkpoint.time.isoformat(timespec='seconds')}"
+        if result.checkpoint is not None
+        else "; no checkpoint to compare with"
+    )
     if result.problem is None:
         print(f"audit log intact: {result.entries} entries, head seq {result.head_seq}, "
-              f"hash {result.head_hash} ({where})")
+              f"hash {result.head_hash}{anchor} ({where})")
         return 0
     p = result.problem
     print(
@@ -222,6 +227,9 @@ def _print_person(nik: str, entries: Sequence[AuditEntry], *, as_json: bool) -> 
             "purpose": e.record.purpose,
             "operation": e.record.operation,
             "fields": list(e.record.fields),
+            "masked": list(e.record.masked),
+            "refused": list(e.record.refused),
+            "outcome": e.record.outcome,
             "requestId": e.record.request_id,
         }
         for e in entries
@@ -232,8 +240,9 @@ def _print_person(nik: str, entries: Sequence[AuditEntry], *, as_json: bool) -> 
     if not rows:
         print(f"no recorded access to the data of NIK {nik}")
         return 0
-    columns = ("seq", "time", "client", "role", "purpose", "operation", "fields")
-    cells = [[", ".join(r[c]) if c == "fields" else str(r[c] or "-") for c in columns] for r in rows]
+    columns = ("seq", "time", "client", "role", "purpose", "operation", "outcome", "fields", "masked")
+    lists = {"fields", "masked"}
+    cells = [[", ".join(r[c]) or "-" if c in lists else str(r[c] or "-") for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print(f"{len(rows)} recorded access(es) to the data of NIK {nik}:")
     for line in [list(columns), *cells]:

@@ -45,6 +45,7 @@ from connectors import ConfigError, resolve_env
 from resolvers import CursorSeal
 
 from .cors import cors_origins
+from .private_files import check_secret_file, inline_secrets
 
 #: Who is served the GraphiQL page: everyone, nobody, or only requests with a valid credential.
 GraphiQLAccess = bool | Literal["authenticated"]
@@ -112,7 +113,12 @@ class GatewaySettings:
             raise ConfigError(f"config file {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-        return cls.from_dict(raw, base_dir=path.parent.resolve())
+        settings = cls.from_dict(raw, base_dir=path.parent.resolve())
+        if inline_secrets(raw):
+            # A file that holds keys itself must be readable by the gateway's user alone (refused
+            # in production mode, a warning otherwise).
+            check_secret_file(path, production=settings.production)
+        return settings
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, base_dir: Path | None = None) -> GatewaySettings:
