@@ -183,6 +183,10 @@ path = "audit.sqlite"
 # Entries name persons by a keyed pseudonym of their NIK. This key is public, like the demo's API
 # keys; a real deployment takes its own from the environment ("env:SATUDATA_AUDIT_SUBJECT_KEY").
 subject_key = "demo-only-audit-subject-key-trenggalek-3503"
+# The chain head, signed, outside the log: `satudata audit verify` notices a cut-off tail. A real
+# deployment keeps it on another machine or in Redis, with its own key from the environment.
+checkpoint = "file:audit-checkpoint.json"
+checkpoint_key = "demo-only-audit-checkpoint-key-trenggalek-3503"
 
 [ratelimit]
 requests_per_minute = 600
