@@ -17,8 +17,7 @@ from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLNonNull, Gra
 
 from resolvers import build_schema
 
-from ..conftest import Backend, serve_api
-from .access_expectations import ARGUMENTS, REFUSED, REPRESENTATIONS, ROLES, World, argument_allowed, demo_world, outcome, sources_of
+from .access_expectations import ARGUMENTS, REFUSED, REPRESENTATIONS, ROLES, World, argument_allowed, outcome, shared_world, variant
 from .access_expectations import FULL
 
 SCHEMA = build_schema()._schema
@@ -50,18 +49,11 @@ def test_every_argument_of_the_schema_has_an_expectation() -> None:
     assert members == set(REPRESENTATIONS), members
 
 
-@pytest.fixture(scope="module")
-def jkn_api(dataset) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from demo.apis import create_jkn_app
-
-    yield from serve_api(create_jkn_app(dataset), "JKN")
-
-
-@pytest.fixture(scope="module")
-def world(sqlite_backend: Backend, dinkes_api: str, sepeda_keren_api: str, lapor_api: str, jkn_api: str,  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="session")
+def world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,  # type: ignore[no-untyped-def]
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    sources = sources_of(sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api, jkn_api)
-    with demo_world(sources, tmp_path_factory.mktemp("arguments")) as w:
+    with shared_world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,
+                      tmp_path_factory.mktemp("world")) as w:
         yield w
 
 
@@ -169,7 +161,7 @@ def test_argument_matrix_catches_a_mask_turned_into_a_grant(world: World, keys: 
         config["policy"]["roles"]["smart_center_analyst"]["grant"] = ["personal"]
         config["policy"]["roles"]["smart_center_analyst"]["mask"] = ["children"]
 
-    with demo_world(world.sources, tmp_path, grant) as broken:
+    with variant(world, grant, tmp_path) as broken:
         problems = argument_problems(broken, keys, "smart_center_analyst")
     assert any("Query.persons(filter.nameContains): refused" in p or "persons(filter.nameContains)" in p for p in problems), problems
     assert any("_entities(Person)" in p for p in problems), problems
