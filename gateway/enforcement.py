@@ -313,7 +313,8 @@ def _person_keys(args: dict[str, Any], key_argument: str | None, is_entities: bo
     for representation in args.get("representations") or ():
         if not isinstance(representation, dict):
             continue
-        key_field = REPRESENTATION_KEYS.get(representation.get("__typename"))  # type: ignore[arg-type]
+        typename = representation.get("__typename")
+        key_field = REPRESENTATION_KEYS.get(typename) if isinstance(typename, str) else None
         if key_field in PERSON_KEYS:
             value = representation.get(key_field.split(".", 1)[1])
             if isinstance(value, str):

@@ -293,7 +293,8 @@ class _Walker:
         if not isinstance(representations, list):
             # Not coercible: the field is refused when it runs, and nothing under it is resolved.
             return _Tally(1 + everything.depth, aliases + everything.aliases, 1, everything.representations)
-        typenames = Counter(r.get("__typename") if isinstance(r, Mapping) else None for r in representations)
+        # A representation is any JSON value: only a string __typename names a type (and hashes).
+        typenames = Counter(_typename(r) for r in representations)
         cost: float = 1
         for typename, count in typenames.items():
             runtime = self.schema.get_type(typename) if isinstance(typename, str) else None
@@ -409,3 +410,8 @@ def _introspection_sizes(schema: GraphQLSchema) -> Mapping[str, int]:
         "__Field.args": mean([len(f.args) for f in fields]),
         "__Directive.args": mean([len(d.args) for d in schema.directives]),
     }
+
+
+def _typename(representation: Any) -> str | None:
+    typename = representation.get("__typename") if isinstance(representation, Mapping) else None
+    return typename if isinstance(typename, str) else None

@@ -380,3 +380,10 @@ async def test_finding_2_the_analyst_reads_counts_by_sex_status_and_grade_as_the
     # Anonymous callers get no counts: a small cell (one deceased man in a desa) is about someone.
     anonymous = await guarded(None, query, {"d": facts["desa"], "s": facts["npsn"]})
     assert {e["extensions"]["code"] for e in anonymous["errors"]} == {"FORBIDDEN"}
+
+
+async def test_malformed_representations_of_any_json_shape_are_refused_cleanly_for_a_budgeted_role(guarded: Ask, facts: dict[str, Any]) -> None:
+    reps = [{"__typename": ["Person"], "nik": facts["niks"][0]}, {"__typename": {"a": 1}}, ["Person"], 7, {"__typename": "Person", "nik": facts["niks"][0]}]
+    body = await guarded("registry_officer", "query($r: [_Any!]!) { _entities(representations: $r) { ... on Person { nik } } }", {"r": reps})
+    assert body["data"]["_entities"][:4] == [None, None, None, None] and body["data"]["_entities"][4] == {"nik": facts["niks"][0]}
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
