@@ -23,7 +23,7 @@ from ..conftest import Backend, Gateway, open_gateway
 CLIENTS = {c.role: c for c in demo_clients("placeholder")}
 ROLES = [None, "registry_officer", "smart_center_analyst", "health_officer"]
 TYPENAMES = st.sampled_from(["Person", "Family", "Student", "School", "Region", "Agency", "person", "Query", ""])
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20))
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
 REPRESENTATION = st.one_of(
     JSON,
