@@ -309,7 +309,7 @@ async def test_finding_5_that_a_health_record_exists_is_on_the_record(guarded: A
     truth = await reference(None, query)
     patients = [n["nik"] for n in truth["data"]["persons"]["nodes"] if n["healthRecord"]]
     assert patients
-    body = await guarded("health_officer", f'query($n: NIK!) {{ person(nik: $n) {{ healthRecord {{ __typename }} }} }}', {"n": patients[0]})
+    body = await guarded("health_officer", "query($n: NIK!) { person(nik: $n) { healthRecord { __typename } } }", {"n": patients[0]})
     assert body["data"]["person"]["healthRecord"] == {"__typename": "HealthRecord"}
     (record,) = records(tmp_path)
     assert record.persons == (patients[0],) and set(record.fields) == {"Query.person", "Person.healthRecord"}

@@ -11,7 +11,6 @@ school; an item outside a scoped role's rows must be absent (lists) or null (lin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ from .access_expectations import (
     Answer,
     World,
     argument_allowed,
-    shared_world,
     expected_leaf,
     in_region,
     outcome,
@@ -301,14 +299,6 @@ def reference_cells(world: World) -> list[Cell]:
     missing = [f"{e.name}.{f}" for e, f in pending if f"{e.name}.{f}" not in NEVER_HELD]
     assert not missing, f"cells without any reference value (pick other subjects): {missing}"
     return cells
-
-
-@pytest.fixture(scope="session")
-def world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,  # type: ignore[no-untyped-def]
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with shared_world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,
-                      tmp_path_factory.mktemp("world")) as w:
-        yield w
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,14 @@ Expectations come from that table ("arguments follow reads"), never from ``resol
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLNonNull, GraphQLObjectType, get_named_type
+from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, get_named_type
 
 from resolvers import build_schema
 
-from .access_expectations import ARGUMENTS, REFUSED, REPRESENTATIONS, ROLES, World, argument_allowed, outcome, shared_world, variant
+from .access_expectations import ARGUMENTS, REFUSED, REPRESENTATIONS, ROLES, World, argument_allowed, outcome, variant
 from .access_expectations import FULL
 
 SCHEMA = build_schema()._schema
@@ -47,14 +46,6 @@ def test_every_argument_of_the_schema_has_an_expectation() -> None:
     assert set(ARGUMENTS) - walked == set(), f"expectations of arguments the schema lost: {sorted(set(ARGUMENTS) - walked)}"
     members = {t.name for t in SCHEMA.type_map["_Entity"].types}  # type: ignore[union-attr]
     assert members == set(REPRESENTATIONS), members
-
-
-@pytest.fixture(scope="session")
-def world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,  # type: ignore[no-untyped-def]
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with shared_world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,
-                      tmp_path_factory.mktemp("world")) as w:
-        yield w
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType, get_named_type, is_leaf_type
+from graphql import GraphQLNonNull, GraphQLUnionType, get_named_type, is_leaf_type
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -44,7 +43,6 @@ from .access_expectations import (
     expected_leaf,
     in_region,
     outcome,
-    shared_world,
     variant,
 )
 
@@ -74,14 +72,6 @@ CI = os.environ.get("CI") == "true"
 #: What the property compared in the current run: non-null personal leaves by how the role got
 #: them, and scoped objects placed (a run that compared nothing proves nothing).
 SEEN: Counter[str] = Counter()
-
-
-@pytest.fixture(scope="session")
-def world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,  # type: ignore[no-untyped-def]
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with shared_world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,
-                      tmp_path_factory.mktemp("world")) as w:
-        yield w
 
 
 # -- queries --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,6 @@ from .access_expectations import (
     World,
     in_region,
     outcome,
-    shared_world,
     variant,
 )
 
@@ -49,14 +48,6 @@ SCHEMA = build_schema()._schema
 STAR = "*"
 #: Keys no source knows, of each key type, for the "exactly like unknown" comparison.
 UNKNOWN = {"nik": "3503080101019999", "kk": "3503080101019999", "nisn": "0099999999"}
-
-
-@pytest.fixture(scope="session")
-def world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,  # type: ignore[no-untyped-def]
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with shared_world(dataset, sqlite_backend, dinkes_api, sepeda_keren_api, lapor_api,
-                      tmp_path_factory.mktemp("world")) as w:
-        yield w
 
 
 # -- entry points ---------------------------------------------------------------------------------
