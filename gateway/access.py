@@ -101,7 +101,10 @@ class AccessControl:
                 "(e.g. \"env:SATUDATA_AUDIT_SUBJECT_KEY\", made by `satudata keygen-secret`)"
             )
         limiter = RateLimiter.from_limits(RateLimits.from_config(raw["ratelimit"])) if "ratelimit" in raw else None
-        return cls(policy, Authenticator.from_settings(raw, base_dir=base_dir), audit=audit, limiter=limiter)
+        # Replicas sharing a Redis lookup count digest keys alike: with the audit's keyed pseudonym.
+        digest = audit.subjects.stored if audit is not None and audit.subjects.pseudonymous else None
+        lookups = LookupBudget.from_settings(policy.lookups, digest=digest)
+        return cls(policy, Authenticator.from_settings(raw, base_dir=base_dir), audit=audit, limiter=limiter, lookups=lookups)
 
     async def start(self) -> None:
         if self.audit is not None:

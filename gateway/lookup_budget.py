@@ -120,20 +120,24 @@ class LookupBudget:
         settings: LookupSettings,
         backend: BudgetBackend | None = None,
         *,
-        key: bytes | None = None,
+        digest: Callable[[str], str] | None = None,
         clock: Clock = time.time,
     ) -> None:
         self.settings = settings
         self.backend = backend or MemoryBudget()
-        # Keys are counted as keyed digests, so the count's store (Redis, shared) holds no NIK;
-        # replicas that share a store should share this key (the audit's subject key).
-        self._key = key or secrets.token_bytes(32)
+        # Keys are counted as keyed digests, so the count's store (Redis, shared) holds no NIK.
+        # Replicas that share a store must digest alike: give them the audit's keyed pseudonym
+        # (``SubjectNames.stored``); without one, this process's own random key.
+        if digest is None:
+            key = secrets.token_bytes(32)
+            digest = lambda value: hmac.new(key, value.encode(), hashlib.sha256).hexdigest()  # noqa: E731
+        self._digest = digest
         self.clock = clock
 
     @classmethod
-    def from_settings(cls, settings: LookupSettings, *, key: bytes | None = None) -> LookupBudget:
+    def from_settings(cls, settings: LookupSettings, *, digest: Callable[[str], str] | None = None) -> LookupBudget:
         url = resolve_env("[policy.lookups] redis_url", settings.redis_url) if settings.redis_url else None
-        return cls(settings, RedisBudget.from_url(url) if url else None, key=key)
+        return cls(settings, RedisBudget.from_url(url) if url else None, digest=digest)
 
     async def spend(self, principal: str, keys: Iterable[str], budget: int) -> bool:
         """Count ``keys`` looked up by ``principal``; False (none counted) when that passes ``budget``."""
@@ -141,7 +145,7 @@ class LookupBudget:
         now = self.clock()
         window = int(now // self.settings.window_s)
         ttl = (window + 1) * self.settings.window_s - now
-        digests = [hmac.new(self._key, k.encode(), hashlib.sha256).hexdigest()[:32] for k in keys]
+        digests = [self._digest(k)[-32:] for k in keys]
         return await self.backend.add(principal, window, digests, budget, ttl)
 
     async def aclose(self) -> None:
