@@ -141,3 +141,25 @@ async def test_finding_13_no_nik_in_the_logs_of_failing_and_slow_sources(
         proxy.set_mode("pass")
     assert any("unavailable" in line for line in captured.lines), captured.lines
     assert_no_nik(captured.lines)
+
+
+def test_finding_13_satudata_demo_writes_no_nik_into_any_log_file(demo_server, repo_root) -> None:  # type: ignore[no-untyped-def]
+    """The demo as a user runs it: the gateway's output and the demo OPD APIs' logs, after lookups by
+    NIK that reach the Sepeda Keren API's per-NIK path and the health office's batches."""
+
+    import re
+
+    import httpx
+
+    from demo.access_config import demo_clients
+
+    officer = next(c for c in demo_clients("-", None) if c.role == "programme_facilitator")
+    headers = {"X-API-Key": officer.key, "X-Satudata-Purpose": officer.purpose}
+    query = "{ persons(first: 20) { nodes { nik programmes { status } healthInsurance { cardNumber } } } }"
+    body = httpx.post(f"{demo_server.url}/graphql", json={"query": query}, headers=headers, timeout=60).json()
+    assert body["data"]["persons"]["nodes"], body  # the lookups ran
+    nik_shaped = re.compile(r"(?<!\d)35\d{14}(?!\d)")
+    logs = sorted(demo_server.data_dir.glob("*.log"))
+    assert logs, "the demo wrote no log files to check"
+    leaks = [f"{p.name}: {line.strip()}" for p in logs for line in p.read_text(errors="replace").splitlines() if nik_shaped.search(line)]
+    assert not leaks, leaks[:5]

@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=port, log_level=args.log_level)
+    # No access log: these APIs take keys in their paths (GET /v1/participants/<NIK>), and an access
+    # log of them would be a file of NIKs beside the demo data.
+    uvicorn.run(app, host=args.host, port=port, log_level=args.log_level, access_log=False)
     return 0
 
 
