@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from connectors import Filter
+from gateway.access import cursor_binding
+from gateway.policy import ANONYMOUS as ANONYMOUS_ROLE
 from resolvers.cursors import CursorSeal, new_cursor_key
+from resolvers.enums import ResidentStatus
+from resolvers.pagination import list_scope
+from resolvers.query import PersonFilter, SchoolFilter, person_conditions, school_conditions
 
 from .keys import PERSON_PAGE, SCHOOL_PAGE, KeyPools, draw
 
@@ -41,10 +47,11 @@ CURSOR_KEY = new_cursor_key()
 _CURSORS = CursorSeal.from_text(CURSOR_KEY)
 
 
-def _cursor(key: str, scope: str) -> str:
-    """The gateway's cursor for "after ``key``" in a list of ``scope`` (the entity paged)."""
+def _cursor(key: str, entity: str, conditions: Sequence[Filter] = ()) -> str:
+    """The gateway's cursor for "after ``key``" in the list of ``entity`` under ``conditions``, as the
+    gateway makes it for the bench's (anonymous) caller: bound to the list and to the role."""
 
-    return _CURSORS.seal(key, scope)
+    return _CURSORS.bound(cursor_binding(ANONYMOUS_ROLE)).seal(key, list_scope(entity, conditions))
 
 
 def _person_vars(rng: random.Random, pools: KeyPools, k: int) -> list[Variables]:
@@ -59,7 +66,7 @@ def _deep_vars(rng: random.Random, pools: KeyPools, k: int) -> list[Variables]:
     # Start positions that leave a full page of SCHOOL_PAGE schools; position 0 is the first page.
     starts = list(range(max(1, len(pools.npsns) - SCHOOL_PAGE + 1)))
     return [
-        {"first": SCHOOL_PAGE, "after": _cursor(pools.npsns[i - 1], "School") if i > 0 else None} for i in draw(rng, starts, k)
+        {"first": SCHOOL_PAGE, "after": _cursor(pools.npsns[i - 1], "School", school_conditions(SchoolFilter())) if i > 0 else None} for i in draw(rng, starts, k)
     ]
 
 
@@ -69,8 +76,14 @@ def _persons_vars(rng: random.Random, pools: KeyPools, k: int) -> list[Variables
     for kec in draw(rng, kecamatan, k):
         niks = pools.alive_by_kecamatan[kec]
         i = rng.randrange(max(1, len(niks) - PERSON_PAGE))
-        out.append({"region": kec, "first": PERSON_PAGE, "after": _cursor(niks[i - 1], "Person") if i > 0 else None})
+        out.append({"region": kec, "first": PERSON_PAGE, "after": _cursor(niks[i - 1], "Person", _alive_in(kec)) if i > 0 else None})
     return out
+
+
+def _alive_in(kecamatan: str) -> list[Filter]:
+    """The conditions of the persons query below (``filter: { region, status: ALIVE }``)."""
+
+    return person_conditions(PersonFilter(region=kecamatan, status=ResidentStatus.ALIVE))
 
 
 def _attendance_vars(rng: random.Random, pools: KeyPools, k: int) -> list[Variables]:

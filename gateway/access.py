@@ -41,6 +41,12 @@ log = logging.getLogger("satudata.gateway.access")
 PURPOSE_HEADER = "x-satudata-purpose"
 
 
+def cursor_binding(role: str) -> str:
+    """What every page cursor a caller of ``role`` receives is bound to (``CursorSeal.bound``)."""
+
+    return f"role:{role}"
+
+
 @dataclass(frozen=True)
 class Admission:
     """An admitted request: its caller, their role's access context and row filters."""
@@ -58,7 +64,7 @@ class Admission:
     def cursors(self, seal: CursorSeal) -> CursorSeal:
         """``seal`` bound to the caller's role: a cursor made for one role does not page for another."""
 
-        return seal.bound(f"role:{self.access.role.name}")
+        return seal.bound(cursor_binding(self.access.role.name))
 
 
 class AccessControl:
@@ -190,4 +196,4 @@ class AccessControl:
         return True
 
 
-__all__ = ["AccessControl", "Admission", "PURPOSE_HEADER"]
+__all__ = ["AccessControl", "Admission", "PURPOSE_HEADER", "cursor_binding"]

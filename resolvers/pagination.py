@@ -90,8 +90,7 @@ async def paginate(
 
     size = check_page_size(first)
     where = tuple(where)
-    # A cursor is bound to this list: the entity and its conditions (a filter's cursor is no other's).
-    scope = f"{entity}:{where!r}"
+    scope = list_scope(entity, where)
     after_key = cursors.open(after, scope) if after is not None else None
     records: Sequence[Record] = []
     if size:
@@ -104,6 +103,13 @@ async def paginate(
         return int(counted[0]["count"]) if counted else 0
 
     return _connection(edges, has_next_page=len(records) > size, after_given=after_key is not None, count_total=count_total)
+
+
+def list_scope(entity: str, where: Sequence[Filter]) -> str:
+    """What a page cursor is bound to: the entity listed and the list's conditions, so that a
+    cursor of one filter is refused by another (``CursorSeal`` scope)."""
+
+    return f"{entity}:{tuple(where)!r}"
 
 
 async def paginate_keys(

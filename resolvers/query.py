@@ -72,6 +72,28 @@ def _eq(field: str, value: object) -> list[Filter]:
     return [Filter(field, "eq", getattr(value, "value", value))]
 
 
+def person_conditions(f: PersonFilter) -> list[Filter]:
+    """The source conditions of ``persons(filter:)`` (its page cursors are bound to them)."""
+
+    return [
+        *([Filter("regionCode", "prefix", (f.region,))] if f.region else []),
+        *_name_filter(f.name_contains),
+        *_eq("status", f.status),
+        *_eq("sex", f.sex),
+    ]
+
+
+def school_conditions(f: SchoolFilter) -> list[Filter]:
+    """The source conditions of ``schools(filter:)`` (its page cursors are bound to them)."""
+
+    return [
+        *([Filter("regionCode", "prefix", (f.region,))] if f.region else []),
+        *_eq("level", f.level),
+        *_eq("ownership", f.ownership),
+        *_name_filter(f.name_contains),
+    ]
+
+
 @strawberry.type(description="Entry points into the regency's graph. Every answer is read live from the agencies' own systems.")
 class Query:
     @strawberry.field(description="A resident by NIK; null if the registry has no such NIK.")
@@ -139,13 +161,7 @@ class Query:
     async def persons(
         self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[PersonFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
     ) -> Connection[Person]:
-        f = filter or PersonFilter()
-        where = [
-            *([Filter("regionCode", "prefix", (f.region,))] if f.region else []),
-            *_name_filter(f.name_contains),
-            *_eq("status", f.status),
-            *_eq("sex", f.sex),
-        ]
+        where = person_conditions(filter or PersonFilter())
         return await paginate(
             info.context.loaders.sources, "Person", "nik", where, first=first, after=after, cursors=info.context.cursors, to_node=Person.from_record
         )
@@ -154,13 +170,7 @@ class Query:
     async def schools(
         self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[SchoolFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
     ) -> Connection[School]:
-        f = filter or SchoolFilter()
-        where = [
-            *([Filter("regionCode", "prefix", (f.region,))] if f.region else []),
-            *_eq("level", f.level),
-            *_eq("ownership", f.ownership),
-            *_name_filter(f.name_contains),
-        ]
+        where = school_conditions(filter or SchoolFilter())
         return await paginate(
             info.context.loaders.sources, "School", "npsn", where, first=first, after=after, cursors=info.context.cursors, to_node=School.from_record
         )
