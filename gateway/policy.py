@@ -7,17 +7,28 @@ Everything here comes from the ``[policy]`` tables of the gateway's config, not 
     "Person.nik" = { class = "personal", mask = "nik" }
     "HealthRecord.*" = "health"
 
+    [policy.lookups]                # distinct persons looked up by key per window (RedisBudget if redis_url)
+    window_s = 3600
+    default_budget = 500
+
     [policy.roles.dinkes_officer]
     description = "Puskesmas officer: patients in their working area"
     grant = ["personal", "health"]  # classes seen in full
     mask = []                       # classes seen masked (fields without a mask are hidden)
     purposes = ["health-care", "surveillance"]
+    may = ["operations"]            # capabilities: federation (_service), operations (/readyz detail)
+    lookup_budget = 2000            # instead of [policy.lookups] default_budget
     [policy.roles.dinkes_officer.row_scope]
-    Person = { field = "regionCode", within = "region" }   # a principal attribute
+    Person = { field = "regionCode", within = "region" }   # pushed to the source; a principal attribute
+    Patient = { subject = "nik" }                          # rows whose person is in the Person scope
+    Feedback = { field = "regionCode", within = "region", fields = ["body"] }   # these fields only
 
 A field whose class is neither granted nor masked for the role is refused (``FORBIDDEN``);
-any non-public field also needs a declared purpose the role may use. ``Decision`` is what
-the enforcement layer (``gateway.enforcement``) applies to each field it resolves.
+any non-public field also needs a declared purpose the role may use. A link (an object-valued
+field) from an object about a person is classed like a leaf (``classify_links``) and, having no
+masked form, is refused where its class is only masked. ``Decision`` is what the enforcement
+layer (``gateway.enforcement``) applies to each field it resolves; the same layer holds every
+argument to the field it tests (``resolvers.arguments``).
 """
 
 from __future__ import annotations
