@@ -79,7 +79,7 @@ class SqlConnector:
             entity: parse_entity_mapping(name, entity, spec, location_key="table")
             for entity, spec in entities_raw.items()
         }
-        pool = {} if url.startswith("sqlite") else {"pool_size": int(raw.get("pool_size", 10))}
+        pool = {} if url.startswith("sqlite") else _pool_settings(name, raw)
         try:
             # Every statement is one read: autocommit spares a BEGIN and a ROLLBACK round-trip
             # per fetch, and there is nothing to reset when a connection goes back to the pool.
@@ -210,6 +210,33 @@ class SqlConnector:
         except sa_exc.SQLAlchemyError as exc:
             log.error("source %s failed: %s", name, _said(exc))
             raise SourceBadResponse(f"Source '{name}' could not answer the query.", source=name) from exc
+
+
+#: ``[sources.NAME]`` pool keys -> (SQLAlchemy ``create_engine`` argument, default, smallest allowed).
+POOL_KEYS: dict[str, tuple[str, float, float]] = {
+    # Connections held open for the gateway's life: enough for the requests in flight at once.
+    "pool_size": ("pool_size", 20, 1),
+    # Extra connections opened in a burst and closed again on return. 0 by default: under load an
+    # overflow connection is opened and closed again and again (connect, TLS, a cold statement
+    # cache each time), which costs more than waiting a moment for a held one.
+    "max_overflow": ("max_overflow", 0, 0),
+    # Replace a held connection after this long, before a firewall or the server drops it silently.
+    "pool_recycle_s": ("pool_recycle", 1800, 1),
+    # Longest a fetch waits for a held connection; the request's deadline usually ends it first.
+    "pool_timeout_s": ("pool_timeout", 30, 0.1),
+}
+
+
+def _pool_settings(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine's pool arguments from ``[sources.NAME]`` (numbers, checked, with defaults)."""
+
+    out: dict[str, Any] = {}
+    for key, (argument, default, least) in POOL_KEYS.items():
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < least:
+            raise ConfigError(f"sources.{name}.{key} must be a number of at least {least:g}; got {value!r}")
+        out[argument] = int(value) if argument in ("pool_size", "max_overflow") else float(value)
+    return out
 
 
 def _said(exc: BaseException) -> str:
