@@ -42,7 +42,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from resolvers.arguments import REPRESENTATION_KEYS, REPRESENTATIONS, argument_reads, fields_with_reads
+from resolvers.arguments import REPRESENTATIONS, argument_reads, fields_with_reads, representation_key
 
 from .lookup_budget import LookupBudget
 from .policy import PUBLIC, AccessDenied, Action, Decision, Policy, Role, RowScope, apply_mask
@@ -260,8 +260,8 @@ def _check(access: AccessContext, decision: Decision, name: str, root: Any, args
     if decision.action is Action.REFUSE:
         raise access.refuse(name, decision.sensitivity, AccessDenied(decision.reason, code=decision.code))
     type_name, field_name = name.split(".", 1)
-    for scope in access.role.row_scope:
-        if scope.fields and scope.entity == type_name and field_name in scope.fields and not _in_scope(scope, root, access):
+    for scope in access.role.field_scopes.get(name, ()):
+        if not _in_scope(scope, root, access):
             raise access.refuse(
                 name,
                 decision.sensitivity,
@@ -282,14 +282,14 @@ def _check(access: AccessContext, decision: Decision, name: str, root: Any, args
             )
     if is_entities:
         for representation in args.get("representations") or ():
-            typename = representation.get("__typename") if isinstance(representation, dict) else None
-            key_field = REPRESENTATION_KEYS.get(typename) if isinstance(typename, str) else None
-            if key_field is not None and not access.may_read_in_full(key_field):
+            keyed = representation_key(representation)
+            if keyed is not None and not access.may_read_in_full(keyed[0]):
+                key_field = keyed[0]
                 raise access.refuse(
                     name,
                     "personal",
                     AccessDenied(
-                        f"A representation of {typename} is looked up by {key_field}, which the role "
+                        f"A representation of {key_field.split('.')[0]} is looked up by {key_field}, which the role "
                         f"{access.role.name!r} may not read in full.",
                         argument="representations",
                     ),
@@ -311,14 +311,9 @@ def _person_keys(args: dict[str, Any], key_argument: str | None, is_entities: bo
         return []
     keys: list[str] = []
     for representation in args.get("representations") or ():
-        if not isinstance(representation, dict):
-            continue
-        typename = representation.get("__typename")
-        key_field = REPRESENTATION_KEYS.get(typename) if isinstance(typename, str) else None
-        if key_field in PERSON_KEYS:
-            value = representation.get(key_field.split(".", 1)[1])
-            if isinstance(value, str):
-                keys.append(f"{key_field.split('.', 1)[1]}:{value}")
+        keyed = representation_key(representation)
+        if keyed is not None and keyed[0] in PERSON_KEYS and keyed[1]:
+            keys.append(f"{keyed[0].split('.', 1)[1]}:{keyed[1]}")
     return keys
 
 

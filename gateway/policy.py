@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from connectors import ConfigError, Filter, SatudataError
@@ -161,6 +162,17 @@ class Role:
     capabilities: frozenset[str] = frozenset()
     #: Distinct persons (NIK, KK or NISN keys) the role may look up per ``[policy.lookups] window_s``.
     lookup_budget: int | None = None
+
+    @cached_property
+    def field_scopes(self) -> Mapping[str, tuple[RowScope, ...]]:
+        """``Type.field`` -> the field-level row scopes that hold it (worked out once per role)."""
+
+        out: dict[str, tuple[RowScope, ...]] = {}
+        for scope in self.row_scope:
+            for name in scope.fields:
+                key = f"{scope.entity}.{name}"
+                out[key] = (*out.get(key, ()), scope)
+        return out
 
     def may(self, capability: str) -> bool:
         """Whether the role has ``capability`` (one of ``CAPABILITIES``)."""

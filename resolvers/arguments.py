@@ -111,6 +111,27 @@ REPRESENTATION_KEYS: dict[str, str] = {
 REPRESENTATIONS = "Query._entities(representations)"
 
 
+def representation_typename(representation: object) -> str | None:
+    """The type a representation names; ``None`` unless it is an object with a string ``__typename``.
+
+    A representation is any JSON value a router sends: a list or an object as ``__typename``
+    names nothing (and would not even hash as a key).
+    """
+
+    typename = representation.get("__typename") if isinstance(representation, dict) else None
+    return typename if isinstance(typename, str) else None
+
+
+def representation_key(representation: object) -> tuple[str, str] | None:
+    """(``Type.field`` the representation is looked up by, its key value), for keyed types only."""
+
+    key_field = REPRESENTATION_KEYS.get(representation_typename(representation) or "")
+    if key_field is None:
+        return None
+    value = representation.get(key_field.split(".", 1)[1])  # type: ignore[union-attr]
+    return key_field, value if isinstance(value, str) else ""
+
+
 @dataclass(frozen=True, slots=True)
 class ArgumentRead:
     """One argument given in a request, as a read of a field."""

@@ -62,6 +62,8 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
+from resolvers.arguments import representation_typename
+
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 
 #: Apollo Federation's entry point and the argument that names the entities it returns.
@@ -294,7 +296,7 @@ class _Walker:
             # Not coercible: the field is refused when it runs, and nothing under it is resolved.
             return _Tally(1 + everything.depth, aliases + everything.aliases, 1, everything.representations)
         # A representation is any JSON value: only a string __typename names a type (and hashes).
-        typenames = Counter(_typename(r) for r in representations)
+        typenames = Counter(representation_typename(r) for r in representations)
         cost: float = 1
         for typename, count in typenames.items():
             runtime = self.schema.get_type(typename) if isinstance(typename, str) else None
@@ -410,8 +412,3 @@ def _introspection_sizes(schema: GraphQLSchema) -> Mapping[str, int]:
         "__Field.args": mean([len(f.args) for f in fields]),
         "__Directive.args": mean([len(d.args) for d in schema.directives]),
     }
-
-
-def _typename(representation: Any) -> str | None:
-    typename = representation.get("__typename") if isinstance(representation, Mapping) else None
-    return typename if isinstance(typename, str) else None
