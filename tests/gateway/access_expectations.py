@@ -412,6 +412,11 @@ def demo_config(sources: Sources, *, access: bool, npsn: str, audit: Path) -> di
     if access:
         config["audit"] = {"path": str(audit)}
         config.pop("ratelimit", None)
+    # These tests are about what is answered, not how fast: a source slowed by a busy machine (the
+    # programme API costs one call per participant) must not turn a matrix cell into SOURCE_TIMEOUT.
+    config["gateway"]["request_timeout_s"] = 60
+    for source in config["sources"].values():
+        source["timeout_s"] = 30
     return config
 
 
