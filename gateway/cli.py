@@ -1,4 +1,4 @@
-"""The ``satudata`` command: ``demo``, ``serve --config FILE``, ``export-schema``, ``keygen-client``, ``audit``."""
+"""The ``satudata`` command: ``demo``, ``serve --config FILE [--workers N]``, ``export-schema``, ``keygen-client``, ``audit``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the gateway from a config file")
     serve.add_argument("--config", type=Path, required=True, help="the gateway's TOML config")
     _server_options(serve)
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        help="processes accepting on the one socket (default: %(default)s); more than one needs shared state "
+        "(Redis, a cursor key): see the README, 'Running on every core'",
+    )
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", type=Path, help="write to this file instead of standard output")
@@ -53,8 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     person.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet_client_loggers()  # HTTP clients log every URL at INFO, and a URL can hold a NIK
+    configure_logging()
     try:
         if args.command == "export-schema":
             return _export_schema(args.output)
@@ -66,10 +72,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(args)
         if args.command == "demo":
             return _demo(args.data_dir, args.scale, args.seed, args.host, args.port)
-        return _serve(args.config, args.host, args.port)
+        return _serve(args.config, args.host, args.port, workers=args.workers)
     except ConfigError as exc:
         print(f"satudata: configuration error: {exc.message}", file=sys.stderr)
         return 2
+
+
+def configure_logging() -> None:
+    """The gateway's log format, and client loggers kept quiet; in the parent and in each worker."""
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_client_loggers()  # HTTP clients log every URL at INFO, and a URL can hold a NIK
+
+
+def _worker_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes, at least 1, not {text!r}")
+    return value
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +142,7 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
         return _serve(config, host, port)
 
 
-def _serve(config: Path, host: str, port: int) -> int:
+def _serve(config: Path, host: str, port: int, *, workers: int = 1) -> int:
     import uvicorn
 
     from .app import create_app
@@ -127,8 +150,13 @@ def _serve(config: Path, host: str, port: int) -> int:
     from .settings import GatewaySettings
 
     settings = GatewaySettings.from_file(config)
+    banner = f"satudata: GraphQL at http://{host}:{port}/graphql (open it in a browser for GraphiQL)"
+    if workers > 1:
+        from .workers import serve_workers
+
+        return serve_workers(settings, host=host, port=port, workers=workers, ready=banner)
     app = create_app(settings)
-    print(f"satudata: GraphQL at http://{host}:{port}/graphql (open it in a browser for GraphiQL)", file=sys.stderr)
+    print(banner, file=sys.stderr)
     uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="info")).run()
     return 0
 

@@ -1,7 +1,10 @@
 """The door before the hall: how uvicorn serves the gateway, and what it refuses on the wire.
 
 ``server_config(app, settings, host=..., port=...)`` is the one place the server is set up
-(``satudata serve`` and ``satudata demo`` use it, and so do the tests that open real sockets):
+(``satudata serve`` and ``satudata demo`` use it, and so do the tests that open real sockets).
+What it builds can be handed to worker processes (``satudata serve --workers N``,
+``gateway.workers``): every setting below is on the ``GatewayServerConfig`` itself, so each
+worker keeps them all:
 
 - **a strict HTTP/1.1 parser**: httptools (llhttp) refuses ``Transfer-Encoding`` with
   ``Content-Length``, a repeated ``Content-Length``, obs-fold and bare LF with 400, which
@@ -44,17 +47,30 @@ MAX_HEADER_BYTES = 32 * 1024
 MAX_HEADER_FIELDS = 100
 
 
+class GatewayServerConfig(uvicorn.Config):
+    """uvicorn's configuration plus the request head deadline ``GuardedHttpToolsProtocol`` reads.
+
+    The deadline travels on the configuration, not on a class made per deadline, because a
+    worker process is handed the configuration pickled, and pickle finds a class by its name.
+    """
+
+    def __init__(self, app: Any, *, header_timeout_s: float, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.header_timeout_s = header_timeout_s
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline and a size cap on the request head.
 
-    ``header_timeout_s`` is set on the subclass ``guarded_protocol`` makes; uvicorn builds
-    one instance per connection with its own arguments.
+    uvicorn builds one instance per connection with its own arguments; the deadline is the
+    configuration's ``header_timeout_s`` (``GatewayServerConfig``), else this default.
     """
 
     header_timeout_s: float = 10.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.header_timeout_s = getattr(self.config, "header_timeout_s", self.header_timeout_s)
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._head_fields = 0
@@ -136,21 +152,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def guarded_protocol(header_timeout_s: float) -> type[GuardedHttpToolsProtocol]:
-    """The protocol class for ``uvicorn.Config(http=...)`` with this header deadline."""
-
-    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"header_timeout_s": header_timeout_s})
-
-
-def server_config(app: Any, settings: GatewaySettings, *, host: str, port: int, **options: Any) -> uvicorn.Config:
-    """The uvicorn configuration of the gateway; ``options`` pass through (``log_level``, ...)."""
+def server_config(app: Any, settings: GatewaySettings, *, host: str, port: int, **options: Any) -> GatewayServerConfig:
+    """The uvicorn configuration of the gateway; ``options`` pass through (``log_level``, ``workers``, ...)."""
 
     trusted = list(settings.trusted_proxies)
-    return uvicorn.Config(
+    return GatewayServerConfig(
         app,
+        header_timeout_s=settings.header_read_timeout_s,
         host=host,
         port=port,
-        http=guarded_protocol(settings.header_read_timeout_s),
+        http=GuardedHttpToolsProtocol,
         ws="none",  # the gateway serves no WebSocket; an Upgrade is an ordinary request
         limit_concurrency=settings.max_concurrency,
         timeout_keep_alive=max(1, round(settings.keep_alive_timeout_s)),
@@ -163,4 +174,4 @@ def server_config(app: Any, settings: GatewaySettings, *, host: str, port: int, 
     )
 
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_HEADER_FIELDS", "GuardedHttpToolsProtocol", "guarded_protocol", "server_config"]
+__all__ = ["MAX_HEADER_BYTES", "MAX_HEADER_FIELDS", "GatewayServerConfig", "GuardedHttpToolsProtocol", "server_config"]
