@@ -94,7 +94,7 @@ class GatewayMetrics:
             # A registry of its own: the workers' files hold every family, and the app's
             # registry would add this process's values a second time.
             self._exposed = CollectorRegistry()
-            MultiProcessCollector(self._exposed, path=multiproc_dir)
+            MultiProcessCollector(self._exposed, path=multiproc_dir)  # type: ignore[no-untyped-call]
 
     def observe_refusal(self, role: str, outcome: str) -> None:
         self.refusals.labels(role, outcome).inc()

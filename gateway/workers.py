@@ -35,13 +35,14 @@ JWKS keys, persisted-query documents   per-worker caches: a miss costs a fetch o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from socket import socket
 from typing import Any
@@ -61,6 +62,9 @@ from .server import GatewayServerConfig, server_config
 from .settings import GatewaySettings
 
 log = logging.getLogger("satudata.gateway.workers")
+
+#: How long a worker may take to start, and to answer the supervisor's health check.
+WORKER_READY_S = 30
 
 
 def check_shared_state(settings: GatewaySettings, workers: int) -> None:
@@ -172,7 +176,7 @@ class WorkerSupervisor(Multiprocess):
     def _note_workers(self) -> None:
         running = {p.pid for p in self.processes if p.pid is not None and p.exitcode is None}
         for pid in self._pids - running:
-            mark_process_dead(pid, str(self.metrics_dir))
+            mark_process_dead(pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
         self._pids = running
 
 
@@ -183,10 +187,7 @@ def serve_workers(settings: GatewaySettings, *, host: str, port: int, workers: i
 
     create_app(settings)  # what each worker will do: a configuration error is found here, once
     check_shared_state(settings, workers)
-    metrics_dir = Path(tempfile.mkdtemp(prefix="satudata-metrics-"))  # 0700, and empty
-    saved = {name: os.environ.pop(name, None) for name in (MULTIPROC_DIR_ENV, MULTIPROC_DIR_ENV.lower())}
-    os.environ[MULTIPROC_DIR_ENV] = str(metrics_dir)  # the spawned workers inherit it
-    try:
+    with shared_metrics_dir() as metrics_dir:
         config = server_config(
             functools.partial(worker_app, settings),
             settings,
@@ -195,6 +196,9 @@ def serve_workers(settings: GatewaySettings, *, host: str, port: int, workers: i
             workers=workers,
             factory=True,
             log_level="info",
+            # A new worker imports the gateway and builds its schema before it is ready: seconds
+            # on a busy machine, where uvicorn's 5 s would abort a SIGHUP restart half-way.
+            timeout_worker_healthcheck=WORKER_READY_S,
         )
         supervisor = WorkerSupervisor(config, [config.bind_socket()], metrics_dir)
         log.info(
@@ -209,16 +213,28 @@ def serve_workers(settings: GatewaySettings, *, host: str, port: int, workers: i
         finally:
             for sock in supervisor.sockets:
                 sock.close()
-    finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        for name, value in saved.items():
-            os.environ.pop(name, None)
-            if value is not None:
-                os.environ[name] = value
     if supervisor.startup_failed:
         log.error("a worker could not start, so every worker was stopped")
         return STARTUP_FAILURE
     return 0
+
+
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[Path]:
+    """A private, empty directory for the workers' metrics, named in the environment they will
+    inherit (``gateway.metrics``); afterwards it is removed and the environment restored."""
+
+    path = Path(tempfile.mkdtemp(prefix="satudata-metrics-"))  # mode 0700
+    before = os.environ.get(MULTIPROC_DIR_ENV)
+    os.environ[MULTIPROC_DIR_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if before is None:
+            del os.environ[MULTIPROC_DIR_ENV]
+        else:
+            os.environ[MULTIPROC_DIR_ENV] = before
 
 
 def worker_app(settings: GatewaySettings) -> Starlette:
@@ -236,4 +252,4 @@ def worker_app(settings: GatewaySettings) -> Starlette:
         sys.exit(STARTUP_FAILURE)
 
 
-__all__ = ["WorkerSupervisor", "check_shared_state", "serve_workers", "worker_app"]
+__all__ = ["WORKER_READY_S", "WorkerSupervisor", "check_shared_state", "serve_workers", "shared_metrics_dir", "worker_app"]

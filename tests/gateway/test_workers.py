@@ -5,7 +5,6 @@ when CI=true)."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import secrets
 import signal
@@ -24,10 +23,11 @@ import redis
 import redis.exceptions
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors import ConfigError
+from connectors import ConfigError, SourceHealth
 from gateway import GatewaySettings
 from gateway.auth import key_sha256
 from gateway.cli import main
+from gateway.metrics import GatewayMetrics
 from gateway.workers import check_shared_state
 
 from ..conftest import Backend, _free_port, service_missing
@@ -190,6 +190,37 @@ def test_a_worker_count_below_one_is_a_usage_error(workers: str, capsys: pytest.
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--config", "gateway.toml", "--workers", workers])
     assert exited.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+# --- what /metrics shows of each worker ------------------------------------------------------------
+
+
+class FakeSources:
+    """What ``GatewayMetrics`` reads of the connector registry: its observers and its health."""
+
+    def __init__(self) -> None:
+        self.observers: list[Any] = []
+        self.breakers = {"siak": "closed", "dapodik": "closed"}
+
+    def health(self) -> list[SourceHealth]:
+        return [SourceHealth(name, "up", state, 0, None, None, None, None) for name, state in self.breakers.items()]
+
+
+def test_a_worker_shows_its_breaker_when_a_call_moves_it_not_only_when_it_answers_a_scrape() -> None:
+    # With workers, another process may answer every scrape: the gauge must already hold the state.
+    sources = FakeSources()
+    metrics = GatewayMetrics(sources)  # type: ignore[arg-type]
+    (observe,) = sources.observers
+
+    def shown(source: str) -> float | None:
+        return metrics.registry.get_sample_value("satudata_source_breaker_state", {"source": source})
+
+    sources.breakers["dapodik"] = "open"
+    observe("dapodik", 0.01, "SOURCE_UNAVAILABLE")
+    assert (shown("dapodik"), shown("siak")) == (2.0, 0.0)
+    sources.breakers["dapodik"] = "closed"
+    observe("dapodik", 0.01, "ok")  # the first success after failures closes it
+    assert shown("dapodik") == 0.0
 
 
 # --- two workers, for real ------------------------------------------------------------------------
