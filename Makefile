@@ -30,8 +30,14 @@ $(NODE_PEERS)/node_modules/.package-lock.json: $(NODE_PEERS)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(NODE_PEERS) --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the federation peer tests will skip (and fail under CI=true)"; fi
 
+# The real Apollo Client (persisted queries link) and Apollo's manifest generator, for tests/gateway.
+NODE_APQ := tests/gateway/node_apq
+$(NODE_APQ)/node_modules/.package-lock.json: $(NODE_APQ)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(NODE_APQ) --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Apollo Client persisted query tests will skip (and fail under CI=true)"; fi
+
 ## Run the whole test suite (PostgreSQL and MariaDB tests skip without servers, fail under CI=true).
-test: $(VENV)/.installed-test $(NODE_PEERS)/node_modules/.package-lock.json
+test: $(VENV)/.installed-test $(NODE_PEERS)/node_modules/.package-lock.json $(NODE_APQ)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 ## Benchmarks; see bench/README.md.

@@ -18,6 +18,7 @@ from resolvers import CursorSeal, GraphSchema, build_schema
 from .access import AccessControl
 from .auth import ANONYMOUS, AuthUnavailable, Unauthenticated
 from .cors import cors_middleware
+from .documents import DocumentSettings, PersistedDocuments
 from .enforcement import PolicyExtension, guard_fields
 from .limits import QueryGuard, QueryLimits, QueryLimitsExtension
 from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
@@ -46,6 +47,9 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
     registry = ConnectorRegistry.from_config(settings.sources, settings.agencies, base_dir=settings.base_dir)
     access = AccessControl.from_config(settings.raw, base_dir=settings.base_dir, production=settings.production)
     limits = QueryLimits.from_config(settings.raw.get("limits"))
+    persisted = PersistedDocuments.from_settings(
+        DocumentSettings.from_config(settings.raw.get("documents"), base_dir=settings.base_dir, roles=access.policy.roles)
+    )
     guard: QueryGuard | None = None  # needs the built schema; the extensions read it per request
     if schema is None:
         schema = build_schema(extensions=[lambda: QueryLimitsExtension(guard), PolicyExtension])
@@ -82,6 +86,7 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         cursors=cursors,
         body_read_timeout_s=settings.body_read_timeout_s,
         production=settings.production,
+        persisted=persisted,
     )
 
     async def healthz(request: Request) -> Response:
@@ -126,6 +131,7 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
             log.info("gateway ready: sources %s", ", ".join(s.name for s in registry.sources()))
             yield
         finally:
+            await persisted.aclose()
             await access.aclose()
             await registry.aclose()
 

@@ -30,6 +30,9 @@ Codes a client can see::
     QUERY_TOO_LARGE / QUERY_TOO_DEEP / TOO_MANY_ALIASES / QUERY_TOO_COSTLY / INTROSPECTION_DISABLED /
     TOO_MANY_REPRESENTATIONS   refused before any source is asked (extensions.limit, .measured)
     AUDIT_UNAVAILABLE          the answer held personal data and could not be audited, so it is withheld
+    PERSISTED_QUERY_NOT_FOUND / PERSISTED_QUERY_NOT_SUPPORTED / PERSISTED_QUERY_HASH_MISMATCH /
+    PERSISTED_QUERY_NOT_IN_LIST / QUERY_NOT_IN_SAFELIST   persisted queries and trusted documents
+                               (Apollo's codes; see gateway.documents.resolver)
     INTERNAL_SERVER_ERROR      a bug; reported with the request id
 """
 

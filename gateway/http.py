@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import (
@@ -53,6 +53,9 @@ from .context import RequestContext
 from .errors import RequestError, format_error
 from .graphiql import wants_graphiql
 from .limits import GatewayBusy
+
+if TYPE_CHECKING:
+    from .documents import PersistedDocuments
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -96,6 +99,7 @@ class GraphQLEndpoint:
         body_read_timeout_s: float = 10.0,
         graphiql_authenticated: bool = False,
         production: bool = False,
+        persisted: PersistedDocuments | None = None,
     ) -> None:
         self.schema = schema
         self.registry = registry
@@ -110,6 +114,8 @@ class GraphQLEndpoint:
         #: Serve GraphiQL only to requests carrying a valid credential (``[graphiql] enabled = "authenticated"``).
         self.graphiql_authenticated = graphiql_authenticated
         self.production = production
+        #: Persisted queries (APQ) and trusted documents: what a ``persistedQuery`` extension names.
+        self.persisted = persisted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -144,7 +150,14 @@ class GraphQLEndpoint:
                 admission.access.public_only = GET_IS_PUBLIC_ONLY
             params = await self.read_params(request)
             body_read = True
+            persisted = self.persisted
+            if persisted is not None:
+                resolved = await persisted.resolve(params, admission)
+                params = resolved.params
             body, status = await self.execute(request, request_id, params, media_type, admission)
+            if persisted is not None and "data" in body:
+                # Registered (APQ) only once it has run: a document refused before execution is not kept.
+                await persisted.register(resolved)
         except RequestError as exc:
             headers = dict(exc.headers)
             if not body_read and _has_body(request):
@@ -295,7 +308,10 @@ class GraphQLEndpoint:
 
 def _params(data: Mapping[str, Any]) -> GraphQLParams:
     query = data.get("query")
-    if not isinstance(query, str) or not query.strip():
+    extensions = data.get("extensions")
+    if query is None and isinstance(extensions, dict) and "persistedQuery" in extensions:
+        query = ""  # a hash alone: gateway.documents fills the document in
+    elif not isinstance(query, str) or not query.strip():
         raise RequestError(400, "`query` must be a non-empty string holding a GraphQL document.")
     variables = data.get("variables")
     if variables is not None and not isinstance(variables, dict):
@@ -303,7 +319,6 @@ def _params(data: Mapping[str, Any]) -> GraphQLParams:
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         raise RequestError(400, "`operationName` must be a string.")
-    extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError(400, "`extensions` must be a JSON object.")
     return GraphQLParams(query, variables, operation_name or None, extensions)

@@ -128,7 +128,10 @@ def check_secret_file(path: Path | str, *, production: bool) -> None:
 #: Config keys whose value is itself a secret, unless it names an environment variable.
 _SECRET_KEYS = (("gateway", "cursor_key"), ("audit", "subject_key"), ("audit", "checkpoint_key"))
 #: Config keys holding URLs, which are secrets when they carry a password.
-_URL_KEYS = (("audit", "url"), ("audit", "checkpoint"), ("ratelimit", "redis_url"), ("policy", "lookups", "redis_url"))
+_URL_KEYS = (
+    ("audit", "url"), ("audit", "checkpoint"), ("ratelimit", "redis_url"), ("policy", "lookups", "redis_url"),
+    ("documents", "redis_url"),
+)
 _PASSWORD_IN_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]+@", re.IGNORECASE)
 
 

@@ -29,6 +29,10 @@ enabled = "authenticated"           # true: for everyone; false: never; "authent
 title = "A resident and their family"
 query = "..."
 variables = '{"nik": "..."}'
+
+[documents]                         # persisted queries (APQ) and trusted documents; see gateway.documents
+manifest = "persisted-query-manifest.json"  # from generate-persisted-query-manifest
+trusted = "require"                 # serve only the manifest's documents (default "allow": also any other)
 ```
 """
 
@@ -50,7 +54,9 @@ from .private_files import check_secret_file, inline_secrets
 #: Who is served the GraphiQL page: everyone, nobody, or only requests with a valid credential.
 GraphiQLAccess = bool | Literal["authenticated"]
 
-TOP_LEVEL_TABLES = {"gateway", "agencies", "sources", "graphiql", "policy", "clients", "auth", "audit", "limits", "ratelimit"}
+TOP_LEVEL_TABLES = {
+    "gateway", "agencies", "sources", "graphiql", "policy", "clients", "auth", "audit", "limits", "ratelimit", "documents",
+}
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,8 @@ class GatewaySettings:
     #: Peers (IPs or CIDRs) whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed; none
     #: by default, so the client address the rate limits use is the socket's peer.
     trusted_proxies: tuple[str, ...] = ()
-    #: The whole parsed file: ``[policy]``, ``[[clients]]``, ``[auth]``, ``[audit]``, ``[limits]``
-    #: and ``[ratelimit]`` are read by the components they configure.
+    #: The whole parsed file: ``[policy]``, ``[[clients]]``, ``[auth]``, ``[audit]``, ``[limits]``,
+    #: ``[ratelimit]`` and ``[documents]`` are read by the components they configure.
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
