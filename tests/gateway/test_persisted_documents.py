@@ -213,6 +213,17 @@ async def test_a_document_longer_than_max_document_bytes_runs_but_is_not_registe
         assert "data" in (await post(gateway, {"extensions": AGENCIES_PQ})).json()
 
 
+async def test_registering_is_within_the_body_size_limit(sqlite_backend: Backend, tmp_path: Path) -> None:
+    config = demo_config(sqlite_backend, tmp_path)
+    config["gateway"]["max_body_bytes"] = 1000
+    padded = AGENCIES + " " * 1000
+    async with gateway_for(config) as gateway:
+        too_large = await post(gateway, {"query": padded, "extensions": persisted(sha256(padded))})
+        code = too_large.json()["errors"][0]["extensions"]["code"]
+        assert (too_large.status_code, code) == (413, "PAYLOAD_TOO_LARGE")
+        assert (await post(gateway, {"extensions": persisted(sha256(padded))})).json() == NOT_FOUND
+
+
 async def test_with_apq_off_a_hash_is_not_supported_so_the_link_sends_documents(
     sqlite_backend: Backend, tmp_path: Path
 ) -> None:
