@@ -5,7 +5,10 @@ subclass). For each fetch it
 
 1. refuses at once with ``SOURCE_UNAVAILABLE`` while the source's breaker is open, except
    for one probe after ``breaker_reset_s`` (half-open);
-2. runs the inner fetch under ``timeout_s``;
+2. runs the inner fetch under ``timeout_s`` and the request's deadline, whichever comes first;
+   a connector whose fetch is many calls (``times_each_call``: REST, one call per key) gives
+   each call ``timeout_s`` itself, so the fetch as a whole is bounded by the request's
+   deadline only (a fan-out of hundreds of quick calls is not the source being slow);
 3. retries reads that failed because the source was unreachable or dropped the connection
    (``SourceUnavailable``), up to ``retries`` times, sleeping ``backoff_s * 2**attempt`` with
    full jitter; timeouts are not retried (the time is gone) and neither are bad answers
@@ -14,8 +17,8 @@ subclass). For each fetch it
    a successful probe closes it. Only the source's own failures count: unavailable, a bad
    answer, or its ``timeout_s`` running out. The caller's mistakes (``SourceRejectedInput``:
    an unusable key, an HTTP 400 for its argument) and the request's deadline running out
-   before the source's timeout do not: one client must not be able to switch a source off
-   for everyone.
+   before the source's timeout (``DeadlineExceeded``) do not: one client must not be able
+   to switch a source off for everyone.
 
 The request's deadline is enforced above this, by ``RegistrySession``.
 """
@@ -36,6 +39,16 @@ from .base import Connector, Record, SourceInfo, SourceQuery
 from .errors import ConfigError, SourceError, SourceRejectedInput, SourceTimeout, SourceUnavailable
 
 log = logging.getLogger(__name__)
+
+
+class DeadlineExceeded(SourceTimeout):
+    """The request's deadline ran out before the source answered (``SOURCE_TIMEOUT``).
+
+    The request's time, not the source's: it never counts towards the source's breaker.
+    """
+
+    def __init__(self, source: str) -> None:
+        super().__init__(f"Source '{source}' did not answer before the request's deadline.", source=source)
 
 
 T = TypeVar("T")
@@ -219,19 +232,19 @@ class ResilientConnector:
             try:
                 deadline = request_deadline.get()
                 remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
-                budget = self.policy.timeout_s if remaining is None else min(self.policy.timeout_s, remaining)
-                records = await within(self.inner.fetch(query), budget)
+                records = await within(self.inner.fetch(query), self._budget(remaining))
             except TimeoutError as exc:
-                if remaining is not None and remaining <= self.policy.timeout_s:
+                if remaining is not None and (self._times_each_call or remaining <= self.policy.timeout_s):
                     # The request ran out of time, not the source: say so, and do not count it
                     # against the source's breaker.
                     self.breaker.release_probe()
-                    raise SourceTimeout(f"Source '{name}' did not answer before the request's deadline.", source=name) from exc
+                    raise DeadlineExceeded(name) from exc
                 timeout = SourceTimeout(f"Source '{name}' did not answer within {self.policy.timeout_s:g} s.", source=name)
                 self._failed(timeout)
                 raise timeout from exc
-            except SourceRejectedInput:
-                # The caller's argument, not the source: no verdict on the source either way.
+            except (DeadlineExceeded, SourceRejectedInput):
+                # The request's deadline or the caller's argument, not the source: no verdict on
+                # the source either way.
                 self.breaker.release_probe()
                 raise
             except SourceUnavailable as exc:
@@ -251,6 +264,18 @@ class ResilientConnector:
             self.breaker.record_success()
             self._last_success_at = time.time()
             return records
+
+    @property
+    def _times_each_call(self) -> bool:
+        return bool(getattr(self.inner, "times_each_call", False))
+
+    def _budget(self, remaining: float | None) -> float | None:
+        """How long the inner fetch may run: the request's remaining time, and ``timeout_s``
+        unless the connector times each of its calls itself."""
+
+        if self._times_each_call:
+            return remaining
+        return self.policy.timeout_s if remaining is None else min(self.policy.timeout_s, remaining)
 
     def _failed(self, error: SourceError) -> None:
         self.breaker.record_failure()

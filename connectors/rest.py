@@ -29,6 +29,14 @@ Pagination styles: ``page`` (page numbers, ``total_pages`` path), ``offset`` (``
 here on what it returned (``connectors.memory.evaluate``), so every ``SourceQuery`` has the
 same meaning on every kind of source.
 
+Calls. ``max_concurrency`` calls at most are in flight to one API, across all requests, each on
+one of as many kept-alive connections (``connectors.http1.Http1Transport``; ``transport =
+"httpcore"`` in the source's table takes httpx's own instead). Each call may take ``timeout_s``
+from the moment it is sent; a call waiting for a free slot waits no longer than the request's
+deadline, and a call the deadline cuts short fails as ``DeadlineExceeded`` (``SOURCE_TIMEOUT``,
+not held against the source). A page-numbered list whose first page says how many pages there
+are is read with the other pages asked at once.
+
 A client's mistake never reaches the API as a request, nor counts against it: a key that
 cannot stand in a path (empty, ``.``, ``..``, or holding ``/ \\ ? # %`` or a control character;
 httpx would resolve dot segments and walk up the configured path) or in a batch parameter
@@ -43,9 +51,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,12 +61,14 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from .api_client import ApiClient, transport_for
 from .base import Filter, Record, SourceInfo, SourceQuery
-from .errors import ConfigError, SourceBadResponse, SourceRejectedInput, SourceUnavailable, UnusableKey
+from .errors import ConfigError, SourceBadResponse, SourceRejectedInput, SourceTimeout, SourceUnavailable, UnusableKey
 from .http_errors import mapped_http_errors
 from .mapping import EntityMapping, parse_entity_mapping
 from .memory import evaluate
 from .redaction import quiet_client_loggers, redact_numbers
+from .resilience import DeadlineExceeded, request_deadline
 from .settings import resolve_env, source_info
 
 log = logging.getLogger("satudata.connectors.rest")
@@ -70,6 +80,8 @@ DEFAULT_MAX_PAGES = 200
 CALLER_ERRORS = frozenset({400, 422})
 #: Characters that would change which resource a filled-in path names, even after quoting.
 _PATH_UNSAFE = frozenset("/\\?#%")
+#: ``transport = ...`` in a source's table: which HTTP transport its calls go over.
+TRANSPORTS = ("http1", "httpcore")
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,15 @@ class RestEntity:
     lookup: Mapping[str, str] = field(default_factory=dict)
     list_lookup: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, tuple[ParamFilter, ...]] = field(default_factory=dict)
+    #: (vocabulary field, path in the record, conversion or None), worked out once from ``mapping``.
+    columns: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any] | None], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        columns = []
+        for name, f in self.mapping.fields.items():
+            plain = f.values is None and f.transform is None and f.type is None
+            columns.append((name, tuple(p for p in f.column.split(".") if p), None if plain else f.to_vocabulary))
+        object.__setattr__(self, "columns", tuple(columns))
 
     def param(self, field_name: str, op: str) -> ParamFilter | None:
         return next((p for p in self.params.get(field_name, ()) if p.op == op), None)
@@ -155,23 +176,28 @@ def _path_templates(where: str, table: str, mapping: EntityMapping, raw: Mapping
 
 
 class RestConnector:
-    """Reads vocabulary entities from one OPD's HTTP API, with one pooled ``httpx.AsyncClient``."""
+    """Reads vocabulary entities from one OPD's HTTP API, over one pool of kept-alive connections."""
 
     kind = "rest"
+    #: One fetch can be hundreds of calls (one per key), each given ``timeout_s`` here: the
+    #: ``ResilientConnector`` around it bounds the fetch by the request's deadline only.
+    times_each_call = True
 
     def __init__(
         self,
         info: SourceInfo,
-        client: httpx.AsyncClient,
+        api: ApiClient,
         entities: Mapping[str, RestEntity],
         *,
         max_concurrency: int = 8,
         max_pages: int = DEFAULT_MAX_PAGES,
+        timeout_s: float = 5.0,
     ) -> None:
         self.info = info
-        self.client = client
+        self.api = api
         self.entities = dict(entities)
         self.max_pages = max_pages
+        self.timeout_s = timeout_s
         self._slots = asyncio.Semaphore(max_concurrency)
 
     @classmethod
@@ -182,27 +208,38 @@ class RestConnector:
         headers = {k: resolve_env(f"sources.{name}.headers.{k}", v) for k, v in raw.get("headers", {}).items()}
         entities = {entity: _parse_entity(name, entity, spec) for entity, spec in (raw.get("entities") or {}).items()}
         concurrency = int(raw.get("max_concurrency", 8))
+        if concurrency < 1:
+            raise ConfigError(f"sources.{name}.max_concurrency must be at least 1, got {concurrency}")
+        timeout_s = float(raw.get("timeout_s", 5.0))
+        choice = raw.get("transport", "http1")
+        if choice not in TRANSPORTS:
+            raise ConfigError(f"sources.{name}.transport is {choice!r}; choose one of {list(TRANSPORTS)}")
         quiet_client_loggers()  # httpx would log every URL, and a lookup's URL holds its key
-        client = httpx.AsyncClient(
-            base_url=base_url,
-            headers={"accept": "application/json", **headers},
-            timeout=httpx.Timeout(float(raw.get("timeout_s", 5.0))),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            transport=transport,
-        )
+        # As many kept-alive connections as calls may be in flight: none waits for a connection,
+        # none is opened and closed per call.
+        try:
+            api = ApiClient(
+                base_url,
+                transport or transport_for(base_url, choice, concurrency),
+                headers={"accept": "application/json", **headers},
+                timeout_s=timeout_s,
+            )
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise ConfigError(f"sources.{name}.base_url: {exc}") from exc
         return cls(
             source_info(name, "rest", raw, tuple(entities)),
-            client,
+            api,
             entities,
             max_concurrency=concurrency,
             max_pages=int(raw.get("max_pages", DEFAULT_MAX_PAGES)),
+            timeout_s=timeout_s,
         )
 
     async def start(self) -> None:
         return None  # an API has no schema to check up front; a bad mapping shows as null fields
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.api.aclose()
 
     async def fetch(self, query: SourceQuery) -> Sequence[Record]:
         entity = self.entities.get(query.entity)
@@ -210,7 +247,7 @@ class RestConnector:
             raise ConfigError(f"source {self.info.name} does not serve {query.entity}")
         raw = _distinct(await self._collect(entity, query.where))
         records = [self._to_record(entity, r) for r in raw]
-        return evaluate(records, query, key=entity.mapping.key)
+        return evaluate(records, _with_key_sets(query), key=entity.mapping.key)
 
     async def _collect(self, entity: RestEntity, where: Sequence[Filter]) -> list[Any]:
         """The fewest calls that return a superset of what ``where`` asks for."""
@@ -225,21 +262,21 @@ class RestConnector:
                 param, size, separator = entity.batch[f.field]
                 self._refuse_unusable(f.field, keys, source_keys, lambda k: k == "" or separator in k)
                 chunks = [source_keys[i : i + size] for i in range(0, len(source_keys), size)]
-                pages = await asyncio.gather(
+                pages = await _gather(
                     *(self._walk(entity, entity.mapping.location, {**params, param: separator.join(map(str, c))}) for c in chunks)
                 )
                 return [r for page in pages for r in page]
             if f.field in entity.lookup:
                 template = entity.lookup[f.field]
                 self._refuse_unusable(f.field, keys, source_keys, _unusable_in_path)
-                found = await asyncio.gather(*(self._lookup(entity, _fill(template, k), template) for k in source_keys))
+                found = await _gather(*(self._lookup(entity, _fill(template, k), template) for k in source_keys))
                 return [r for r in found if r is not None]
             if f.field in entity.list_lookup:
                 template = entity.list_lookup[f.field]
                 column = entity.mapping.field(f.field).column
                 self._refuse_unusable(f.field, keys, source_keys, _unusable_in_path)
                 # A 404 for one key's list is an unknown key: no records, not a broken source.
-                lists = await asyncio.gather(
+                lists = await _gather(
                     *(self._walk(entity, _fill(template, k), params, route=template, missing_ok=True) for k in source_keys)
                 )
                 # The path names the key, so the items need not repeat it (a session's attendance rows).
@@ -247,13 +284,13 @@ class RestConnector:
             eq = entity.param(f.field, "eq")
             if eq is not None:
                 param = eq.param
-                pages = await asyncio.gather(*(self._walk(entity, entity.mapping.location, {**params, param: k}) for k in source_keys))
+                pages = await _gather(*(self._walk(entity, entity.mapping.location, {**params, param: k}) for k in source_keys))
                 return [r for page in pages for r in page]
         prefix = next((f for f in where if f.op == "prefix" and entity.param(f.field, "prefix")), None)
         if prefix is not None:
             param = entity.param(prefix.field, "prefix").param  # type: ignore[union-attr]
             field_map = entity.mapping.field(prefix.field)
-            pages = await asyncio.gather(
+            pages = await _gather(
                 *(self._walk(entity, entity.mapping.location, {**params, param: field_map.to_source(p)}) for p in prefix.value)
             )
             return [r for page in pages for r in page]
@@ -307,14 +344,16 @@ class RestConnector:
             body = await self._get(entity, path, query, route=route or path, missing_ok=missing_ok)
             if body is None:
                 return records
-            page = _at(body, entity.records) if entity.records else body
-            if not isinstance(page, list):
-                raise SourceBadResponse(f"Source '{self.info.name}' answered without a list of records.", source=self.info.name)
+            page = self._records_of(entity, body)
             records.extend(page)
             if p.style == "none" or not page:
                 return records
             if p.style == "page":
                 total = _at(body, p.total_pages) if p.total_pages else None
+                if isinstance(total, int) and not isinstance(total, bool) and page_number == 1 and total > 1:
+                    # The first page says how many there are: ask for the others at once.
+                    rest = await self._other_pages(entity, path, query, total, route=route or path, missing_ok=missing_ok)
+                    return records + rest
                 if (isinstance(total, int) and page_number >= total) or (total is None and len(page) < p.size):
                     return records
                 query[p.page_param] = page_number + 1
@@ -332,6 +371,31 @@ class RestConnector:
             source=self.info.name,
         )
 
+    async def _other_pages(
+        self, entity: RestEntity, path: str, query: Mapping[str, Any], total: int, *, route: str, missing_ok: bool
+    ) -> list[Any]:
+        """Pages 2 to ``total`` of a page-numbered list, asked concurrently, their records in page order."""
+
+        if total > self.max_pages:
+            raise SourceBadResponse(
+                f"Source '{self.info.name}' needs more than {self.max_pages} pages for one list; narrow the query.",
+                source=self.info.name,
+            )
+        page_param = entity.pagination.page_param
+
+        async def page(number: int) -> list[Any]:
+            body = await self._get(entity, path, {**query, page_param: number}, route=route, missing_ok=missing_ok)
+            return [] if body is None else self._records_of(entity, body)
+
+        pages = await _gather(*(page(n) for n in range(2, total + 1)))
+        return [r for records in pages for r in records]
+
+    def _records_of(self, entity: RestEntity, body: Any) -> list[Any]:
+        page = _at(body, entity.records) if entity.records else body
+        if not isinstance(page, list):
+            raise SourceBadResponse(f"Source '{self.info.name}' answered without a list of records.", source=self.info.name)
+        return page
+
     async def _lookup(self, entity: RestEntity, path: str, route: str) -> Any:
         body = await self._get(entity, path, {}, route=route, missing_ok=True)
         if body is None:
@@ -343,10 +407,24 @@ class RestConnector:
     ) -> Any:
         """The JSON body of ``GET path``; ``route`` (no keys in it) is all that may be logged of the request."""
 
-        async with self._slots:
-            with self._map_errors():
-                response = await self.client.get(path, params=params)
         name = self.info.name
+        async with self._slot():
+            # The call's own time starts now, not while it queued for a slot; the request's
+            # deadline still comes first.
+            loop = asyncio.get_running_loop()
+            deadline = request_deadline.get()
+            own = loop.time() + self.timeout_s
+            cut_by_request = deadline is not None and deadline <= own
+            if cut_by_request and deadline <= loop.time():  # type: ignore[operator]
+                raise DeadlineExceeded(name)  # queued past the deadline: not sent at all
+            try:
+                async with asyncio.timeout_at(deadline if cut_by_request else own):
+                    with self._map_errors():
+                        response = await self.api.get(path, params)
+            except TimeoutError:
+                if cut_by_request:
+                    raise DeadlineExceeded(name) from None
+                raise SourceTimeout(f"Source '{name}' did not answer within {self.timeout_s:g} s.", source=name) from None
         status = response.status_code
         if status == 404 and missing_ok:
             return None
@@ -367,16 +445,77 @@ class RestConnector:
         except orjson.JSONDecodeError as exc:
             raise SourceBadResponse(f"Source '{name}' answered with malformed JSON.", source=name) from exc
 
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One of the ``max_concurrency`` call slots, waited for until the request's deadline at most.
+
+        A fan-out of hundreds of calls queues here; when the request's time is up the calls
+        still queued fail at once, without reaching the API.
+        """
+
+        deadline = request_deadline.get()
+        if deadline is None or not self._slots.locked():
+            if deadline is not None and deadline <= asyncio.get_running_loop().time():
+                raise DeadlineExceeded(self.info.name)
+            await self._slots.acquire()  # no deadline, or a free slot: returns at once
+        else:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise DeadlineExceeded(self.info.name) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
     def _map_errors(self) -> AbstractContextManager[None]:
         """Translate httpx's errors into ``SourceError``s, once, here."""
 
         return mapped_http_errors(self.info.name, log)
 
     def _to_record(self, entity: RestEntity, raw: Any) -> Record:
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):  # JSON objects are dicts: skip the ABC check
             raise SourceBadResponse(f"Source '{self.info.name}' answered with a record that is not an object.", source=self.info.name)
-        return {name: f.to_vocabulary(_at(raw, f.column)) for name, f in entity.mapping.fields.items()}
+        record = {}
+        for name, parts, convert in entity.columns:
+            value = raw.get(parts[0]) if len(parts) == 1 else _at_parts(raw, parts)
+            record[name] = value if convert is None or value is None else convert(value)
+        return record
 
+
+async def _gather(*calls: Any) -> list[Any]:
+    """``asyncio.gather`` that, when one call fails, cancels the others still queued or running.
+
+    A failed page or lookup fails the whole fetch; the rest of a fan-out would only hold
+    slots (and the API's time) for an answer nobody reads.
+    """
+
+    tasks = [asyncio.ensure_future(c) for c in calls]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _with_key_sets(query: SourceQuery) -> SourceQuery:
+    """``query`` with each ``in`` list as a set: evaluated per record, a tuple of hundreds of keys
+    costs a scan per record."""
+
+    if not any(f.op == "in" for f in query.where):
+        return query
+    where = []
+    for f in query.where:
+        if f.op == "in":
+            try:
+                f = Filter(f.field, "in", frozenset(f.value))
+            except TypeError:
+                pass  # an unhashable key: compared one by one, as before
+        where.append(f)
+    return replace(query, where=tuple(where))
 
 
 def _fill(template: str, key: Any) -> str:
@@ -445,11 +584,29 @@ def _distinct(raw: list[Any]) -> list[Any]:
 def _with_default(raw: Any, path: str, value: Any) -> Any:
     """``raw`` with ``value`` at the dotted ``path`` where it has nothing there."""
 
+    if type(raw) is dict and "." not in path:  # the common case, without the general walk
+        return raw if raw.get(path) is not None else {**raw, path: value}
     if not isinstance(raw, Mapping) or _at(raw, path) is not None:
         return raw
     head, _, rest = path.partition(".")
     inner = raw.get(head)
     return {**raw, head: _with_default(inner if isinstance(inner, Mapping) else {}, rest, value) if rest else value}
+
+
+def _at_parts(body: Any, parts: tuple[str, ...]) -> Any:
+    """``_at`` with the path already split (a record's dotted column)."""
+
+    value = body
+    for i, part in enumerate(parts):
+        if type(value) is dict:
+            value = value.get(part)
+        elif isinstance(value, list):
+            return [_at_parts(item, parts[i:]) for item in value]
+        elif isinstance(value, Mapping):
+            value = value.get(part)
+        else:
+            return None
+    return value
 
 
 def _at(body: Any, path: str | None) -> Any:

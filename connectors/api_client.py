@@ -1,0 +1,99 @@
+"""``ApiClient``: GET one API's paths over an httpx transport, without httpx's client layer.
+
+The REST connector asks one API for hundreds of paths per query and needs only this: the
+base URL, fixed headers, a query string and the body. ``httpx.AsyncClient`` does more for every
+call (merging the URL three times over, a cookie jar, redirect and auth plumbing), which cost
+more than the call itself once the transport was lean (``connectors.http1``). The seam stays
+httpx's: any ``httpx.AsyncBaseTransport`` (``MockTransport`` and ``ASGITransport`` in tests),
+its ``Request``/``Response``, its exceptions and its content decoding (gzip, deflate).
+
+What the client layer did that this does not: follow redirects (the connector never did), keep
+cookies (an API's session cookie must not carry one caller's state to the next), and route
+through a proxy named in the environment, which ``transport_for`` does instead by choosing
+httpx's own proxying transport.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from .http1 import Http1Transport
+
+#: What httpx's client sends unless told otherwise; the API's own ``accept`` etc. override them.
+DEFAULT_HEADERS = {
+    "accept": "*/*",
+    "accept-encoding": "gzip, deflate",
+    "connection": "keep-alive",
+    "user-agent": f"python-httpx/{httpx.__version__}",
+}
+
+
+class ApiClient:
+    """``GET base_url + path ? params`` with fixed headers and timeouts, over ``transport``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.base_url = httpx.URL(base_url)
+        if self.base_url.scheme not in ("http", "https") or not self.base_url.host:
+            raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+        self.transport = transport
+        self.headers = httpx.Headers({**DEFAULT_HEADERS, **(headers or {})})
+        self._prefix = self.base_url.raw_path.split(b"?")[0].rstrip(b"/")
+        self._timeout = httpx.Timeout(timeout_s).as_dict()
+
+    def request(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Request:
+        """The request ``get`` sends: ``path`` (quoted already) under the base URL's path."""
+
+        target = self._prefix + path.encode("ascii")
+        if params:
+            target += b"?" + str(httpx.QueryParams(params)).encode("ascii")
+        url = self.base_url.copy_with(raw_path=target)
+        return httpx.Request("GET", url, headers=self.headers, extensions={"timeout": self._timeout})
+
+    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
+        """The whole response to ``GET path?params``, its body read and decoded."""
+
+        response = await self.transport.handle_async_request(self.request(path, params))
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+def transport_for(base_url: str, choice: str, max_connections: int) -> httpx.AsyncBaseTransport:
+    """The transport for an API at ``base_url``: ``choice`` is ``"http1"`` (``Http1Transport``) or
+    ``"httpcore"`` (httpx's own); either way through the proxy the environment names for it, if
+    any (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``), with httpx's transport."""
+
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    proxy = environment_proxy(base_url)
+    if proxy is not None:
+        return httpx.AsyncHTTPTransport(limits=limits, proxy=proxy)
+    if choice == "http1":
+        return Http1Transport(max_connections=max_connections)
+    return httpx.AsyncHTTPTransport(limits=limits)
+
+
+def environment_proxy(base_url: str) -> str | None:
+    """The proxy URL the environment names for ``base_url``, or ``None`` (none, or ``NO_PROXY`` matches)."""
+
+    proxies = urllib.request.getproxies_environment()
+    url = httpx.URL(base_url)
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass_environment(url.host, proxies):
+        return None
+    return proxy
