@@ -19,8 +19,8 @@ from .access import AccessControl
 from .auth import ANONYMOUS, AuthUnavailable, Unauthenticated
 from .cors import cors_middleware
 from .documents import DocumentSettings, PersistedDocuments
-from .enforcement import PolicyExtension, guard_fields
-from .limits import QueryGuard, QueryLimits, QueryLimitsExtension
+from .enforcement import guard_fields
+from .limits import QueryGuard, QueryLimits
 from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
 from .http import GraphQLEndpoint
 from .metrics import GatewayMetrics
@@ -50,9 +50,9 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
     persisted = PersistedDocuments.from_settings(
         DocumentSettings.from_config(settings.raw.get("documents"), base_dir=settings.base_dir, roles=access.policy.roles)
     )
-    guard: QueryGuard | None = None  # needs the built schema; the extensions read it per request
     if schema is None:
-        schema = build_schema(extensions=[lambda: QueryLimitsExtension(guard), PolicyExtension])
+        schema = build_schema()
+    # The guard runs in the endpoint's own pipeline (gateway.http), before each document executes.
     guard = QueryGuard(schema._schema, limits, production=settings.production)
     guard_fields(schema._schema, access.policy)
     if settings.cursor_key is not None:
@@ -87,6 +87,8 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
         body_read_timeout_s=settings.body_read_timeout_s,
         production=settings.production,
         persisted=persisted,
+        guard=guard,
+        compiled=settings.compiled_execution,
     )
 
     async def healthz(request: Request) -> Response:

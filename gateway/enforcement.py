@@ -28,7 +28,7 @@ is non-null in the final answer, so the audit record names exactly what the clie
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,6 @@ from graphql import (
     get_named_type,
     is_leaf_type,
 )
-from strawberry.extensions import SchemaExtension
 
 from resolvers.arguments import REPRESENTATIONS, argument_reads, fields_with_reads, representation_key
 
@@ -133,16 +132,6 @@ class AccessContext:
                 if note.subject:
                     subjects.add(note.subject)
         return Disclosed(frozenset(subjects), frozenset(fields), frozenset(fields - full))
-
-
-class PolicyExtension(SchemaExtension):
-    """Notes which operation ran (named by the client, or the document's only one) for the audit."""
-
-    def on_execute(self) -> Iterator[None]:
-        access: AccessContext | None = getattr(self.execution_context.context, "access", None)
-        if access is not None:
-            access.operation = self.execution_context.operation_name
-        yield
 
 
 def subject_types(schema: GraphQLSchema) -> set[str]:

@@ -27,32 +27,31 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import (
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
-    parse,
 )
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from strawberry.exceptions import MissingQueryError
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types.execution import PreExecutionError
-from strawberry.types.graphql import OperationType
 
-from connectors import ConnectorRegistry, SourceTrace
+from connectors import ConnectorRegistry, SatudataError, SourceTrace
 from resolvers import CursorSeal, GraphSchema, Loaders
+from resolvers.execution import NoSuchOperation, PreparedDocument, run
 
 from .access import PURPOSE_HEADER, AccessControl, Admission
 from .audit import AuditUnavailable
 from .context import RequestContext
 from .errors import RequestError, format_error
 from .graphiql import wants_graphiql
-from .limits import GatewayBusy
+from .limits import GatewayBusy, QueryGuard, QueryLimits
+from .prepared import PreparedDocuments
 
 if TYPE_CHECKING:
     from .documents import PersistedDocuments
@@ -72,6 +71,14 @@ GET_IS_PUBLIC_ONLY = (
 #: graphql-core's suggestions name fields, types and enum values the caller did not ask about.
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?\s*$", re.DOTALL)
 log = logging.getLogger("satudata.gateway")
+
+
+class _PreExecution(Exception):
+    """The document is refused before it runs (syntax, validation, a limit): these errors, no ``data``."""
+
+    def __init__(self, errors: list[GraphQLError]) -> None:
+        super().__init__(errors)
+        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,8 @@ class GraphQLEndpoint:
         graphiql_authenticated: bool = False,
         production: bool = False,
         persisted: PersistedDocuments | None = None,
+        guard: QueryGuard | None = None,
+        compiled: bool = True,
     ) -> None:
         self.schema = schema
         self.registry = registry
@@ -114,6 +123,12 @@ class GraphQLEndpoint:
         #: Serve GraphiQL only to requests carrying a valid credential (``[graphiql] enabled = "authenticated"``).
         self.graphiql_authenticated = graphiql_authenticated
         self.production = production
+        #: The abuse limits every document passes before it runs (tokens, depth, cost, the heavy-query gate).
+        self.guard = guard or QueryGuard(schema._schema, QueryLimits.from_config(None), production=production)
+        #: Parsed, validated and measured documents by text.
+        self.prepared = PreparedDocuments(schema)
+        #: Run operations with ``resolvers.compiled`` where they compile (graphql-core otherwise).
+        self.compiled = compiled
         #: Persisted queries (APQ) and trusted documents: what a ``persistedQuery`` extension names.
         self.persisted = persisted
 
@@ -181,52 +196,20 @@ class GraphQLEndpoint:
     async def execute(
         self, request: Request, request_id: str, params: GraphQLParams, media_type: str, admission: Admission | None
     ) -> tuple[dict[str, Any], int]:
-        if self.production and admission is not None:
-            self._refuse_service_sdl(params.query, admission)
+        role = admission.principal.role if admission is not None else None
         trace = SourceTrace()
-        # Every source call of this request must finish by then; a slow source costs only its fields.
-        deadline = asyncio.get_running_loop().time() + self.request_timeout_s
-        session = self.registry().session(trace, deadline=deadline, row_filters=admission.row_filters if admission else None)
-        context = RequestContext(
-            loaders=Loaders(admission.reader(session) if admission is not None else session),
-            request=request,
-            request_id=request_id,
-            trace=trace,
-            principal=admission.principal if admission is not None else None,
-            access=admission.access if admission is not None else None,
-            cursors=admission.cursors(self.cursors) if admission is not None else self.cursors,
-            deadline=deadline,
-        )
-        allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         try:
-            result = await self.schema.execute(
-                params.query,
-                variable_values=params.variables,
-                context_value=context,
-                operation_name=params.operation_name,
-                allowed_operation_types=allowed,
-            )
-        except MissingQueryError:
-            raise RequestError(400, "The request has no GraphQL document in `query`.") from None
-        except CannotGetOperationTypeError:
-            raise RequestError(400, f"The document has no operation named {params.operation_name!r}.") from None
-        except InvalidOperationTypeError as exc:
-            raise RequestError(405, f"{exc.operation_type.value.capitalize()} operations are only allowed over POST.", "OPERATION_NOT_ALLOWED") from None
+            result = await self._run(request, request_id, params, admission, role, trace)
+        except _PreExecution as stop:
+            result = ExecutionResult(data=None, errors=stop.errors)
+            pre_execution = True
+        else:
+            # Variable coercion failures come back as a result with no data and errors without a path.
+            errors = result.errors or []
+            pre_execution = result.data is None and bool(errors) and all(e.path is None for e in errors)
         body: dict[str, Any] = {}
-        errors = result.errors or []
-        busy = next((e.original_error for e in errors if isinstance(e.original_error, GatewayBusy)), None)
-        if busy is not None:
-            # Nothing ran: the query waited for a heavy-query slot until its deadline.
-            raise RequestError(
-                503, busy.message, busy.code, extensions=busy.extensions(), headers={"retry-after": str(busy.retry_after_s)}
-            )
-        if errors:
-            body["errors"] = [self.format_error(e, request_id) for e in errors]
-        # Parse and validation failures come back as PreExecutionError; variable coercion
-        # failures as a result with no data and errors that have no path.
-        pre_execution = isinstance(result, PreExecutionError) or (
-            result.data is None and bool(errors) and all(e.path is None for e in errors)
-        )
+        if result.errors:
+            body["errors"] = [self.format_error(e, request_id) for e in result.errors]
         if not pre_execution:
             body["data"] = result.data
             if admission is not None and self.access is not None:
@@ -248,6 +231,84 @@ class GraphQLEndpoint:
         status = 400 if pre_execution and media_type == GRAPHQL_RESPONSE else 200
         return body, status
 
+    async def _run(
+        self,
+        request: Request,
+        request_id: str,
+        params: GraphQLParams,
+        admission: Admission | None,
+        role: str | None,
+        trace: SourceTrace,
+    ) -> ExecutionResult:
+        """Prepare (or find prepared) the document, pass the guards, and execute it.
+
+        Refusals before execution raise ``_PreExecution``; errors of the request itself
+        (no such operation, a mutation over GET) raise ``RequestError``.
+        """
+
+        try:
+            entry = self.prepared.get(params.query)
+            if entry is None:
+                tokens = self.guard.check_source(params.query, role)  # before a token of it is parsed
+                entry = self.prepared.prepare(params.query, tokens)
+            else:
+                self.guard.check_tokens(entry.tokens, role)
+        except SatudataError as exc:
+            raise _PreExecution([GraphQLError(exc.message, original_error=exc)]) from None
+        prepared = entry.prepared
+        if prepared.errors:
+            raise _PreExecution(list(prepared.errors))
+        try:
+            operation = prepared.operation(params.operation_name)
+        except NoSuchOperation:
+            if params.operation_name is None:
+                raise RequestError(400, "The document has several operations: name one in `operationName`.") from None
+            raise RequestError(400, f"The document has no operation named {params.operation_name!r}.") from None
+        allowed = (OperationType.QUERY,) if request.method == "GET" else (OperationType.QUERY, OperationType.MUTATION)
+        if operation.operation not in allowed:
+            raise RequestError(
+                405, f"{operation.operation.value.capitalize()} operations are only allowed over POST.", "OPERATION_NOT_ALLOWED"
+            )
+        if self.production and admission is not None:
+            self._refuse_service_sdl(prepared, admission)
+        try:
+            found = self.guard.check_prepared(entry, role, variables=params.variables, operation_name=params.operation_name)
+        except SatudataError as exc:
+            raise _PreExecution([GraphQLError(exc.message, original_error=exc)]) from None
+        # Every source call of this request must finish by then; a slow source costs only its fields.
+        deadline = asyncio.get_running_loop().time() + self.request_timeout_s
+        session = self.registry().session(trace, deadline=deadline, row_filters=admission.row_filters if admission else None)
+        context = RequestContext(
+            loaders=Loaders(admission.reader(session) if admission is not None else session),
+            request=request,
+            request_id=request_id,
+            trace=trace,
+            principal=admission.principal if admission is not None else None,
+            access=admission.access if admission is not None else None,
+            cursors=admission.cursors(self.cursors) if admission is not None else self.cursors,
+            deadline=deadline,
+        )
+        if admission is not None:
+            # The operation the audit names: the client's, or the document's only one.
+            admission.access.operation = operation.name.value if operation.name else None
+        try:
+            # A heavy query waits here for a slot, before any of its resolvers runs.
+            async with self.guard.gate.admit(found.cost, deadline=deadline):
+                return await run(
+                    self.schema,
+                    prepared,
+                    variables=params.variables,
+                    context=context,
+                    operation_name=params.operation_name,
+                    allowed=allowed,
+                    compiled=self.compiled,
+                )
+        except GatewayBusy as busy:
+            # Nothing ran: the query waited for a heavy-query slot until its deadline.
+            raise RequestError(
+                503, busy.message, busy.code, extensions=busy.extensions(), headers={"retry-after": str(busy.retry_after_s)}
+            ) from None
+
     def format_error(self, error: GraphQLError, request_id: str) -> dict[str, Any]:
         formatted = format_error(error, request_id=request_id)
         if self.production:
@@ -255,16 +316,12 @@ class GraphQLEndpoint:
             formatted["message"] = _SUGGESTION.sub("", formatted["message"])
         return formatted
 
-    def _refuse_service_sdl(self, query: str, admission: Admission) -> None:
+    def _refuse_service_sdl(self, prepared: PreparedDocument, admission: Admission) -> None:
         """Production: the federation SDL (``_service``) is for roles that may federate only."""
 
-        if "_service" not in query or admission.access.role.may("federation"):
+        if "_service" not in prepared.text or admission.access.role.may("federation"):
             return
-        try:
-            document = parse(query)
-        except GraphQLError:
-            return  # execution reports the syntax error
-        if "_service" in _root_field_names(document):
+        if "_service" in _root_field_names(prepared.document):
             raise RequestError(403, "Only a federation router may read this gateway's _service (its SDL).", "FORBIDDEN")
 
     async def read_params(self, request: Request) -> GraphQLParams:

@@ -11,6 +11,7 @@ body_read_timeout_s = 10           # a body not complete this long after its hea
 keep_alive_timeout_s = 5           # an idle keep-alive connection is closed after this
 max_concurrency = 256              # open connections plus running requests; beyond it, 503
 trusted_proxies = ["10.0.0.5", "10.1.0.0/24"]  # X-Forwarded-For is honoured from these peers only (default: none)
+compiled_execution = true          # false: run every query on graphql-core's executor (same answers, slower)
 
 [[agencies]]                        # the OPDs whose systems feed the graph
 code = "DISDUKCAPIL"
@@ -106,6 +107,9 @@ class GatewaySettings:
     #: Peers (IPs or CIDRs) whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed; none
     #: by default, so the client address the rate limits use is the socket's peer.
     trusted_proxies: tuple[str, ...] = ()
+    #: Run queries with the compiled executor (``resolvers.compiled``) where they compile; ``false``
+    #: runs everything on graphql-core's executor (same answers, slower; a switch for operators).
+    compiled_execution: bool = True
     #: The whole parsed file: ``[policy]``, ``[[clients]]``, ``[auth]``, ``[audit]``, ``[limits]``,
     #: ``[ratelimit]`` and ``[documents]`` are read by the components they configure.
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -158,6 +162,7 @@ class GatewaySettings:
             keep_alive_timeout_s=_positive(gateway, "keep_alive_timeout_s", cls.keep_alive_timeout_s),
             max_concurrency=int(_positive(gateway, "max_concurrency", cls.max_concurrency, whole=True)),
             trusted_proxies=_trusted_proxies(gateway.get("trusted_proxies", ())),
+            compiled_execution=_flag(gateway, "compiled_execution", cls.compiled_execution),
             raw=raw,
         )
 
@@ -177,6 +182,13 @@ def _graphiql_access(value: Any) -> GraphiQLAccess:
     if isinstance(value, bool) or value == "authenticated":
         return value  # type: ignore[no-any-return]
     raise ConfigError(f'[graphiql] enabled must be true, false or "authenticated", not {value!r}')
+
+
+def _flag(table: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"[gateway] {key} must be true or false, not {value!r}")
+    return value
 
 
 def _positive(table: Mapping[str, Any], key: str, default: float, *, whole: bool = False) -> float:

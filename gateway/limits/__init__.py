@@ -1,7 +1,8 @@
 """Abuse limits checked before any source is touched: tokens, depth, aliases, representations, cost, introspection.
 
 ``QueryLimits.from_config(raw["limits"])`` reads the budgets, ``QueryGuard`` applies them, and
-``QueryLimitsExtension`` runs the guard inside strawberry. ``analysis`` holds the pure measures.
+The gateway's endpoint runs the guard before each document executes; ``QueryLimitsExtension`` runs it inside
+strawberry's pipeline for a schema served on its own. ``analysis`` holds the pure measures.
 """
 
 from .analysis import ListSize, ListSizes, QueryMeasure, asks_for_introspection, measure

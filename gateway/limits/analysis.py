@@ -56,6 +56,7 @@ from graphql import (
     TypeMetaFieldDef,
     TypeNameMetaFieldDef,
     Undefined,
+    VariableNode,
     get_named_type,
     get_nullable_type,
     is_abstract_type,
@@ -132,6 +133,9 @@ class QueryMeasure:
     cost: int
     #: Entity representations sent to ``_entities`` (all of its fields, fragments expanded).
     representations: int = 0
+    #: The variables the estimate read (list sizes, spans, representations): another request
+    #: with the same document and the same values of these has the same measure.
+    reads: frozenset[str] = frozenset()
 
 
 def measure(
@@ -154,11 +158,21 @@ def measure(
         operations = [op for op in operations if op.name is not None and op.name.value == operation_name]
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     found = _Tally()
+    reads: set[str] = set()
     for op in operations:
-        walker = _Walker(schema, fragments, sizes, _introspection_sizes(schema), _coerced_variables(schema, op, variables or {}))
+        coerced = _coerced_variables(schema, op, variables or {})
+        if coerced is None:
+            # Read at their defaults because these do not coerce: the measure depends on all of them.
+            reads.update(d.variable.name.value for d in op.variable_definitions or ())
+        walker = _Walker(schema, fragments, sizes, _introspection_sizes(schema), coerced)
         found = found.widest(walker.selection_set(op.selection_set, _root_type(schema, op.operation), None))
+        reads |= walker.reads
     return QueryMeasure(
-        depth=found.depth, aliases=found.aliases, cost=math.ceil(found.cost), representations=found.representations
+        depth=found.depth,
+        aliases=found.aliases,
+        cost=math.ceil(found.cost),
+        representations=found.representations,
+        reads=frozenset(reads),
     )
 
 
@@ -224,6 +238,8 @@ class _Walker:
         self.variables = variables
         self._memo: dict[tuple[str, int | None, str | None], _Tally] = {}
         self._expanding: set[str] = set()
+        #: Variables inside the arguments the estimate reads (sizes, spans, representations).
+        self.reads: set[str] = set()
 
     def selection_set(
         self,
@@ -273,6 +289,7 @@ class _Walker:
             return _Tally(1, aliases, 1)
         child_type = get_named_type(definition.type) if definition is not None else None
         arguments = self._arguments(node, definition)
+        self._note_reads(node, parent)
         if definition is not None and node.name.value == ENTITIES_FIELD and parent is self.schema.query_type:
             return self._entities(node, child_type, arguments, aliases)
         size = self._size_argument(arguments, definition)
@@ -310,6 +327,19 @@ class _Walker:
             cost,
             everything.representations + len(representations),
         )
+
+    def _note_reads(self, node: FieldNode, parent: GraphQLNamedType | None) -> None:
+        """Remember the variables in the arguments the estimate can read of this field."""
+
+        if not node.arguments:
+            return
+        read = set(self.sizes.arguments) | {REPRESENTATIONS_ARGUMENT}
+        configured = self.sizes.fields.get(f"{parent.name if parent is not None else '?'}.{node.name.value}")
+        if isinstance(configured, ListSize) and configured.span is not None:
+            read.update(configured.span)
+        for argument in node.arguments:
+            if argument.name.value in read:
+                self.reads.update(_variables_in(argument.value))
 
     def _applies(self, condition: GraphQLNamedType | None, runtime: GraphQLObjectType | None) -> bool:
         if runtime is None or condition is None or condition is runtime:
@@ -362,6 +392,19 @@ class _Walker:
         if configured is not None:
             return configured
         return self.introspection_sizes.get(key, self.sizes.default)
+
+
+def _variables_in(value: Any) -> set[str]:
+    """Names of the variables used in an argument's value (at any depth of lists and objects)."""
+
+    if isinstance(value, VariableNode):
+        return {value.name.value}
+    found: set[str] = set()
+    for inner in getattr(value, "values", None) or ():
+        found |= _variables_in(inner)
+    for inner in getattr(value, "fields", None) or ():
+        found |= _variables_in(inner.value)
+    return found
 
 
 def _has_value(value: Any) -> bool:

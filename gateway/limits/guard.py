@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from graphql import DocumentNode, GraphQLSchema
 
@@ -12,6 +14,9 @@ from .budget import QueryLimits
 from .gate import HeavyQueryGate
 from .errors import IntrospectionDisabled, QueryTooCostly, QueryTooDeep, QueryTooLarge, TooManyAliases, TooManyRepresentations
 from .tokens import count_tokens
+
+if TYPE_CHECKING:
+    from ..prepared import PreparedEntry
 
 #: The role of a client that presented no credentials.
 ANONYMOUS = "anonymous"
@@ -38,7 +43,9 @@ class QueryGuard:
                                                        # TOO_MANY_ALIASES, TOO_MANY_REPRESENTATIONS,
                                                        # QUERY_TOO_COSTLY
 
-    ``QueryLimitsExtension`` runs both inside strawberry's pipeline. Each refusal raises a
+    The gateway's endpoint (``gateway.http``) runs them on each request, with ``check_tokens`` and
+    ``check_prepared`` for a document prepared before (``gateway.prepared``); ``QueryLimitsExtension``
+    runs them inside strawberry's own pipeline, for a schema served without the gateway. Each refusal raises a
     ``SatudataError`` subclass whose ``code`` ``gateway.errors.format_error`` passes on.
     """
 
@@ -49,13 +56,60 @@ class QueryGuard:
         #: Where heavy queries wait for a slot before they execute (this process's only).
         self.gate = HeavyQueryGate(heavy_cost=limits.heavy_cost, concurrency=limits.heavy_concurrency)
 
-    def check_source(self, query: str, role: str | None) -> None:
-        """Refuse a document with more tokens than the role's ``max_tokens``, without parsing it."""
+    def check_source(self, query: str, role: str | None) -> int:
+        """Refuse a document with more tokens than the role's ``max_tokens``, without parsing it;
+        return its token count."""
 
         limit = self.limits.budget(role).max_tokens
         tokens = count_tokens(query, stop_after=limit)
         if tokens > limit:
             raise QueryTooLarge(limit=limit, measured=tokens)
+        return tokens
+
+    def check_tokens(self, tokens: int, role: str | None) -> None:
+        """``check_source`` for a document whose tokens were counted before (a prepared one)."""
+
+        limit = self.limits.budget(role).max_tokens
+        if tokens > limit:
+            raise QueryTooLarge(limit=limit, measured=tokens)
+
+    def check_prepared(
+        self,
+        entry: PreparedEntry,
+        role: str | None,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+    ) -> QueryMeasure:
+        """``check_document`` on a prepared document, its estimate cached in the entry.
+
+        An estimate depends on the document and on the values of the variables it read (list
+        sizes, spans, representations), never on the role: a cached one is compared with this
+        role's budget like a fresh one.
+        """
+
+        document = entry.prepared.document
+        assert document is not None
+        if entry.introspection is None:
+            entry.introspection = asks_for_introspection(document)
+        if entry.introspection and not introspection_allowed(role, self.production):
+            raise IntrospectionDisabled()
+        sent = variables or {}
+        reads = entry.reads.get(operation_name)
+        if reads is not None:
+            found = entry.measures.get(_measure_key(operation_name, reads, sent))
+            if found is not None:
+                return self._within_budget(found, role)
+        found = measure(document, self.schema, variables=sent, operation_name=operation_name, sizes=self.limits.sizes)
+        reads = entry.reads[operation_name] = tuple(sorted(found.reads))
+        key = _measure_key(operation_name, reads, sent)
+        if len(entry.measures) >= self.MAX_MEASURES:
+            entry.measures.pop(next(iter(entry.measures)))
+        entry.measures[key] = found
+        return self._within_budget(found, role)
+
+    #: Estimates kept per prepared document (distinct values of its size variables).
+    MAX_MEASURES = 64
 
     def check_document(
         self,
@@ -74,8 +128,11 @@ class QueryGuard:
 
         if not introspection_allowed(role, self.production) and asks_for_introspection(document):
             raise IntrospectionDisabled()
-        budget = self.limits.budget(role)
         found = measure(document, self.schema, variables=variables, operation_name=operation_name, sizes=self.limits.sizes)
+        return self._within_budget(found, role)
+
+    def _within_budget(self, found: QueryMeasure, role: str | None) -> QueryMeasure:
+        budget = self.limits.budget(role)
         if found.depth > budget.max_depth:
             raise QueryTooDeep(limit=budget.max_depth, measured=found.depth)
         if found.aliases > budget.max_aliases:
@@ -86,3 +143,9 @@ class QueryGuard:
         if found.cost > budget.max_cost:
             raise QueryTooCostly(limit=budget.max_cost, measured=found.cost)
         return found
+
+
+def _measure_key(operation_name: str | None, reads: tuple[str, ...], sent: Mapping[str, Any]) -> tuple[str | None, bytes]:
+    # Left out and null differ: a left-out variable takes its default, null does not.
+    values = [[name in sent, sent.get(name)] for name in reads]
+    return operation_name, orjson.dumps(values, default=str, option=orjson.OPT_SORT_KEYS)

@@ -1,0 +1,542 @@
+"""Compiled execution: a plan per operation, run one level of the answer at a time.
+
+graphql-core executes depth-first: for every value of every row it builds a resolve info,
+checks for awaitables at each of several nested completion steps and, for each list, wraps
+each item in its own closure and task. For the gateway's typical answer (fifty schools, their
+pupils, each pupil's person and family: ~50,000 values) that per-value machinery is most of the
+time. Like graphql-jit does for graphql-js, this module does the document-dependent work once:
+
+- ``compile_operation`` walks the operation against the schema and returns a tree of
+  ``FieldPlan``s: fragments and type conditions resolved for each concrete type, fields merged,
+  leaf serialisers and list/non-null wrappers looked up, arguments without variables coerced,
+  and strawberry's plain attribute fields (no resolver, no guard) turned into ``getattr``.
+  It returns ``None`` for what it does not handle (introspection, unions and interfaces,
+  subscriptions, fragment variables), and the caller falls back to graphql-core.
+- ``CompiledOperation.execute`` runs the plan breadth-first: each field of a selection is
+  resolved for every row at that level, the awaitables of the whole level gathered at once (so
+  the loaders see every key of a level in one batch, as before), then the objects found become
+  the rows of the next level.
+
+Resolvers are called exactly as graphql-core calls them (``field.resolve(source, info,
+**args)``, with a ``GraphQLResolveInfo`` whose path is the value's own), so every wrapper the
+gateway puts around a field (its access policy) runs unchanged. Errors are located and nulls
+propagate to the nearest nullable parent as the spec says; ``tests/resolvers/test_compiled.py``
+runs every test query through both executors and compares answers and errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    BooleanValueNode,
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    Undefined,
+    VariableNode,
+    default_field_resolver,
+    is_leaf_type,
+    located_error,
+)
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.pyutils import Path
+from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo
+
+__all__ = ["CompiledOperation", "FieldPlan", "compile_operation"]
+
+
+class _NotCompiled(Exception):
+    """Raised while compiling: the operation uses something this executor leaves to graphql-core."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """An ``@include``/``@skip`` whose ``if`` is a variable: decided per request."""
+
+    variable: str
+    include: bool  # True for @include(if: $v), False for @skip(if: $v)
+
+    def holds(self, variables: Mapping[str, Any]) -> bool:
+        return bool(variables.get(self.variable)) is self.include
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """A scalar or enum: ``serialize`` turns the resolved value into its JSON form."""
+
+    type: Any
+
+    def describe(self) -> str:
+        return str(self.type)
+
+
+@dataclass(frozen=True, slots=True)
+class ListOf:
+    item: Shape
+    item_nullable: bool
+
+
+@dataclass(slots=True)
+class ObjectOf:
+    """An object type and the fields selected of it (filled after construction: plans recurse)."""
+
+    type: GraphQLObjectType
+    fields: list[FieldPlan] = field(default_factory=list)
+
+
+Shape = Leaf | ListOf | ObjectOf
+
+
+@dataclass(slots=True)
+class FieldPlan:
+    """One response key of a selection on one object type."""
+
+    key: str
+    name: str
+    definition: GraphQLField
+    parent: GraphQLObjectType
+    nodes: list[FieldNode]
+    shape: Shape
+    nullable: bool
+    #: Only when these hold (``@include``/``@skip`` with variables); empty: always.
+    conditions: tuple[Condition, ...]
+    #: The strawberry attribute behind a plain field: read with ``getattr``, no resolver call.
+    attribute: str | None
+    resolve: Callable[..., Any]
+    #: Arguments coerced at compile time (none of them uses a variable); ``None``: per request.
+    static_arguments: dict[str, Any] | None
+    typename: bool = False
+
+
+def compile_operation(
+    schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode
+) -> CompiledOperation | None:
+    """The plan of ``operation``, or ``None`` when graphql-core should run it instead."""
+
+    if operation.operation is not OperationType.QUERY or schema.query_type is None:
+        return None
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    if any(f.variable_definitions for f in fragments.values()):
+        return None  # graphql-core's experimental fragment arguments
+    try:
+        root = _Compiler(schema, fragments).selection(schema.query_type, [operation.selection_set])
+    except _NotCompiled:
+        return None
+    return CompiledOperation(schema, document, operation, fragments, root)
+
+
+class _Compiler:
+    def __init__(self, schema: GraphQLSchema, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+        self.schema = schema
+        self.fragments = fragments
+
+    def selection(self, parent: GraphQLObjectType, selection_sets: list[SelectionSetNode]) -> ObjectOf:
+        grouped: dict[str, list[tuple[FieldNode, tuple[Condition, ...]]]] = {}
+        for selection_set in selection_sets:
+            self._collect(parent, selection_set, (), grouped, set())
+        plan = ObjectOf(parent)
+        for key, entries in grouped.items():
+            conditions = {c for _, c in entries}
+            if len(conditions) > 1:
+                raise _NotCompiled("one response key under different @include/@skip conditions")
+            plan.fields.append(self.field(parent, key, [n for n, _ in entries], entries[0][1]))
+        return plan
+
+    def _collect(
+        self,
+        parent: GraphQLObjectType,
+        selection_set: SelectionSetNode,
+        conditions: tuple[Condition, ...],
+        into: dict[str, list[tuple[FieldNode, tuple[Condition, ...]]]],
+        spread: set[str],
+    ) -> None:
+        for selection in selection_set.selections:
+            here = self._conditions(selection, conditions)
+            if here is None:
+                continue  # @skip(if: true) or @include(if: false)
+            if isinstance(selection, FieldNode):
+                key = selection.alias.value if selection.alias else selection.name.value
+                into.setdefault(key, []).append((selection, here))
+            elif isinstance(selection, InlineFragmentNode):
+                if self._applies(selection.type_condition, parent):
+                    self._collect(parent, selection.selection_set, here, into, spread)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in spread:
+                    continue
+                if self._applies(fragment.type_condition, parent):
+                    self._collect(parent, fragment.selection_set, here, into, spread | {name})
+
+    def _applies(self, condition: Any, parent: GraphQLObjectType) -> bool:
+        if condition is None:
+            return True
+        named = self.schema.get_type(condition.name.value)
+        if named is parent:
+            return True
+        if named is None or not isinstance(named, GraphQLObjectType):
+            # A fragment on an interface or union the object belongs to.
+            if named is not None and self.schema.is_sub_type(named, parent):  # type: ignore[arg-type]
+                return True
+        return False
+
+    @staticmethod
+    def _conditions(selection: Any, outer: tuple[Condition, ...]) -> tuple[Condition, ...] | None:
+        found = list(outer)
+        for directive in selection.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            argument = next((a for a in directive.arguments if a.name.value == "if"), None)
+            if argument is None:
+                raise _NotCompiled("@skip/@include without if")
+            value = argument.value
+            if isinstance(value, BooleanValueNode):
+                if value.value is (name == "skip"):
+                    return None
+            elif isinstance(value, VariableNode):
+                found.append(Condition(value.name.value, include=name == "include"))
+            else:
+                raise _NotCompiled("@skip/@include with an unexpected value")
+        return tuple(found)
+
+    def field(
+        self, parent: GraphQLObjectType, key: str, nodes: list[FieldNode], conditions: tuple[Condition, ...]
+    ) -> FieldPlan:
+        name = nodes[0].name.value
+        if name == "__typename":
+            return FieldPlan(
+                key, name, None, parent, nodes, Leaf(None), False, conditions,  # type: ignore[arg-type]
+                None, default_field_resolver, {}, typename=True,
+            )
+        definition = parent.fields.get(name)
+        if definition is None:
+            raise _NotCompiled(f"{parent.name}.{name}")  # __schema, __type: introspection
+        shape, nullable = self._shape(definition.type, nodes)
+        resolve = definition.resolve or default_field_resolver
+        attribute = None
+        if getattr(resolve, "_is_default", False):
+            # strawberry's resolver for a field without one of its own: the attribute itself.
+            definition_of = (definition.extensions or {}).get("strawberry-definition")
+            attribute = getattr(definition_of, "python_name", None)
+        static = None
+        if not any(_uses_variables(a.value) for a in nodes[0].arguments or ()):
+            try:
+                static = get_argument_values(definition, nodes[0], None)
+            except GraphQLError:
+                static = None  # the same error again per request, located at each value
+        return FieldPlan(key, name, definition, parent, nodes, shape, nullable, conditions, attribute, resolve, static)
+
+    def _shape(self, gql_type: GraphQLOutputType, nodes: list[FieldNode]) -> tuple[Shape, bool]:
+        nullable = True
+        if isinstance(gql_type, GraphQLNonNull):
+            nullable = False
+            gql_type = gql_type.of_type
+        if isinstance(gql_type, GraphQLList):
+            item, item_nullable = self._shape(gql_type.of_type, nodes)
+            return ListOf(item, item_nullable), nullable
+        if is_leaf_type(gql_type):
+            return Leaf(gql_type), nullable
+        if isinstance(gql_type, GraphQLObjectType):
+            sets = [n.selection_set for n in nodes if n.selection_set is not None]
+            return self.selection(gql_type, sets), nullable
+        raise _NotCompiled(f"abstract type {gql_type}")  # unions and interfaces: graphql-core
+
+
+def _uses_variables(value: Any) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    for attribute in ("values", "fields"):
+        for inner in getattr(value, attribute, None) or ():
+            if _uses_variables(getattr(inner, "value", inner)):
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a plan
+
+
+class _Slot:
+    """Where a value sits in the answer, and where a null goes when a non-null value fails."""
+
+    __slots__ = ("container", "key", "nullable", "parent")
+
+    def __init__(self, container: Any, key: str | int, nullable: bool, parent: _Slot | None) -> None:
+        self.container = container
+        self.key = key
+        self.nullable = nullable
+        self.parent = parent
+
+
+class _Row:
+    """An object being answered: its source value, its answer dict, its path and its slot."""
+
+    __slots__ = ("source", "out", "path", "slot")
+
+    def __init__(self, source: Any, out: dict[str, Any], path: Path | None, slot: _Slot) -> None:
+        self.source = source
+        self.out = out
+        self.path = path
+        self.slot = slot
+
+
+class CompiledOperation:
+    """A compiled query, run per request with that request's variables and context."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        root: ObjectOf,
+    ) -> None:
+        self.schema = schema
+        self.document = document
+        self.operation = operation
+        self.fragments = dict(fragments)
+        self.root = root
+
+    async def execute(self, *, variables: Mapping[str, Any], context: Any) -> ExecutionResult:
+        coerced = get_variable_values(self.schema, self.operation.variable_definitions or (), dict(variables), max_errors=50)
+        if not isinstance(coerced, VariableValues):
+            return ExecutionResult(data=None, errors=coerced)
+        run = _Run(self, coerced, context)
+        data: dict[str, Any] = {}
+        top = _Slot(None, "data", False, None)
+        await run.level(self.root, [_Row(None, data, None, top)])
+        return ExecutionResult(data=None if run.root_nulled else data, errors=run.errors or None)
+
+
+class _Run:
+    """One execution of a plan."""
+
+    __slots__ = ("plan", "variables", "coerced", "context", "errors", "root_nulled", "_arguments", "_dead")
+
+    def __init__(self, plan: CompiledOperation, variables: VariableValues, context: Any) -> None:
+        self.plan = plan
+        self.variables = variables
+        self.coerced = variables.coerced
+        self.context = context
+        self.errors: list[GraphQLError] = []
+        self.root_nulled = False
+        self._arguments: dict[int, dict[str, Any] | Exception] = {}
+        #: Dicts and lists a failure nulled, by id (held, so no id is reused while we run).
+        self._dead: dict[int, Any] = {}
+
+    def arguments(self, plan: FieldPlan) -> dict[str, Any]:
+        if plan.static_arguments is not None:
+            return plan.static_arguments
+        found = self._arguments.get(id(plan))
+        if found is None:
+            try:
+                found = get_argument_values(plan.definition, plan.nodes[0], self.variables)
+            except Exception as exc:  # noqa: BLE001 - reported per value, as graphql-core does
+                found = exc
+            self._arguments[id(plan)] = found
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def info(self, plan: FieldPlan, path: Path) -> GraphQLResolveInfo:
+        return _OperationContextAwareGraphQLResolveInfo(  # type: ignore[call-arg]
+            plan.name,
+            plan.nodes,
+            plan.definition.type,
+            plan.parent,
+            path,
+            self.plan.schema,
+            self.plan.fragments,
+            None,
+            self.plan.operation,
+            self.coerced,
+            self.context,
+            _is_awaitable,
+            None,
+            None,
+            None,
+        )
+
+    async def level(self, selection: ObjectOf, rows: list[_Row]) -> None:
+        """Answer ``selection`` for every row, each field for all rows at once.
+
+        Sibling fields run side by side and each goes on to its own sub-selection as soon as
+        it has its values: a slow source holds up only the fields below it, as with
+        graphql-core, while the rows of one field still reach its loader in one batch.
+        """
+
+        if self._dead or self.root_nulled:
+            # Objects a failure already nulled: like graphql-core, which cancels the rest of a
+            # value once one of its non-null fields failed, resolve nothing more under them.
+            rows = [row for row in rows if id(row.out) not in self._dead and not self.buried(row.slot)]
+            if not rows:
+                return
+        fields = [f for f in selection.fields if all(c.holds(self.coerced) for c in f.conditions)]
+        for row in rows:
+            out = row.out
+            for plan in fields:
+                out[plan.key] = None  # the answer's keys in the selection's order
+        waiting = [work for work in (self.field(plan, rows) for plan in fields) if work is not None]
+        if len(waiting) == 1:
+            await waiting[0]
+        elif waiting:
+            await asyncio.gather(*waiting)
+
+    def field(self, plan: FieldPlan, rows: list[_Row]) -> Coroutine[Any, Any, None] | None:
+        """Resolve ``plan`` for every row; what must wait (resolvers, objects below) is returned."""
+
+        if plan.typename:
+            for row in rows:
+                row.out[plan.key] = plan.parent.name
+            return None
+        below: dict[int, tuple[ObjectOf, list[_Row]]] = {}
+        pending: list[Any] = []
+        waiting: list[tuple[_Row, Path]] = []
+        attribute = plan.attribute
+        for row in rows:
+            path = Path(row.path, plan.key, plan.parent.name)
+            if attribute is not None:
+                try:
+                    value = getattr(row.source, attribute)
+                except Exception as exc:  # noqa: BLE001 - a failing attribute is its field's error
+                    value = exc
+            else:
+                try:
+                    value = plan.resolve(row.source, self.info(plan, path), **self.arguments(plan))
+                except Exception as exc:  # noqa: BLE001 - a resolver's error is its field's
+                    value = exc
+                if _is_awaitable(value):
+                    pending.append(value)
+                    waiting.append((row, path))
+                    continue
+            self.complete(plan, plan.shape, value, path, _Slot(row.out, plan.key, plan.nullable, row.slot), below)
+        if not pending and not below:
+            return None
+        return self._finish(plan, pending, waiting, below)
+
+    async def _finish(
+        self,
+        plan: FieldPlan,
+        pending: list[Any],
+        waiting: list[tuple[_Row, Path]],
+        below: dict[int, tuple[ObjectOf, list[_Row]]],
+    ) -> None:
+        if pending:
+            values = await asyncio.gather(*pending, return_exceptions=True)
+            for (row, path), value in zip(waiting, values, strict=True):
+                if isinstance(value, BaseException) and not isinstance(value, Exception):
+                    raise value  # cancellation and exits are not field errors
+                self.complete(plan, plan.shape, value, path, _Slot(row.out, plan.key, plan.nullable, row.slot), below)
+        if len(below) == 1:
+            (sub, sub_rows), = below.values()
+            await self.level(sub, sub_rows)
+        elif below:
+            await asyncio.gather(*(self.level(sub, sub_rows) for sub, sub_rows in below.values()))
+
+    def complete(
+        self,
+        plan: FieldPlan,
+        shape: Shape,
+        value: Any,
+        path: Path,
+        slot: _Slot,
+        below: dict[int, tuple[ObjectOf, list[_Row]]],
+    ) -> None:
+        """Put ``value`` into ``slot`` as ``shape`` says; objects are queued for the next level."""
+
+        try:
+            if isinstance(value, Exception):
+                raise value
+            if value is None or value is Undefined:
+                if not slot.nullable:
+                    raise TypeError(f"Cannot return null for non-nullable field {plan.parent.name}.{plan.name}.")
+                slot.container[slot.key] = None
+                return
+            if isinstance(shape, Leaf):
+                serialized = shape.type.serialize(value)
+                if serialized is Undefined or serialized is None:
+                    raise TypeError(
+                        f"Expected `{shape.describe()}.serialize({value!r})` to return non-nullable value, "
+                        f"returned: {serialized!r}"
+                    )
+                slot.container[slot.key] = serialized
+            elif isinstance(shape, ObjectOf):
+                out: dict[str, Any] = {}
+                slot.container[slot.key] = out
+                entry = below.get(id(shape))
+                if entry is None:
+                    entry = below[id(shape)] = (shape, [])
+                entry[1].append(_Row(value, out, path, slot))
+            else:
+                if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+                    raise GraphQLError(
+                        f"Expected Iterable, but did not find one for field '{plan.parent.name}.{plan.name}'."
+                    )
+                items: list[Any] = []
+                slot.container[slot.key] = items
+                for index, item in enumerate(value):
+                    items.append(None)
+                    self.complete(
+                        plan, shape.item, item, Path(path, index, None), _Slot(items, index, shape.item_nullable, slot), below
+                    )
+        except Exception as exc:  # noqa: BLE001 - located at this value, as graphql-core does
+            if self.buried(slot):
+                return  # under a value an earlier failure nulled: graphql-core stops there too
+            self.errors.append(located_error(exc, plan.nodes, path.as_list()))
+            self.null(slot)
+
+    def buried(self, slot: _Slot | None) -> bool:
+        """Whether a failure nulled the value ``slot`` sits in (or one above it)."""
+
+        if self.root_nulled:
+            return True
+        dead = self._dead
+        while slot is not None:
+            if id(slot.container) in dead:
+                return True
+            slot = slot.parent
+        return False
+
+    def null(self, slot: _Slot) -> None:
+        """A value failed at ``slot``: null it, or the nearest nullable slot above it."""
+
+        while not slot.nullable:
+            if slot.parent is None:
+                self.root_nulled = True
+                return
+            slot = slot.parent
+        value = slot.container[slot.key]
+        if isinstance(value, (dict, list)):
+            self._dead[id(value)] = value
+        # What was below stays in a dict that is no longer in the answer: its rows may still
+        # resolve (their loads are already batched) but nothing of them reaches the client.
+        slot.container[slot.key] = None
+
+
+def _is_awaitable(value: Any) -> bool:
+    # Coroutines and futures: what our resolvers and loaders return. Cheaper than
+    # inspect.isawaitable for the common case of a plain value.
+    return hasattr(value, "__await__") and not isinstance(value, type)
