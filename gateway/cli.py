@@ -146,7 +146,7 @@ def _serve(config: Path, host: str, port: int, *, workers: int = 1) -> int:
     import uvicorn
 
     from .app import create_app
-    from .server import server_config
+    from .server import server_config, tune_garbage_collector
     from .settings import GatewaySettings
 
     settings = GatewaySettings.from_file(config)
@@ -156,6 +156,7 @@ def _serve(config: Path, host: str, port: int, *, workers: int = 1) -> int:
 
         return serve_workers(settings, host=host, port=port, workers=workers, ready=banner)
     app = create_app(settings)
+    tune_garbage_collector()
     print(banner, file=sys.stderr)
     uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="info")).run()
     return 0

@@ -31,6 +31,7 @@ it starts once the request has been admitted, so a caller who is refused never g
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -174,4 +175,34 @@ def server_config(app: Any, settings: GatewaySettings, *, host: str, port: int, 
     )
 
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_HEADER_FIELDS", "GatewayServerConfig", "GuardedHttpToolsProtocol", "server_config"]
+#: Allocations between two young-generation collections (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often, and never walk what start-up built, in a serving process.
+
+    An answer of fifty schools with their pupils and families allocates a few hundred thousand
+    short-lived objects; at CPython's default threshold the cyclic collector ran every 700
+    allocations and, at each older-generation pass, walked the whole schema and every cached
+    document too: half of that query's CPU (4.2 s -> 2.1 s with this, measured in-process with
+    ``bench`` data at scale 0.1). ``gc.freeze()`` moves everything alive at start-up (schema,
+    policy, pools) out of the collector's reach; the larger young threshold lets a request's
+    garbage die by reference counting before a collection looks at it. Cycles are still
+    collected, only in larger batches.
+    """
+
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
+__all__ = [
+    "GC_YOUNG_THRESHOLD",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_FIELDS",
+    "GatewayServerConfig",
+    "GuardedHttpToolsProtocol",
+    "server_config",
+    "tune_garbage_collector",
+]

@@ -58,7 +58,7 @@ from connectors import ConfigError
 from .app import create_app
 from .audit import AuditSettings
 from .metrics import MULTIPROC_DIR_ENV
-from .server import GatewayServerConfig, server_config
+from .server import GatewayServerConfig, server_config, tune_garbage_collector
 from .settings import GatewaySettings
 
 log = logging.getLogger("satudata.gateway.workers")
@@ -244,7 +244,9 @@ def worker_app(settings: GatewaySettings) -> Starlette:
 
     configure_logging()
     try:
-        return create_app(settings)
+        app = create_app(settings)
+        tune_garbage_collector()
+        return app
     except ConfigError as exc:
         # The parent built the same app, so this is rare (a file changed since); it would fail
         # the same way in every replacement, so stop them all instead of restarting it for ever.
