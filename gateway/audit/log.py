@@ -1,7 +1,7 @@
 """``AuditLog``: an append-only, hash-chained record of every disclosure (SQLite or PostgreSQL).
 
-Appends are serialised twice over: an ``asyncio.Lock`` queues this process's requests,
-and the database serialises processes — PostgreSQL by ``SELECT … FOR UPDATE`` on the head
+Appends are serialised twice over: one writer task per process commits the queued
+appends, a batch per transaction (group commit), and the database serialises processes — PostgreSQL by ``SELECT … FOR UPDATE`` on the head
 row, SQLite by ``BEGIN IMMEDIATE`` (the write lock is taken before the head is read).
 So two gateways sharing one PostgreSQL never write two entries with the same prev_hash.
 
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, insert, null, select, text, update
+from sqlalchemy import bindparam, event, inspect, insert, null, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -62,8 +62,10 @@ class AuditLog:
         self.checkpoints = checkpoints
         self._sqlite = url.startswith("sqlite")
         self._engine = _engine(url, timeout_s)
-        self._lock = asyncio.Lock()
         self._started = False
+        #: Appends waiting for the next commit, and the task committing them (group commit).
+        self._queue: list[tuple[AuditRecord, asyncio.Future[AuditEntry]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, config: Mapping[str, Any], *, base_dir: Path | None = None) -> AuditLog:
@@ -125,6 +127,12 @@ class AuditLog:
     async def append(self, record: AuditRecord) -> AuditEntry:
         """Add ``record`` as the next entry; ``AuditUnavailable`` if it was not durably written.
 
+        Returns only once the entry is committed. Appends that arrive while a commit is under
+        way are written together in the next transaction (group commit): each still gets its
+        own entry, in the order the appends were made, and each caller waits for the commit
+        that holds its entry. Under load one transaction carries many entries, so the log's
+        throughput is no longer one round of the database's commit per answer.
+
         The entry names the record's persons as ``self.subjects`` stores them (pseudonyms under
         a subject key), and the returned entry holds the record as stored.
         """
@@ -133,26 +141,78 @@ class AuditLog:
             record = dataclasses.replace(record, persons=tuple(self.subjects.stored(nik) for nik in record.persons))
         if not self._started:
             await self.start()
+        done: asyncio.Future[AuditEntry] = asyncio.get_running_loop().create_future()
+        self._queue.append((record, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued())
         try:
-            async with asyncio.timeout(self.timeout_s), self._lock, _write(self._engine) as conn:
-                head = schema.head.c
-                current = (await conn.execute(select(head.seq, head.hash).where(head.id == 1).with_for_update())).one()
-                seq = current.seq + 1
-                canonical = record.canonical_json(seq)
-                hash_ = chain_hash(current.hash, canonical)
-                await conn.execute(
-                    insert(schema.entries).values(seq=seq, record=canonical, prev_hash=current.hash, hash=hash_)
-                )
-                if record.persons:
-                    await conn.execute(insert(schema.subjects), [{"nik": nik, "seq": seq} for nik in record.persons])
-                await conn.execute(update(schema.head).where(schema.head.c.id == 1).values(seq=seq, hash=hash_, prev_hash=current.hash))
+            # A caller that stops waiting (timeout, disconnect) does not stop the commit: its
+            # entry may still be written, which errs towards the record, never away from it.
+            async with asyncio.timeout(self.timeout_s):
+                return await asyncio.shield(done)
         except TimeoutError as exc:
             raise AuditUnavailable(f"the audit log did not accept the entry within {self.timeout_s:g} s") from exc
-        except (SQLAlchemyError, OSError) as exc:
-            raise AuditUnavailable(f"cannot write to the audit log: {_cause(exc)}") from exc
-        if self.checkpoints is not None:
-            self.checkpoints.appended(seq, hash_)
-        return AuditEntry(seq=seq, hash=hash_, record=record)
+
+    #: Most entries one transaction writes.
+    MAX_BATCH = 256
+
+    async def _write_queued(self) -> None:
+        """Commit what is queued, a batch per transaction, until nothing is left."""
+
+        while self._queue:
+            batch, self._queue = self._queue[: self.MAX_BATCH], self._queue[self.MAX_BATCH :]
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    entries = await self._write_batch([record for record, _ in batch])
+            except TimeoutError:
+                failure: AuditUnavailable = AuditUnavailable(
+                    f"the audit log did not accept the entry within {self.timeout_s:g} s"
+                )
+                entries = None
+            except (SQLAlchemyError, OSError) as exc:
+                failure = AuditUnavailable(f"cannot write to the audit log: {_cause(exc)}")
+                entries = None
+            for position, (_, done) in enumerate(batch):
+                if done.done():
+                    continue
+                if entries is None:
+                    done.set_exception(failure)
+                else:
+                    done.set_result(entries[position])
+            if entries is not None and self.checkpoints is not None:
+                for entry in entries:
+                    self.checkpoints.appended(entry.seq, entry.hash)
+
+    async def _write_batch(self, records: list[AuditRecord]) -> list[AuditEntry]:
+        """Chain ``records`` onto the head in one transaction; all of them or none."""
+
+        entries: list[AuditEntry] = []
+        async with _write(self._engine) as conn:
+            head = schema.head.c
+            current = (await conn.execute(select(head.seq, head.hash).where(head.id == 1).with_for_update())).one()
+            seq, previous = current.seq, current.hash
+            rows: list[dict[str, Any]] = []
+            subjects: list[dict[str, Any]] = []
+            for record in records:
+                seq += 1
+                canonical = record.canonical_json(seq)
+                hash_ = chain_hash(previous, canonical)
+                rows.append({"seq": seq, "record": canonical, "prev_hash": previous, "hash": hash_})
+                subjects.extend({"nik": nik, "seq": seq} for nik in record.persons)
+                entries.append(AuditEntry(seq=seq, hash=hash_, record=record))
+                previous = hash_
+            await conn.execute(insert(schema.entries), rows)
+            if subjects:
+                await conn.execute(insert(schema.subjects), subjects)
+            # The head moves one entry at a time (the database's own trigger refuses a jump),
+            # as many steps as entries, all in this one transaction.
+            await conn.execute(
+                update(schema.head)
+                .where(head.id == 1)
+                .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"), prev_hash=bindparam("old_hash")),
+                [{"new_seq": r["seq"], "new_hash": r["hash"], "old_hash": r["prev_hash"]} for r in rows],
+            )
+        return entries
 
     async def verify(self, *, batch: int = 1000) -> VerifyResult:
         """Walk the whole chain and hold it against the latest checkpoint; the result names
@@ -222,6 +282,8 @@ class AuditLog:
         """Write the last checkpoint (if this process appended since the last one), then close."""
 
         try:
+            if self._writer is not None:
+                await asyncio.wait([self._writer], timeout=self.timeout_s)
             if self.checkpoints is not None:
                 await self.checkpoints.aclose()
         finally:

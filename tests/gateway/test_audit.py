@@ -169,6 +169,41 @@ async def test_concurrent_appends_from_many_tasks_and_processes_keep_one_chain(s
             await log.aclose()
 
 
+async def test_concurrent_appends_share_commits_and_each_returns_once_its_entry_is_durable(store: Store) -> None:
+    """Group commit: appends made while a commit is under way go into the next transaction
+    together (fewer commits than entries), yet every append returns only once its own entry
+    can be read back from another connection, and the chain stays whole."""
+
+    from sqlalchemy import event
+
+    log = store.open()
+    await log.start()
+    commits = 0
+
+    def count(connection: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(log._engine.sync_engine, "commit", count)
+    durable: list[bool] = []
+    readers = asyncio.Semaphore(4)  # another connection each, a few at a time
+
+    async def append_and_read_back(i: int) -> None:
+        entry = await log.append(record(i))
+        async with readers:
+            rows = await store.sql(f"SELECT seq FROM audit_entry WHERE seq = {entry.seq}")
+        durable.append(len(rows) == 1)
+
+    try:
+        await asyncio.gather(*(append_and_read_back(i) for i in range(80)))
+        assert durable == [True] * 80
+        assert commits < 40, f"{commits} commits for 80 concurrent appends: they were not grouped"
+        result = await log.verify(batch=9)
+        assert result.ok and result.entries == 80, result.problem
+    finally:
+        await log.aclose()
+
+
 async def test_appends_from_separate_os_processes_keep_one_chain(audit_log: AuditLog, store: Store) -> None:
     script = textwrap.dedent(
         f"""
