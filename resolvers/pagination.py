@@ -31,23 +31,55 @@ MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
 
+class Position:
+    """A key's place in one list, sealed into a cursor only when a client asks for it (sealing
+    costs a random nonce and an encryption; most pages are read without their cursors)."""
+
+    __slots__ = ("_cursors", "_key", "_scope", "_sealed")
+
+    def __init__(self, cursors: CursorSeal, key: str, scope: str) -> None:
+        self._cursors = cursors
+        self._key = key
+        self._scope = scope
+        self._sealed: str | None = None
+
+    def cursor(self) -> str:
+        """The sealed cursor; the same text every time it is asked of this position."""
+
+        if self._sealed is None:
+            self._sealed = self._cursors.seal(self._key, self._scope)
+        return self._sealed
+
+
 @strawberry.type(description="Where a page sits in the whole list (Relay cursor connections).")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="Whether more items follow this page.")
     has_previous_page: bool = strawberry.field(description="Whether items precede this page (pages only go forward; true when `after` was given).")
-    start_cursor: str | None = strawberry.field(description="Cursor of the first item on this page.")
-    end_cursor: str | None = strawberry.field(description="Cursor of the last item; pass it as `after` for the next page.")
+    first: strawberry.Private[Position | None]
+    last: strawberry.Private[Position | None]
+
+    @strawberry.field(description="Cursor of the first item on this page.")
+    def start_cursor(self) -> str | None:
+        return self.first.cursor() if self.first is not None else None
+
+    @strawberry.field(description="Cursor of the last item; pass it as `after` for the next page.")
+    def end_cursor(self) -> str | None:
+        return self.last.cursor() if self.last is not None else None
 
 
 @strawberry.type(description="One item of a page, with the cursor that points at it.")
 class Edge(Generic[T]):
-    cursor: str = strawberry.field(
+    node: T = strawberry.field(description="The item.")
+    position: strawberry.Private[Position]
+
+    @strawberry.field(
         description=(
             "Opaque position of this item; pass as `after` to continue after it. Encrypted, so it tells nothing "
             "about the item, and different each time; valid while the gateway keeps its cursor key."
         )
     )
-    node: T = strawberry.field(description="The item.")
+    def cursor(self) -> str:
+        return self.position.cursor()
 
 
 @strawberry.type(description="A page of a list, Relay-style: `edges { cursor node }`, `pageInfo` and `totalCount`.")
@@ -96,7 +128,7 @@ async def paginate(
     if size:
         records = await sources.fetch(SourceQuery(entity, where=where, after=after_key, limit=size + 1))
     page = records[:size]
-    edges = [Edge(cursor=cursors.seal(str(r[key]), scope), node=to_node(r)) for r in page]
+    edges = [Edge(node=to_node(r), position=Position(cursors, str(r[key]), scope)) for r in page]
 
     async def count_total() -> int:
         counted = await sources.fetch(SourceQuery(entity, where=where, group_by=()))
@@ -130,7 +162,7 @@ async def paginate_keys(
     rest = [k for k in ordered if after_key is None or k > after_key]
     page = rest[:size]
     nodes = await to_nodes(page) if page else []
-    edges = [Edge(cursor=cursors.seal(k, scope), node=n) for k, n in zip(page, nodes, strict=True)]
+    edges = [Edge(node=n, position=Position(cursors, k, scope)) for k, n in zip(page, nodes, strict=True)]
 
     async def count_total() -> int:
         return len(ordered)
@@ -146,8 +178,8 @@ def _connection(
         page_info=PageInfo(
             has_next_page=has_next_page,
             has_previous_page=after_given,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            first=edges[0].position if edges else None,
+            last=edges[-1].position if edges else None,
         ),
         count_total=count_total,
     )
