@@ -412,10 +412,13 @@ class _Run:
             for row in rows:
                 row.out[plan.key] = plan.parent.name
             return None
+        attribute = plan.attribute
+        if attribute is not None and isinstance(plan.shape, Leaf):
+            self.attributes(plan, attribute, rows)
+            return None
         below: dict[int, tuple[ObjectOf, list[_Row]]] = {}
         pending: list[Any] = []
         waiting: list[tuple[_Row, Path]] = []
-        attribute = plan.attribute
         for row in rows:
             path = Path(row.path, plan.key, plan.parent.name)
             if attribute is not None:
@@ -436,6 +439,30 @@ class _Run:
         if not pending and not below:
             return None
         return self._finish(plan, pending, waiting, below)
+
+    def attributes(self, plan: FieldPlan, attribute: str, rows: list[_Row]) -> None:
+        """A plain scalar attribute for every row: the bulk of an answer, so no path, slot or
+        call per value unless one fails."""
+
+        key = plan.key
+        serialize = plan.shape.type.serialize  # type: ignore[union-attr]
+        nullable = plan.nullable
+        for row in rows:
+            try:
+                value = getattr(row.source, attribute)
+                if value is None:
+                    if nullable:
+                        continue  # the key is there already, as null
+                    raise TypeError(f"Cannot return null for non-nullable field {plan.parent.name}.{plan.name}.")
+                serialized = serialize(value)
+                if serialized is None or serialized is Undefined:
+                    raise TypeError(
+                        f"Expected `{plan.shape.describe()}.serialize({value!r})` to return non-nullable value, "  # type: ignore[union-attr]
+                        f"returned: {serialized!r}"
+                    )
+                row.out[key] = serialized
+            except Exception as exc:  # noqa: BLE001 - located at this value, as graphql-core does
+                self.fail(plan, exc, Path(row.path, key, plan.parent.name), _Slot(row.out, key, nullable, row.slot))
 
     async def _finish(
         self,
@@ -491,22 +518,45 @@ class _Run:
                     entry = below[id(shape)] = (shape, [])
                 entry[1].append(_Row(value, out, path, slot))
             else:
-                if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+                if type(value) is not list and (isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable)):
                     raise GraphQLError(
                         f"Expected Iterable, but did not find one for field '{plan.parent.name}.{plan.name}'."
                     )
                 items: list[Any] = []
                 slot.container[slot.key] = items
+                item_shape = shape.item
+                if isinstance(item_shape, ObjectOf):
+                    # A list of objects (a family's members, a school's pupils): each becomes a row
+                    # of the next level straight away.
+                    entry = below.get(id(item_shape))
+                    if entry is None:
+                        entry = below[id(item_shape)] = (item_shape, [])
+                    queued = entry[1]
+                    for index, item in enumerate(value):
+                        item_slot = _Slot(items, index, shape.item_nullable, slot)
+                        if item is None or isinstance(item, Exception):
+                            items.append(None)
+                            self.complete(plan, item_shape, item, Path(path, index, None), item_slot, below)
+                            continue
+                        out = {}
+                        items.append(out)
+                        queued.append(_Row(item, out, Path(path, index, None), item_slot))
+                    return
                 for index, item in enumerate(value):
                     items.append(None)
                     self.complete(
-                        plan, shape.item, item, Path(path, index, None), _Slot(items, index, shape.item_nullable, slot), below
+                        plan, item_shape, item, Path(path, index, None), _Slot(items, index, shape.item_nullable, slot), below
                     )
         except Exception as exc:  # noqa: BLE001 - located at this value, as graphql-core does
-            if self.buried(slot):
-                return  # under a value an earlier failure nulled: graphql-core stops there too
-            self.errors.append(located_error(exc, plan.nodes, path.as_list()))
-            self.null(slot)
+            self.fail(plan, exc, path, slot)
+
+    def fail(self, plan: FieldPlan, error: Exception, path: Path, slot: _Slot) -> None:
+        """Report ``error`` at ``path`` and null the value (or the nearest nullable one above)."""
+
+        if self.buried(slot):
+            return  # under a value an earlier failure nulled: graphql-core stops there too
+        self.errors.append(located_error(error, plan.nodes, path.as_list()))
+        self.null(slot)
 
     def buried(self, slot: _Slot | None) -> bool:
         """Whether a failure nulled the value ``slot`` sits in (or one above it)."""
