@@ -59,6 +59,8 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Path
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo
+from strawberry.types.arguments import convert_arguments
+from strawberry.types.info import Info as StrawberryInfo
 
 __all__ = ["CompiledOperation", "FieldPlan", "compile_operation"]
 
@@ -128,6 +130,10 @@ class FieldPlan:
     #: Arguments coerced at compile time (none of them uses a variable); ``None``: per request.
     static_arguments: dict[str, Any] | None
     typename: bool = False
+    #: The strawberry field whose own resolver is called directly (no gateway guard around it,
+    #: no field extensions): strawberry's per-call wrapper (argument conversion, extension
+    #: chain, an extra coroutine) is done once per request instead.
+    direct: Any = None
 
 
 def compile_operation(
@@ -241,13 +247,24 @@ class _Compiler:
             # strawberry's resolver for a field without one of its own: the attribute itself.
             definition_of = (definition.extensions or {}).get("strawberry-definition")
             attribute = getattr(definition_of, "python_name", None)
+        direct = None
+        definition_of = (definition.extensions or {}).get("strawberry-definition")
+        if (
+            attribute is None
+            and _is_strawberry_resolver(resolve)
+            and getattr(definition_of, "base_resolver", None) is not None
+            and not definition_of.extensions
+        ):
+            direct = definition_of
         static = None
         if not any(_uses_variables(a.value) for a in nodes[0].arguments or ()):
             try:
                 static = get_argument_values(definition, nodes[0], None)
             except GraphQLError:
                 static = None  # the same error again per request, located at each value
-        return FieldPlan(key, name, definition, parent, nodes, shape, nullable, conditions, attribute, resolve, static)
+        return FieldPlan(
+            key, name, definition, parent, nodes, shape, nullable, conditions, attribute, resolve, static, direct=direct
+        )
 
     def _shape(self, gql_type: GraphQLOutputType, nodes: list[FieldNode]) -> tuple[Shape, bool]:
         nullable = True
@@ -263,6 +280,13 @@ class _Compiler:
             sets = [n.selection_set for n in nodes if n.selection_set is not None]
             return self.selection(gql_type, sets), nullable
         raise _NotCompiled(f"abstract type {gql_type}")  # unions and interfaces: graphql-core
+
+
+def _is_strawberry_resolver(resolve: Any) -> bool:
+    """Whether ``resolve`` is strawberry's own wrapper of a field resolver (not one the gateway
+    put around it, e.g. an access guard, which must keep running as it is)."""
+
+    return getattr(resolve, "__qualname__", "").startswith("GraphQLCoreConverter.from_resolver.<locals>.")
 
 
 def _uses_variables(value: Any) -> bool:
@@ -334,7 +358,7 @@ class CompiledOperation:
 class _Run:
     """One execution of a plan."""
 
-    __slots__ = ("plan", "variables", "coerced", "context", "errors", "root_nulled", "_arguments", "_dead")
+    __slots__ = ("plan", "variables", "coerced", "context", "errors", "root_nulled", "_arguments", "_converted", "_dead")
 
     def __init__(self, plan: CompiledOperation, variables: VariableValues, context: Any) -> None:
         self.plan = plan
@@ -344,6 +368,8 @@ class _Run:
         self.errors: list[GraphQLError] = []
         self.root_nulled = False
         self._arguments: dict[int, dict[str, Any] | Exception] = {}
+        #: Arguments as the strawberry resolvers take them (input types, enums), per field plan.
+        self._converted: dict[int, dict[str, Any]] = {}
         #: Dicts and lists a failure nulled, by id (held, so no id is reused while we run).
         self._dead: dict[int, Any] = {}
 
@@ -360,6 +386,34 @@ class _Run:
         if isinstance(found, Exception):
             raise found
         return found
+
+    def call_direct(self, plan: FieldPlan, source: Any, path: Path) -> Any:
+        """Call a strawberry field's own resolver as strawberry's wrapper would, with its
+        arguments converted once per request."""
+
+        field = plan.direct
+        resolver = field.base_resolver
+        info = StrawberryInfo(_raw_info=self.info(plan, path), _field=field)
+        converted = self._converted.get(id(plan))
+        if converted is None:
+            strawberry_schema = self.plan.schema._strawberry_schema  # type: ignore[attr-defined]
+            converted = self._converted[id(plan)] = convert_arguments(
+                self.arguments(plan),
+                field.arguments,
+                scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+                config=strawberry_schema.config,
+                info=info,
+            )
+        kwargs = dict(converted)
+        if resolver.parent_parameter is not None:
+            kwargs[resolver.parent_parameter.name] = source
+        if resolver.root_parameter is not None:
+            kwargs[resolver.root_parameter.name] = source
+        if resolver.info_parameter is not None:
+            kwargs[resolver.info_parameter.name] = info
+        if resolver.self_parameter is not None:
+            return resolver.wrapped_func(source, **kwargs)
+        return resolver.wrapped_func(**kwargs)
 
     def info(self, plan: FieldPlan, path: Path) -> GraphQLResolveInfo:
         return _OperationContextAwareGraphQLResolveInfo(  # type: ignore[call-arg]
@@ -428,7 +482,10 @@ class _Run:
                     value = exc
             else:
                 try:
-                    value = plan.resolve(row.source, self.info(plan, path), **self.arguments(plan))
+                    if plan.direct is not None:
+                        value = self.call_direct(plan, row.source, path)
+                    else:
+                        value = plan.resolve(row.source, self.info(plan, path), **self.arguments(plan))
                 except Exception as exc:  # noqa: BLE001 - a resolver's error is its field's
                     value = exc
                 if _is_awaitable(value):
