@@ -10,11 +10,14 @@ its ``Request``/``Response``, its exceptions and its content decoding (gzip, def
 What the client layer did that this does not: follow redirects (the connector never did), keep
 cookies (an API's session cookie must not carry one caller's state to the next), and route
 through a proxy named in the environment, which ``transport_for`` does instead by choosing
-httpx's own proxying transport.
+httpx's own proxying transport. Its request line is still written to the ``httpx`` logger at
+INFO, as httpx's client wrote it, so an operator who turns that logger up sees the same lines
+(``connectors.redaction`` keeps it at WARNING and blanks the keys in what it writes).
 """
 
 from __future__ import annotations
 
+import logging
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +25,9 @@ from typing import Any
 import httpx
 
 from .http1 import Http1Transport
+
+#: httpx's client logger: ``connectors.redaction`` quiets and redacts it.
+_httpx_log = logging.getLogger("httpx")
 
 #: What httpx's client sends unless told otherwise; the API's own ``accept`` etc. override them.
 DEFAULT_HEADERS = {
@@ -63,11 +69,17 @@ class ApiClient:
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         """The whole response to ``GET path?params``, its body read and decoded."""
 
-        response = await self.transport.handle_async_request(self.request(path, params))
+        request = self.request(path, params)
+        response = await self.transport.handle_async_request(request)
         try:
             await response.aread()
         finally:
             await response.aclose()
+        if _httpx_log.isEnabledFor(logging.INFO):
+            _httpx_log.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                request.method, request.url, response.http_version, response.status_code, response.reason_phrase,
+            )
         return response
 
     async def aclose(self) -> None:

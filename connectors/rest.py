@@ -15,12 +15,20 @@ records = "data"                 # where the records are in a page (dotted path;
 batch = { nik = { param = "nik", max = 100 } }                 # ?nik=a,b,c answers many keys at once
 lookup = { code = "/api/v1/faskes/{value}" }                   # else one call per key (404 = absent)
 list_lookup = { facility = "/api/v1/faskes/{value}/pasien" }   # a list per key, paged like `path`
+through = { programme = { entity = "ProgrammeSession", link = "programme", key = "code", field = "session" } }
 params = { regionCode = { param = "kode_wilayah", op = "prefix" },
            week = [{ param = "minggu_mulai", op = "gte" }, { param = "minggu_akhir", op = "lte" }] }
 pagination = { style = "page", page_param = "page", size_param = "per_page", size = 100, total_pages = "meta.total_pages" }
 [sources.dinkes.entities.Patient.fields]
 nik = "nik"                      # vocabulary field = dotted path in the record
 ```
+
+``through`` answers a field the API cannot look up by itself through another entity of the same
+API that links to it: above, a class's (``programme``) attendance is the attendance of its
+sessions, the ``ProgrammeSession`` records whose ``link`` field is the class, looked up by
+``field`` = each session's ``key``, each record then given its class. An API that lists a class's
+attendance itself takes ``list_lookup = { programme = ... }`` instead, and the resolvers ask the
+same question of both.
 
 Pagination styles: ``page`` (page numbers, ``total_pages`` path), ``offset`` (``offset_param``,
 ``limit_param``, ``next`` path that is null on the last page) and ``cursor`` (``cursor_param``,
@@ -105,6 +113,16 @@ class ParamFilter:
 
 
 @dataclass(frozen=True)
+class Through:
+    """``field`` of this entity = ``key`` of the ``entity`` records whose ``link`` is the value asked for."""
+
+    entity: str
+    link: str
+    key: str
+    field: str
+
+
+@dataclass(frozen=True)
 class RestEntity:
     mapping: EntityMapping
     records: str | None = None
@@ -114,6 +132,7 @@ class RestEntity:
     lookup: Mapping[str, str] = field(default_factory=dict)
     list_lookup: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, tuple[ParamFilter, ...]] = field(default_factory=dict)
+    through: Mapping[str, Through] = field(default_factory=dict)
     #: (vocabulary field, path in the record, conversion or None), worked out once from ``mapping``.
     columns: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any] | None], ...] = field(init=False)
 
@@ -136,7 +155,7 @@ class RestEntity:
         return next((name for name, (batch_param, _, _) in self.batch.items() if batch_param == param), None)
 
 
-_ENTITY_KEYS = frozenset({"records", "record", "pagination", "batch", "lookup", "list_lookup", "params"})
+_ENTITY_KEYS = frozenset({"records", "record", "pagination", "batch", "lookup", "list_lookup", "params", "through"})
 
 
 def _parse_entity(source: str, entity: str, raw: Mapping[str, Any]) -> RestEntity:
@@ -162,7 +181,17 @@ def _parse_entity(source: str, entity: str, raw: Mapping[str, Any]) -> RestEntit
             params[name] = tuple(ParamFilter(**s) if isinstance(s, Mapping) else ParamFilter(str(s)) for s in specs)
         except TypeError as exc:
             raise ConfigError(f"{where}.params.{name}: {exc}") from exc
-    return RestEntity(mapping, raw.get("records"), raw.get("record"), pagination, batch, lookup, list_lookup, params)
+    through = {}
+    for name, spec in raw.get("through", {}).items():
+        mapping.field(name)
+        try:
+            through[name] = Through(**spec)
+        except TypeError as exc:
+            raise ConfigError(f"{where}.through.{name} needs entity, link, key and field: {exc}") from exc
+        mapping.field(through[name].field)
+        if not any(through[name].field in table for table in (batch, lookup, list_lookup)):
+            raise ConfigError(f"{where}.through.{name}.field must be a field this entity is looked up by (batch, lookup or list_lookup)")
+    return RestEntity(mapping, raw.get("records"), raw.get("record"), pagination, batch, lookup, list_lookup, params, through)
 
 
 def _path_templates(where: str, table: str, mapping: EntityMapping, raw: Mapping[str, Any]) -> dict[str, str]:
@@ -207,6 +236,13 @@ class RestConnector:
         base_url = resolve_env(f"sources.{name}.base_url", raw.get("base_url"))
         headers = {k: resolve_env(f"sources.{name}.headers.{k}", v) for k, v in raw.get("headers", {}).items()}
         entities = {entity: _parse_entity(name, entity, spec) for entity, spec in (raw.get("entities") or {}).items()}
+        for entity_name, entity in entities.items():
+            for field_name, t in entity.through.items():
+                linked = entities.get(t.entity)
+                if linked is None:
+                    raise ConfigError(f"sources.{name}.entities.{entity_name}.through.{field_name}.entity {t.entity!r} is not an entity of this source")
+                linked.mapping.field(t.link)
+                linked.mapping.field(t.key)
         concurrency = int(raw.get("max_concurrency", 8))
         if concurrency < 1:
             raise ConfigError(f"sources.{name}.max_concurrency must be at least 1, got {concurrency}")
@@ -281,6 +317,8 @@ class RestConnector:
                 )
                 # The path names the key, so the items need not repeat it (a session's attendance rows).
                 return [_with_default(r, column, k) for k, page in zip(source_keys, lists, strict=True) for r in page]
+            if f.field in entity.through:
+                return await self._through(entity, where, f, keys)
             eq = entity.param(f.field, "eq")
             if eq is not None:
                 param = eq.param
@@ -295,6 +333,22 @@ class RestConnector:
             )
             return [r for page in pages for r in page]
         return await self._walk(entity, entity.mapping.location, params)
+
+    async def _through(self, entity: RestEntity, where: Sequence[Filter], asked: Filter, keys: Sequence[Any]) -> list[Any]:
+        """The records whose ``asked.field`` is one of ``keys``, found through the linked entity."""
+
+        t = entity.through[asked.field]
+        links = await self.fetch(SourceQuery(t.entity, where=(Filter(t.link, "in", tuple(keys)),)))
+        owner = {r[t.key]: r[t.link] for r in links if r.get(t.key) is not None}
+        if not owner:
+            return []
+        by = entity.mapping.field(t.field)
+        target = entity.mapping.field(asked.field)
+        rest = tuple(f for f in where if f is not asked)
+        raw = await self._collect(entity, (Filter(t.field, "in", tuple(owner)), *rest))
+        # Each record names its session (in the API's terms): give it that session's class.
+        of = {by.to_source(k): target.to_source(v) for k, v in owner.items()}
+        return [_with_default(r, target.column, of.get(_at(r, by.column))) for r in raw]
 
     def _pushed_params(self, entity: RestEntity, where: Sequence[Filter]) -> dict[str, Any]:
         params: dict[str, Any] = {}

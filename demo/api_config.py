@@ -125,15 +125,20 @@ moduleCode = "module"
 moduleName = "moduleName"
 regionCode = "desaCode"
 
-# Attendance rows do not repeat their session; list_lookup fills it in from the path.
+# Attendance is listed per session and, as the class recap, per class: a class's participants
+# cost one list per class instead of one per session. Rows do not repeat what their path names
+# (a session's rows their session, a recap's rows their class); list_lookup fills it in.
+# An API without the recap would say how to get there through the sessions instead:
+#   through = {{ programme = {{ entity = "ProgrammeSession", link = "programme", key = "code", field = "session" }} }}
 [sources.sepeda_keren.entities.ProgrammeAttendance]
 path = "/v1/sessions/{{value}}/attendance"
 key = "nik"
 records = "items"
 pagination = {{ style = "cursor", cursor_param = "cursor", limit_param = "limit", size = 100, next_cursor = "nextCursor" }}
-list_lookup = {{ session = "/v1/sessions/{{value}}/attendance" }}
+list_lookup = {{ session = "/v1/sessions/{{value}}/attendance", programme = "/v1/cohorts/{{value}}/attendance" }}
 [sources.sepeda_keren.entities.ProgrammeAttendance.fields]
 session = "sessionId"
+programme = "cohortId"
 nik = "nik"
 present = "present"
 

@@ -153,8 +153,10 @@ class Programme:
     ) -> Connection[ProgrammeParticipation]:
         # The programme lists participants by person only; its classes are known through their
         # attendance lists, which name everyone expected at a session from their enrolment on.
-        held = await attendance_lists(info, self.code)
-        niks = {row["nik"] for _, rows in held for row in rows if row.get("nik")}
+        # Asked by class, not session by session: an API with a class recap answers in one list
+        # per class, and one without goes through the sessions itself (``through`` in its mapping).
+        rows = await info.context.loaders.many("ProgrammeAttendance", "programme").load(self.code)
+        niks = {row["nik"] for row in rows if row.get("nik")}
 
         async def to_nodes(page: Sequence[str]) -> list[ProgrammeParticipation]:
             records = await info.context.loaders.one("ProgrammeParticipant", "nik").load_many(list(page))

@@ -3,6 +3,8 @@
 Style: camelCase JSON, dotted Kemendagri codes, cursor pagination (``?cursor=...&limit=20`` ->
 ``{"items": [...], "nextCursor": "..." | null}``) and ONLY one-by-one person lookups
 (``/v1/participants/{nik}``, 404 when the person never took part): there is no batch endpoint.
+Attendance is listed per session and, as the programme's class recap (rekap presensi), per
+cohort: every session's list in session order, each row naming its session.
 
 Programme facts from the domain brief §4.1: launched 21 Nov 2019 with pilots in Durenan, Watulimo,
 Dongko and Pule (one pilot desa each; Pule's in Jombok); Panggul's cadres graduated in 2021 and
@@ -469,6 +471,17 @@ def create_sepeda_keren_app(ds: Dataset, seed: int | None = None) -> Starlette:
             raise not_found("This person has never taken part in Sepeda Keren.")
         return ORJSONResponse(participant)
 
+    # The class recap: each session's attendance rows, in session order, naming their session.
+    recap = {
+        cohort_id: [{"sessionId": s["sessionId"], **row} for s in cohort_sessions for row in data.attendance[s["sessionId"]]]
+        for cohort_id, cohort_sessions in data.sessions.items()
+    }
+
+    async def list_cohort_attendance(request: Request) -> Response:
+        cohort = cohort_or_404(request)
+        q = Query(request)
+        return ORJSONResponse(cursor_envelope(recap[cohort["cohortId"]], q.text("cursor"), _limit(q)))
+
     async def list_attendance(request: Request) -> Response:
         session_id = request.path_params["sessionId"]
         rows = data.attendance.get(session_id)
@@ -481,6 +494,7 @@ def create_sepeda_keren_app(ds: Dataset, seed: int | None = None) -> Starlette:
         Route("/v1/cohorts", list_cohorts, methods=["GET"]),
         Route("/v1/cohorts/{cohortId}", get_cohort, methods=["GET"]),
         Route("/v1/cohorts/{cohortId}/sessions", list_sessions, methods=["GET"]),
+        Route("/v1/cohorts/{cohortId}/attendance", list_cohort_attendance, methods=["GET"]),
         Route("/v1/participants/{nik}", get_participant, methods=["GET"]),
         Route("/v1/sessions/{sessionId}/attendance", list_attendance, methods=["GET"]),
     ]
@@ -594,6 +608,17 @@ def openapi_spec() -> JSON:
             "properties": {"nik": {"type": "string", "pattern": r"^\d{16}$"}, "present": {"type": "boolean"}},
         },
         "AttendancePage": _cursor_page("Attendance"),
+        "SessionAttendance": {
+            "type": "object",
+            "required": ["sessionId", "nik", "present"],
+            "additionalProperties": False,
+            "properties": {
+                "sessionId": {"type": "string"},
+                "nik": {"type": "string", "pattern": r"^\d{16}$"},
+                "present": {"type": "boolean"},
+            },
+        },
+        "SessionAttendancePage": _cursor_page("SessionAttendance"),
         "Enrolment": {
             "type": "object",
             "required": ["cohortId", "enrolledOn", "status", "japriCapital"],
@@ -666,6 +691,17 @@ def openapi_spec() -> JSON:
                 "parameters": [cohort_id, cursor, limit],
                 "responses": {
                     "200": json_response("A page of sessions.", {"$ref": ref + "SessionPage"}),
+                    **error_responses(400, 404),
+                },
+            }
+        },
+        "/v1/cohorts/{cohortId}/attendance": {
+            "get": {
+                "operationId": "listCohortAttendance",
+                "summary": "The class recap: every session's attendance list, in session order, each row naming its session.",
+                "parameters": [cohort_id, cursor, limit],
+                "responses": {
+                    "200": json_response("A page of attendance rows.", {"$ref": ref + "SessionAttendancePage"}),
                     **error_responses(400, 404),
                 },
             }

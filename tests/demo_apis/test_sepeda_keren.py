@@ -137,6 +137,23 @@ async def test_attendance_lists_enrolled_participants(
     assert_documented(spec, "/v1/sessions/{sessionId}/attendance", 404, missing)
 
 
+async def test_a_cohorts_attendance_recap_is_its_sessions_lists_in_order(
+    sepeda: httpx.AsyncClient, spec: dict[str, Any], data: Any
+) -> None:
+    for cohort in data.cohorts[::11]:
+        cohort_id = cohort["cohortId"]
+        recap = await walk_cursor(sepeda, f"/v1/cohorts/{cohort_id}/attendance", {}, limit=30)
+        assert_documented(spec, "/v1/cohorts/{cohortId}/attendance", 200, {"items": recap, "nextCursor": None})
+        expected = []
+        for session in await walk_cursor(sepeda, f"/v1/cohorts/{cohort_id}/sessions", {}, limit=100):
+            rows = await walk_cursor(sepeda, f"/v1/sessions/{session['sessionId']}/attendance", {}, limit=100)
+            expected += [{"sessionId": session["sessionId"], **row} for row in rows]
+        assert recap == expected and len({r["nik"] for r in recap}) == cohort["participantCount"]
+    missing = await get_json(sepeda, "/v1/cohorts/SK-1999-01-01/attendance", status=404)
+    assert_documented(spec, "/v1/cohorts/{cohortId}/attendance", 404, missing)
+    await get_json(sepeda, f"/v1/cohorts/{data.cohorts[0]['cohortId']}/attendance", {"limit": 101}, status=400)
+
+
 async def test_participant_found_and_not_found(
     sepeda: httpx.AsyncClient, spec: dict[str, Any], data: Any, ds: Dataset
 ) -> None:
