@@ -39,6 +39,7 @@ import httpx
 
 from . import floor_wrk
 from .databases import DEFAULT_MARIADB, DEFAULT_POSTGRES, bench_databases
+from .floor_client import closed_loop
 from .floor_report import replace_section, section
 from .floor_servers import Server
 from .server import REPO_ROOT
@@ -94,6 +95,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds per round for A and B (default %(default)s)")
     p.add_argument("--deep-concurrency", type=int, default=4, help="connections for C (default %(default)s)")
     p.add_argument("--deep-seconds", type=float, default=20.0, help="seconds per round for C (default %(default)s)")
+    p.add_argument("--deep-warmup", type=float, default=10.0, help="warm-up seconds for C (default %(default)s)")
     p.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per server and query (default %(default)s)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--queries", default="A,B,C", help="comma-separated subset of A,B,C (default %(default)s)")
@@ -130,6 +132,8 @@ def _servers(args: argparse.Namespace, dbs: Any, audit_url: str) -> list[Server]
     for workers, access in ((1, False), (1, True), (2, True), (2, False)):
         tag = f"{workers}w-{'access' if access else 'open'}"
         config = OUT_DIR / f"floor-{tag}.toml"
+        config.touch(mode=0o600)  # it holds the audit's subject key: the gateway warns about a readable one
+        config.chmod(0o600)
         config.write_text(gateway_config(
             registry_url=dbs.registry_url, education_url=dbs.education_url, access=access, workers=workers,
             cursor_key=cursor_key, audit_url=audit_url, redis_url=args.redis,
@@ -153,10 +157,11 @@ async def main(argv: list[str] | None = None) -> None:
     audit_url = f"{args.postgres.rstrip('/')}/{AUDIT_DB}"
     await _recreate_database(args.postgres, AUDIT_DB)
     load_before = os.getloadavg()[0]
+    commit_before = _commit(REPO_ROOT)  # each server starts anew every round: a commit in between would be measured
     try:
         servers = _servers(args, dbs, audit_url)
-        scripts = _scripts(servers, queries, keys)
-        runs, memory = await _measure(args, servers, queries, keys, scripts)
+        loads = _loads(servers, queries, keys)
+        runs, memory = await _measure(args, servers, queries, keys, loads)
     finally:
         await _drop_database(args.postgres, AUDIT_DB)
     results = {
@@ -165,14 +170,15 @@ async def main(argv: list[str] | None = None) -> None:
         "rounds": args.rounds,
         "cpus": os.cpu_count(),
         "load_avg": [load_before, os.getloadavg()[0]],
-        "commits": {"this": _commit(REPO_ROOT), **({"compare": _commit(args.compare.resolve())} if args.compare else {})},
+        "commits": {"this": _moved(commit_before, _commit(REPO_ROOT)), **({"compare": _commit(args.compare.resolve())} if args.compare else {})},
         "queries": {
             q.name: {
                 "title": q.title,
                 "document": q.document,
                 "concurrency": args.deep_concurrency if q.deep else args.concurrency,
                 "seconds": args.deep_seconds if q.deep else args.seconds,
-                "warmup": args.warmup,
+                "warmup": args.deep_warmup if q.deep else args.warmup,
+                "client": "Python closed loop, window after the warm-up" if q.deep else "wrk",
                 "keys": _keys_note(q, keys[q.name]),
             }
             for q in queries
@@ -198,7 +204,7 @@ async def _measure(
     servers: list[Server],
     queries: list[FloorQuery],
     keys: dict[str, list[Any]],
-    scripts: dict[tuple[str, str], Path],
+    loads: dict[tuple[str, str], Load],
 ) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], dict[str, tuple[int, int]]]:
     """Every round: each server in turn is started, checked (first round), warmed up and measured on
     each query, and stopped. One at a time because together they would hold more connections than
@@ -219,11 +225,7 @@ async def _measure(
                 if round_ == 0:  # the bare endpoint comes first in the first round
                     await _check_answers(server, queries, keys, expected)
                 for query in queries:
-                    concurrency = args.deep_concurrency if query.deep else args.concurrency
-                    seconds = args.deep_seconds if query.deep else args.seconds
-                    script = scripts[server.label, query.name]
-                    floor_wrk.run(server.url, script, concurrency=concurrency, seconds=args.warmup)
-                    result = floor_wrk.run(server.url, script, concurrency=concurrency, seconds=seconds)
+                    result = await _run(args, server, query, loads[server.label, query.name])
                     runs[server.label][query.name].append(result.as_dict())
                     print(f"round {round_ + 1} {query.name} {server.label}: {result.rps:.1f} req/s, "
                           f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
@@ -260,6 +262,20 @@ def _notes(args: argparse.Namespace) -> list[str]:
     return notes
 
 
+async def _run(args: argparse.Namespace, server: Server, query: FloorQuery, load: Load) -> floor_wrk.LoadResult:
+    """Warm up, measure, and wait until the server is idle again (what was in flight is answered)."""
+
+    if query.deep:  # seconds per request: warm-up and window in one unbroken load (bench.floor_client)
+        result = await closed_loop(server.url, load.path, load.bodies, load.headers, concurrency=args.deep_concurrency,
+                                   warmup=args.deep_warmup, seconds=args.deep_seconds)
+    else:
+        floor_wrk.run(server.url, load.script, concurrency=args.concurrency, seconds=args.warmup)
+        await server.settle()
+        result = floor_wrk.run(server.url, load.script, concurrency=args.concurrency, seconds=args.seconds)
+    await server.settle()
+    return result
+
+
 async def _check_answers(
     server: Server, queries: list[FloorQuery], keys: dict[str, list[Any]], expected: dict[tuple[str, Any], Any]
 ) -> None:
@@ -284,10 +300,20 @@ async def _check_answers(
                     )
 
 
-def _scripts(servers: list[Server], queries: list[FloorQuery], keys: dict[str, list[Any]]) -> dict[tuple[str, str], Path]:
-    """A wrk script per (server, query): its path, its bodies (one line each), its headers."""
+@dataclass(frozen=True)
+class Load:
+    """What one server is sent for one query: the path, the bodies in turn, and wrk's script for them."""
 
-    scripts: dict[tuple[str, str], Path] = {}
+    path: str
+    bodies: list[dict[str, Any]]
+    headers: dict[str, str]
+    script: Path
+
+
+def _loads(servers: list[Server], queries: list[FloorQuery], keys: dict[str, list[Any]]) -> dict[tuple[str, str], Load]:
+    """Per (server, query): the bare endpoint's route and bodies, or ``/graphql`` with the document."""
+
+    loads: dict[tuple[str, str], Load] = {}
     for index, server in enumerate(servers):
         for query in queries:
             if server.kind == "bare":
@@ -299,8 +325,12 @@ def _scripts(servers: list[Server], queries: list[FloorQuery], keys: dict[str, l
             bodies_file.write_text("".join(json.dumps(b) + "\n" for b in bodies), encoding="utf-8")
             script = OUT_DIR / f"floor-{index}-{query.name}.lua"
             script.write_text(floor_wrk.script_text(bodies_file, path, server.headers), encoding="utf-8")
-            scripts[server.label, query.name] = script
-    return scripts
+            loads[server.label, query.name] = Load(path, bodies, server.headers, script)
+    return loads
+
+
+def _moved(before: str, after: str) -> str:
+    return before if before == after else f"{before}, then {after} (the tree changed during the run)"
 
 
 def _commit(root: Path) -> str:

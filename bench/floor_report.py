@@ -30,7 +30,8 @@ def section(results: dict[str, Any]) -> str:
         "",
     ]
     lines += [f"- **{name}** {q['title']}: concurrency {q['concurrency']}, {q['seconds']:g} s per round "
-              f"after {q['warmup']:g} s warm-up; {q['keys']}." for name, q in queries.items()]
+              f"after {q['warmup']:g} s warm-up" + (f" ({q['client']})" if q.get("client") else "") + f"; {q['keys']}."
+              for name, q in queries.items()]
     lines.append("")
     header = ["server"]
     for name, q in queries.items():

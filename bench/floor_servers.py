@@ -86,6 +86,22 @@ class Server:
         pids = process_tree(self.proc.pid)
         return sum(vm_rss_kb(pid) for pid in pids), len(pids)
 
+    async def settle(self, *, busy_share: float = 0.05, interval: float = 0.5, timeout: float = 120.0) -> None:
+        """Wait until the server has finished what it was doing: its process tree used less than
+        ``busy_share`` of a CPU over ``interval``. A load generator that stops drops its requests in
+        flight, but the server still answers them; the next measurement must not pay for them."""
+
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        before = cpu_seconds(process_tree(self.proc.pid))
+        while time.monotonic() < deadline:
+            await asyncio.sleep(interval)
+            now = cpu_seconds(process_tree(self.proc.pid))
+            if now - before < busy_share * interval:
+                return
+            before = now
+        raise TimeoutError(f"{self.label} still busy {timeout:.0f} s after the load stopped")
+
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM (a supervisor passes it to its workers), then SIGKILL after ``timeout`` s."""
 
@@ -118,6 +134,19 @@ def process_tree(pid: int) -> list[int]:
             except OSError:
                 continue
     return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time used so far by ``pids`` (those still there), from /proc/<pid>/stat."""
+
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of proc(5)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def vm_rss_kb(pid: int) -> int:

@@ -58,7 +58,7 @@ end
 
 
 @dataclass(frozen=True)
-class WrkResult:
+class LoadResult:
     """One run: its length, latency percentiles (ms, over every answer), answers, and the failures."""
 
     seconds: float
@@ -102,7 +102,7 @@ def script_text(bodies: Path, path: str, headers: dict[str, str]) -> str:
     return SCRIPT % {"bodies": _lua(str(bodies)), "path": _lua(path), "headers": lines}
 
 
-def parse(stdout: str) -> WrkResult:
+def parse(stdout: str) -> LoadResult:
     """The ``FLOOR`` line of wrk's output."""
 
     line = next((line for line in stdout.splitlines() if line.startswith("FLOOR ")), None)
@@ -114,10 +114,10 @@ def parse(stdout: str) -> WrkResult:
         if code_line.startswith("FLOOR_CODE "):
             _, code, n = code_line.split()
             codes[code] = codes.get(code, 0) + int(n)
-    return WrkResult(float(seconds), float(p50), float(p99), int(requests), int(bad), int(sockets), codes)
+    return LoadResult(float(seconds), float(p50), float(p99), int(requests), int(bad), int(sockets), codes)
 
 
-def run(url: str, script: Path, *, concurrency: int, seconds: float) -> WrkResult:
+def run(url: str, script: Path, *, concurrency: int, seconds: float) -> LoadResult:
     """``wrk`` against ``url`` with ``script`` for ``seconds`` (whole seconds, at least 1)."""
 
     threads = min(2, concurrency)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
+import subprocess
+import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +19,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bench import floor_wrk
+from bench.floor_client import closed_loop, error_code
+from bench.floor_servers import cpu_seconds, process_tree
 from bench.floor_configs import BENCH_ROLE, LOOKUP_BUDGET, drop_tables, gateway_config
 from bench.floor_report import HEADING, replace_section, section
 from gateway.policy import Policy
@@ -148,3 +155,51 @@ def test_the_floor_configs_are_valid_and_answer_instead_of_refusing(access: bool
 def test_drop_tables_drops_whole_tables_and_keeps_arrays_of_tables() -> None:
     text = '[a]\nx = 1\n# about b\n[b]\ny = 2\n[[c]]\nz = 3\n[b.sub]\nw = 4\n'
     assert tomllib.loads(drop_tables(text, {"b", "c"})) == {"a": {"x": 1}, "c": [{"z": 3}], "b": {"sub": {"w": 4}}}
+
+
+@pytest.fixture(scope="module")
+def slow_api() -> Iterator[str]:
+    """Answers after 0.2 s; every fourth answer is a refusal."""
+
+    count = {"n": 0}
+
+    async def answer(request: Request) -> JSONResponse:
+        count["n"] += 1
+        n = count["n"]
+        await asyncio.sleep(0.2)
+        if n % 4 == 0:
+            return JSONResponse({"errors": [{"message": "busy", "extensions": {"code": "GATEWAY_BUSY"}}]}, status_code=503)
+        return JSONResponse({"data": {"schools": None}})
+
+    yield from serve_api(Starlette(routes=[Route("/graphql", answer, methods=["POST"])]), "slow")
+
+
+async def test_the_closed_loop_counts_the_steady_state_inside_its_window(slow_api: str) -> None:
+    result = await closed_loop(slow_api, "/graphql", [{"query": "{ a }"}], {"X-API-Key": "k"},
+                               concurrency=2, warmup=0.5, seconds=2.0)
+    # Two connections at 0.2 s each: ~10 answers a second in the 2 s window, a quarter refused; the
+    # warm-up's answers (~5) are not counted.
+    assert 16 <= result.requests <= 21
+    assert result.codes == {"GATEWAY_BUSY": result.bad_answers} and 3 <= result.bad_answers <= 6
+    assert result.rps == pytest.approx((result.requests - result.bad_answers) / 2.0)
+    assert 195 <= result.p50_ms <= 400
+
+
+def test_error_codes_of_answers() -> None:
+    assert error_code(200, b'{"data": {"a": 1}}') is None
+    assert error_code(200, b'{"data": null, "errors": [{"message": "x", "extensions": {"code": "AUDIT_UNAVAILABLE"}}]}') == "AUDIT_UNAVAILABLE"
+    assert error_code(502, b"<html>bad gateway</html>") == "HTTP_502"
+    assert error_code(200, b'{"errors": [{"message": "no code"}]}') == "HTTP_200"
+
+
+def test_a_servers_processes_and_their_cpu_time_are_found() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\ntime.sleep(30)"])
+    try:
+        assert child.pid in process_tree(os.getpid())
+        deadline = time.monotonic() + 10
+        while cpu_seconds([child.pid]) < 0.25 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cpu_seconds([child.pid]) >= 0.25
+    finally:
+        child.kill()
+        child.wait()
