@@ -218,6 +218,21 @@ def _terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
+def _keeping_floor(text: str) -> str:
+    """The new RESULTS.md text with the section ``python -m bench.floor`` wrote kept as it was."""
+
+    from .floor_report import HEADING, replace_section
+
+    if not RESULTS_MD.exists():
+        return text
+    old = RESULTS_MD.read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(old) if line.startswith(HEADING)), None)
+    if start is None:
+        return text
+    end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+    return replace_section(text, "\n".join(old[start:end]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bench``."""
 
@@ -229,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_json(results, OUT_DIR / "results.json")
     text = markdown(results)
     if not args.no_markdown:
-        RESULTS_MD.write_text(text, encoding="utf-8")
+        RESULTS_MD.write_text(_keeping_floor(text), encoding="utf-8")
     print(text)
     log(f"wrote {OUT_DIR / 'results.json'}" + ("" if args.no_markdown else f" and {RESULTS_MD}"))
     return 0

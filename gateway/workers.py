@@ -115,7 +115,9 @@ def _rate_limits(raw: Mapping[str, Any]) -> str | None:
 def _lookup_budget(raw: Mapping[str, Any]) -> list[str]:
     policy = raw.get("policy")
     if policy is None:
-        return []  # no policy: nothing is guarded, nor counted
+        # No policy (development only): every field is public; the default lookup budget still
+        # counts, per worker, which only makes it N times as generous. Nothing to protect here.
+        return []
     if not (policy.get("lookups") or {}).get("redis_url"):
         return [
             "[policy.lookups] has no redis_url: each worker would count a caller's lookups by key on its own, so "
