@@ -255,9 +255,9 @@ def _notes(args: argparse.Namespace) -> list[str]:
         "the supervisor and its workers.",
         "*req/s*: answers without errors per second (a refusal answered fast is no throughput); *p50*, *p99*: "
         "over every answer; *errors*: answers that were not a 200 or held `\"errors\"`, plus socket errors and "
-        "timeouts, summed over the rounds, of all answers, by code (at concurrency 4, query C can meet the "
+        "timeouts, summed over the rounds, of all answers, by code (above concurrency 2, query C meets the "
         "gateway's `[limits] heavy_concurrency`, 2 per process: a query that waits too long for a slot is refused "
-        "with `GATEWAY_BUSY`).",
+        "with `GATEWAY_BUSY`, by design; hence C at 2).",
     ]
     if args.compare:
         notes.append(f"`--compare`: the gateway of the checkout at `{args.compare}`, with its own `render_config`.")
