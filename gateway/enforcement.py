@@ -238,6 +238,48 @@ def _guard(
             return _after_budget(access, name, person_keys, then)
         return _resolve(access, decision, resolve, root, info, args, leaf, returns_persons)
 
+    reads_attribute = bool(getattr(resolve, "_is_default", False))
+
+    def prepare_rows(context: Any, args: dict[str, Any]) -> Callable[[Any, Any], Any] | None:
+        """For an executor that resolves a field for many rows at once (``resolvers.compiled``):
+        take the decision and every check that does not depend on the row once per request,
+        and return what is left to do per value, or ``None`` to be called per value as usual.
+
+        Only a plain attribute (a leaf without a resolver of its own) whose checks all pass is
+        prepared: a refusal is still raised value by value by ``guarded`` (and noted each time,
+        as before), and a root lookup still spends the lookup budget per call.
+        """
+
+        access: AccessContext | None = getattr(context, "access", None)
+        if access is None or not leaf or not reads_attribute or is_entities or key_argument is not None:
+            return None
+        decision = access.decide(type_name, field_name)
+        if (access.public_only is not None and decision.sensitivity != PUBLIC) or decision.action is Action.REFUSE:
+            return None
+        if next(iter(argument_reads(type_name, field_name, args)), None) is not None:
+            return None
+        scopes = access.role.field_scopes.get(name, ())
+        masked = decision.action is Action.MASK
+        noted = decision.sensitivity != PUBLIC
+
+        def per_value(root: Any, path: Any) -> Any:
+            for scope in scopes:  # as _check does, for this row
+                if not _in_scope(scope, root, access):
+                    raise access.refuse(
+                        name,
+                        decision.sensitivity,
+                        AccessDenied(f"{name} of a {type_name} outside the role {access.role.name!r}'s area is not shown."),
+                    )
+            value = resolve(root, None)
+            if masked:
+                value = apply_mask(decision.mask, value)
+            if noted and value is not None and value != []:  # as _finish does for a leaf
+                access.notes.append(Disclosure(tuple(path.as_list()), _subject(root), name, masked))
+            return value
+
+        return per_value
+
+    guarded.prepare_rows = prepare_rows  # type: ignore[attr-defined]
     return guarded
 
 

@@ -17,9 +17,11 @@ time. Like graphql-jit does for graphql-js, this module does the document-depend
   the loaders see every key of a level in one batch, as before), then the objects found become
   the rows of the next level.
 
-Resolvers are called exactly as graphql-core calls them (``field.resolve(source, info,
-**args)``, with a ``GraphQLResolveInfo`` whose path is the value's own), so every wrapper the
-gateway puts around a field (its access policy) runs unchanged. Errors are located and nulls
+Resolvers are called as graphql-core calls them (``field.resolve(source, info, **args)``, with
+a ``GraphQLResolveInfo`` whose path is the value's own), so every wrapper the gateway puts
+around a field (its access policy) runs; a wrapper may offer ``prepare_rows`` to take its
+row-independent decisions once per request (``_Run.prepared``), and a strawberry resolver with
+no wrapper is called directly with its arguments converted once. Errors are located and nulls
 propagate to the nearest nullable parent as the spec says; ``tests/resolvers/test_compiled.py``
 runs every test query through both executors and compares answers and errors.
 """
@@ -130,6 +132,8 @@ class FieldPlan:
     #: Arguments coerced at compile time (none of them uses a variable); ``None``: per request.
     static_arguments: dict[str, Any] | None
     typename: bool = False
+    #: ``resolve.prepare_rows`` when the resolver offers it (see ``_Run.prepared``).
+    prepare_rows: Any = None
     #: The strawberry field whose own resolver is called directly (no gateway guard around it,
     #: no field extensions): strawberry's per-call wrapper (argument conversion, extension
     #: chain, an extra coroutine) is done once per request instead.
@@ -263,7 +267,8 @@ class _Compiler:
             except GraphQLError:
                 static = None  # the same error again per request, located at each value
         return FieldPlan(
-            key, name, definition, parent, nodes, shape, nullable, conditions, attribute, resolve, static, direct=direct
+            key, name, definition, parent, nodes, shape, nullable, conditions, attribute, resolve, static,
+            direct=direct, prepare_rows=getattr(resolve, "prepare_rows", None),
         )
 
     def _shape(self, gql_type: GraphQLOutputType, nodes: list[FieldNode]) -> tuple[Shape, bool]:
@@ -280,6 +285,9 @@ class _Compiler:
             sets = [n.selection_set for n in nodes if n.selection_set is not None]
             return self.selection(gql_type, sets), nullable
         raise _NotCompiled(f"abstract type {gql_type}")  # unions and interfaces: graphql-core
+
+
+_UNPREPARED = object()
 
 
 def _is_strawberry_resolver(resolve: Any) -> bool:
@@ -358,7 +366,9 @@ class CompiledOperation:
 class _Run:
     """One execution of a plan."""
 
-    __slots__ = ("plan", "variables", "coerced", "context", "errors", "root_nulled", "_arguments", "_converted", "_dead")
+    __slots__ = (
+        "plan", "variables", "coerced", "context", "errors", "root_nulled", "_arguments", "_converted", "_prepared", "_dead",
+    )
 
     def __init__(self, plan: CompiledOperation, variables: VariableValues, context: Any) -> None:
         self.plan = plan
@@ -370,6 +380,8 @@ class _Run:
         self._arguments: dict[int, dict[str, Any] | Exception] = {}
         #: Arguments as the strawberry resolvers take them (input types, enums), per field plan.
         self._converted: dict[int, dict[str, Any]] = {}
+        #: What each prepared resolver leaves to do per value (``None``: call it per value).
+        self._prepared: dict[int, Any] = {}
         #: Dicts and lists a failure nulled, by id (held, so no id is reused while we run).
         self._dead: dict[int, Any] = {}
 
@@ -470,6 +482,11 @@ class _Run:
         if attribute is not None and isinstance(plan.shape, Leaf):
             self.attributes(plan, attribute, rows)
             return None
+        if plan.prepare_rows is not None and isinstance(plan.shape, Leaf):
+            per_value = self.prepared(plan)
+            if per_value is not None:
+                self.values(plan, per_value, rows)
+                return None
         below: dict[int, tuple[ObjectOf, list[_Row]]] = {}
         pending: list[Any] = []
         waiting: list[tuple[_Row, Path]] = []
@@ -520,6 +537,48 @@ class _Run:
                 row.out[key] = serialized
             except Exception as exc:  # noqa: BLE001 - located at this value, as graphql-core does
                 self.fail(plan, exc, Path(row.path, key, plan.parent.name), _Slot(row.out, key, nullable, row.slot))
+
+    def prepared(self, plan: FieldPlan) -> Callable[[Any, Path], Any] | None:
+        """What ``plan.resolve.prepare_rows`` leaves to do per value in this request, worked out once.
+
+        A resolver wrapper (the gateway's access guard) may offer ``prepare_rows(context,
+        arguments)``: it does what does not depend on the row once and returns a function of
+        ``(source, path)`` for each value, or ``None`` to be called per value as usual.
+        """
+
+        found = self._prepared.get(id(plan), _UNPREPARED)
+        if found is _UNPREPARED:
+            try:
+                found = plan.prepare_rows(self.context, self.arguments(plan))
+            except Exception:  # noqa: BLE001 - called per value instead, which reports it there
+                found = None
+            self._prepared[id(plan)] = found
+        return found  # type: ignore[no-any-return]
+
+    def values(self, plan: FieldPlan, per_value: Callable[[Any, Path], Any], rows: list[_Row]) -> None:
+        """A scalar field for every row through a prepared resolver (see ``prepared``)."""
+
+        key = plan.key
+        serialize = plan.shape.type.serialize  # type: ignore[union-attr]
+        nullable = plan.nullable
+        parent = plan.parent.name
+        for row in rows:
+            path = Path(row.path, key, parent)
+            try:
+                value = per_value(row.source, path)
+                if value is None:
+                    if nullable:
+                        continue
+                    raise TypeError(f"Cannot return null for non-nullable field {parent}.{plan.name}.")
+                serialized = serialize(value)
+                if serialized is None or serialized is Undefined:
+                    raise TypeError(
+                        f"Expected `{plan.shape.describe()}.serialize({value!r})` to return non-nullable value, "  # type: ignore[union-attr]
+                        f"returned: {serialized!r}"
+                    )
+                row.out[key] = serialized
+            except Exception as exc:  # noqa: BLE001 - located at this value, as graphql-core does
+                self.fail(plan, exc, path, _Slot(row.out, key, nullable, row.slot))
 
     async def _finish(
         self,
