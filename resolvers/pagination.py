@@ -124,9 +124,9 @@ async def paginate(
     where = tuple(where)
     scope = list_scope(entity, where)
     after_key = cursors.open(after, scope) if after is not None else None
-    records: Sequence[Record] = []
-    if size:
-        records = await sources.fetch(SourceQuery(entity, where=where, after=after_key, limit=size + 1))
+    # One record more than the page says whether another page follows; `first: 0` still asks
+    # for that one, so an empty page of a non-empty list says hasNextPage: true.
+    records = await sources.fetch(SourceQuery(entity, where=where, after=after_key, limit=size + 1))
     page = records[:size]
     edges = [Edge(node=to_node(r), position=Position(cursors, str(r[key]), scope)) for r in page]
 

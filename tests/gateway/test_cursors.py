@@ -126,3 +126,15 @@ def test_a_cursor_key_from_the_environment_is_read_and_a_bad_one_stops_start_up(
         GatewaySettings.from_dict(_with_key(sqlite_backend, "env:SATUDATA_TEST_CURSOR_KEY"))
     with pytest.raises(ConfigError, match="keygen-secret"):
         GatewaySettings.from_dict(_with_key(sqlite_backend, "too-short"))
+
+
+async def test_an_empty_page_still_says_whether_items_follow(sqlite_backend: Backend) -> None:
+    """`first: 0` answers no items, yet `hasNextPage` tells the truth about the list (issue 13:
+    it said false over 371 rows)."""
+
+    async for gw in open_gateway(gateway_config(sqlite_backend)):
+        empty = await gw.query("{ persons(first: 0) { totalCount edges { cursor } pageInfo { hasNextPage endCursor } } }")
+        assert "errors" not in empty, empty
+        page = empty["data"]["persons"]
+        assert page["edges"] == [] and page["pageInfo"]["endCursor"] is None
+        assert page["totalCount"] > 0 and page["pageInfo"]["hasNextPage"] is True
