@@ -259,23 +259,10 @@ def _guard(
         if next(iter(argument_reads(type_name, field_name, args)), None) is not None:
             return None
         scopes = access.role.field_scopes.get(name, ())
-        masked = decision.action is Action.MASK
-        noted = decision.sensitivity != PUBLIC
 
         def per_value(root: Any, path: Any) -> Any:
-            for scope in scopes:  # as _check does, for this row
-                if not _in_scope(scope, root, access):
-                    raise access.refuse(
-                        name,
-                        decision.sensitivity,
-                        AccessDenied(f"{name} of a {type_name} outside the role {access.role.name!r}'s area is not shown."),
-                    )
-            value = resolve(root, None)
-            if masked:
-                value = apply_mask(decision.mask, value)
-            if noted and value is not None and value != []:  # as _finish does for a leaf
-                access.notes.append(Disclosure(tuple(path.as_list()), _subject(root), name, masked))
-            return value
+            _check_row_scopes(access, decision, name, root, scopes)
+            return _finish_leaf(resolve(root, None), access, decision, name, root, path)
 
         return per_value
 
@@ -291,13 +278,7 @@ def _check(access: AccessContext, decision: Decision, name: str, root: Any, args
     if decision.action is Action.REFUSE:
         raise access.refuse(name, decision.sensitivity, AccessDenied(decision.reason, code=decision.code))
     type_name, field_name = name.split(".", 1)
-    for scope in access.role.field_scopes.get(name, ()):
-        if not _in_scope(scope, root, access):
-            raise access.refuse(
-                name,
-                decision.sensitivity,
-                AccessDenied(f"{name} of a {type_name} outside the role {access.role.name!r}'s area is not shown."),
-            )
+    _check_row_scopes(access, decision, name, root, access.role.field_scopes.get(name, ()))
     for read in argument_reads(type_name, field_name, args):
         allowed = access.may_read_in_full(read.reads) if read.matches else access.may_follow(read.reads)
         if not allowed:
@@ -404,11 +385,33 @@ def _finish(value: Any, access: AccessContext, decision: Decision, root: Any, in
         elif value is not None:
             access.notes.append(Disclosure(path, _subject(value), name, masked))
         return value
+    return _finish_leaf(value, access, decision, name, root, info.path)
+
+
+def _finish_leaf(value: Any, access: AccessContext, decision: Decision, name: str, root: Any, path: Any) -> Any:
+    """A leaf's value as the role may see it (masked if so decided), noted for the audit when personal."""
+
+    masked = decision.action is Action.MASK
     if masked:
         value = apply_mask(decision.mask, value)
     if value is not None and value != [] and decision.sensitivity != PUBLIC:
-        access.notes.append(Disclosure(tuple(info.path.as_list()), _subject(root), name, masked))
+        access.notes.append(Disclosure(tuple(path.as_list()), _subject(root), name, masked))
     return value
+
+
+def _check_row_scopes(
+    access: AccessContext, decision: Decision, name: str, root: Any, scopes: Iterable[RowScope]
+) -> None:
+    """Refuse ``name`` of ``root`` when ``root`` lies outside one of the role's field-level scopes."""
+
+    for scope in scopes:
+        if not _in_scope(scope, root, access):
+            type_name = name.split(".", 1)[0]
+            raise access.refuse(
+                name,
+                decision.sensitivity,
+                AccessDenied(f"{name} of a {type_name} outside the role {access.role.name!r}'s area is not shown."),
+            )
 
 
 def _subject(obj: Any) -> str | None:

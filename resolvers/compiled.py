@@ -290,6 +290,21 @@ class _Compiler:
 _UNPREPARED = object()
 
 
+def _null_in_non_null(plan: FieldPlan) -> TypeError:
+    """graphql-core's error for a null where the schema promises a value."""
+
+    return TypeError(f"Cannot return null for non-nullable field {plan.parent.name}.{plan.name}.")
+
+
+def _serialized(leaf: Leaf, value: Any) -> Any:
+    """``value`` in its JSON form, or graphql-core's error when the scalar cannot give one."""
+
+    serialized = leaf.type.serialize(value)
+    if serialized is None or serialized is Undefined:
+        raise TypeError(f"Expected `{leaf.describe()}.serialize({value!r})` to return non-nullable value, returned: {serialized!r}")
+    return serialized
+
+
 def _is_strawberry_resolver(resolve: Any) -> bool:
     """Whether ``resolve`` is strawberry's own wrapper of a field resolver (not one the gateway
     put around it, e.g. an access guard, which must keep running as it is)."""
@@ -519,7 +534,7 @@ class _Run:
         call per value unless one fails."""
 
         key = plan.key
-        serialize = plan.shape.type.serialize  # type: ignore[union-attr]
+        leaf: Leaf = plan.shape  # type: ignore[assignment]
         nullable = plan.nullable
         for row in rows:
             try:
@@ -527,14 +542,8 @@ class _Run:
                 if value is None:
                     if nullable:
                         continue  # the key is there already, as null
-                    raise TypeError(f"Cannot return null for non-nullable field {plan.parent.name}.{plan.name}.")
-                serialized = serialize(value)
-                if serialized is None or serialized is Undefined:
-                    raise TypeError(
-                        f"Expected `{plan.shape.describe()}.serialize({value!r})` to return non-nullable value, "  # type: ignore[union-attr]
-                        f"returned: {serialized!r}"
-                    )
-                row.out[key] = serialized
+                    raise _null_in_non_null(plan)
+                row.out[key] = _serialized(leaf, value)
             except Exception as exc:  # noqa: BLE001 - located at this value, as graphql-core does
                 self.fail(plan, exc, Path(row.path, key, plan.parent.name), _Slot(row.out, key, nullable, row.slot))
 
@@ -559,7 +568,7 @@ class _Run:
         """A scalar field for every row through a prepared resolver (see ``prepared``)."""
 
         key = plan.key
-        serialize = plan.shape.type.serialize  # type: ignore[union-attr]
+        leaf: Leaf = plan.shape  # type: ignore[assignment]
         nullable = plan.nullable
         parent = plan.parent.name
         for row in rows:
@@ -569,14 +578,8 @@ class _Run:
                 if value is None:
                     if nullable:
                         continue
-                    raise TypeError(f"Cannot return null for non-nullable field {parent}.{plan.name}.")
-                serialized = serialize(value)
-                if serialized is None or serialized is Undefined:
-                    raise TypeError(
-                        f"Expected `{plan.shape.describe()}.serialize({value!r})` to return non-nullable value, "  # type: ignore[union-attr]
-                        f"returned: {serialized!r}"
-                    )
-                row.out[key] = serialized
+                    raise _null_in_non_null(plan)
+                row.out[key] = _serialized(leaf, value)
             except Exception as exc:  # noqa: BLE001 - located at this value, as graphql-core does
                 self.fail(plan, exc, path, _Slot(row.out, key, nullable, row.slot))
 
@@ -615,17 +618,11 @@ class _Run:
                 raise value
             if value is None or value is Undefined:
                 if not slot.nullable:
-                    raise TypeError(f"Cannot return null for non-nullable field {plan.parent.name}.{plan.name}.")
+                    raise _null_in_non_null(plan)
                 slot.container[slot.key] = None
                 return
             if isinstance(shape, Leaf):
-                serialized = shape.type.serialize(value)
-                if serialized is Undefined or serialized is None:
-                    raise TypeError(
-                        f"Expected `{shape.describe()}.serialize({value!r})` to return non-nullable value, "
-                        f"returned: {serialized!r}"
-                    )
-                slot.container[slot.key] = serialized
+                slot.container[slot.key] = _serialized(shape, value)
             elif isinstance(shape, ObjectOf):
                 out: dict[str, Any] = {}
                 slot.container[slot.key] = out
