@@ -17,8 +17,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import GraphQLSchema
-
 from resolvers.execution import PreparedDocument, prepare
 
 from .limits.analysis import QueryMeasure
@@ -55,22 +53,14 @@ class PreparedDocuments:
         self.max_document_bytes = max_document_bytes
         self._entries: OrderedDict[str, PreparedEntry] = OrderedDict()
         self._bytes = 0
-        self.hits = 0
-        self.misses = 0
-
-    @property
-    def graphql_schema(self) -> GraphQLSchema:
-        return self.schema._schema  # type: ignore[no-any-return]
 
     def get(self, text: str) -> PreparedEntry | None:
         """The entry of ``text`` if it was prepared before (and refreshes its place)."""
 
         entry = self._entries.get(text)
         if entry is None:
-            self.misses += 1
             return None
         self._entries.move_to_end(text)
-        self.hits += 1
         return entry
 
     def prepare(self, text: str, tokens: int) -> PreparedEntry:

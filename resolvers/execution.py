@@ -78,15 +78,12 @@ class PreparedDocument:
         return found
 
 
-def prepare(schema: Any, text: str, *, max_tokens: int | None = None) -> PreparedDocument:
-    """Parse and validate ``text`` against ``schema`` (a strawberry schema) once.
-
-    ``max_tokens`` stops the parser early (graphql-core's own limit) for a caller that has not
-    counted the tokens itself.
-    """
+def prepare(schema: Any, text: str) -> PreparedDocument:
+    """Parse and validate ``text`` against ``schema`` (a strawberry schema) once; the caller has
+    bounded its size (the gateway counts its tokens first)."""
 
     try:
-        document = parse(text, max_tokens=max_tokens)
+        document = parse(text)
     except GraphQLError as error:
         return PreparedDocument(text, None, (error,))
     errors = validate_document(schema._schema, document, tuple(specified_rules))
