@@ -115,6 +115,8 @@ class SqlConnector:
             log.warning("source %s not reachable at start-up: %s", self.info.name, exc.message)
 
     async def aclose(self) -> None:
+        if self._driver is not None:
+            await self._driver.aclose()
         await self.engine.dispose()
 
     async def fetch(self, query: SourceQuery) -> Sequence[Record]:

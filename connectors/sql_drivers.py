@@ -6,9 +6,11 @@ hops) costs several times what asyncpg needs to send the query and read the rows
 hot path skips it. SQLite keeps SQLAlchemy's own execution: it is the embedded default,
 not where latency matters.
 
-The pool stays SQLAlchemy's: connections are checked out and returned through it, and any
-connection that fails, or is abandoned mid-statement, is invalidated so that the pool
-replaces it instead of handing a broken connection to the next request. A connection
+SQLAlchemy's pool opens, counts and closes the connections; the executor keeps the ones it has
+checked out and hands them from fetch to fetch itself (``sql_pool.HeldConnections``: the pool's
+check-out and return cost two greenlet hops per statement). Any connection that fails, or is
+abandoned mid-statement, is invalidated so that the pool replaces it instead of handing a
+broken connection to the next request. A connection
 failure also retires every connection opened before it (as SQLAlchemy does on a
 disconnect): when a database restarts or a network path drops, the rest of the pool is
 dead too, and trying each one in turn would keep the source's circuit breaker open.
@@ -29,9 +31,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.util import greenlet_spawn
 
+from .sql_pool import HeldConnections
 from .sql_statements import Plan
 
 Rows = Sequence[Sequence[Any]]
@@ -119,6 +122,7 @@ class DriverExecutor:
         self.engine = engine
         self._run, self._is_connection_error, self._session_of, self._cancel = DRIVERS[engine.dialect.driver]
         self._cancelling: set[asyncio.Task[None]] = set()
+        self._connections = HeldConnections(engine)
         # Bumped on every connection failure; a pooled connection opened in an earlier
         # generation is replaced at its next checkout.
         self._generation = 0
@@ -147,11 +151,16 @@ class DriverExecutor:
             healthy = not connection
             raise DriverFailure(exc, connection=connection) from exc
         finally:
-            if not healthy:
-                # A connection whose state we cannot trust never goes back to the pool.
-                fairy.invalidate()
-            # Returning a connection may close an overflow one, which awaits the driver.
-            await greenlet_spawn(fairy.close)
+            if healthy:
+                self._connections.release(fairy)
+            else:
+                # A connection whose state we cannot trust never serves another statement.
+                await self._connections.discard(fairy)
+
+    async def aclose(self) -> None:
+        """Give the held connections back to the pool (before the engine is disposed)."""
+
+        await self._connections.close()
 
     def _cancel_in_background(self, session: int) -> None:
         task = asyncio.ensure_future(self._cancel_statement(session))
@@ -162,29 +171,32 @@ class DriverExecutor:
         """Ask the server, over another pooled connection, to stop ``session``'s statement. Never raises."""
 
         try:
-            fairy = await self.engine.raw_connection()
+            fairy = await self._connections.take()
             try:
                 await self._cancel(fairy.driver_connection, session)
-            finally:
-                await greenlet_spawn(fairy.close)
+            except BaseException:
+                await self._connections.discard(fairy)
+                raise
+            self._connections.release(fairy)
         except Exception as exc:  # the server may be gone: then so is the statement
             log.info("could not cancel an abandoned statement (session %s): %s", session, type(exc).__name__)
 
     async def _checkout(self) -> Any:
-        """A pooled connection opened since the last connection failure."""
+        """A held connection opened since the last connection failure."""
 
         while True:
             try:
-                fairy = await self.engine.raw_connection()
-            except Exception as exc:  # no connection: refused, reset, auth, pool exhausted
+                fairy = await self._connections.take()
+            except sa_exc.TimeoutError as exc:  # every connection busy: the source is slow, not gone
+                raise DriverFailure(exc, connection=True) from exc
+            except Exception as exc:  # no connection: refused, reset, auth
                 self._generation += 1
                 raise DriverFailure(exc, connection=True) from exc
             # ``info`` lives as long as the DBAPI connection: SQLAlchemy clears it on replacement.
             born = fairy.info.setdefault(GENERATION, self._generation)
             if born >= self._generation:
                 return fairy
-            fairy.invalidate()  # opened before a failure: assume it shares the failure
-            await greenlet_spawn(fairy.close)
+            await self._connections.discard(fairy)  # opened before a failure: assume it shares the failure
 
 
 GENERATION = "satudata.pool_generation"

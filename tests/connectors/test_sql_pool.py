@@ -59,3 +59,121 @@ def test_a_wrong_pool_setting_names_its_key(sqlite_backend: Backend, key: str, v
     raw = _siak(sqlite_backend) | {"url": "postgresql+asyncpg://postgres@127.0.0.1:5432/none", key: value}
     with pytest.raises(ConfigError, match=f"sources.siak.{key}"):
         SqlConnector.from_settings("siak", raw)
+
+
+# -- the connections the executor holds (connectors.sql_pool.HeldConnections) --------------------------------
+
+
+def test_held_connections_keep_the_pools_limits(postgresql_backend: Backend) -> None:
+    """pool_size idle at most, pool_size + max_overflow in use at most, a waiter is handed the next one."""
+
+    asyncio.run(_limits(postgresql_backend))
+
+
+async def _limits(backend: Backend) -> None:
+    connector = SqlConnector.from_settings("siak", _siak(backend, pool_size=2, max_overflow=1))
+    opened: list[int] = []
+    sa.event.listen(connector.engine.sync_engine, "connect", lambda *_: opened.append(1))
+    held = connector._driver._connections  # type: ignore[union-attr]
+    try:
+        first, second, third = [await held.take() for _ in range(3)]  # two held, one overflow
+        assert held.held == 3 and len(opened) == 3
+        waiting = asyncio.ensure_future(held.take())
+        await asyncio.sleep(0.05)
+        assert not waiting.done(), "a fourth connection was opened beyond pool_size + max_overflow"
+        held.release(first)
+        assert await asyncio.wait_for(waiting, 1) is first  # handed straight on, nothing opened
+        for fairy in (first, second, third):
+            held.release(fairy)
+        assert held.held == 2, "the overflow connection was kept idle instead of returned to the pool"
+        assert connector.engine.pool.checkedout() in (2, 3)  # the overflow one is being returned
+        await asyncio.sleep(0.05)
+        assert connector.engine.pool.checkedout() == 2
+        assert len(opened) == 3
+    finally:
+        await connector.aclose()
+    assert connector.engine.pool.checkedout() == 0, "aclose left connections checked out"
+
+
+def test_a_discarded_connection_makes_room_for_a_waiting_fetch(postgresql_backend: Backend) -> None:
+    asyncio.run(_discard(postgresql_backend))
+
+
+async def _discard(backend: Backend) -> None:
+    connector = SqlConnector.from_settings("siak", _siak(backend, pool_size=1))
+    held = connector._driver._connections  # type: ignore[union-attr]
+    try:
+        only = await held.take()
+        pid = only.driver_connection.get_server_pid()
+        waiting = asyncio.ensure_future(held.take())
+        await asyncio.sleep(0.05)
+        await held.discard(only)  # invalidated: closed, its place handed to the waiter, which opens anew
+        replacement = await asyncio.wait_for(waiting, 5)
+        assert replacement.driver_connection.get_server_pid() != pid
+        assert held.held == 1
+        held.release(replacement)
+    finally:
+        await connector.aclose()
+
+
+def test_waiting_for_a_connection_ends_at_pool_timeout(postgresql_backend: Backend) -> None:
+    asyncio.run(_timeout(postgresql_backend))
+
+
+async def _timeout(backend: Backend) -> None:
+    connector = SqlConnector.from_settings("siak", _siak(backend, pool_size=1, pool_timeout_s=0.2))
+    held = connector._driver._connections  # type: ignore[union-attr]
+    try:
+        busy = await held.take()
+        with pytest.raises(sa.exc.TimeoutError):
+            await held.take()
+        assert held.held == 1
+        held.release(busy)
+        assert await held.take() is busy
+        held.release(busy)
+    finally:
+        await connector.aclose()
+
+
+def test_a_connection_held_past_pool_recycle_is_replaced(postgresql_backend: Backend) -> None:
+    asyncio.run(_recycle(postgresql_backend))
+
+
+async def _recycle(backend: Backend) -> None:
+    connector = SqlConnector.from_settings("siak", _siak(backend, pool_size=1, pool_recycle_s=1))
+    held = connector._driver._connections  # type: ignore[union-attr]
+    try:
+        first = await held.take()
+        pid = first.driver_connection.get_server_pid()
+        held.release(first)
+        again = await held.take()
+        assert again.driver_connection.get_server_pid() == pid  # young: the same connection
+        held.release(again)
+        await asyncio.sleep(1.2)
+        fresh = await held.take()
+        assert fresh.driver_connection.get_server_pid() != pid
+        assert held.held == 1
+        held.release(fresh)
+    finally:
+        await connector.aclose()
+
+
+def test_a_fetch_cancelled_while_waiting_passes_its_connection_on(postgresql_backend: Backend) -> None:
+    asyncio.run(_cancelled_waiter(postgresql_backend))
+
+
+async def _cancelled_waiter(backend: Backend) -> None:
+    connector = SqlConnector.from_settings("siak", _siak(backend, pool_size=1))
+    held = connector._driver._connections  # type: ignore[union-attr]
+    try:
+        only = await held.take()
+        gives_up = asyncio.ensure_future(held.take())
+        stays = asyncio.ensure_future(held.take())
+        await asyncio.sleep(0.05)
+        held.release(only)  # handed to the first waiter ...
+        gives_up.cancel()  # ... which is cancelled before it runs: the connection must reach the second
+        assert await asyncio.wait_for(stays, 1) is only
+        held.release(only)
+        assert held.held == 1
+    finally:
+        await connector.aclose()
