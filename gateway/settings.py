@@ -1,17 +1,16 @@
-"""Gateway configuration: one TOML file, read and checked at start-up.
+"""Gateway configuration: one TOML file, read and checked once, at start-up.
+
+Every table and key is declared once in ``gateway.config_schema`` (its reference is
+``docs/config.md``; editors can use ``docs/config.schema.json``). ``GatewaySettings.from_file``
+checks the whole file against that tree first, so an unknown key (with the closest known one
+suggested), a wrong type or a missing required key is a ``ConfigError`` naming ``table.key``
+before any component reads its table. ``satudata config check FILE`` runs the same checks and
+builds the app without serving it.
 
 ```toml
 [gateway]
 title = "Satu Data Trenggalek"     # shown in GraphiQL
-max_body_bytes = 1048576           # larger request bodies are refused with 413
-request_timeout_s = 10             # a request's source calls must finish within this
 cursor_key = "env:SATUDATA_CURSOR_KEY"  # seals paging cursors; the same on every replica
-header_read_timeout_s = 10         # a request line and headers not complete by then: 408, connection closed
-body_read_timeout_s = 10           # a body not complete this long after its headers: 408, connection closed
-keep_alive_timeout_s = 5           # an idle keep-alive connection is closed after this
-max_concurrency = 256              # open connections plus running requests; beyond it, 503
-trusted_proxies = ["10.0.0.5", "10.1.0.0/24"]  # X-Forwarded-For is honoured from these peers only (default: none)
-compiled_execution = true          # false: run every query on graphql-core's executor (same answers, slower)
 
 [[agencies]]                        # the OPDs whose systems feed the graph
 code = "DISDUKCAPIL"
@@ -21,19 +20,6 @@ name = "Dinas Kependudukan dan Pencatatan Sipil"
 kind = "sql"
 agency = "DISDUKCAPIL"
 url = "env:SIAK_DB_URL"
-
-[graphiql]
-enabled = "authenticated"           # true: for everyone; false: never; "authenticated": only to a request
-                                    # carrying a valid credential (e.g. added by an SSO proxy). Default:
-                                    # true, "authenticated" in production mode.
-[[graphiql.examples]]               # queries preloaded in GraphiQL (credentials in headers become a placeholder)
-title = "A resident and their family"
-query = "..."
-variables = '{"nik": "..."}'
-
-[documents]                         # persisted queries (APQ) and trusted documents; see gateway.documents
-manifest = "persisted-query-manifest.json"  # from generate-persisted-query-manifest
-trusted = "require"                 # serve only the manifest's documents (default "allow": also any other)
 ```
 """
 
@@ -49,15 +35,17 @@ from typing import Any, Literal
 from connectors import ConfigError, resolve_env
 from resolvers import CursorSeal
 
+from .config_schema import CONFIG, GATEWAY
+from .config_schema import TABLES as CONFIG_TABLES
+from .config_types import Problem
 from .cors import cors_origins
 from .private_files import check_secret_file, inline_secrets
 
 #: Who is served the GraphiQL page: everyone, nobody, or only requests with a valid credential.
 GraphiQLAccess = bool | Literal["authenticated"]
 
-TOP_LEVEL_TABLES = {
-    "gateway", "agencies", "sources", "graphiql", "policy", "clients", "auth", "audit", "limits", "ratelimit", "documents",
-}
+#: The config file's top-level tables (declared, with all their keys, in ``gateway.config_schema``).
+TOP_LEVEL_TABLES = frozenset(CONFIG_TABLES)
 
 
 @dataclass(frozen=True)
@@ -132,39 +120,56 @@ class GatewaySettings:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, base_dir: Path | None = None) -> GatewaySettings:
-        unknown = set(raw) - TOP_LEVEL_TABLES
-        if unknown:
-            raise ConfigError(f"unknown top-level config tables {sorted(unknown)}; expected {', '.join(sorted(TOP_LEVEL_TABLES))}")
+        problems = check_config(raw)
+        if problems:
+            raise ConfigError(describe_problems(problems))
         gateway = raw.get("gateway", {})
-        sources = raw.get("sources", {})
+        sources = raw["sources"]
         if not sources:
             raise ConfigError("the config defines no [sources.*]: the gateway would have nothing to serve")
         graphiql = raw.get("graphiql", {})
-        production = bool(gateway.get("production", False))
+
+        def get(key: str) -> Any:
+            return gateway.get(key, GATEWAY.default(key))
+
+        production = get("production")
         examples = tuple(
-            Example(title=str(e["title"]), query=str(e["query"]), variables=e.get("variables"), headers=e.get("headers"))
+            Example(title=e["title"], query=e["query"], variables=e.get("variables"), headers=e.get("headers"))
             for e in graphiql.get("examples", [])
         )
         return cls(
             sources=sources,
             agencies=tuple(raw.get("agencies", ())),
-            title=str(gateway.get("title", cls.title)),
-            max_body_bytes=int(gateway.get("max_body_bytes", cls.max_body_bytes)),
-            request_timeout_s=float(gateway.get("request_timeout_s", cls.request_timeout_s)),
-            graphiql=_graphiql_access(graphiql.get("enabled", "authenticated" if production else True)),
+            title=get("title"),
+            max_body_bytes=get("max_body_bytes"),
+            request_timeout_s=float(get("request_timeout_s")),
+            graphiql=graphiql.get("enabled", "authenticated" if production else True),
             examples=examples,
             base_dir=base_dir,
             production=production,
             cors_origins=cors_origins(gateway.get("cors_origins")),
             cursor_key=_cursor_key(gateway.get("cursor_key")),
-            header_read_timeout_s=_positive(gateway, "header_read_timeout_s", cls.header_read_timeout_s),
-            body_read_timeout_s=_positive(gateway, "body_read_timeout_s", cls.body_read_timeout_s),
-            keep_alive_timeout_s=_positive(gateway, "keep_alive_timeout_s", cls.keep_alive_timeout_s),
-            max_concurrency=int(_positive(gateway, "max_concurrency", cls.max_concurrency, whole=True)),
-            trusted_proxies=_trusted_proxies(gateway.get("trusted_proxies", ())),
-            compiled_execution=_flag(gateway, "compiled_execution", cls.compiled_execution),
+            header_read_timeout_s=float(get("header_read_timeout_s")),
+            body_read_timeout_s=float(get("body_read_timeout_s")),
+            keep_alive_timeout_s=float(get("keep_alive_timeout_s")),
+            max_concurrency=get("max_concurrency"),
+            trusted_proxies=_trusted_proxies(get("trusted_proxies")),
+            compiled_execution=get("compiled_execution"),
             raw=raw,
         )
+
+
+def check_config(raw: Mapping[str, Any]) -> list[Problem]:
+    """Every key of ``raw`` against the config tree (``gateway.config_schema``): unknown keys,
+    wrong types, missing required keys. Empty when the file's shape is right."""
+
+    return CONFIG.problems(raw, "")
+
+
+def describe_problems(problems: Sequence[Problem]) -> str:
+    if len(problems) == 1:
+        return str(problems[0])
+    return f"{len(problems)} problems:" + "".join(f"\n  - {p}" for p in problems)
 
 
 def _cursor_key(value: Any) -> str | None:
@@ -176,28 +181,6 @@ def _cursor_key(value: Any) -> str | None:
     except ValueError as exc:
         raise ConfigError(f"[gateway] cursor_key: {exc}; make one with `satudata keygen-secret`") from None
     return text
-
-
-def _graphiql_access(value: Any) -> GraphiQLAccess:
-    if isinstance(value, bool) or value == "authenticated":
-        return value  # type: ignore[no-any-return]
-    raise ConfigError(f'[graphiql] enabled must be true, false or "authenticated", not {value!r}')
-
-
-def _flag(table: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"[gateway] {key} must be true or false, not {value!r}")
-    return value
-
-
-def _positive(table: Mapping[str, Any], key: str, default: float, *, whole: bool = False) -> float:
-    value = table.get(key, default)
-    kinds = (int,) if whole else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
-        what = "a whole number" if whole else "a number of seconds"
-        raise ConfigError(f"[gateway] {key} must be {what} above 0, not {value!r}")
-    return float(value)
 
 
 def _trusted_proxies(value: Any) -> tuple[str, ...]:

@@ -49,7 +49,7 @@ def shared_config(tmp_path: Path) -> dict[str, Any]:
 
     return {
         "gateway": {"cursor_key": CURSOR_KEY},
-        "sources": {"registry": {"kind": "sql", "url": "sqlite+aiosqlite://"}},
+        "sources": {"registry": {"kind": "sql", "agency": "A", "url": "sqlite+aiosqlite://"}},
         "policy": {"lookups": {"redis_url": REDIS_URL}, "roles": {"officer": {"grant": ["personal"]}}},
         "audit": {"path": str(tmp_path / "audit.sqlite"), "subject_key": SUBJECT_KEY},
         "ratelimit": {"redis_url": REDIS_URL},
@@ -145,11 +145,11 @@ def test_each_refusal_says_how_to_fix_it(change: Any, fix: str, tmp_path: Path) 
     "config",
     [
         # Development: no policy, so nothing is counted or audited; only cursors cross workers.
-        {"gateway": {"cursor_key": CURSOR_KEY}, "sources": {"x": {"kind": "sql", "url": "sqlite+aiosqlite://"}}},
+        {"gateway": {"cursor_key": CURSOR_KEY}, "sources": {"x": {"kind": "sql", "agency": "A", "url": "sqlite+aiosqlite://"}}},
         # The audit log in PostgreSQL, shared by the workers (and by other machines).
         {
             "gateway": {"cursor_key": CURSOR_KEY},
-            "sources": {"x": {"kind": "sql", "url": "sqlite+aiosqlite://"}},
+            "sources": {"x": {"kind": "sql", "agency": "A", "url": "sqlite+aiosqlite://"}},
             "policy": {"lookups": {"redis_url": "env:REDIS_URL"}},
             "audit": {"url": "postgresql+asyncpg://gateway@audit-db/audit", "subject_key": SUBJECT_KEY},
         },
@@ -182,7 +182,7 @@ def test_serve_reports_a_config_error_once_with_workers(tmp_path: Path, capsys: 
     config = write_config(tmp_path / "gateway.toml", '[sources.x]\nkind = "ftp"\nagency = "A"\n')
     assert main(["serve", "--config", str(config), "--workers", "4"]) == 2
     err = capsys.readouterr().err
-    assert err.count("sources.x.kind is 'ftp'") == 1 and "Traceback" not in err
+    assert err.count('sources.x.kind must be one of "sql", "rest", "graphql"') == 1 and "Traceback" not in err
 
 
 @pytest.mark.parametrize("workers", ["0", "-1", "two"])

@@ -1,0 +1,583 @@
+"""The config tree: every table and key of the gateway's TOML file, declared once.
+
+``CONFIG`` is the whole file. ``GatewaySettings.from_file`` checks a file against it before any
+part reads its table, so a typo or a wrong type anywhere is a ``ConfigError`` naming the key;
+``satudata config check FILE`` prints the same; ``docs/config.md`` and
+``docs/config.schema.json`` are written from it (``python -m gateway.config_docs``), and
+``tests/gateway/test_config_docs.py`` fails when they are out of date.
+
+Adding a table is one declaration: write its ``Table`` below and add it to ``TABLES``. The
+component that uses the table still reads it (``Policy.from_config``, ``AuditSettings.from_dict``
+...) and checks what a type cannot say (a role that does not exist, two keys that exclude each
+other); defaults that a component's dataclass also holds are read from that dataclass, so the
+two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from connectors.graphql import DEFAULT_LOOKUP_MAX, SCHEMA_MODES
+from connectors.graphql import DEFAULT_MAX_PAGES as GRAPHQL_MAX_PAGES
+from connectors.mapping import TRANSFORMS, TYPES
+from connectors.resilience import ResiliencePolicy
+from connectors.rest import DEFAULT_MAX_PAGES as REST_MAX_PAGES
+from connectors.rest import TRANSPORTS
+from connectors.sql import POOL_KEYS
+
+from .audit.settings import AuditSettings
+from .auth.principal import ATTRIBUTES
+from .auth.settings import SUPPORTED_ALGORITHMS, JwtSettings
+from .documents.settings import DocumentSettings
+from .limits.analysis import ListSizes
+from .logs import FORMATS as LOG_FORMATS
+from .logs import LEVELS as LOG_LEVELS
+from .logs import LoggingSettings
+from .telemetry import TelemetrySettings
+from .limits.budget import Budget, QueryLimits
+from .policy import CAPABILITIES, CLASSES, LookupSettings, Mask
+from .ratelimit import Rate, RateLimits
+from .config_types import (
+    AnyOf,
+    ArrayOf,
+    Bool,
+    Choice,
+    Int,
+    Key,
+    ListOf,
+    MapOf,
+    Number,
+    Scalar,
+    Str,
+    Table,
+    Tagged,
+)
+
+SECONDS = Number(above=0)
+NAME = Str()
+ENV = Str(env=True)
+
+# -- [gateway] ---------------------------------------------------------------------------------
+
+GATEWAY = Table(
+    description="The gateway itself: its name, request limits, the door's deadlines and proxies.",
+    example='[gateway]\ntitle = "Satu Data Trenggalek"\ncursor_key = "env:SATUDATA_CURSOR_KEY"',
+    keys=(
+        Key("title", NAME, "Shown in GraphiQL.", "Satu Data Trenggalek"),
+        Key("production", Bool(), "Production mode: a [policy] is required, anonymous clients may not introspect, "
+            "GraphiQL defaults to \"authenticated\".", False),
+        Key("max_body_bytes", Int(minimum=1), "Larger request bodies are refused with 413.", 1_048_576),
+        Key("request_timeout_s", SECONDS, "Every source call of a request must finish within this many seconds of "
+            "its arrival.", 10.0),
+        Key("cursor_key", ENV, "Seals paging cursors (base64url, from `satudata keygen-secret`); the same on every "
+            "replica. Unset: a random key per process, so cursors do not outlive it.", default_doc="random per process"),
+        Key("cors_origins", ListOf(Str()), "Browser origins allowed to call the gateway (CORS), each "
+            '"scheme://host[:port]", or ["*"].', []),
+        Key("header_read_timeout_s", SECONDS, "Seconds a client has to send its request line and headers; then "
+            "408 and the connection is closed. Needs a restart.", 10.0),
+        Key("body_read_timeout_s", SECONDS, "Seconds a client has to send its body once the request is admitted.", 10.0),
+        Key("keep_alive_timeout_s", SECONDS, "An idle keep-alive connection is closed after this. Needs a restart.", 5.0),
+        Key("max_concurrency", Int(minimum=1), "Open connections plus running requests; beyond it, 503. Needs a "
+            "restart.", 256),
+        Key("trusted_proxies", ListOf(Str()), "Peers (IP addresses or CIDR networks) whose X-Forwarded-For is "
+            "believed. Needs a restart.", []),
+        Key("compiled_execution", Bool(), "false: run every query on graphql-core's executor (same answers, "
+            "slower).", True),
+    ),
+)
+
+#: ``[gateway]`` keys the server (uvicorn) reads when it starts: a reload cannot change them.
+RESTART_KEYS = ("header_read_timeout_s", "keep_alive_timeout_s", "max_concurrency", "trusted_proxies")
+
+# -- [[agencies]] ------------------------------------------------------------------------------
+
+AGENCY = Table(
+    description="An OPD whose systems feed the graph (answered by the root field `agencies`).",
+    keys=(
+        Key("code", NAME, "The agency's code, named by each source's `agency`.", required=True),
+        Key("name", NAME, "Its full name.", default_doc="the code"),
+        Key("short_name", NAME, "A short name."),
+        Key("description", NAME, "What it does, for integrators."),
+    ),
+)
+
+# -- [sources.NAME] ----------------------------------------------------------------------------
+
+_FIELD = AnyOf((
+    Str(),
+    Table(
+        description="A mapped field with conversions.",
+        keys=(
+            Key("column", Str(), "The source's column or JSON field (dotted path for nested JSON).", required=True),
+            Key("values", MapOf(Scalar(), name="CODE"), "Source codes -> vocabulary enum values (and back for "
+                "filters)."),
+            Key("transform", Choice(tuple(TRANSFORMS)), "A reversible format conversion."),
+            Key("type", Choice(tuple(TYPES)), "Parse values whose wire format lacks the type (JSON has no dates)."),
+        ),
+    ),
+))
+_FIELDS = Key("fields", MapOf(_FIELD, name="field"), "Vocabulary field = source column, or "
+              "{ column, values, transform, type }.", required=True)
+_KEY = Key("key", Str(), "The vocabulary field that identifies a record (one of `fields`).", required=True)
+
+_COMMON_SOURCE_KEYS = (
+    Key("kind", Choice(("sql", "rest", "graphql")), "What the source is: a SQL database, a REST API or a GraphQL "
+        "endpoint.", required=True),
+    Key("agency", NAME, "Code of the agency (OPD) that runs it, from [[agencies]].", required=True),
+    Key("system", NAME, "The system's name (e.g. SIAK, Dapodik).", ""),
+    Key("description", NAME, "What the source holds, for integrators.", ""),
+    Key("timeout_s", Number(minimum=0), "Longest one call may take, in seconds.", ResiliencePolicy.timeout_s),
+    Key("retries", Int(minimum=0), "Extra attempts after a dropped or refused connection (reads only).",
+        ResiliencePolicy.retries),
+    Key("backoff_s", Number(minimum=0), "The first retry waits up to this long (full jitter); each further retry "
+        "doubles it.", ResiliencePolicy.backoff_s),
+    Key("breaker_failures", Int(minimum=1), "Failed calls in a row that open the source's circuit breaker.",
+        ResiliencePolicy.breaker_failures),
+    Key("breaker_reset_s", Number(minimum=0), "How long an open breaker refuses calls before letting one probe "
+        "through.", ResiliencePolicy.breaker_reset_s),
+    Key("close_timeout_s", Number(minimum=0), "Longest the source's pool may take to close at shutdown (or after "
+        "a reload) before it is abandoned.", ResiliencePolicy.close_timeout_s),
+)
+
+_POOL_DOCS = {
+    "pool_size": "Connections held open for the gateway's life.",
+    "max_overflow": "Extra connections opened in a burst and closed again on return.",
+    "pool_recycle_s": "Replace a held connection after this many seconds.",
+    "pool_timeout_s": "Longest a fetch waits for a held connection.",
+}
+
+SQL_SOURCE = Table(
+    description='`kind = "sql"`: SQLite, PostgreSQL or MariaDB/MySQL through SQLAlchemy async. A SQLite file '
+    "must exist (a relative path is beside the config file).",
+    example='[sources.siak]\nkind = "sql"\nagency = "DISDUKCAPIL"\nurl = "env:SIAK_DB_URL"',
+    keys=(
+        *_COMMON_SOURCE_KEYS,
+        Key("url", ENV, "SQLAlchemy async URL (sqlite+aiosqlite:///file.sqlite, postgresql+asyncpg://..., "
+            "mysql+aiomysql://...).", required=True),
+        *(
+            Key(name, Int(minimum=int(least)) if argument in ("pool_size", "max_overflow") else Number(minimum=least),
+                _POOL_DOCS.get(name, "") + " Not for SQLite.", default)
+            for name, (argument, default, least) in POOL_KEYS.items()
+        ),
+        Key("entities", MapOf(Table(
+            description="Where one vocabulary entity lives in the database.",
+            keys=(Key("table", Str(), "The table (or view).", required=True), _KEY, _FIELDS),
+        ), name="Entity"), "Vocabulary entity -> its table and columns.", {}),
+    ),
+)
+
+_PAGINATION_REST = Table(
+    description="How the API pages a list.",
+    keys=(
+        Key("style", Choice(("none", "page", "offset", "cursor")), "The API's paging scheme.", "none"),
+        Key("size", Int(minimum=1), "Records asked per page.", 100),
+        Key("page_param", Str(), "Parameter of the page number (style page).", "page"),
+        Key("size_param", Str(), "Parameter of the page size.", "per_page"),
+        Key("total_pages", Str(), "Path of the page count in the answer (style page)."),
+        Key("offset_param", Str(), "Parameter of the offset (style offset).", "offset"),
+        Key("limit_param", Str(), "Parameter of the limit (style offset).", "limit"),
+        Key("next", Str(), "Path of the next page's URL.", "next"),
+        Key("cursor_param", Str(), "Parameter of the cursor (style cursor).", "cursor"),
+        Key("next_cursor", Str(), "Path of the next cursor in the answer.", "nextCursor"),
+    ),
+)
+_PARAM = AnyOf((Str(), Table(
+    description="An API parameter that filters a field.",
+    keys=(
+        Key("param", Str(), "The parameter's name.", required=True),
+        Key("op", Choice(("eq", "prefix", "gte", "lte")), "What the parameter does.", "eq"),
+    ),
+)))
+_TEMPLATES = MapOf(Str(pattern=r".*\{value\}.*", pattern_doc="a path containing {value}"), name="field")
+
+REST_SOURCE = Table(
+    description='`kind = "rest"`: an OPD\'s HTTP API; JSON fields are mapped like columns (dotted paths).',
+    keys=(
+        *_COMMON_SOURCE_KEYS,
+        Key("base_url", ENV, "The API's base URL.", required=True),
+        Key("headers", MapOf(ENV, name="header"), "Headers sent with every call (e.g. an API key from the "
+            "environment).", {}),
+        Key("max_concurrency", Int(minimum=1), "Calls in flight at once (and kept-alive connections).", 8),
+        Key("max_pages", Int(minimum=1), "Pages one list may take before the answer is refused.", REST_MAX_PAGES),
+        Key("transport", Choice(TRANSPORTS), "The HTTP client underneath.", "http1"),
+        Key("entities", MapOf(Table(
+            description="Where one vocabulary entity lives in the API.",
+            keys=(
+                Key("path", Str(), "The list's path.", required=True),
+                _KEY,
+                _FIELDS,
+                Key("records", Str(), "Path of the list inside the answer."),
+                Key("record", Str(), "Path of the record inside a lookup's answer."),
+                Key("pagination", _PAGINATION_REST, "How the list is paged.", {}),
+                Key("batch", MapOf(Table(
+                    description="A parameter taking many keys at once.",
+                    keys=(
+                        Key("param", Str(), "The parameter's name.", required=True),
+                        Key("max", Int(minimum=1), "Keys per call.", 50),
+                        Key("separator", Str(), "Between keys.", ","),
+                    ),
+                ), name="field"), "Field -> a parameter that takes a batch of keys.", {}),
+                Key("lookup", _TEMPLATES, "Field -> path of one record by that field ({value}).", {}),
+                Key("list_lookup", _TEMPLATES, "Field -> path of the records having that value ({value}).", {}),
+                Key("params", MapOf(AnyOf((_PARAM, ListOf(_PARAM))), name="field"),
+                    "Field -> API parameter(s) that filter it.", {}),
+                Key("through", MapOf(Table(
+                    description="A field answered through another entity of this source.",
+                    keys=(
+                        Key("entity", Str(), "The linking entity.", required=True),
+                        Key("link", Str(), "Its field holding this entity's key.", required=True),
+                        Key("key", Str(), "Its field holding the looked-for value.", required=True),
+                        Key("field", Str(), "This entity's field it is looked up by.", required=True),
+                    ),
+                ), name="field"), "Field -> how it is reached through another entity.", {}),
+            ),
+        ), name="Entity"), "Vocabulary entity -> its path and JSON fields.", {}),
+    ),
+)
+
+_ARG = AnyOf((Str(), Table(
+    description="A root field argument that filters a vocabulary field.",
+    keys=(
+        Key("arg", Str(), "The argument's name.", required=True),
+        Key("op", Choice(("eq", "in", "prefix", "contains", "gte", "lte")), "What the argument does.", "eq"),
+        Key("type", Str(), "Its GraphQL type, when not read from the peer's schema."),
+    ),
+)))
+
+GRAPHQL_SOURCE = Table(
+    description='`kind = "graphql"`: a peer\'s GraphQL endpoint (a neighbouring portal, a subgraph).',
+    keys=(
+        *_COMMON_SOURCE_KEYS,
+        Key("url", ENV, "The peer's GraphQL endpoint.", required=True),
+        Key("headers", MapOf(ENV, name="header"), "Headers sent with every call.", {}),
+        Key("schema", Choice(SCHEMA_MODES), "How the peer's schema is read to check the mapping at start-up.",
+            "introspection"),
+        Key("max_concurrency", Int(minimum=1), "Calls in flight at once.", 8),
+        Key("max_pages", Int(minimum=1), "Pages one list may take.", GRAPHQL_MAX_PAGES),
+        Key("entities", MapOf(Table(
+            description="How one vocabulary entity is read from the peer.",
+            keys=(
+                Key("type", Str(), "The peer's type.", required=True),
+                _KEY,
+                _FIELDS,
+                Key("list", Table(
+                    description="A root field listing the entity.",
+                    keys=(
+                        Key("field", Str(), "The root field.", required=True),
+                        Key("records", Str(), "Where the list is inside the field's value (not for Relay)."),
+                        Key("pagination", Table(
+                            description="How the root field pages.",
+                            keys=(
+                                Key("style", Choice(("none", "relay", "offset")), "Paging scheme.", "none"),
+                                Key("size", Int(minimum=1), "Records asked per page.", 100),
+                                Key("first_arg", Str(), "Relay: the page size argument.", "first"),
+                                Key("after_arg", Str(), "Relay: the cursor argument.", "after"),
+                                Key("offset_arg", Str(), "Offset: the offset argument.", "offset"),
+                                Key("limit_arg", Str(), "Offset: the limit argument.", "limit"),
+                            ),
+                        ), "How it pages.", {}),
+                        Key("args", MapOf(AnyOf((_ARG, ListOf(_ARG))), name="field"),
+                            "Field -> argument(s) that filter it.", {}),
+                    ),
+                ), "A root field that lists the entity."),
+                Key("lookup", MapOf(Table(
+                    description="A root field that finds records by one field.",
+                    keys=(
+                        Key("field", Str(), "The root field (or `_entities`).", required=True),
+                        Key("arg", Str(), "Its argument taking the keys.", ""),
+                        Key("max", Int(minimum=1), "Keys per call.", DEFAULT_LOOKUP_MAX),
+                        Key("type", Str(), "The argument's GraphQL type, when not read from the peer's schema."),
+                    ),
+                ), name="field"), "Field -> the root field that looks records up by it.", {}),
+            ),
+        ), name="Entity"), "Vocabulary entity -> the peer's type and fields.", {}),
+    ),
+)
+
+SOURCE = Tagged("kind", {"sql": SQL_SOURCE, "rest": REST_SOURCE, "graphql": GRAPHQL_SOURCE})
+
+# -- [graphiql] --------------------------------------------------------------------------------
+
+GRAPHIQL = Table(
+    description="The GraphiQL page served at /graphql to browsers, and its preloaded examples.",
+    keys=(
+        Key("enabled", AnyOf((Bool(), Choice(("authenticated",)))), 'true: for everyone; false: never; '
+            '"authenticated": only to a request carrying a valid credential.',
+            default_doc='`true`; `"authenticated"` in production mode'),
+        Key("examples", ArrayOf(Table(
+            description="A query preloaded in GraphiQL.",
+            keys=(
+                Key("title", Str(), "The tab's title.", required=True),
+                Key("query", Str(), "The GraphQL document.", required=True),
+                Key("variables", Str(), "JSON text for the variables editor."),
+                Key("headers", Str(), "JSON text for the headers editor (credentials become a placeholder)."),
+            ),
+        )), "Queries preloaded in GraphiQL, as [[graphiql.examples]].", default_doc="two examples"),
+    ),
+)
+
+# -- [policy] ----------------------------------------------------------------------------------
+
+_CLASS = Choice(CLASSES[1:])
+_ROW_SCOPE = Table(
+    description="Which rows of an entity a role sees: a record field equal to (or within) a principal attribute, "
+    "or the person's own records (`subject`).",
+    keys=(
+        Key("field", Str(), "The record field compared."),
+        Key("equals", Choice(ATTRIBUTES), "The principal attribute it must equal."),
+        Key("within", Choice(ATTRIBUTES), "The principal attribute (a region) it must lie within."),
+        Key("subject", Str(), "Alone: the record field holding the person's NIK."),
+        Key("fields", ListOf(Str()), "Only these fields are scoped (field-level scope).", []),
+    ),
+)
+ROLE = Table(
+    description="A role: what personal data it may see, masked or whole, why, and where.",
+    keys=(
+        Key("description", Str(), "What the role is for.", ""),
+        Key("grant", ListOf(_CLASS), "Data classes shown whole.", []),
+        Key("mask", ListOf(_CLASS), "Data classes shown masked.", []),
+        Key("purposes", ListOf(Str()), "Purposes the role must state (X-Satudata-Purpose) for personal data.", []),
+        Key("row_scope", MapOf(_ROW_SCOPE, name="Entity"), "Entity -> which of its rows the role sees.", {}),
+        Key("may", ListOf(Choice(CAPABILITIES)), "Capabilities beyond reading fields.", []),
+        Key("lookup_budget", Int(minimum=0), "Distinct persons the role may look up per [policy.lookups] window_s.",
+            default_doc="[policy.lookups] default_budget"),
+    ),
+)
+POLICY = Table(
+    description="Field sensitivity, roles, row scopes and lookup budgets. Without it (development only) every "
+    "field is public.",
+    keys=(
+        Key("fields", MapOf(AnyOf((Choice(CLASSES), Table(
+            description="A field's data class and how it is masked.",
+            keys=(
+                Key("class", Choice(CLASSES), "The data class.", required=True),
+                Key("mask", Choice(tuple(m.value for m in Mask)), "How a masked value is shown.", "hide"),
+            ),
+        ))), name='"Type.field"', key_pattern=r"[A-Za-z_][A-Za-z0-9_]*\.([A-Za-z_][A-Za-z0-9_]*|\*)",
+            key_doc='"Type.field" or "Type.*"'), 'Field ("Type.field" or "Type.*") -> its data class.', {}),
+        Key("roles", MapOf(ROLE, name="ROLE"), "Role name -> what it may see.", {}),
+        Key("lookups", Table(
+            description="How many distinct persons a role may look up by key in a window.",
+            keys=(
+                Key("window_s", SECONDS, "The window's length.", LookupSettings.window_s),
+                Key("default_budget", Int(minimum=0), "For roles without a lookup_budget.",
+                    LookupSettings.default_budget),
+                Key("redis_url", ENV, "Count in Redis (shared by replicas); unset: in memory.",
+                    default_doc="in memory"),
+            ),
+        ), "Lookup budgets.", {}),
+    ),
+)
+
+# -- [[clients]], [auth] -----------------------------------------------------------------------
+
+CLIENT = Table(
+    description="An API-key client (`satudata keygen-client --role ROLE` prints its key and this entry).",
+    keys=(
+        Key("id", Str(), "The client's id (in the audit log).", required=True),
+        Key("role", Str(), "Its role, from [policy.roles].", required=True),
+        Key("key_sha256", Str(pattern="[0-9a-fA-F]{64}", pattern_doc="64 hexadecimal digits"),
+            "SHA-256 of its key (the key itself is stored nowhere).", required=True),
+        Key("description", Str(), "Who the client is.", ""),
+        *(Key(name, Str(), f"Principal attribute `{name}` (row scopes compare with it).") for name in ATTRIBUTES),
+    ),
+)
+AUTH = Table(
+    description="Bearer tokens from the regency's identity provider.",
+    keys=(
+        Key("jwt", Table(
+            description="How bearer tokens (JWT) are verified; exactly one of jwks_file and jwks_url.",
+            keys=(
+                Key("issuer", Str(), "Expected `iss`.", required=True),
+                Key("audience", Str(), "Expected `aud`.", required=True),
+                Key("jwks_file", Str(), "The signing keys (JWKS), relative to the config file."),
+                Key("jwks_url", ENV, "Where to fetch the signing keys."),
+                Key("algorithms", ListOf(Choice(SUPPORTED_ALGORITHMS)), "Accepted algorithms.",
+                    list(JwtSettings.algorithms)),
+                Key("role_claim", Str(), "Claim holding the role (dotted path).", JwtSettings.role_claim),
+                Key("subject_claim", Str(), "Claim naming the caller.", JwtSettings.subject_claim),
+                Key("attribute_claims", MapOf(Str(), name="attribute"), "Principal attribute -> claim.", {}),
+                Key("leeway_s", Number(minimum=0), "Clock skew tolerated on exp, nbf, iat.", JwtSettings.leeway_s),
+                Key("max_lifetime_s", Number(minimum=0), "Longest a token may live (exp - iat).",
+                    JwtSettings.max_lifetime_s),
+                Key("jwks_cache_s", Number(minimum=0), "Seconds a fetched JWKS is trusted.", JwtSettings.jwks_cache_s),
+                Key("jwks_min_refresh_s", Number(minimum=0), "Least seconds between two JWKS fetches.",
+                    JwtSettings.jwks_min_refresh_s),
+                Key("jwks_timeout_s", Number(minimum=0), "Longest a JWKS fetch may take.", JwtSettings.jwks_timeout_s),
+            ),
+        ), "Bearer token verification."),
+    ),
+)
+
+# -- [audit] -----------------------------------------------------------------------------------
+
+AUDIT = Table(
+    description="The hash-chained audit log of who saw whose personal data (kept when a [policy] is set).",
+    keys=(
+        Key("path", Str(), "A SQLite file, relative to the config file.", "audit.sqlite"),
+        Key("url", ENV, "Or a database URL: sqlite+aiosqlite:///... or postgresql+asyncpg://... (not with path)."),
+        Key("timeout_s", SECONDS, "An append that takes longer fails (and the request with it).",
+            AuditSettings.timeout_s),
+        Key("subject_key", ENV, "Store keyed pseudonyms of NIKs, never NIKs (from `satudata keygen-secret`)."),
+        Key("checkpoint", ENV, 'Where checkpoints of the chain head go: "file:PATH" or "redis://...".'),
+        Key("checkpoint_key", ENV, "HMAC key of the checkpoints (required with checkpoint)."),
+        Key("checkpoint_every", Int(minimum=1), "Entries between checkpoints.", AuditSettings.checkpoint_every),
+        Key("checkpoint_interval_s", SECONDS, "And at most this many seconds (and at shutdown).",
+            AuditSettings.checkpoint_interval_s),
+    ),
+)
+
+# -- [limits], [ratelimit] ---------------------------------------------------------------------
+
+_BUDGET_DOCS = {
+    "max_depth": "Deepest field nesting.",
+    "max_aliases": "Aliases in one document.",
+    "max_tokens": "Tokens in one document.",
+    "max_cost": "Estimated cost (rows read) of one query.",
+    "max_representations": "Entity representations one operation may send to `_entities`.",
+}
+_BUDGET_KEYS = tuple(
+    Key(name, Int(minimum=0), _BUDGET_DOCS[name], getattr(Budget, name)) for name in _BUDGET_DOCS
+)
+LIMITS = Table(
+    description="Query budgets (depth, aliases, tokens, cost) and how the cost estimate sizes lists.",
+    keys=(
+        *_BUDGET_KEYS,
+        Key("roles", MapOf(Table(description="A role's own budget.", keys=_BUDGET_KEYS), name="ROLE"),
+            "Role -> budget overrides.", {}),
+        Key("default_list_size", Int(minimum=0), "Assumed length of a list without a size argument.",
+            ListSizes.default),
+        Key("connection_default", Int(minimum=0), "Assumed size when a size argument is left out.",
+            ListSizes.connection),
+        Key("list_sizes", MapOf(AnyOf((Number(minimum=0), Table(
+            description="A length per step between two arguments.",
+            keys=(
+                Key("each", Number(minimum=0), "Length per step.", 1),
+                Key("from", Str(), "Argument where the span starts.", required=True),
+                Key("to", Str(), "Argument where it ends.", required=True),
+                Key("most", Number(minimum=0), "Longest the list can be."),
+            ),
+        ))), name='"Type.field"', key_pattern=r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*",
+            key_doc='"Type.field", e.g. "School.students"'), "List field -> its assumed length.", {}),
+        Key("heavy_cost", Int(minimum=0), "Estimated cost from which a query waits for a heavy-query slot.",
+            QueryLimits.heavy_cost),
+        Key("heavy_concurrency", Int(minimum=0), "Heavy queries executing at once per process; 0 turns the gate "
+            "off.", QueryLimits.heavy_concurrency),
+    ),
+)
+
+_RATE_KEYS = (
+    Key("requests_per_minute", Int(minimum=1), "Sustained rate per client.", Rate.requests_per_minute),
+    Key("burst", Int(minimum=1), "Requests a client may send at once.", Rate.burst),
+)
+RATELIMIT = Table(
+    description="Requests per client: a default rate, per-role overrides, and where buckets live.",
+    keys=(
+        *_RATE_KEYS,
+        Key("roles", MapOf(Table(description="A role's own rate.", keys=_RATE_KEYS), name="ROLE"),
+            "Role -> rate overrides.", {}),
+        Key("redis_url", ENV, "Share buckets between replicas; unset: in memory.", default_doc="in memory"),
+        Key("timeout_s", SECONDS, "Longest a Redis call may take before the fallback decides.",
+            RateLimits.timeout_s),
+        Key("retry_s", SECONDS, "After Redis failed, how long to use the fallback.", RateLimits.retry_s),
+    ),
+)
+
+# -- [documents] -------------------------------------------------------------------------------
+
+DOCUMENTS = Table(
+    description="Automatic persisted queries (APQ) and trusted documents.",
+    keys=(
+        Key("apq", Bool(), "Automatic persisted queries.", default_doc='`true`, unless trusted = "require"'),
+        Key("manifest", Str(), "An Apollo persisted query manifest, relative to the config file."),
+        Key("trusted", Choice(("allow", "require")), '"require": serve only the manifest\'s documents.',
+            default_doc='`"allow"` with a manifest'),
+        Key("freeform_roles", ListOf(Str()), 'With trusted = "require": roles that may still send other '
+            "documents.", []),
+        Key("max_entries", Int(minimum=1), "Documents kept in memory.", DocumentSettings.max_entries),
+        Key("max_bytes", Int(minimum=1), "Bytes of document text kept in memory.", DocumentSettings.max_bytes),
+        Key("max_document_bytes", Int(minimum=1), "A longer document is executed but never registered.",
+            DocumentSettings.max_document_bytes),
+        Key("redis_url", ENV, "Share registered documents between replicas.", default_doc="per process"),
+        Key("redis_prefix", Str(), "Prefix of the Redis keys.", DocumentSettings.redis_prefix),
+        Key("ttl_s", Int(minimum=1), "Seconds a document stays in Redis after its last use.",
+            DocumentSettings.ttl_s),
+        Key("timeout_s", SECONDS, "Longest a Redis call may take.", DocumentSettings.timeout_s),
+        Key("retry_s", SECONDS, "After Redis failed, how long to use memory alone.", DocumentSettings.retry_s),
+    ),
+)
+
+# -- [telemetry], [logging] -------------------------------------------------------------------
+
+TELEMETRY = Table(
+    description="OpenTelemetry traces (the optional `otel` extra): a span per request, loader batch and source call.",
+    keys=(
+        Key("enabled", Bool(), "Make and export spans.", False),
+        Key("endpoint", Str(pattern="https?://.+", pattern_doc="an http(s) URL"), "OTLP/HTTP traces receiver.",
+            default_doc="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        Key("service_name", Str(), "The resource's service.name.", "satudata-gateway"),
+        Key("sample_ratio", Number(minimum=0), "Share of traces started here that are kept (0 to 1).", 1.0),
+    ),
+)
+
+LOGGING = Table(
+    description="Log lines: JSON or text, and the level below which nothing is written.",
+    keys=(
+        Key("format", Choice(("json", "text")), '"json": one object per line; "text": for a person at a terminal.',
+            "json"),
+        Key("level", Str(pattern="(?i)debug|info|warning|error", pattern_doc='one of "debug", "info", "warning", '
+            '"error"'), "`satudata serve --log-level` wins over it.", "info"),
+    ),
+)
+
+# -- [logging] and [telemetry] (gateway.logs, gateway.telemetry) ------------------------------
+
+LOGGING = Table(
+    description="Log lines: their format and level (`satudata serve --log-level` wins over `level`).",
+    keys=(
+        Key("format", Choice(LOG_FORMATS), '"json": one object per line (time, level, logger, message, '
+            'request_id, ...); "text": for a person at a terminal.', LoggingSettings.format),
+        Key("level", Choice(LOG_LEVELS), "Nothing below this level is written.", LoggingSettings.level),
+    ),
+)
+
+TELEMETRY = Table(
+    description="OpenTelemetry traces (the `otel` extra): a span per request, loader batch and source call.",
+    keys=(
+        Key("enabled", Bool(), "Make spans and export them over OTLP/HTTP.", TelemetrySettings.enabled),
+        Key("endpoint", Str(), "OTLP/HTTP traces URL.", default_doc="from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or "
+            "OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318/v1/traces"),
+        Key("service_name", Str(), "The spans' service.name.", TelemetrySettings.service_name),
+        Key("sample_ratio", Number(minimum=0), "Share of new traces kept, 0 to 1; a caller's traceparent decides "
+            "for its own.", TelemetrySettings.sample_ratio),
+    ),
+)
+
+# -- the file ----------------------------------------------------------------------------------
+
+#: Top-level tables, in the order the reference shows them. A new table is one entry here.
+TABLES: dict[str, Key] = {
+    k.name: k
+    for k in (
+        Key("gateway", GATEWAY, GATEWAY.description, {}),
+        Key("agencies", ArrayOf(AGENCY), "The OPDs whose systems feed the graph, as [[agencies]].", []),
+        Key("sources", MapOf(SOURCE, name="NAME"), "One table per source system, [sources.NAME].", required=True),
+        Key("graphiql", GRAPHIQL, GRAPHIQL.description, {}),
+        Key("policy", POLICY, POLICY.description, default_doc="none: every field public"),
+        Key("clients", ArrayOf(CLIENT), "API-key clients, as [[clients]].", []),
+        Key("auth", AUTH, AUTH.description, {}),
+        Key("audit", AUDIT, AUDIT.description, default_doc="audit.sqlite beside the config file"),
+        Key("limits", LIMITS, LIMITS.description, {}),
+        Key("ratelimit", RATELIMIT, RATELIMIT.description, default_doc="none"),
+        Key("documents", DOCUMENTS, DOCUMENTS.description, {}),
+        Key("logging", LOGGING, LOGGING.description, {}),
+        Key("telemetry", TELEMETRY, TELEMETRY.description, {}),
+        Key("telemetry", TELEMETRY, TELEMETRY.description, {}),
+        Key("logging", LOGGING, LOGGING.description, {}),
+    )
+}
+
+CONFIG = Table(
+    description="The Satu Data gateway's configuration file (TOML).",
+    keys=tuple(TABLES.values()),
+)
+
+__all__ = ["CONFIG", "GATEWAY", "RESTART_KEYS", "SOURCE", "TABLES"]
