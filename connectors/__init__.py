@@ -19,6 +19,7 @@ from .registry import CONNECTOR_KINDS, CallObserver, ConnectorRegistry, Registry
 from .resilience import BreakerState, CircuitBreaker, ResiliencePolicy, ResilientConnector, SourceHealth
 from .settings import resolve_env
 from .redaction import quiet_client_loggers, redact_numbers
+from .tracing import Tracing, current_tracing, traced_batch
 
 __all__ = [
     "BreakerState",
@@ -48,6 +49,9 @@ __all__ = [
     "SourceUnavailable",
     "SourceRejectedInput",
     "UnusableKey",
+    "Tracing",
+    "current_tracing",
+    "traced_batch",
     "quiet_client_loggers",
     "redact_numbers",
 ]

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from .http1 import Http1Transport
+from .tracing import current_tracing
 
 #: httpx's client logger: ``connectors.redaction`` quiets and redacts it.
 _httpx_log = logging.getLogger("httpx")
@@ -48,6 +49,7 @@ class ApiClient:
         *,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 5.0,
+        source: str = "",
     ) -> None:
         self.base_url = httpx.URL(base_url)
         if self.base_url.scheme not in ("http", "https") or not self.base_url.host:
@@ -56,6 +58,8 @@ class ApiClient:
         self.headers = httpx.Headers({**DEFAULT_HEADERS, **(headers or {})})
         self._prefix = self.base_url.raw_path.split(b"?")[0].rstrip(b"/")
         self._timeout = httpx.Timeout(timeout_s).as_dict()
+        #: The source's name, for the span of each call when the request is traced.
+        self.source = source
 
     def request(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Request:
         """The request ``get`` sends: ``path`` (quoted already) under the base URL's path."""
@@ -66,20 +70,31 @@ class ApiClient:
         url = self.base_url.copy_with(raw_path=target)
         return httpx.Request("GET", url, headers=self.headers, extensions={"timeout": self._timeout})
 
-    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
-        """The whole response to ``GET path?params``, its body read and decoded."""
+    async def get(self, path: str, params: Mapping[str, Any] | None = None, *, route: str = "") -> httpx.Response:
+        """The whole response to ``GET path?params``, its body read and decoded. ``route`` is the
+        path without its keys (``/v1/participants/{nik}``): all a traced call's span may say of it."""
 
         request = self.request(path, params)
-        response = await self.transport.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
+        tracing = current_tracing.get()
+        if tracing is None:
+            response = await self._send(request)
+        else:
+            with tracing.http_call(self.source, "GET", route) as trace_headers:
+                request.headers.update(trace_headers)  # traceparent: the API's spans join the trace
+                response = await self._send(request)
         if _httpx_log.isEnabledFor(logging.INFO):
             _httpx_log.info(
                 'HTTP Request: %s %s "%s %d %s"',
                 request.method, request.url, response.http_version, response.status_code, response.reason_phrase,
             )
+        return response
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        response = await self.transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
         return response
 
     async def aclose(self) -> None:

@@ -78,6 +78,7 @@ from .http_errors import mapped_http_errors
 from .mapping import NO_MATCH, EntityMapping, parse_entity_mapping
 from .memory import evaluate
 from .redaction import quiet_client_loggers, redact_numbers
+from .tracing import current_tracing
 from .settings import resolve_env, source_info
 
 log = logging.getLogger("satudata.connectors.graphql")
@@ -543,7 +544,12 @@ class RemoteGraphQLConnector:
         body = orjson.dumps({"query": document, "variables": variables})
         async with self._slots:
             with self._map_errors():
-                response = await self.client.post(self.url, content=body)
+                tracing = current_tracing.get()
+                if tracing is None:
+                    response = await self.client.post(self.url, content=body)
+                else:
+                    with tracing.http_call(name, "POST", httpx.URL(self.url).path) as trace_headers:  # traceparent out
+                        response = await self.client.post(self.url, content=body, headers=trace_headers)
         status = response.status_code
         if status in (502, 503, 504):
             log.warning("source %s answered HTTP %s", name, status)

@@ -259,6 +259,7 @@ class RestConnector:
                 transport or transport_for(base_url, choice, concurrency),
                 headers={"accept": "application/json", **headers},
                 timeout_s=timeout_s,
+                source=name,
             )
         except (ValueError, httpx.InvalidURL) as exc:
             raise ConfigError(f"sources.{name}.base_url: {exc}") from exc
@@ -474,7 +475,7 @@ class RestConnector:
             try:
                 async with asyncio.timeout_at(deadline if cut_by_request else own):
                     with self._map_errors():
-                        response = await self.api.get(path, params)
+                        response = await self.api.get(path, params, route=route)
             except TimeoutError:
                 if cut_by_request:
                     raise DeadlineExceeded(name) from None

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,8 +24,10 @@ from .enforcement import guard_fields
 from .limits import QueryGuard, QueryLimits
 from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
 from .http import GraphQLEndpoint
+from .logs import AccessLog
 from .metrics import GatewayMetrics
 from .settings import Example, GatewaySettings
+from .telemetry import Telemetry, TracingMiddleware
 
 log = logging.getLogger("satudata.gateway")
 
@@ -41,8 +44,13 @@ DEFAULT_EXAMPLES = (
 )
 
 
-def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) -> Starlette:
-    """Build the gateway. Configuration errors raise ``ConfigError`` here, before serving."""
+def create_app(
+    settings: GatewaySettings, *, schema: GraphSchema | None = None, telemetry: Telemetry | None = None
+) -> Starlette:
+    """Build the gateway. Configuration errors raise ``ConfigError`` here, before serving.
+
+    ``telemetry`` replaces the tracer ``[telemetry]`` would build (tests give one with an
+    in-memory exporter)."""
 
     registry = ConnectorRegistry.from_config(settings.sources, settings.agencies, base_dir=settings.base_dir)
     access = AccessControl.from_config(settings.raw, base_dir=settings.base_dir, production=settings.production)
@@ -72,7 +80,10 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
     def graphiql(request: Request) -> Response:
         return graphiql_page(endpoint=str(request.url_for("graphql").path), examples=examples, title=settings.title)
 
-    metrics = GatewayMetrics(registry)
+    metrics = GatewayMetrics(registry, gate=guard.gate)
+    telemetry = Telemetry.from_config(settings.raw.get("telemetry")) if telemetry is None else telemetry
+    if telemetry is not None:
+        registry.observers.append(telemetry.observe_call)  # a span per source round-trip
     access.refusal_observers.append(metrics.observe_refusal)
     endpoint = GraphQLEndpoint(
         schema,
@@ -146,7 +157,12 @@ def create_app(settings: GatewaySettings, *, schema: GraphSchema | None = None) 
             ASSETS_MOUNT,
         ],
         lifespan=lifespan,
-        middleware=[cors_middleware(settings.cors_origins)] if settings.cors_origins else None,
+        # Outermost first: the request id and access line, the request's span (only with telemetry on), CORS.
+        middleware=[
+            Middleware(AccessLog),
+            *([Middleware(TracingMiddleware, telemetry=telemetry)] if telemetry is not None else []),
+            *([cors_middleware(settings.cors_origins)] if settings.cors_origins else []),
+        ],
     )
     app.state.registry = registry
     app.state.schema = schema

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connectors import ConfigError, quiet_client_loggers
+from connectors import ConfigError
+
+from .logs import LEVEL_ENV
 
 if TYPE_CHECKING:
     from .audit import AuditEntry, VerifyResult
@@ -18,7 +20,10 @@ DEFAULT_DATA_DIR = Path(".data/demo")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .version import package_version
+
     parser = argparse.ArgumentParser(prog="satudata", description="Satu Data Trenggalek GraphQL gateway.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="generate the demo OPD databases if missing and serve the gateway on them")
@@ -41,6 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", type=Path, help="write to this file instead of standard output")
 
+    schema_cmd = commands.add_parser("schema", help="check the schema the code builds against the published one")
+    schema_check = schema_cmd.add_subparsers(dest="schema_command", required=True).add_parser(
+        "check", help="breaking and dangerous changes; exit 1 on a breaking change the changelog does not acknowledge"
+    )
+    schema_check.add_argument("--against", type=Path, default=Path("schema.graphql"), help="the published SDL (default: schema.graphql)")
+    schema_check.add_argument("--against-ref", metavar="REF", help="read --against as it is at this git revision (e.g. origin/main)")
+    schema_check.add_argument("--changelog", type=Path, default=Path("CHANGELOG.md"), help="where breaking changes are acknowledged")
+
     keygen = commands.add_parser("keygen-client", help="make an API key for a new client, and its [[clients]] entry")
     keygen.add_argument("--role", required=True, help="the client's role")
     keygen.add_argument("--id", dest="client_id", help="the client's id (default: ROLE plus a random suffix)")
@@ -60,10 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     person.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     args = parser.parse_args(argv)
+    if getattr(args, "log_level", None):
+        os.environ[LEVEL_ENV] = args.log_level  # wins over [logging] level; worker processes inherit it
     configure_logging()
     try:
         if args.command == "export-schema":
             return _export_schema(args.output)
+        if args.command == "schema":
+            from .schema_check import run_check
+
+            return run_check(args.against, args.changelog, args.against_ref)
         if args.command == "keygen-client":
             return _keygen_client(args.role, args.client_id)
         if args.command == "keygen-secret":
@@ -79,10 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def configure_logging() -> None:
-    """The gateway's log format, and client loggers kept quiet; in the parent and in each worker."""
+    """The gateway's log format and level (``gateway.logs``: the environment, as ``--log-level`` and
+    ``[logging]`` set it), and client loggers kept quiet; in the parent and in each worker."""
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet_client_loggers()  # HTTP clients log every URL at INFO, and a URL can hold a NIK
+    from .logs import configure_logging as configure
+
+    configure()
 
 
 def _worker_count(text: str) -> int:
@@ -98,6 +119,11 @@ def _worker_count(text: str) -> int:
 def _server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="write log lines from this level up (default: [logging] level in the config, else info)",
+    )
 
 
 def _export_schema(output: Path | None) -> int:
@@ -146,10 +172,12 @@ def _serve(config: Path, host: str, port: int, *, workers: int = 1) -> int:
     import uvicorn
 
     from .app import create_app
+    from .logs import configure_logging_from
     from .server import server_config, tune_garbage_collector
     from .settings import GatewaySettings
 
     settings = GatewaySettings.from_file(config)
+    log_level = configure_logging_from(settings.raw.get("logging"))
     banner = f"satudata: GraphQL at http://{host}:{port}/graphql (open it in a browser for GraphiQL)"
     if workers > 1:
         from .workers import serve_workers
@@ -158,7 +186,7 @@ def _serve(config: Path, host: str, port: int, *, workers: int = 1) -> int:
     app = create_app(settings)
     tune_garbage_collector()
     print(banner, file=sys.stderr)
-    uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="info")).run()
+    uvicorn.Server(server_config(app, settings, host=host, port=port, log_level=log_level, log_config=None)).run()
     return 0
 
 

@@ -51,6 +51,7 @@ from .context import RequestContext
 from .errors import RequestError, format_error
 from .graphiql import wants_graphiql
 from .limits import GatewayBusy, QueryGuard, QueryLimits
+from .logs import note_request
 from .prepared import PreparedDocuments
 
 if TYPE_CHECKING:
@@ -264,6 +265,7 @@ class GraphQLEndpoint:
             if params.operation_name is None:
                 raise RequestError(400, "The document has several operations: name one in `operationName`.") from None
             raise RequestError(400, f"The document has no operation named {params.operation_name!r}.") from None
+        note_request(request.scope, operation.name.value if operation.name else None, role)  # access line, span
         allowed = (OperationType.QUERY,) if request.method == "GET" else (OperationType.QUERY, OperationType.MUTATION)
         if operation.operation not in allowed:
             raise RequestError(

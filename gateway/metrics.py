@@ -18,20 +18,49 @@ never goes back when a worker is replaced. Gauges say how they combine:
   its breaker, not only when it answers a scrape, which another worker may do for hours;
 - ``satudata_worker_requests`` (only with workers) is ``liveall``: one series per live
   worker, labelled ``pid``, counting the GraphQL requests it answered, so an uneven
-  spread of connections over the workers shows.
+  spread of connections over the workers shows;
+- ``satudata_heavy_queries_running`` and ``satudata_heavy_queries_waiting`` (the heavy-query
+  gate, ``gateway.limits.gate``) are ``livesum``: each worker has its own slots, and the
+  total over the live workers is what the machine carries.
+
+**Process and garbage collector**: prometheus_client's own families (``process_*``: CPU
+seconds, resident memory, open file descriptors, start time; ``python_gc_*``: collections and
+objects collected per generation; ``python_info``). With workers, ``process_*`` has one series
+per live worker, labelled ``pid``, read from ``/proc`` by whichever worker answers the scrape;
+``python_gc_*`` are counters summed over the workers, each worker adding what ``gc.get_stats()``
+counted since its last report (after a request, at most once a second, and when it answers a
+scrape; a counter cannot be bumped from inside the collector, which may run while a lock of
+prometheus_client is held).
 """
 
 from __future__ import annotations
 
+import gc
 import os
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 
 from connectors import ConnectorRegistry
+
+from .limits.gate import HeavyQueryGate
 
 #: Where prometheus_client keeps the values of every process when several share the metrics.
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -43,7 +72,7 @@ _BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
 class GatewayMetrics:
     """The gateway's metric families, bound to one registry of sources."""
 
-    def __init__(self, sources: ConnectorRegistry) -> None:
+    def __init__(self, sources: ConnectorRegistry, *, gate: HeavyQueryGate | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "satudata_requests_total", "GraphQL HTTP requests by response status.", ["status"], registry=self.registry
@@ -78,13 +107,32 @@ class GatewayMetrics:
             ["role", "outcome"],
             registry=self.registry,
         )
+        self.heavy_running = Gauge(
+            "satudata_heavy_queries_running",
+            "Heavy queries executing now, each holding a slot of the heavy-query gate (with workers: the sum).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.heavy_waiting = Gauge(
+            "satudata_heavy_queries_waiting",
+            "Heavy queries waiting for a slot of the heavy-query gate (with workers: the sum).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        if gate is not None:
+            gate.observers.append(self.observe_gate)
         self._sources = sources
         self._breakers_shown: dict[str, int] = {}
         sources.observers.append(self.observe_call)
         multiproc_dir = os.environ.get(MULTIPROC_DIR_ENV)
         self.worker_requests: Gauge | None = None
+        self._gc: _GarbageCollectorCounters | None = None
         self._exposed = self.registry
-        if multiproc_dir:
+        if not multiproc_dir:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+        else:
             self.worker_requests = Gauge(
                 "satudata_worker_requests",
                 "GraphQL HTTP requests answered by each live worker process since it started.",
@@ -95,6 +143,9 @@ class GatewayMetrics:
             # registry would add this process's values a second time.
             self._exposed = CollectorRegistry()
             MultiProcessCollector(self._exposed, path=multiproc_dir)  # type: ignore[no-untyped-call]
+            self._exposed.register(_WorkerProcesses(Path(multiproc_dir)))
+            PlatformCollector(registry=self._exposed)
+            self._gc = _GarbageCollectorCounters(self.registry)
 
     def observe_refusal(self, role: str, outcome: str) -> None:
         self.refusals.labels(role, outcome).inc()
@@ -106,17 +157,83 @@ class GatewayMetrics:
         if outcome != "ok" or self._breakers_shown.get(source, 0):
             self._show_breakers()
 
+    def observe_gate(self, running: int, waiting: int) -> None:
+        self.heavy_running.set(running)
+        self.heavy_waiting.set(waiting)
+
     def observe_request(self, status: int, seconds: float) -> None:
         self.requests.labels(str(status)).inc()
         self.request_seconds.observe(seconds)
         if self.worker_requests is not None:
             self.worker_requests.inc()
+        if self._gc is not None:
+            self._gc.report(every_s=1.0)
 
     async def endpoint(self, request: Request) -> Response:
         self._show_breakers()
+        if self._gc is not None:
+            self._gc.report()
         return Response(generate_latest(self._exposed), media_type=CONTENT_TYPE_LATEST)
 
     def _show_breakers(self) -> None:
         for health in self._sources.health():
             value = self._breakers_shown[health.name] = _BREAKER_VALUE[health.breaker]
             self.breaker.labels(health.name).set(value)
+
+
+#: The files prometheus_client keeps for a live process's gauges (removed when it is marked dead).
+_LIVE_FILE = re.compile(r"^gauge_live\w*?_(\d+)\.db$")
+
+
+class _WorkerProcesses:
+    """``process_*`` of every live worker, labelled ``pid``: ``ProcessCollector`` reads
+    ``/proc/PID`` of any process of the same user, so the worker answering a scrape reads all."""
+
+    def __init__(self, multiproc_dir: Path) -> None:
+        self.multiproc_dir = multiproc_dir
+
+    def live_pids(self) -> list[int]:
+        pids = {int(m.group(1)) for f in os.listdir(self.multiproc_dir) if (m := _LIVE_FILE.match(f))}
+        return sorted(pids)
+
+    def collect(self) -> Iterable[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in self.live_pids():
+            for family in ProcessCollector(pid=lambda pid=pid: pid, registry=None).collect():  # type: ignore[misc]
+                into = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                for sample in family.samples:
+                    into.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        return list(merged.values())
+
+
+class _GarbageCollectorCounters:
+    """``python_gc_*`` as counters in the workers' shared files, fed from ``gc.get_stats()``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["generation"]
+        self.collections = Counter(
+            "python_gc_collections", "Number of times this generation was collected", labels, registry=registry
+        )
+        self.collected = Counter(
+            "python_gc_objects_collected", "Objects collected during gc", labels, registry=registry
+        )
+        self.uncollectable = Counter(
+            "python_gc_objects_uncollectable", "Uncollectable objects found during GC", labels, registry=registry
+        )
+        self._reported = [(0, 0, 0) for _ in gc.get_stats()]
+        self._next = 0.0
+        self.report()
+
+    def report(self, *, every_s: float = 0.0) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + every_s
+        for generation, stats in enumerate(gc.get_stats()):
+            current = (stats["collections"], stats["collected"], stats["uncollectable"])
+            before = self._reported[generation]
+            label = str(generation)
+            for counter, new, old in zip((self.collections, self.collected, self.uncollectable), current, before):
+                if new > old:
+                    counter.labels(label).inc(new - old)
+            self._reported[generation] = current

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from connectors import Filter, Record, SourceError, SourceQuery, SourceReader, UnusableKey
+from connectors import Filter, Record, SourceError, SourceQuery, SourceReader, UnusableKey, traced_batch
 
 AttendanceKey = tuple[str, date, date]
 
@@ -30,7 +30,8 @@ class Loaders:
     def _get(self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]) -> DataLoader:
         loader = self._loaders.get(key)
         if loader is None:
-            loader = self._loaders[key] = DataLoader(_remember_failures(batch))
+            # traced_batch: a span per batch when this request is traced (gateway.telemetry); else batch itself.
+            loader = self._loaders[key] = DataLoader(_remember_failures(traced_batch(key, batch)))
         return loader
 
     def one(self, entity: str, field: str) -> DataLoader:

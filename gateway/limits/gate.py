@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from connectors import SatudataError
 
@@ -52,6 +52,9 @@ class HeavyQueryGate:
         self._slots = asyncio.Semaphore(concurrency) if concurrency > 0 else None
         self.running = 0
         self.waiting = 0
+        #: Called with (running, waiting) whenever either changes (``gateway.metrics``'s gauges);
+        #: only heavy queries change them, so cheap ones never call it.
+        self.observers: list[Callable[[int, int], None]] = []
 
     def is_heavy(self, cost: int) -> bool:
         """Whether a query of this estimated cost must take a slot."""
@@ -69,17 +72,25 @@ class HeavyQueryGate:
             loop = asyncio.get_running_loop()
             wait_s = None if deadline is None else max(0.0, deadline - loop.time()) / 2
             self.waiting += 1
+            self._changed()
             try:
                 await asyncio.wait_for(self._slots.acquire(), wait_s)
             except TimeoutError:
                 raise GatewayBusy(cost=cost, retry_after_s=max(1, math.ceil(wait_s or 1))) from None
             finally:
                 self.waiting -= 1
+                self._changed()
         else:
             await self._slots.acquire()  # free: taken at once
         self.running += 1
+        self._changed()
         try:
             yield
         finally:
             self.running -= 1
             self._slots.release()
+            self._changed()
+
+    def _changed(self) -> None:
+        for observer in self.observers:
+            observer(self.running, self.waiting)

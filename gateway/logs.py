@@ -1,0 +1,250 @@
+"""Log lines: one JSON object per line (or text for a terminal), the level, one access line per request.
+
+```toml
+[logging]
+format = "json"    # "json" (default): one object per line; "text": for a person at a terminal
+level = "info"     # debug, info, warning or error; `satudata serve --log-level` wins over it
+```
+
+A JSON line holds ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, and, while a
+request is being answered, its ``request_id`` (the client's ``X-Request-Id`` when well-formed,
+else a new one; the same id the response and the GraphQL errors carry). ``exception`` holds a
+traceback when there is one.
+
+``AccessLog`` wraps the app and writes one line per request to the ``access`` logger: method,
+path, status, GraphQL operation name, role, milliseconds, request id. Never the document, its
+variables or the query string, which can hold NIKs; a path the gateway does not serve has its
+long numbers blanked. Health checks and scrapes (``/healthz``, ``/readyz``, ``/metrics``) are
+written at DEBUG, so that a probe every few seconds does not drown the requests.
+
+The endpoint tells the access line (and the request span, ``gateway.telemetry``) what only it
+knows, the operation and the role, with ``note_request``: a dict store in the ASGI scope.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connectors import ConfigError, quiet_client_loggers, redact_numbers
+
+#: The levels ``--log-level`` and ``[logging] level`` take.
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("json", "text")
+#: The environment carries the chosen level and format to worker processes (they are spawned).
+LEVEL_ENV = "SATUDATA_LOG_LEVEL"
+FORMAT_ENV = "SATUDATA_LOG_FORMAT"
+#: The scope key ``note_request`` writes: (operation name, role).
+REQUEST_NOTE = "satudata.request"
+
+access_log = logging.getLogger("access")
+#: The id of the request being answered, for every line written meanwhile.
+request_id_var: ContextVar[str | None] = ContextVar("satudata_request_id", default=None)
+
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_SERVED_PATHS = frozenset({"/graphql", *_QUIET_PATHS})
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: uvicorn sets up handlers of its own on these; they should write what every other logger writes.
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """``[logging]``: the format of log lines and the level below which nothing is written."""
+
+    #: ``"json"`` (default) or ``"text"``.
+    format: str = "json"
+    #: ``"info"`` (default), ``"debug"``, ``"warning"`` or ``"error"``.
+    level: str = "info"
+
+    @classmethod
+    def from_config(cls, raw: Any) -> LoggingSettings:
+        table = {} if raw is None else raw
+        if not isinstance(table, dict):
+            raise ConfigError("[logging] must be a table")
+        unknown = sorted(set(table) - {"format", "level"})
+        if unknown:
+            raise ConfigError(f"[logging] has unknown keys {unknown}; it takes format and level")
+        fmt = table.get("format", cls.format)
+        if fmt not in FORMATS:
+            raise ConfigError(f"[logging] format must be one of {list(FORMATS)}, not {fmt!r}")
+        level = table.get("level", cls.level)
+        if not isinstance(level, str) or level.lower() not in LEVELS:
+            raise ConfigError(f"[logging] level must be one of {list(LEVELS)}, not {level!r}")
+        return cls(format=fmt, level=level.lower())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        return orjson.dumps(entry, default=str).decode()
+
+
+class _TextFormatter(logging.Formatter):
+    """The classic line, with ``[request id]`` after the logger name while a request is answered."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        request_id = request_id_var.get()
+        if request_id is None:
+            return line
+        head, sep, rest = line.partition(": ")
+        return f"{head} [{request_id}]{sep}{rest}"
+
+
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler ``configure_logging`` installs (recognised so that a second call replaces it)."""
+
+
+def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
+    """Log to standard error in ``fmt`` at ``level``; each defaults to the environment
+    (``SATUDATA_LOG_LEVEL``, ``SATUDATA_LOG_FORMAT``), then to info and json. Idempotent: a
+    second call replaces the first one's handler."""
+
+    level = (level or os.environ.get(LEVEL_ENV) or "info").lower()
+    fmt = (fmt or os.environ.get(FORMAT_ENV) or "json").lower()
+    if level not in LEVELS:
+        raise ConfigError(f"log level must be one of {list(LEVELS)}, not {level!r}")
+    if fmt not in FORMATS:
+        raise ConfigError(f"log format must be one of {list(FORMATS)}, not {fmt!r}")
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(handler)
+    handler = _Handler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else _TextFormatter(_TEXT_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in _SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+    quiet_client_loggers()  # HTTP clients log every URL at INFO, and a URL can hold a NIK
+
+
+def configure_logging_from(raw: Any) -> str:
+    """Apply a config's ``[logging]`` table (``--log-level`` and the environment win over it), and
+    leave the choice in the environment for worker processes; the level chosen."""
+
+    settings = LoggingSettings.from_config(raw)
+    level = (os.environ.get(LEVEL_ENV) or settings.level).lower()
+    fmt = (os.environ.get(FORMAT_ENV) or settings.format).lower()
+    configure_logging(level, fmt)
+    os.environ[LEVEL_ENV], os.environ[FORMAT_ENV] = level, fmt
+    return level
+
+
+def note_request(scope: Scope, operation: str | None, role: str | None) -> None:
+    """What the endpoint alone knows of a request, for its access line and span (no personal data)."""
+
+    scope[REQUEST_NOTE] = (operation, role)
+
+
+class AccessLog:
+    """ASGI middleware: the request id for every line written while a request is answered, and
+    one access line when it is done."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ensure_request_id(scope)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500  # an app that raised before it answered: the server answers 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = scope["path"]
+            level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
+            if access_log.isEnabledFor(level):
+                write_access_line(level, scope, status, (time.perf_counter() - started) * 1000)
+            request_id_var.reset(token)
+
+
+def write_access_line(level: int, scope: Scope, status: int, ms: float) -> None:
+    path = scope["path"]
+    if path not in _SERVED_PATHS:
+        path = redact_numbers(path, limit=200)
+    operation, role = scope.get(REQUEST_NOTE, (None, None))
+    fields = {
+        "method": scope["method"],
+        "path": path,
+        "status": status,
+        "operation": operation,
+        "role": role,
+        "ms": round(ms, 2),
+    }
+    access_log.log(
+        level,
+        "%s %s %d %s role=%s %.1f ms",
+        scope["method"], path, status, operation or "-", role or "-", ms,
+        extra={"fields": fields},
+    )
+
+
+def ensure_request_id(scope: Scope) -> str:
+    """The request's ``X-Request-Id`` if it is well-formed; else a new id, written into the
+    request's headers so that the endpoint answers with the same one."""
+
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
+        if name == b"x-request-id":
+            if _REQUEST_ID.match(value):
+                return value.decode("ascii")
+            break
+    request_id = uuid.uuid4().hex
+    scope["headers"] = [(n, v) for n, v in headers if n != b"x-request-id"] + [(b"x-request-id", request_id.encode())]
+    return request_id
+
+
+__all__ = [
+    "AccessLog",
+    "JsonFormatter",
+    "LoggingSettings",
+    "configure_logging",
+    "configure_logging_from",
+    "ensure_request_id",
+    "note_request",
+    "request_id_var",
+]
