@@ -505,29 +505,6 @@ DOCUMENTS = Table(
     ),
 )
 
-# -- [telemetry], [logging] -------------------------------------------------------------------
-
-TELEMETRY = Table(
-    description="OpenTelemetry traces (the optional `otel` extra): a span per request, loader batch and source call.",
-    keys=(
-        Key("enabled", Bool(), "Make and export spans.", False),
-        Key("endpoint", Str(pattern="https?://.+", pattern_doc="an http(s) URL"), "OTLP/HTTP traces receiver.",
-            default_doc="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
-        Key("service_name", Str(), "The resource's service.name.", "satudata-gateway"),
-        Key("sample_ratio", Number(minimum=0), "Share of traces started here that are kept (0 to 1).", 1.0),
-    ),
-)
-
-LOGGING = Table(
-    description="Log lines: JSON or text, and the level below which nothing is written.",
-    keys=(
-        Key("format", Choice(("json", "text")), '"json": one object per line; "text": for a person at a terminal.',
-            "json"),
-        Key("level", Str(pattern="(?i)debug|info|warning|error", pattern_doc='one of "debug", "info", "warning", '
-            '"error"'), "`satudata serve --log-level` wins over it.", "info"),
-    ),
-)
-
 # -- [logging] and [telemetry] (gateway.logs, gateway.telemetry) ------------------------------
 
 LOGGING = Table(
@@ -570,8 +547,6 @@ TABLES: dict[str, Key] = {
         Key("documents", DOCUMENTS, DOCUMENTS.description, {}),
         Key("logging", LOGGING, LOGGING.description, {}),
         Key("telemetry", TELEMETRY, TELEMETRY.description, {}),
-        Key("telemetry", TELEMETRY, TELEMETRY.description, {}),
-        Key("logging", LOGGING, LOGGING.description, {}),
     )
 }
 

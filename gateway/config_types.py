@@ -312,6 +312,9 @@ class Table(ValueType):
     def key(self, name: str) -> Key:
         return next(k for k in self.keys if k.name == name)
 
+    def doc(self) -> str:
+        return "table"
+
     def default(self, name: str) -> Any:
         return self.key(name).default
 
