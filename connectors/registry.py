@@ -14,12 +14,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from .base import Connector, Filter, Record, SourceInfo, SourceQuery, SourceTrace
 from .errors import ConfigError, SourceError, SourceTimeout
 from .graphql import RemoteGraphQLConnector
 from .memory import InMemoryConnector
 from .resilience import ResiliencePolicy, ResilientConnector, SourceHealth, request_deadline, within
 from .rest import RestConnector
+from .settings import resolve_env
 from .sql import SqlConnector
 
 #: Called after every source round-trip with (source name, seconds, outcome code or "ok").
@@ -75,6 +79,8 @@ class ConnectorRegistry:
             factory = CONNECTOR_KINDS.get(kind) if isinstance(kind, str) else None
             if factory is None:
                 raise ConfigError(f"sources.{name}.kind is {kind!r}; choose one of {sorted(CONNECTOR_KINDS)}")
+            if kind == "sql":
+                _check_sqlite_file(name, raw, base_dir)
             inner = factory(name, raw, base_dir=base_dir)
             connectors.append(ResilientConnector(inner, ResiliencePolicy.from_settings(name, raw)))
         known = {str(a.get("code")) for a in agencies}
@@ -173,6 +179,34 @@ class RegistrySession:
         self.trace.record(name, rows=rows, ms=seconds * 1000, error=outcome != "ok")
         for observer in self.registry.observers:
             observer(name, seconds, outcome)
+
+
+def _check_sqlite_file(name: str, raw: Mapping[str, Any], base_dir: Path | None) -> None:
+    """A SQLite URL must name a file that exists: SQLite would otherwise create an empty one, and
+    the gateway would serve nothing from it, with no error until the first query's missing table."""
+
+    url = resolve_env(f"sources.{name}.url", raw.get("url"))
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # the connector says what is wrong with the URL
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    if database.startswith("file:"):  # a URI filename (uri=true): file:path?mode=ro
+        database, _, options = database[5:].partition("?")
+        if "mode=memory" in options:
+            return
+    if database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        return
+    path = Path(database)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path  # as the connector reads it: beside the config file
+    if not path.is_file():
+        raise ConfigError(
+            f"sources.{name}.url names the SQLite file {path}, which does not exist (SQLite would create an empty "
+            "database there); check the path, which is relative to the config file's folder, or create the database first"
+        )
 
 
 def _catalog(agencies: Sequence[Mapping[str, Any]], sources: Sequence[SourceInfo]) -> InMemoryConnector:

@@ -1,11 +1,13 @@
-"""The ``satudata`` command: ``demo``, ``serve --config FILE [--workers N]``, ``export-schema``, ``keygen-client``, ``audit``."""
+"""The ``satudata`` command: ``demo``, ``serve --config FILE [--workers N] [--pid-file F]``, ``config check``, ``reload``, ``export-schema``, ``keygen-client``, ``audit``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="processes accepting on the one socket (default: %(default)s); more than one needs shared state "
         "(Redis, a cursor key): see the README, 'Running on every core'",
     )
+    serve.add_argument("--pid-file", type=Path, help="write the server's process id here, for `satudata reload`")
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", type=Path, help="write to this file instead of standard output")
@@ -53,6 +56,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     schema_check.add_argument("--against", type=Path, default=Path("schema.graphql"), help="the published SDL (default: schema.graphql)")
     schema_check.add_argument("--against-ref", metavar="REF", help="read --against as it is at this git revision (e.g. origin/main)")
     schema_check.add_argument("--changelog", type=Path, default=Path("CHANGELOG.md"), help="where breaking changes are acknowledged")
+
+    config_cmd = commands.add_parser("config", help="check a config file without serving it")
+    config_check = config_cmd.add_subparsers(dest="config_command", required=True).add_parser(
+        "check", help="print OK (exit 0) or every problem of the file (exit 2)"
+    )
+    config_check.add_argument("file", type=Path, help="the gateway's TOML config")
+
+    reload = commands.add_parser("reload", help="make a running gateway re-read its config (SIGHUP); a bad one is refused")
+    reload.add_argument("--pid-file", type=Path, help="the pid file the gateway was started with (serve --pid-file)")
+    reload.add_argument("--pid", type=int, help="or the gateway's process id")
+    reload.add_argument("--config", type=Path, help="check this file first, and do not signal if it has a problem")
 
     keygen = commands.add_parser("keygen-client", help="make an API key for a new client, and its [[clients]] entry")
     keygen.add_argument("--role", required=True, help="the client's role")
@@ -83,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .schema_check import run_check
 
             return run_check(args.against, args.changelog, args.against_ref)
+        if args.command in ("config", "reload"):
+            from . import config_commands
+
+            if args.command == "config":
+                return config_commands.config_check(args.file)
+            return config_commands.reload(args.pid_file, args.pid, args.config)
         if args.command == "keygen-client":
             return _keygen_client(args.role, args.client_id)
         if args.command == "keygen-secret":
@@ -91,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(args)
         if args.command == "demo":
             return _demo(args.data_dir, args.scale, args.seed, args.host, args.port)
-        return _serve(args.config, args.host, args.port, workers=args.workers)
+        return _serve(args.config, args.host, args.port, workers=args.workers, pid_file=args.pid_file)
     except ConfigError as exc:
         print(f"satudata: configuration error: {exc.message}", file=sys.stderr)
         return 2
@@ -168,11 +188,12 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
         return _serve(config, host, port)
 
 
-def _serve(config: Path, host: str, port: int, *, workers: int = 1) -> int:
+def _serve(config: Path, host: str, port: int, *, workers: int = 1, pid_file: Path | None = None) -> int:
     import uvicorn
 
     from .app import create_app
     from .logs import configure_logging_from
+    from .reload import ReloadableGateway
     from .server import server_config, tune_garbage_collector
     from .settings import GatewaySettings
 
@@ -182,12 +203,32 @@ def _serve(config: Path, host: str, port: int, *, workers: int = 1) -> int:
     if workers > 1:
         from .workers import serve_workers
 
-        return serve_workers(settings, host=host, port=port, workers=workers, ready=banner)
-    app = create_app(settings)
+        with _pid_file(pid_file):
+            return serve_workers(settings, host=host, port=port, workers=workers, ready=banner, config_path=config)
+    app = ReloadableGateway(config, settings, create_app)  # SIGHUP: a new runtime from the file (gateway.reload)
     tune_garbage_collector()
     print(banner, file=sys.stderr)
-    uvicorn.Server(server_config(app, settings, host=host, port=port, log_level=log_level, log_config=None)).run()
+    with _pid_file(pid_file):
+        uvicorn.Server(server_config(app, settings, host=host, port=port, log_level=log_level, log_config=None)).run()
     return 0
+
+
+@contextlib.contextmanager
+def _pid_file(path: Path | None) -> Iterator[None]:
+    from .config_commands import remove_pid_file, write_pid_file
+
+    if path is None:
+        yield
+        return
+    write_pid_file(path)
+    # uvicorn ends by re-raising the SIGTERM it caught; with the default action the process would
+    # die before removing the pid file, so the signal ends it through this block instead.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        remove_pid_file(path)
 
 
 def _keygen_client(role: str, client_id: str | None) -> int:

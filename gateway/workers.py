@@ -7,7 +7,8 @@ each build their own app (``worker_app``) and serve the socket through ``gateway
 with its strict parser, head deadline and concurrency limit (all carried by the pickled
 ``GatewayServerConfig``). The supervisor is uvicorn's own (``WorkerSupervisor``): a worker
 that dies is replaced, SIGTERM or SIGINT lets every worker finish its requests and stops
-them, SIGHUP replaces them one by one. A worker whose start-up fails (a source it cannot
+them, SIGHUP reloads the config: the supervisor checks the file once and, if it is good, each
+worker swaps in a runtime built from it (``gateway.reload``). A worker whose start-up fails (a source it cannot
 reach) stops them all, with uvicorn's start-up failure code 3, as one process does.
 
 What each worker keeps in its own memory, and what was decided for N > 1:
@@ -40,6 +41,7 @@ import functools
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -49,7 +51,6 @@ from typing import Any
 
 from prometheus_client.multiprocess import mark_process_dead
 from sqlalchemy.engine import make_url
-from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
@@ -58,6 +59,7 @@ from connectors import ConfigError
 from .app import create_app
 from .audit import AuditSettings
 from .metrics import MULTIPROC_DIR_ENV
+from .reload import ReloadableGateway
 from .server import GatewayServerConfig, server_config, tune_garbage_collector
 from .settings import GatewaySettings
 
@@ -151,9 +153,12 @@ class WorkerSupervisor(Multiprocess):
     """uvicorn's worker supervisor, which also tells the metrics directory when a worker is gone
     (its ``live*`` gauges, such as the breaker states it last saw, must stop counting)."""
 
-    def __init__(self, config: GatewayServerConfig, sockets: list[socket], metrics_dir: Path) -> None:
+    def __init__(
+        self, config: GatewayServerConfig, sockets: list[socket], metrics_dir: Path, *, config_path: Path | None = None
+    ) -> None:
         super().__init__(config, sockets)
         self.metrics_dir = metrics_dir
+        self.config_path = config_path
         self._pids: set[int] = set()
 
     @property
@@ -172,8 +177,34 @@ class WorkerSupervisor(Multiprocess):
         self._note_workers()
 
     def handle_signals(self) -> None:
-        super().handle_signals()  # SIGHUP replaces every worker, SIGTTOU retires one
+        super().handle_signals()  # SIGHUP reloads every worker (handle_hup), SIGTTOU retires one
         self._note_workers()
+
+    def handle_hup(self) -> None:
+        """SIGHUP: check the config file here, once; if it is good, each worker reloads it (``gateway.reload``).
+
+        uvicorn's own SIGHUP restarts the workers with the settings they were started with; a
+        reload instead swaps each worker's runtime while it keeps serving, and refuses a bad file
+        before any worker sees it.
+        """
+
+        if self.config_path is None:
+            super().handle_hup()
+            return
+        try:
+            settings = GatewaySettings.from_file(self.config_path)
+            check_shared_state(settings, self.processes_num)
+            create_app(settings)
+        except ConfigError as exc:
+            log.error("reload refused, the workers keep the previous config: %s", exc.message)
+            return
+        # A worker started from now on (one replacing a dead one) starts from the new settings.
+        self.config.app = functools.partial(worker_app, settings, self.config_path, self.processes_num)
+        workers = [p.pid for p in self.processes if p.pid is not None and p.exitcode is None]
+        log.info("config %s is good: asking %d workers to reload", self.config_path, len(workers))
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
 
     def _note_workers(self) -> None:
         running = {p.pid for p in self.processes if p.pid is not None and p.exitcode is None}
@@ -182,16 +213,24 @@ class WorkerSupervisor(Multiprocess):
         self._pids = running
 
 
-def serve_workers(settings: GatewaySettings, *, host: str, port: int, workers: int, ready: str | None = None) -> int:
+def serve_workers(
+    settings: GatewaySettings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    ready: str | None = None,
+    config_path: Path | None = None,
+) -> int:
     """Serve with ``workers`` processes until SIGTERM or SIGINT; the exit code (0, or 3 when a
     worker could not start). ``ConfigError`` before any process is started; ``ready`` is
-    printed once the socket is bound."""
+    printed once the socket is bound. With ``config_path``, SIGHUP reloads it in every worker."""
 
     create_app(settings)  # what each worker will do: a configuration error is found here, once
     check_shared_state(settings, workers)
     with shared_metrics_dir() as metrics_dir:
         config = server_config(
-            functools.partial(worker_app, settings),
+            functools.partial(worker_app, settings, config_path, workers),
             settings,
             host=host,
             port=port,
@@ -202,7 +241,7 @@ def serve_workers(settings: GatewaySettings, *, host: str, port: int, workers: i
             # on a busy machine, where uvicorn's 5 s would abort a SIGHUP restart half-way.
             timeout_worker_healthcheck=WORKER_READY_S,
         )
-        supervisor = WorkerSupervisor(config, [config.bind_socket()], metrics_dir)
+        supervisor = WorkerSupervisor(config, [config.bind_socket()], metrics_dir, config_path=config_path)
         log.info(
             "%d workers on one socket; each has its own max_concurrency (%d), heavy-query slots and source "
             "connection pools, so %d times each in all",
@@ -239,14 +278,20 @@ def shared_metrics_dir() -> Iterator[Path]:
             os.environ[MULTIPROC_DIR_ENV] = before
 
 
-def worker_app(settings: GatewaySettings) -> Starlette:
-    """The app of one worker process (uvicorn calls it there, as an app factory)."""
+def worker_app(settings: GatewaySettings, config_path: Path | None = None, workers: int = 1) -> Any:
+    """The app of one worker process (uvicorn calls it there, as an app factory); with
+    ``config_path``, one that reloads it on SIGHUP (``gateway.reload``)."""
 
     from .cli import configure_logging
 
     configure_logging()
     try:
-        app = create_app(settings)
+        if config_path is not None:
+            app: Any = ReloadableGateway(
+                config_path, settings, create_app, check=functools.partial(_check_shared, workers=workers)
+            )
+        else:
+            app = create_app(settings)
         tune_garbage_collector()
         return app
     except ConfigError as exc:
@@ -254,6 +299,10 @@ def worker_app(settings: GatewaySettings) -> Starlette:
         # the same way in every replacement, so stop them all instead of restarting it for ever.
         log.error("worker %d: configuration error: %s", os.getpid(), exc.message)
         sys.exit(STARTUP_FAILURE)
+
+
+def _check_shared(settings: GatewaySettings, *, workers: int) -> None:
+    check_shared_state(settings, workers)
 
 
 __all__ = ["WORKER_READY_S", "WorkerSupervisor", "check_shared_state", "serve_workers", "shared_metrics_dir", "worker_app"]
