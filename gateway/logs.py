@@ -53,6 +53,9 @@ access_log = logging.getLogger("access")
 request_id_var: ContextVar[str | None] = ContextVar("satudata_request_id", default=None)
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+#: A NIK or KK is 16 digits: a client's request id or operation name of that shape is not written as is.
+_NIK_SHAPED_ID = re.compile(rb"\d{16}")
+_LONG_NUMBER = re.compile(r"\d{8}")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _SERVED_PATHS = frozenset({"/graphql", *_QUIET_PATHS})
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -180,6 +183,8 @@ def configure_logging_from(raw: Any) -> str:
 def note_request(scope: Scope, operation: str | None, role: str | None) -> None:
     """What the endpoint alone knows of a request, for its access line and span (no personal data)."""
 
+    if operation is not None and _LONG_NUMBER.search(operation):  # the client names its operations
+        operation = redact_numbers(operation)
     scope[REQUEST_NOTE] = (operation, role)
 
 
@@ -255,13 +260,14 @@ os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker must not r
 
 
 def ensure_request_id(scope: Scope) -> str:
-    """The request's ``X-Request-Id`` if it is well-formed; else a new id, written into the
-    request's headers so that the endpoint answers with the same one."""
+    """The request's ``X-Request-Id`` if it is well-formed (and holds no 16-digit run, the shape of
+    a NIK, which would then be in every line); else a new id, written into the request's headers
+    so that the endpoint answers with the same one."""
 
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     for name, value in headers:
         if name == b"x-request-id":
-            if _REQUEST_ID.match(value):
+            if _REQUEST_ID.match(value) and not _NIK_SHAPED_ID.search(value):
                 return value.decode("ascii")
             break
     request_id = new_request_id()
