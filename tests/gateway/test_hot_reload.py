@@ -311,3 +311,67 @@ def test_ten_reloads_under_load_fail_no_request(
     log = log_path.read_text(errors="replace")
     assert log.count("reload refused") == 1 and "generation 9 serves" in log and "generation 8 retired" in log
     capsys.readouterr()
+
+
+def test_with_workers_the_supervisor_checks_the_file_once_and_every_worker_reloads(
+    sqlite_backend: Backend, tmp_path: Path, repo_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import secrets
+
+    key = secrets.token_urlsafe(32)
+
+    def text(title: str, *, typo: bool = False) -> str:
+        return config_text(sqlite_backend, title=title, typo=typo).replace(
+            f'title = "{title}"', f'title = "{title}"\ncursor_key = "{key}"', 1
+        )
+
+    config = tmp_path / "gateway.toml"
+    config.write_text(text("Before"), encoding="utf-8")
+    pid_file = tmp_path / "gateway.pid"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
+             "--workers", "2", "--pid-file", str(pid_file)],
+            cwd=repo_root, stdout=log_file, stderr=subprocess.STDOUT,
+        )
+    try:
+        def titles(n: int) -> set[str]:
+            # New connections each time, so both workers answer some of them.
+            return {page_title(httpx.get(f"{url}/graphql", headers={"accept": "text/html"}, timeout=10).text) for _ in range(n)}
+
+        def log() -> str:
+            return log_path.read_text(errors="replace")
+
+        deadline = time.monotonic() + 120
+        while log().count("Application startup complete") < 2:
+            assert process.poll() is None and time.monotonic() < deadline, log()
+            time.sleep(0.3)
+        assert titles(4) == {"Before"}
+        config.write_text(text("After"), encoding="utf-8")
+        assert main(["reload", "--pid-file", str(pid_file)]) == 0
+        deadline = time.monotonic() + 60
+        while log().count("generation 2 serves") < 2:
+            assert time.monotonic() < deadline, log()[-3000:]
+            time.sleep(0.2)
+        assert titles(20) == {"After"}
+
+        config.write_text(text("Never", typo=True), encoding="utf-8")
+        assert main(["reload", "--pid-file", str(pid_file)]) == 0
+        deadline = time.monotonic() + 60
+        while "reload refused, the workers keep the previous config" not in log():
+            assert time.monotonic() < deadline, log()[-3000:]
+            time.sleep(0.2)
+        assert titles(10) == {"After"}
+        assert 'gateway.produktion is not a key of [gateway]' in log() and "generation 3" not in log()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert not pid_file.exists()
+    capsys.readouterr()
