@@ -95,12 +95,14 @@ async def ensure_loaded(dbs: BenchDatabases, *, reload: bool = False, log: Any =
 
     for url in (dbs.registry_url, dbs.education_url):
         await _drop_manifest(url)
-    log(f"scale {dbs.scale:g}: building the dataset (seed {dbs.seed}) ...")
+    from demo.progress import Progress
+
     started = time.perf_counter()
-    ds = demo.build_dataset(scale=dbs.scale, seed=dbs.seed)
-    built = time.perf_counter() - started
-    log(f"scale {dbs.scale:g}: built in {built:.1f} s; loading into PostgreSQL + MariaDB ...")
-    await demo.load_dataset(ds, registry_url=dbs.registry_url, education_url=dbs.education_url)
+    # A line every few seconds (what is being generated, rows loaded per table): scale 1.0 takes minutes.
+    with Progress(f"scale {dbs.scale:g}: building the dataset (seed {dbs.seed})", write=log):
+        ds = demo.build_dataset(scale=dbs.scale, seed=dbs.seed)
+    with Progress(f"scale {dbs.scale:g}: loading into PostgreSQL + MariaDB", write=log):
+        await demo.load_dataset(ds, registry_url=dbs.registry_url, education_url=dbs.education_url)
     seconds = time.perf_counter() - started
     loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
     for url in (dbs.registry_url, dbs.education_url):

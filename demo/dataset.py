@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
+from . import progress
 from .attendance import Outbreak, plan_outbreaks, school_attendance
 from .education import PESERTA_DIDIK_COLUMNS, S_NISN, S_NPSN, SEKOLAH_COLUMNS, generate_education
 from .quirks import plant_quirks
@@ -132,11 +133,15 @@ def build_dataset(
     def stream(stage: str) -> random.Random:
         return random.Random(f"demo/{seed}/{stage}")
 
+    progress.step("dataset", "generating residents and families (registry)")
     registry = generate_registry(stream("registry"), scale, as_of, term_start)
+    progress.step("dataset", "generating schools and pupils (education)")
     education = generate_education(stream("education"), registry, scale, term_start)
+    progress.step("dataset", "planting quirks and outbreaks")
     quirks = plant_quirks(stream("quirks"), registry, education, as_of)
     days = school_days(term_start, as_of)
     outbreaks = plan_outbreaks(stream("outbreaks"), education, days)
+    progress.end("dataset")
 
     rosters: dict[str, list[str]] = {s.npsn: [] for s in education.schools}
     for row in education.peserta_didik:

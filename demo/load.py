@@ -26,6 +26,7 @@ from sqlalchemy import Date, DateTime, MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from . import progress
 from .dataset import Dataset, Row
 from .schema import education_metadata, registry_metadata
 
@@ -52,6 +53,8 @@ async def load_dataset(ds: Dataset, *, registry_url: str, education_url: str) ->
 
 async def _load(url: str, metadata: MetaData, ds: Dataset, tables: tuple[str, ...]) -> None:
     engine = create_async_engine(url)
+    lane = Path(engine.url.database or url).stem  # the progress line's name for this database
+    progress.step(lane, "creating tables")
     if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         create_private_file(Path(engine.url.database or ""))
     try:
@@ -70,21 +73,24 @@ async def _load(url: str, metadata: MetaData, ds: Dataset, tables: tuple[str, ..
 
             for name in tables:
                 table = metadata.tables[name]
+                progress.step(lane, name, total=ds.count(name))
                 if dialect == "postgresql":
-                    await _copy_postgresql(conn, table, ds.rows(name))
+                    await _copy_postgresql(conn, table, progress.counted(lane, ds.rows(name)))
                 elif dialect == "mysql" and name == "kehadiran":
-                    await _execute_pipelined(conn, _attendance_inserts(ds), commit_every=MARIADB_COMMIT_EVERY)
+                    await _execute_pipelined(conn, _attendance_inserts(ds), commit_every=MARIADB_COMMIT_EVERY, lane=lane)
                 else:
                     commit_every = MARIADB_COMMIT_EVERY if dialect == "mysql" else 0
-                    await _execute_pipelined(conn, _inserts(ds, table, dialect), commit_every=commit_every)
+                    await _execute_pipelined(conn, _inserts(ds, table, dialect), commit_every=commit_every, lane=lane)
                 await conn.commit()
 
+            progress.step(lane, "indexes")
             for name in tables:
                 for index in sorted(metadata.tables[name].indexes, key=lambda i: i.name or ""):
                     await conn.execute(CreateIndex(index))
             await conn.commit()
             if dialect == "sqlite":
                 await conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+            progress.end(lane)
         if dialect == "postgresql":
             # Statistics for the planner, and the visibility map that lets a count be answered
             # from an index alone; VACUUM cannot run inside a transaction.
@@ -110,8 +116,11 @@ def create_private_file(path: Path) -> None:
     os.chmod(path, 0o600)  # an existing file keeps its old mode through O_CREAT
 
 
-async def _execute_pipelined(conn: AsyncConnection, statements: Iterable[Statement], *, commit_every: int = 0) -> None:
-    """Run the statements in order, preparing each while the driver still runs the one before."""
+async def _execute_pipelined(
+    conn: AsyncConnection, statements: Iterable[Statement], *, commit_every: int = 0, lane: str = ""
+) -> None:
+    """Run the statements in order, preparing each while the driver still runs the one before;
+    each chunk's rows count as done in progress ``lane``."""
 
     pending: asyncio.Future[Any] | None = None
     since_commit = 0
@@ -126,6 +135,7 @@ async def _execute_pipelined(conn: AsyncConnection, statements: Iterable[Stateme
             pending = asyncio.ensure_future(conn.exec_driver_sql(sql, params))
             await asyncio.sleep(0)  # let it reach the driver before the next chunk is built
             since_commit += rows
+            progress.advance(lane, rows)
     finally:
         if pending is not None:
             await pending

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from . import progress
+
 #: Each API's port is the gateway's port plus this offset (8000 -> 8101, 8102, 8103, 8104).
 PORT_OFFSETS: Mapping[str, int] = {"dinkes": 101, "sepeda-keren": 102, "lapor": 103, "jkn": 104}
 
@@ -47,13 +49,16 @@ def running_apis(
                 preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + timeout_s
-        for name, url in urls.items():
-            while not _healthy(url):
-                if processes[name].poll() is not None:
-                    raise RuntimeError(f"demo API {name} exited; see {log_dir / f'api-{name}.log'}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"demo API {name} did not start within {timeout_s:.0f} s")
-                time.sleep(0.2)
+        # Each API generates its data as it starts: at scale 1.0 that takes a while.
+        with progress.Progress(f"starting the demo OPD APIs ({', '.join(urls)})"):
+            for name, url in urls.items():
+                progress.step("waiting for", name)
+                while not _healthy(url):
+                    if processes[name].poll() is not None:
+                        raise RuntimeError(f"demo API {name} exited; see {log_dir / f'api-{name}.log'}")
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"demo API {name} did not start within {timeout_s:.0f} s")
+                    time.sleep(0.2)
         yield urls
     finally:
         for process in processes.values():

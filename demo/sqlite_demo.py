@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import progress
 from .dataset import GENERATOR_VERSION, Dataset, build_dataset
 from .load import create_private_file, load_dataset
 
@@ -48,7 +49,8 @@ def ensure_sqlite_demo(data_dir: Path, scale: float = 0.1, seed: int = 3503) -> 
         (data_dir / f).is_file() for f in (REGISTRY_FILE, EDUCATION_FILE, GROUND_TRUTH_FILE)
     ):
         return urls
-    generate_sqlite_demo(data_dir, build_dataset(scale=scale, seed=seed))
+    with progress.Progress(f"generating the demo data in {data_dir} (scale {scale:g}, seed {seed})"):
+        generate_sqlite_demo(data_dir, build_dataset(scale=scale, seed=seed))
     return urls
 
 
@@ -70,6 +72,7 @@ def generate_sqlite_demo(data_dir: Path, ds: Dataset) -> None:
             registry_url=sqlite_url(staging / REGISTRY_FILE),
             education_url=sqlite_url(staging / EDUCATION_FILE),
         ))
+        progress.step("files", "writing the ground truth")
         write_ground_truth(staging / GROUND_TRUTH_FILE, ds)
         for name in (REGISTRY_FILE, EDUCATION_FILE, GROUND_TRUTH_FILE):
             os.replace(staging / name, data_dir / name)
