@@ -361,7 +361,7 @@ bloodType = "golongan_darah"
 registeredOn = {{ column = "tanggal_registrasi", type = "date" }}
 chronicConditions = "penyakit_kronis"
 hasDisability = "status_disabilitas"
-disabilityType = "jenis_disabilitas"
+disabilityType = {{ column = "jenis_disabilitas", values = {{ FISIK = "PHYSICAL", SENSORIK_NETRA = "VISUAL", SENSORIK_RUNGU_WICARA = "HEARING_SPEECH", INTELEKTUAL = "INTELLECTUAL", MENTAL = "MENTAL", GANDA = "MULTIPLE" }} }}
 '''
 
 

@@ -11,7 +11,9 @@ Codes a client can see::
 
     GRAPHQL_PARSE_FAILED       the document is not GraphQL
     GRAPHQL_VALIDATION_FAILED  the document does not fit the schema
-    BAD_USER_INPUT             an argument or variable is malformed (see extensions.reason, .argument);
+    BAD_USER_INPUT             an argument or variable is malformed (see extensions.reason, .argument:
+                               the argument's or input field's name, never a type's); the request
+                               is then a request error, with no data (``refuses_request``);
                                also a key a source cannot use (reason MALFORMED) or an argument a
                                source refused (reason REJECTED_BY_SOURCE, its words in the message),
                                both with extensions.source: the caller's mistake, never counted
@@ -39,12 +41,24 @@ Codes a client can see::
 from __future__ import annotations
 
 import logging
+import re
 import traceback
+from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import (
+    ArgumentNode,
+    GraphQLError,
+    Node,
+    ObjectFieldNode,
+    VariableDefinitionNode,
+    VariableNode,
+    parse,
+)
 
 from connectors import SatudataError, redact_numbers
+from resolvers.errors import InvalidInput
 
 log = logging.getLogger("satudata.gateway")
 
@@ -89,6 +103,11 @@ def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:
         # encountered error '...'"); say it once, naming the variable when there is one.
         formatted["message"] = _variable_prefix(error.message) + original.message
         formatted["extensions"] = original.extensions()
+        if "argument" in formatted["extensions"] and error.path is None:
+            # A scalar's own check knows its type ("NIK"), not where the value was written.
+            name = argument_name(error)
+            if name is not None:
+                formatted["extensions"]["argument"] = name
     elif original is None or isinstance(original, GraphQLError):
         formatted["extensions"] = {"code": _static_error_code(error.message)}
     else:
@@ -113,3 +132,79 @@ def _variable_prefix(message: str) -> str:
         name = message[len("Variable '") :].split("'", 1)[0]
         return f"Variable '{name}' has an invalid value: "
     return ""
+
+
+def original_error(error: GraphQLError) -> BaseException | None:
+    """The exception a resolver or a scalar raised, under graphql-core's wrappings."""
+
+    original = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original
+
+
+def refuses_request(errors: Iterable[GraphQLError]) -> bool:
+    """Whether ``errors`` make the request a request error (no ``data``): a wrong argument value.
+
+    GraphQL's validation and variable coercion refuse a malformed NIK before execution; a
+    field's own check (``first: 101``, ``fromWeek: 60``, a cursor that is not one) finds its
+    mistake during execution. Both are the same mistake, so both get the answer of the first:
+    the errors alone, HTTP 400 with ``application/graphql-response+json``. A key or argument
+    that only a source refuses (``SourceRejectedInput``) is not a wrong value in the schema's
+    terms and fails its field alone.
+    """
+
+    for error in errors:
+        original = original_error(error)
+        if isinstance(original, InvalidInput) and original.fails_request:
+            return True
+    return False
+
+
+_AT_PATH = re.compile(r" at '([^']+)'")
+
+
+def argument_name(error: GraphQLError) -> str | None:
+    """The name of the argument (or input field) holding the value a validation or coercion error is about.
+
+    A literal's error points at the value node; a variable's at its definition, and the
+    argument is where the operation passes that variable (the first such place), or the
+    input field graphql-core names in ``at 'var.field'``.
+    """
+
+    if not error.nodes or error.source is None:
+        return None
+    node = error.nodes[0]
+    if node.loc is None:
+        return None
+    if isinstance(node, VariableDefinitionNode):
+        inside = _AT_PATH.search(error.message)
+        if inside and "." in inside.group(1):
+            return inside.group(1).rsplit(".", 1)[1].split("[", 1)[0]
+        return _names_of_values(error.source.body).get(("$", node.variable.name.value))
+    return _names_of_values(error.source.body).get(node.loc.start)
+
+
+@lru_cache(maxsize=64)
+def _names_of_values(body: str) -> dict[Any, str]:
+    """Value position (or ``("$", variable)``) -> name of the argument or input field holding it."""
+
+    try:
+        document = parse(body, no_location=False)
+    except GraphQLError:
+        return {}
+    names: dict[Any, str] = {}
+
+    def visit(node: Any) -> None:
+        if isinstance(node, (ArgumentNode, ObjectFieldNode)) and node.value.loc is not None:
+            names.setdefault(node.value.loc.start, node.name.value)
+            if isinstance(node.value, VariableNode):
+                names.setdefault(("$", node.value.name.value), node.name.value)
+        for key in node.keys:
+            child = getattr(node, key, None)
+            for item in child if isinstance(child, (list, tuple)) else (child,):
+                if isinstance(item, Node):
+                    visit(item)
+
+    visit(document)
+    return names

@@ -3,8 +3,9 @@
 Follows the GraphQL-over-HTTP draft (graphql.github.io/graphql-over-http): with
 ``application/graphql-response+json`` a request that fails before execution (parse,
 validation, variable coercion) answers 4xx; with legacy ``application/json`` it answers
-200 with the errors. Without an ``Accept`` header, ``graphql-response+json`` is assumed
-(the spec's behaviour since 2025-01-01).
+200 with the errors. Without an ``Accept`` header, or with only a wildcard (``*/*``), the
+answer is ``application/json``: a client that did not ask for the new media type may not
+understand a 4xx that carries a GraphQL body (the spec's SHOULD, audited by graphql-http).
 
 The order of a request is the order of trust: who is calling and whether they have budget
 (``AccessControl.admit``) before a byte of the body is read, and the body only within
@@ -48,7 +49,7 @@ from resolvers.execution import NoSuchOperation, PreparedDocument, run
 from .access import PURPOSE_HEADER, AccessControl, Admission
 from .audit import AuditUnavailable
 from .context import RequestContext
-from .errors import RequestError, format_error
+from .errors import RequestError, format_error, refuses_request
 from .graphiql import wants_graphiql
 from .limits import GatewayBusy, QueryGuard, QueryLimits
 from .logs import note_request
@@ -207,7 +208,7 @@ class GraphQLEndpoint:
         else:
             # Variable coercion failures come back as a result with no data and errors without a path.
             errors = result.errors or []
-            pre_execution = result.data is None and bool(errors) and all(e.path is None for e in errors)
+            pre_execution = (result.data is None and bool(errors) and all(e.path is None for e in errors)) or refuses_request(errors)
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [self.format_error(e, request_id) for e in result.errors]
@@ -425,8 +426,8 @@ def negotiate(accept: str | None) -> str | None:
     """Pick the response media type from an ``Accept`` header (``None``: nothing acceptable)."""
 
     if accept is None or not accept.strip():
-        return GRAPHQL_RESPONSE
-    best: tuple[float, int, str] | None = None
+        return JSON
+    best: tuple[float, bool, int, str] | None = None
     for position, part in enumerate(accept.split(",")):
         media, *options = (p.strip() for p in part.split(";"))
         quality = 1.0
@@ -437,13 +438,14 @@ def negotiate(accept: str | None) -> str | None:
                 except ValueError:
                     quality = 0.0
         media = media.lower()
-        chosen = {GRAPHQL_RESPONSE: GRAPHQL_RESPONSE, JSON: JSON, "application/*": GRAPHQL_RESPONSE, "*/*": GRAPHQL_RESPONSE}.get(media)
+        chosen = {GRAPHQL_RESPONSE: GRAPHQL_RESPONSE, JSON: JSON, "application/*": JSON, "*/*": JSON}.get(media)
         if chosen is None or quality <= 0:
             continue
-        rank = (quality, -position, chosen)
-        if best is None or rank[:2] > best[:2]:
+        # A named type beats a wildcard of the same quality, whatever the order.
+        rank = (quality, "*" not in media, -position, chosen)
+        if best is None or rank[:3] > best[:3]:
             best = rank
-    return best[2] if best else None
+    return best[3] if best else None
 
 
 def _request_id(request: Request) -> str:

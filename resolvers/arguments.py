@@ -38,6 +38,7 @@ MATCHES: dict[str, str] = {
     "Query.persons(filter.nameContains)": "Person.name",
     "Query.persons(filter.status)": "Person.status",
     "Query.persons(filter.sex)": "Person.sex",
+    "Region.residents(status)": "Person.status",
     "Query.students(filter.grade)": "Student.grade",
     "Query.students(filter.nameContains)": "Student.name",
     "School.students(grade)": "Student.grade",

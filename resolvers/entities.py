@@ -23,7 +23,7 @@ from strawberry.federation.schema import FederationAny
 from strawberry.utils.inspect import get_func_args
 
 from .context import Info
-from .errors import InvalidInput
+from .errors import InvalidInput, MalformedRepresentation
 
 T = TypeVar("T")
 
@@ -72,7 +72,9 @@ class CheckedRepresentations:
                 results.append(next(resolved))
             else:
                 results.append(
-                    InvalidInput(f"representations[{index}] {problem}", argument="representations", reason="MALFORMED", index=index)
+                    MalformedRepresentation(
+                        f"representations[{index}] {problem}", argument="representations", reason="MALFORMED", index=index
+                    )
                 )
         refused = [i for i, p in enumerate(problems) if p is not None]
         if refused:

@@ -105,3 +105,13 @@ class AttendanceStatus(Enum):
     SICK = strawberry.enum_value("SICK", description="Sakit.")
     PERMITTED = strawberry.enum_value("PERMITTED", description="Izin: absent with permission.")
     ABSENT = strawberry.enum_value("ABSENT", description="Alpa: absent without notice.")
+
+
+@strawberry.enum(description="Kind of disability, as UU 8/2016 groups them. Specific personal data (UU PDP Art. 4(2)): health data.")
+class DisabilityType(Enum):
+    PHYSICAL = strawberry.enum_value("PHYSICAL", description="Fisik.")
+    VISUAL = strawberry.enum_value("VISUAL", description="Sensorik netra: blind or low vision.")
+    HEARING_SPEECH = strawberry.enum_value("HEARING_SPEECH", description="Sensorik rungu/wicara: deaf or speech-impaired.")
+    INTELLECTUAL = strawberry.enum_value("INTELLECTUAL", description="Intelektual.")
+    MENTAL = strawberry.enum_value("MENTAL", description="Mental (psikososial).")
+    MULTIPLE = strawberry.enum_value("MULTIPLE", description="Ganda: more than one of the above.")

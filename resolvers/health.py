@@ -11,8 +11,9 @@ import strawberry
 from connectors import Filter, Record, SourceQuery
 
 from .context import Info
-from .enums import enum_or_none
+from .enums import DisabilityType, enum_or_none
 from .errors import InvalidInput
+from .scalars import DiseaseCode
 
 if TYPE_CHECKING:
     from .region import Region
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 Year = Annotated[int, strawberry.argument(description="Year of the epidemiological weeks.")]
 FromWeek = Annotated[int, strawberry.argument(description="First epidemiological week (1-53).")]
 ToWeek = Annotated[int, strawberry.argument(description="Last epidemiological week (1-53).")]
-Disease = Annotated[str | None, strawberry.argument(description="Only this SKDR disease code (e.g. `A`, `J`).")]
+Disease = Annotated[DiseaseCode | None, strawberry.argument(description="Only this SKDR disease code (e.g. `A`, `J`).")]
 
 
 @strawberry.enum(description="What kind of health facility.")
@@ -77,7 +78,7 @@ class HealthFacility:
         return await Region.load(info, self.region_code)
 
     @strawberry.field(description="The desa and kelurahan in the facility's working area (wilayah kerja).")
-    async def coverage(self, info: Info) -> list[Annotated[Region, strawberry.lazy(".region")]]:
+    async def coverage(self, info: Info) -> list[Annotated[Region, strawberry.lazy(".region")]] | None:
         from .region import Region
 
         regions = [await Region.load(info, code) for code in self.coverage_codes]
@@ -91,7 +92,7 @@ class HealthFacility:
         from_week: FromWeek = 1,
         to_week: ToWeek = 53,
         disease: Disease = None,
-    ) -> list[CaseReport]:
+    ) -> list[CaseReport] | None:
         return await CaseReport.fetch(info, [Filter("facility", "eq", self.code)], year, from_week, to_week, disease)
 
 
@@ -152,7 +153,9 @@ class HealthRecord:
     registered_on: date | None = strawberry.field(description="Date of registration at the facility.")
     chronic_conditions: list[str] = strawberry.field(description="Recorded chronic conditions.")
     has_disability: bool | None = strawberry.field(description="Whether a disability is recorded.")
-    disability_type: str | None = strawberry.field(description="Kind of disability, when recorded.")
+    disability_type: DisabilityType | None = strawberry.field(
+        description="Kind of disability, when recorded (the same enum as `ProgrammeParticipation.disabilityType`)."
+    )
     facility_code: strawberry.Private[str | None]
     nik: strawberry.Private[str | None] = None
 
@@ -170,7 +173,7 @@ class HealthRecord:
             registered_on=r.get("registeredOn"),
             chronic_conditions=list(r.get("chronicConditions") or ()),
             has_disability=r.get("hasDisability"),
-            disability_type=r.get("disabilityType"),
+            disability_type=enum_or_none(DisabilityType, r.get("disabilityType")),
             facility_code=r.get("facility"),
             nik=r.get("nik"),
         )

@@ -23,11 +23,14 @@ PROVINCES = frozenset(
     "11 12 13 14 15 16 17 18 19 21 31 32 33 34 35 36 51 52 53 61 62 63 64 65 "
     "71 72 73 74 75 76 81 82 91 92 93 94 95 96".split()
 )
-#: The regency this gateway serves; its code list is complete, so unknown codes under it are refused.
+#: The regency this gateway serves. Its code list (with its province) is complete, so any other
+#: well-formed code, inside the regency or outside it, is refused as ``UNKNOWN_REGION``: one
+#: rule for ``region(code:)`` and every region filter, never a silent null or an empty list.
 HOME_REGENCY = "35.03"
 
 _REGION_CODE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
 _NPSN = re.compile(r"^[0-9A-Z][0-9]{7}$")
+_DISEASE = re.compile(r"^[A-Z]{1,3}$")
 _REFERENCE = Path(__file__).parent / "reference" / "trenggalek-wilayah.csv"
 
 
@@ -118,7 +121,7 @@ def validate_npsn(value: str) -> str:
 
 
 def validate_region_code(value: str) -> str:
-    """A dotted Kemendagri code at any level; codes under the home regency must exist."""
+    """A dotted Kemendagri code at any level, naming a region the gateway knows (see ``HOME_REGENCY``)."""
 
     if not isinstance(value, str):
         raise InvalidInput("A region code must be a string such as \"35.03.08\".", argument="RegionCode", reason="MALFORMED")
@@ -134,10 +137,30 @@ def validate_region_code(value: str) -> str:
         raise InvalidInput(
             f"Region code {value!r}: {code[:2]!r} is not a province code.", argument="RegionCode", reason="UNKNOWN_REGION"
         )
-    if code.startswith(HOME_REGENCY + ".") and code not in home_region_codes():
+    if code not in home_region_codes():
+        where = "Kabupaten Trenggalek's Kemendagri code list" if code.startswith(HOME_REGENCY + ".") else "this gateway"
         raise InvalidInput(
-            f"Region code {value!r} does not exist in Kabupaten Trenggalek's Kemendagri code list.",
+            f"Region code {value!r} does not exist in {where}: it knows the province 35, the regency 35.03 "
+            "and every kecamatan, desa and kelurahan in it.",
             argument="RegionCode",
             reason="UNKNOWN_REGION",
         )
     return code
+
+
+def validate_disease_code(value: str) -> str:
+    """An SKDR disease code: one to three capital letters (``A`` acute diarrhoea, ``J`` ILI).
+
+    Codes are case-sensitive at the health office, so ``"a"`` is refused (with the code it
+    probably meant) rather than matching nothing; whether a well-formed code exists is the
+    source's to say (an unknown one is ``REJECTED_BY_SOURCE``).
+    """
+
+    if not isinstance(value, str):
+        raise InvalidInput("An SKDR disease code must be a string such as \"A\".", argument="DiseaseCode", reason="MALFORMED")
+    if not _DISEASE.match(value):
+        hint = f' (did you mean "{value.strip().upper()}"?)' if _DISEASE.match(value.strip().upper()) else ""
+        raise InvalidInput(
+            f"SKDR disease code {value!r} is not one to three capital letters{hint}.", argument="DiseaseCode", reason="MALFORMED"
+        )
+    return value

@@ -93,7 +93,7 @@ class Connection(Generic[T]):
         return [edge.node for edge in self.edges]
 
     @strawberry.field(description="Number of items in the whole list, across all pages (one extra count query at the source).")
-    async def total_count(self) -> int:
+    async def total_count(self) -> int | None:
         return await self.count_total()
 
 

@@ -189,7 +189,7 @@ class Family:
         return await Person.load(info, self.head_nik)
 
     @strawberry.field(description="Everyone listed on this card, ordered by NIK.")
-    async def members(self, info: Info) -> list[Person]:
+    async def members(self, info: Info) -> list[Person] | None:
         records = await info.context.loaders.many("Person", "kk").load(self.kk)
         return [Person.from_record(r) for r in records]
 

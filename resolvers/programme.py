@@ -19,7 +19,7 @@ import strawberry
 from connectors import Record
 
 from .context import Info
-from .enums import enum_or_none
+from .enums import DisabilityType, enum_or_none
 from .pagination import Connection, paginate_keys
 
 if TYPE_CHECKING:
@@ -40,16 +40,6 @@ class VulnerabilityCategory(Enum):
         "FORMER_MIGRANT_WORKER", description="Purna pekerja migran: once worked abroad."
     )
     OTHER = strawberry.enum_value("OTHER", description="Lainnya: none of the groups above.")
-
-
-@strawberry.enum(description=f"Kind of disability, as UU 8/2016 groups them. {SPECIFIC}: health data.")
-class DisabilityType(Enum):
-    PHYSICAL = strawberry.enum_value("PHYSICAL", description="Fisik.")
-    VISUAL = strawberry.enum_value("VISUAL", description="Sensorik netra: blind or low vision.")
-    HEARING_SPEECH = strawberry.enum_value("HEARING_SPEECH", description="Sensorik rungu/wicara: deaf or speech-impaired.")
-    INTELLECTUAL = strawberry.enum_value("INTELLECTUAL", description="Intelektual.")
-    MENTAL = strawberry.enum_value("MENTAL", description="Mental (psikososial).")
-    MULTIPLE = strawberry.enum_value("MULTIPLE", description="Ganda: more than one of the above.")
 
 
 @strawberry.enum(description="Whether a class is still running.")
@@ -136,7 +126,7 @@ class Programme:
         return await Person.load(info, self.facilitator_nik)
 
     @strawberry.field(description="The sessions held so far, in date order.")
-    async def sessions(self, info: Info) -> list[ProgrammeSession]:
+    async def sessions(self, info: Info) -> list[ProgrammeSession] | None:
         return await ProgrammeSession.of(info, self.code)
 
     @strawberry.field(
@@ -150,7 +140,7 @@ class Programme:
         info: Info,
         first: Annotated[int | None, strawberry.argument(description="Page size, 0 to 100.")] = 20,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
-    ) -> Connection[ProgrammeParticipation]:
+    ) -> Connection[ProgrammeParticipation] | None:
         # The programme lists participants by person only; its classes are known through their
         # attendance lists, which name everyone expected at a session from their enrolment on.
         # Asked by class, not session by session: an API with a class recap answers in one list
@@ -296,15 +286,15 @@ class ProgrammeParticipation:
         return await Programme.load(info, self.programme_code)
 
     @strawberry.field(description="The sessions held while the person was enrolled, in date order, and whether they came.")
-    async def attendance(self, info: Info) -> list[SessionAttendance]:
+    async def attendance(self, info: Info) -> list[SessionAttendance] | None:
         return await self._attendance(info)
 
     @strawberry.field(description="Number of sessions held while the person was enrolled.")
-    async def sessions_expected(self, info: Info) -> int:
+    async def sessions_expected(self, info: Info) -> int | None:
         return len(await self._attendance(info))
 
     @strawberry.field(description="Number of those sessions the person came to.")
-    async def sessions_attended(self, info: Info) -> int:
+    async def sessions_attended(self, info: Info) -> int | None:
         return sum(1 for a in await self._attendance(info) if a.present)
 
     async def _attendance(self, info: Info) -> list[SessionAttendance]:

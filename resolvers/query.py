@@ -114,7 +114,13 @@ class Query:
     async def student(self, info: Info, nisn: Annotated[NISN, strawberry.argument(description="The pupil's NISN.")]) -> Student | None:
         return await Student.load(info, nisn)
 
-    @strawberry.field(description="A region by Kemendagri code, at any level; e.g. `35.03` is Kabupaten Trenggalek.")
+    @strawberry.field(
+        description=(
+            "A region by Kemendagri code, at any level; e.g. `35.03` is Kabupaten Trenggalek. The gateway knows the "
+            "province 35, the regency 35.03 and every region in it: any other code (`35.04`, `35.03.99`) is refused "
+            "with `BAD_USER_INPUT`, reason `UNKNOWN_REGION`, never answered with null."
+        )
+    )
     async def region(
         self, info: Info, code: Annotated[RegionCode, strawberry.argument(description="Kemendagri code, dotted.")]
     ) -> Region | None:
@@ -160,7 +166,7 @@ class Query:
     @strawberry.field(description="Residents, a page at a time, ordered by NIK.")
     async def persons(
         self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[PersonFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
-    ) -> Connection[Person]:
+    ) -> Connection[Person] | None:
         where = person_conditions(filter or PersonFilter())
         return await paginate(
             info.context.loaders.sources, "Person", "nik", where, first=first, after=after, cursors=info.context.cursors, to_node=Person.from_record
@@ -169,7 +175,7 @@ class Query:
     @strawberry.field(description="Schools, a page at a time, ordered by NPSN.")
     async def schools(
         self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[SchoolFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
-    ) -> Connection[School]:
+    ) -> Connection[School] | None:
         where = school_conditions(filter or SchoolFilter())
         return await paginate(
             info.context.loaders.sources, "School", "npsn", where, first=first, after=after, cursors=info.context.cursors, to_node=School.from_record
@@ -178,7 +184,7 @@ class Query:
     @strawberry.field(description="Pupils, a page at a time, ordered by NISN.")
     async def students(
         self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[StudentFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
-    ) -> Connection[Student]:
+    ) -> Connection[Student] | None:
         f = filter or StudentFilter()
         where = [*_eq("school", f.school), *_eq("grade", f.grade), *_name_filter(f.name_contains)]
         return await paginate(

@@ -10,7 +10,7 @@ from connectors import Filter, Record
 
 from .context import Info
 from .entities import by_key
-from .enums import RegionLevel, SchoolLevel, enum_or_none
+from .enums import RegionLevel, ResidentStatus, SchoolLevel, enum_or_none
 from .feedback import Feedback, FeedbackFilter, feedback_page
 from .health import Disease, FromWeek, ToWeek, Year
 from .identifiers import validate_region_code
@@ -60,7 +60,7 @@ class Region:
         return await Region.load(info, self.parent_code)
 
     @strawberry.field(description="The regions directly below this one, ordered by code.")
-    async def children(self, info: Info) -> list[Region]:
+    async def children(self, info: Info) -> list[Region] | None:
         records = await info.context.loaders.many("Region", "parentCode").load(self.code)
         return [Region.from_record(r) for r in records]
 
@@ -69,7 +69,7 @@ class Region:
         self,
         info: Info,
         level: Annotated[SchoolLevel | None, strawberry.argument(description="Only schools of this level.")] = None,
-    ) -> list[Annotated[School, strawberry.lazy(".school")]]:
+    ) -> list[Annotated[School, strawberry.lazy(".school")]] | None:
         from .school import School
 
         records = await info.context.loaders.within("School", "regionCode").load(self.code)
@@ -77,7 +77,7 @@ class Region:
         return [s for s in schools if level is None or s.level == level]
 
     @strawberry.field(description="Health facilities whose working area covers all or part of this region.")
-    async def health_facilities(self, info: Info) -> list[Annotated[HealthFacility, strawberry.lazy(".health")]]:
+    async def health_facilities(self, info: Info) -> list[Annotated[HealthFacility, strawberry.lazy(".health")]] | None:
         from .health import HealthFacility
 
         return await HealthFacility.covering(info, self.code)
@@ -90,25 +90,39 @@ class Region:
         from_week: FromWeek = 1,
         to_week: ToWeek = 53,
         disease: Disease = None,
-    ) -> list[Annotated[CaseReport, strawberry.lazy(".health")]]:
+    ) -> list[Annotated[CaseReport, strawberry.lazy(".health")]] | None:
         from .health import CaseReport
 
         return await CaseReport.fetch(info, [Filter("regionCode", "prefix", (self.code,))], year, from_week, to_week, disease)
 
-    @strawberry.field(description="Registered residents whose address lies within this region, a page at a time, ordered by NIK.")
+    @strawberry.field(
+        description=(
+            "Registered residents whose address lies within this region, a page at a time, ordered by NIK. Everyone the "
+            "registry lists there, the dead and the moved-away included, unless `status` is given."
+        )
+    )
     async def residents(
         self,
         info: Info,
         first: Annotated[int | None, strawberry.argument(description="Page size, 0 to 100.")] = 20,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
-    ) -> Connection[Annotated[Person, strawberry.lazy(".person")]]:
+        status: Annotated[
+            ResidentStatus | None,
+            strawberry.argument(
+                description="Only residents with this status as the registry holds it (e.g. `ALIVE` leaves out the dead and the moved-away); all when not given."
+            ),
+        ] = None,
+    ) -> Connection[Annotated[Person, strawberry.lazy(".person")]] | None:
         from .person import Person
 
+        where = [Filter("regionCode", "prefix", (self.code,))]
+        if status is not None:
+            where.append(Filter("status", "eq", status.value))
         return await paginate(
             info.context.loaders.sources,
             "Person",
             "nik",
-            [Filter("regionCode", "prefix", (self.code,))],
+            where,
             first=first,
             after=after,
             cursors=info.context.cursors,

@@ -6,20 +6,56 @@ The Python types are plain ``NewType``s of ``str``; ``SCALAR_MAP`` (given to the
 
 from __future__ import annotations
 
-from typing import NewType
+from datetime import datetime, timedelta, timezone
+from typing import Any, NewType
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from .identifiers import validate_kk, validate_nik, validate_nisn, validate_npsn, validate_region_code
+from .identifiers import validate_disease_code, validate_kk, validate_nik, validate_nisn, validate_npsn, validate_region_code
 
 NIK = NewType("NIK", str)
 KK = NewType("KK", str)
 NPSN = NewType("NPSN", str)
 NISN = NewType("NISN", str)
 RegionCode = NewType("RegionCode", str)
+DiseaseCode = NewType("DiseaseCode", str)
+
+#: The regency's time zone. The registries keep local times without an offset (SIAK's
+#: ``tgl_update`` is a ``TIMESTAMP WITHOUT TIME ZONE`` in WIB); the answer states it.
+WIB = timezone(timedelta(hours=7), "WIB")
+
+
+def serialize_datetime(value: Any) -> str:
+    """ISO 8601 with an offset, always: a source's local time without one is read as WIB."""
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"DateTime cannot represent {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=WIB)
+    return value.isoformat()
+
+
+def parse_datetime(value: Any) -> datetime:
+    """An ISO 8601 date-time given as an argument; without an offset it is WIB."""
+
+    if not isinstance(value, str):
+        raise TypeError("DateTime must be an ISO 8601 string such as \"2026-11-30T08:15:00+07:00\".")
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=WIB)
 
 SCALAR_MAP: dict[object, ScalarDefinition] = {
+    datetime: strawberry.scalar(
+        name="DateTime",
+        description=(
+            "A point in time, ISO 8601 with its UTC offset, e.g. `2026-11-30T08:15:00+07:00`. Always carries an offset: "
+            "a source that keeps local times without one is read as WIB (+07:00), the regency's time zone."
+        ),
+        serialize=serialize_datetime,
+        parse_value=parse_datetime,
+    ),
     NIK: strawberry.scalar(
         name="NIK",
         description=(
@@ -55,5 +91,14 @@ SCALAR_MAP: dict[object, ScalarDefinition] = {
         ),
         serialize=str,
         parse_value=validate_region_code,
+    ),
+    DiseaseCode: strawberry.scalar(
+        name="DiseaseCode",
+        description=(
+            "An SKDR disease or syndrome code as the health office writes it: one to three capital letters, "
+            "e.g. `A` (acute diarrhoea), `J` (influenza-like illness). Case-sensitive: `a` is refused, not matched."
+        ),
+        serialize=str,
+        parse_value=validate_disease_code,
     ),
 }

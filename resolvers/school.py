@@ -71,7 +71,7 @@ class School:
         self,
         info: Info,
         grade: Annotated[int | None, strawberry.argument(description="Only pupils in this grade (1-12).")] = None,
-    ) -> list[Student]:
+    ) -> list[Student] | None:
         records = await info.context.loaders.many("Student", "school").load(self.npsn)
         return [Student.from_record(r) for r in records if grade is None or r.get("grade") == grade]
 
@@ -95,7 +95,7 @@ class School:
         info: Info,
         from_: Annotated[date, strawberry.argument(name="from", description="First day, inclusive.")],
         to: Annotated[date, strawberry.argument(description="Last day, inclusive.")],
-    ) -> list[AttendanceDay]:
+    ) -> list[AttendanceDay] | None:
         if to < from_:
             raise InvalidInput("`to` is before `from`.", argument="to", reason="OUT_OF_RANGE")
         if (to - from_).days >= MAX_ATTENDANCE_DAYS:

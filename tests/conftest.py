@@ -185,7 +185,9 @@ async def open_gateway(config: dict) -> AsyncIterator[Gateway]:  # type: ignore[
     app = create_app(GatewaySettings.from_dict(config))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        # Ask for the spec's media type, as GraphQL clients do; without it (httpx sends */*) the answer is application/json.
+        headers = {"accept": "application/graphql-response+json"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test", headers=headers) as client:
             yield Gateway(client)
 
 

@@ -170,7 +170,7 @@ async def test_an_undispatched_report_has_no_agency(setup: Setup) -> None:
     [
         ('{ submittedFrom: "2026-03-02", submittedTo: "2026-03-01" }', "submittedTo", "OUT_OF_RANGE"),
         ('{ agency: "NOT_AN_OPD" }', "agency", "UNKNOWN_AGENCY"),
-        ('{ region: "35.03.99" }', "RegionCode", "UNKNOWN_REGION"),
+        ('{ region: "35.03.99" }', "region", "UNKNOWN_REGION"),
     ],
 )
 async def test_bad_filters_are_refused_with_a_stable_code(setup: Setup, filter: str, argument: str, reason: str) -> None:

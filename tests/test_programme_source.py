@@ -263,7 +263,7 @@ async def test_a_programme_filter_on_a_desa_keeps_the_classes_it_hosts(setup: Se
 @pytest.mark.parametrize(
     ("arguments", "argument", "reason"),
     [("first: 101", "first", "OUT_OF_RANGE"), ('after: "not-a-cursor"', "after", "MALFORMED"),
-     ('filter: { region: "35.03.99" }', "RegionCode", "UNKNOWN_REGION")],
+     ('filter: { region: "35.03.99" }', "region", "UNKNOWN_REGION")],
 )
 async def test_bad_programme_arguments_are_refused(setup: Setup, arguments: str, argument: str, reason: str) -> None:
     answer = await setup.gateway.query(f"{{ programmes({arguments}) {{ totalCount }} }}")

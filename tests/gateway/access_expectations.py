@@ -225,6 +225,7 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "Query.persons(filter.nameContains)": (READS, "Person.name"),
     "Query.persons(filter.status)": (READS, "Person.status"),
     "Query.persons(filter.sex)": (READS, "Person.sex"),
+    "Region.residents(status)": (READS, "Person.status"),
     "Query.students(filter.school)": (FOLLOWS, "School.students"),
     "Query.students(filter.grade)": (READS, "Student.grade"),
     "Query.students(filter.nameContains)": (READS, "Student.name"),

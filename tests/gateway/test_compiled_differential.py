@@ -38,7 +38,7 @@ EDGE_CASES = [
     }
     fragment P on Person { name sex birthDate family { members { nik } } }""",
     """query($nik: NIK!) { person(nik: $nik) { ... on Person { nik } ... { name } family { head { nik } } } }""",
-    """{ region(code: "35.04") { name children { code } } }""",
+    """{ school(npsn: "29999999") { name region { code children { code } } } }""",  # a null root lookup
     """query($first: Int) { persons(first: $first) { totalCount edges { cursor node { nik } } pageInfo { hasNextPage } } }""",
     """query { persons(first: 1000) { totalCount } }""",
     """{ region(code: "35.03") { code name children { code name level } } }""",

@@ -86,7 +86,9 @@ async def open_app(config: dict[str, Any]) -> AsyncIterator[App]:
     app = create_app(GatewaySettings.from_dict(config))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test", timeout=60) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://gateway.test", timeout=60, headers={"accept": "application/graphql-response+json"}
+        ) as client:
             yield App(client, app.state.guard)
 
 

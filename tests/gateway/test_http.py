@@ -34,15 +34,23 @@ async def test_get_with_query_parameters(sqlite_gateway: Gateway) -> None:
         (GRAPHQL_RESPONSE, 400, GRAPHQL_RESPONSE),
         ("application/json", 200, "application/json"),
         (f"application/json;q=0.5, {GRAPHQL_RESPONSE}", 400, GRAPHQL_RESPONSE),
-        ("*/*", 400, GRAPHQL_RESPONSE),
+        ("*/*", 200, "application/json"),
+        ("application/*", 200, "application/json"),
+        (f"*/*, {GRAPHQL_RESPONSE}", 400, GRAPHQL_RESPONSE),
+        (None, 200, "application/json"),
     ],
 )
 async def test_validation_failure_status_depends_on_media_type(
-    sqlite_gateway: Gateway, accept: str, status: int, media: str
+    sqlite_gateway: Gateway, accept: str | None, status: int, media: str
 ) -> None:
-    response = await sqlite_gateway.client.post(
-        "/graphql", json={"query": "{ nosuchfield }"}, headers={"accept": accept}
-    )
+    """Issue 13: with ``Accept: */*`` or none at all the answer is ``application/json`` (graphql-http's SHOULD audits)."""
+
+    request = sqlite_gateway.client.build_request("POST", "/graphql", json={"query": "{ nosuchfield }"})
+    if accept is None:
+        del request.headers["accept"]
+    else:
+        request.headers["accept"] = accept
+    response = await sqlite_gateway.client.send(request)
     assert response.status_code == status
     assert response.headers["content-type"].startswith(media)
     body = response.json()
