@@ -236,7 +236,9 @@ def serve_workers(
             port=port,
             workers=workers,
             factory=True,
-            log_level="info",
+            # No logging set-up of uvicorn's own: its lines go through gateway.logs (JSON, --log-level).
+            log_level=None,
+            log_config=None,
             # A new worker imports the gateway and builds its schema before it is ready: seconds
             # on a busy machine, where uvicorn's 5 s would abort a SIGHUP restart half-way.
             timeout_worker_healthcheck=WORKER_READY_S,

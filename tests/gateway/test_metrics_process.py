@@ -4,6 +4,7 @@ gate, in one process and with ``--workers`` (where each worker is its own proces
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 
@@ -113,4 +114,11 @@ def test_with_workers_each_live_worker_has_its_process_series_and_gc_counts_add_
     assert series == now and dead not in series and not alive(dead)
     text = httpx.get(f"{cluster.url}/metrics", timeout=10).text
     assert text.count("# TYPE process_resident_memory_bytes") == 1  # one family, not one per worker
+
+    # The supervisor's and the workers' log lines, uvicorn's included, are JSON lines too.
+    lines = cluster.log.read_text().splitlines()
+    assert [line for line in lines if not line.startswith(("{", "satudata: "))] == []
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any(r["logger"].startswith("uvicorn") for r in records)
+    assert len([r for r in records if r["logger"] == "access" and r["path"] == "/graphql"]) == cluster.sent
 
