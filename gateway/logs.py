@@ -8,8 +8,8 @@ level = "info"     # debug, info, warning or error; `satudata serve --log-level`
 
 A JSON line holds ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, and, while a
 request is being answered, its ``request_id`` (the client's ``X-Request-Id`` when well-formed,
-else a new one; the same id the response and the GraphQL errors carry). ``exception`` holds a
-traceback when there is one.
+else a new one; the same id the response and the GraphQL errors carry) and, when the request is
+traced (``gateway.telemetry``), its ``trace_id``. ``exception`` holds a traceback when there is one.
 
 ``AccessLog`` wraps the app and writes one line per request to the ``access`` logger: method,
 path, status, GraphQL operation name, role, milliseconds, request id. Never the document, its
@@ -51,6 +51,8 @@ REQUEST_NOTE = "satudata.request"
 access_log = logging.getLogger("access")
 #: The id of the request being answered, for every line written meanwhile.
 request_id_var: ContextVar[str | None] = ContextVar("satudata_request_id", default=None)
+#: The trace id of the request being answered, when it is traced (``gateway.telemetry`` sets it).
+trace_id_var: ContextVar[str | None] = ContextVar("satudata_trace_id", default=None)
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 #: A NIK or KK is 16 digits: a client's request id or operation name of that shape is not written as is.
@@ -114,6 +116,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id is not None:
             entry["request_id"] = request_id
+            trace_id = trace_id_var.get()
+            if trace_id is not None:
+                entry["trace_id"] = trace_id
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -218,6 +223,8 @@ class AccessLog:
             if access_log.isEnabledFor(level):
                 write_access_line(level, scope, status, (time.perf_counter() - started) * 1000)
             request_id_var.reset(token)
+            if trace_id_var.get() is not None:  # left for this line by the tracing middleware inside
+                trace_id_var.set(None)
 
 
 def write_access_line(level: int, scope: Scope, status: int, ms: float) -> None:

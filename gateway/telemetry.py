@@ -45,7 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connectors import ConfigError, redact_numbers
 from connectors import current_tracing
 
-from .logs import REQUEST_NOTE, request_id_var
+from .logs import REQUEST_NOTE, request_id_var, trace_id_var
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -235,6 +235,11 @@ class TracingMiddleware:
             record_exception=False, set_status_on_exception=False,
         ) as span:
             token = current_tracing.set(telemetry)
+            context = span.get_span_context()
+            if context.is_valid:
+                # Not reset here: the access line, written outside this middleware, names it too
+                # (``AccessLog`` clears it after that line).
+                trace_id_var.set(format(context.trace_id, "032x"))
             try:
                 await self.app(scope, receive, send_status)
             except BaseException as exc:

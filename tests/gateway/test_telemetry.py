@@ -287,3 +287,37 @@ def test_the_telemetry_table_refuses_what_it_does_not_know() -> None:
         TelemetrySettings.from_config({"sample_ratio": 2})
     with pytest.raises(ConfigError, match="endpoint must be an http"):
         TelemetrySettings.from_config({"enabled": True, "endpoint": "collector:4318"})
+
+
+async def test_log_lines_of_a_traced_request_carry_its_trace_id(
+    sqlite_backend: Backend, sepeda_keren: tuple[Recording, str], jkn: tuple[Recording, str]
+) -> None:
+    import json
+    import logging
+
+    from gateway.logs import JsonFormatter
+
+    lines: list[dict[str, Any]] = []
+
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(JsonFormatter().format(record)))
+
+    handler = Lines(logging.DEBUG)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        exporter = InMemorySpanExporter()
+        telemetry = Telemetry.from_settings(TelemetrySettings(enabled=True), exporter=exporter)
+        app = create_app(GatewaySettings.from_dict(config(sqlite_backend, sepeda_keren[1], jkn[1])), telemetry=telemetry)
+        await ask(app, "{ agencies { code } }", {}, {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"})
+        untraced = create_app(GatewaySettings.from_dict(config(sqlite_backend, sepeda_keren[1], jkn[1])))
+        await ask(untraced, "{ agencies { code } }", {})
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    access = [line for line in lines if line["logger"] == "access"]
+    assert [line.get("trace_id") for line in access] == [CALLER_TRACE, None], access
+    assert not [line for line in lines if "trace_id" in line and "request_id" not in line]
