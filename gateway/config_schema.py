@@ -6,7 +6,10 @@ part reads its table, so a typo or a wrong type anywhere is a ``ConfigError`` na
 ``docs/config.schema.json`` are written from it (``python -m gateway.config_docs``), and
 ``tests/gateway/test_config_docs.py`` fails when they are out of date.
 
-Adding a table is one declaration: write its ``Table`` below and add it to ``TABLES``. The
+Adding a table is one declaration: write its ``Table`` (here, or beside the dataclass it fills, as
+``gateway.audit.settings.AUDIT``, ``gateway.auth.settings.CLIENT``/``AUTH`` and
+``gateway.documents.settings.DOCUMENTS`` are, which check their table with it when called on
+their own) and add it to ``TABLES``. The
 component that uses the table still reads it (``Policy.from_config``, ``AuditSettings.from_dict``
 ...) and checks what a type cannot say (a role that does not exist, two keys that exclude each
 other); defaults that a component's dataclass also holds are read from that dataclass, so the
@@ -23,10 +26,10 @@ from connectors.rest import DEFAULT_MAX_PAGES as REST_MAX_PAGES
 from connectors.rest import TRANSPORTS
 from connectors.sql import POOL_KEYS
 
-from .audit.settings import AuditSettings
+from .audit.settings import AUDIT
 from .auth.principal import ATTRIBUTES
-from .auth.settings import SUPPORTED_ALGORITHMS, JwtSettings
-from .documents.settings import DocumentSettings
+from .auth.settings import AUTH, CLIENT
+from .documents.settings import DOCUMENTS
 from .limits.analysis import ListSizes
 from .logs import FORMATS as LOG_FORMATS
 from .logs import LEVELS as LOG_LEVELS
@@ -36,6 +39,8 @@ from .limits.budget import Budget, QueryLimits
 from .policy import CAPABILITIES, CLASSES, LookupSettings, Mask
 from .ratelimit import Rate, RateLimits
 from .config_types import (
+    ENV,
+    SECONDS,
     AnyOf,
     ArrayOf,
     Bool,
@@ -51,9 +56,7 @@ from .config_types import (
     Tagged,
 )
 
-SECONDS = Number(above=0)
 NAME = Str()
-ENV = Str(env=True)
 
 # -- [gateway] ---------------------------------------------------------------------------------
 
@@ -369,61 +372,9 @@ POLICY = Table(
 
 # -- [[clients]], [auth] -----------------------------------------------------------------------
 
-CLIENT = Table(
-    description="An API-key client (`satudata keygen-client --role ROLE` prints its key and this entry).",
-    keys=(
-        Key("id", Str(), "The client's id (in the audit log).", required=True),
-        Key("role", Str(), "Its role, from [policy.roles].", required=True),
-        Key("key_sha256", Str(pattern="[0-9a-fA-F]{64}", pattern_doc="64 hexadecimal digits"),
-            "SHA-256 of its key (the key itself is stored nowhere).", required=True),
-        Key("description", Str(), "Who the client is.", ""),
-        *(Key(name, Str(), f"Principal attribute `{name}` (row scopes compare with it).") for name in ATTRIBUTES),
-    ),
-)
-AUTH = Table(
-    description="Bearer tokens from the regency's identity provider.",
-    keys=(
-        Key("jwt", Table(
-            description="How bearer tokens (JWT) are verified; exactly one of jwks_file and jwks_url.",
-            keys=(
-                Key("issuer", Str(), "Expected `iss`.", required=True),
-                Key("audience", Str(), "Expected `aud`.", required=True),
-                Key("jwks_file", Str(), "The signing keys (JWKS), relative to the config file."),
-                Key("jwks_url", ENV, "Where to fetch the signing keys."),
-                Key("algorithms", ListOf(Choice(SUPPORTED_ALGORITHMS)), "Accepted algorithms.",
-                    list(JwtSettings.algorithms)),
-                Key("role_claim", Str(), "Claim holding the role (dotted path).", JwtSettings.role_claim),
-                Key("subject_claim", Str(), "Claim naming the caller.", JwtSettings.subject_claim),
-                Key("attribute_claims", MapOf(Str(), name="attribute"), "Principal attribute -> claim.", {}),
-                Key("leeway_s", Number(minimum=0), "Clock skew tolerated on exp, nbf, iat.", JwtSettings.leeway_s),
-                Key("max_lifetime_s", Number(minimum=0), "Longest a token may live (exp - iat).",
-                    JwtSettings.max_lifetime_s),
-                Key("jwks_cache_s", Number(minimum=0), "Seconds a fetched JWKS is trusted.", JwtSettings.jwks_cache_s),
-                Key("jwks_min_refresh_s", Number(minimum=0), "Least seconds between two JWKS fetches.",
-                    JwtSettings.jwks_min_refresh_s),
-                Key("jwks_timeout_s", Number(minimum=0), "Longest a JWKS fetch may take.", JwtSettings.jwks_timeout_s),
-            ),
-        ), "Bearer token verification."),
-    ),
-)
 
 # -- [audit] -----------------------------------------------------------------------------------
 
-AUDIT = Table(
-    description="The hash-chained audit log of who saw whose personal data (kept when a [policy] is set).",
-    keys=(
-        Key("path", Str(), "A SQLite file, relative to the config file.", "audit.sqlite"),
-        Key("url", ENV, "Or a database URL: sqlite+aiosqlite:///... or postgresql+asyncpg://... (not with path)."),
-        Key("timeout_s", SECONDS, "An append that takes longer fails (and the request with it).",
-            AuditSettings.timeout_s),
-        Key("subject_key", ENV, "Store keyed pseudonyms of NIKs, never NIKs (from `satudata keygen-secret`)."),
-        Key("checkpoint", ENV, 'Where checkpoints of the chain head go: "file:PATH" or "redis://...".'),
-        Key("checkpoint_key", ENV, "HMAC key of the checkpoints (required with checkpoint)."),
-        Key("checkpoint_every", Int(minimum=1), "Entries between checkpoints.", AuditSettings.checkpoint_every),
-        Key("checkpoint_interval_s", SECONDS, "And at most this many seconds (and at shutdown).",
-            AuditSettings.checkpoint_interval_s),
-    ),
-)
 
 # -- [limits], [ratelimit] ---------------------------------------------------------------------
 
@@ -483,27 +434,6 @@ RATELIMIT = Table(
 
 # -- [documents] -------------------------------------------------------------------------------
 
-DOCUMENTS = Table(
-    description="Automatic persisted queries (APQ) and trusted documents.",
-    keys=(
-        Key("apq", Bool(), "Automatic persisted queries.", default_doc='`true`, unless trusted = "require"'),
-        Key("manifest", Str(), "An Apollo persisted query manifest, relative to the config file."),
-        Key("trusted", Choice(("allow", "require")), '"require": serve only the manifest\'s documents.',
-            default_doc='`"allow"` with a manifest'),
-        Key("freeform_roles", ListOf(Str()), 'With trusted = "require": roles that may still send other '
-            "documents.", []),
-        Key("max_entries", Int(minimum=1), "Documents kept in memory.", DocumentSettings.max_entries),
-        Key("max_bytes", Int(minimum=1), "Bytes of document text kept in memory.", DocumentSettings.max_bytes),
-        Key("max_document_bytes", Int(minimum=1), "A longer document is executed but never registered.",
-            DocumentSettings.max_document_bytes),
-        Key("redis_url", ENV, "Share registered documents between replicas.", default_doc="per process"),
-        Key("redis_prefix", Str(), "Prefix of the Redis keys.", DocumentSettings.redis_prefix),
-        Key("ttl_s", Int(minimum=1), "Seconds a document stays in Redis after its last use.",
-            DocumentSettings.ttl_s),
-        Key("timeout_s", SECONDS, "Longest a Redis call may take.", DocumentSettings.timeout_s),
-        Key("retry_s", SECONDS, "After Redis failed, how long to use memory alone.", DocumentSettings.retry_s),
-    ),
-)
 
 # -- [logging] and [telemetry] (gateway.logs, gateway.telemetry) ------------------------------
 

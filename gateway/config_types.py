@@ -307,6 +307,8 @@ class Table(ValueType):
     description: str = ""
     #: Shown in the reference beside the table's keys (a short TOML example).
     example: str = ""
+    #: Keys that are refused with a message of their own (a key stored in clear, say).
+    refused: Mapping[str, str] = field(default_factory=dict)
     expected: str = "a table"
 
     def key(self, name: str) -> Key:
@@ -324,7 +326,9 @@ class Table(ValueType):
         known = {k.name: k for k in self.keys}
         out: list[Problem] = []
         for name in value:
-            if name not in known:
+            if name in self.refused:
+                out.append(Problem(join(path, name), self.refused[name]))
+            elif name not in known:
                 out.append(Problem(join(path, name), unknown_key(name, known, path)))
         for key in self.keys:
             if key.name in value:
@@ -434,11 +438,24 @@ class Tagged(ValueType):
         return "table"
 
 
+#: A duration that must be above zero; a string that may be ``"env:VAR"``.
+SECONDS = Number(above=0)
+ENV = Str(env=True)
+
+
+def describe(problems: Sequence[Problem]) -> str:
+    """One message for a ``ConfigError``: the problem, or all of them, one per line."""
+
+    if len(problems) == 1:
+        return str(problems[0])
+    return f"{len(problems)} problems:" + "".join(f"\n  - {p}" for p in problems)
+
+
 def unknown_key(name: str, known: Sequence[str] | Mapping[str, Any], path: str) -> str:
     """The message for a key the table does not have: the closest known key, else them all."""
 
     names = list(known)
-    where = f"[{path}]" if path else "the top level"
+    where = "the top level" if not path else path if path.endswith("]") else f"[{path}]"
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     if close:
         return f'is not a key of {where}; did you mean "{close[0]}"?'
@@ -466,6 +483,8 @@ def _toml(value: Any) -> str:
 
 
 __all__ = [
+    "ENV",
+    "SECONDS",
     "UNSET",
     "AnyOf",
     "ArrayOf",
@@ -482,6 +501,7 @@ __all__ = [
     "Table",
     "Tagged",
     "ValueType",
+    "describe",
     "given",
     "join",
     "key_schema",

@@ -37,7 +37,7 @@ from resolvers import CursorSeal
 
 from .config_schema import CONFIG, GATEWAY
 from .config_schema import TABLES as CONFIG_TABLES
-from .config_types import Problem
+from .config_types import Problem, describe
 from .cors import cors_origins
 from .private_files import check_secret_file, inline_secrets
 
@@ -122,7 +122,7 @@ class GatewaySettings:
     def from_dict(cls, raw: Mapping[str, Any], *, base_dir: Path | None = None) -> GatewaySettings:
         problems = check_config(raw)
         if problems:
-            raise ConfigError(describe_problems(problems))
+            raise ConfigError(describe(problems))
         gateway = raw.get("gateway", {})
         sources = raw["sources"]
         if not sources:
@@ -164,12 +164,6 @@ def check_config(raw: Mapping[str, Any]) -> list[Problem]:
     wrong types, missing required keys. Empty when the file's shape is right."""
 
     return CONFIG.problems(raw, "")
-
-
-def describe_problems(problems: Sequence[Problem]) -> str:
-    if len(problems) == 1:
-        return str(problems[0])
-    return f"{len(problems)} problems:" + "".join(f"\n  - {p}" for p in problems)
 
 
 def _cursor_key(value: Any) -> str | None:

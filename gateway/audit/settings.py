@@ -28,11 +28,12 @@ from typing import Any
 
 from connectors import ConfigError, resolve_env
 
+from ..config_types import ENV, SECONDS, Int, Key, Str, Table, describe
+
 from .checkpoint_stores import SCHEMES as CHECKPOINT_SCHEMES
 from .subjects import MIN_KEY_CHARS
 
 DEFAULT_PATH = "audit.sqlite"
-_KEYS = {"path", "url", "timeout_s", "subject_key", "checkpoint", "checkpoint_key", "checkpoint_every", "checkpoint_interval_s"}
 _SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
 
@@ -63,9 +64,9 @@ class AuditSettings:
         raw = config.get("audit", {})
         if not isinstance(raw, Mapping):
             raise ConfigError("[audit] must be a table")
-        unknown = set(raw) - _KEYS
-        if unknown:
-            raise ConfigError(f"audit has unknown keys {sorted(unknown)}; expected {sorted(_KEYS)}")
+        problems = AUDIT.problems(raw, "audit")
+        if problems:
+            raise ConfigError(describe(problems))
         if "path" in raw and "url" in raw:
             raise ConfigError("audit.path and audit.url both given: use path for SQLite, url for PostgreSQL")
         timeout = raw.get("timeout_s", 5.0)
@@ -88,6 +89,24 @@ class AuditSettings:
                     f"audit.subject_key must have at least {MIN_KEY_CHARS} characters; make one with `satudata keygen-secret`"
                 )
         return cls(url=url, timeout_s=float(timeout), subject_key=subject_key, **_checkpoint(raw, base_dir))
+
+
+#: The ``[audit]`` table's keys (in the config tree, ``gateway.config_schema``).
+AUDIT = Table(
+    description="The hash-chained audit log of who saw whose personal data (kept when a [policy] is set).",
+    keys=(
+        Key("path", Str(), "A SQLite file, relative to the config file.", "audit.sqlite"),
+        Key("url", ENV, "Or a database URL: sqlite+aiosqlite:///... or postgresql+asyncpg://... (not with path)."),
+        Key("timeout_s", SECONDS, "An append that takes longer fails (and the request with it).",
+            AuditSettings.timeout_s),
+        Key("subject_key", ENV, "Store keyed pseudonyms of NIKs, never NIKs (from `satudata keygen-secret`)."),
+        Key("checkpoint", ENV, 'Where checkpoints of the chain head go: "file:PATH" or "redis://...".'),
+        Key("checkpoint_key", ENV, "HMAC key of the checkpoints (required with checkpoint)."),
+        Key("checkpoint_every", Int(minimum=1), "Entries between checkpoints.", AuditSettings.checkpoint_every),
+        Key("checkpoint_interval_s", SECONDS, "And at most this many seconds (and at shutdown).",
+            AuditSettings.checkpoint_interval_s),
+    ),
+)
 
 
 def _checkpoint(raw: Mapping[str, Any], base_dir: Path | None) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any
 from connectors import ConfigError, SatudataError, resolve_env
 from resolvers.identifiers import validate_npsn, validate_region_code
 
+from ..config_types import ENV, Choice, Key, ListOf, MapOf, Number, Str, Table, describe
 from .api_keys import ApiKeyClient
 from .principal import ATTRIBUTES, Principal
 
@@ -40,11 +41,6 @@ from .principal import ATTRIBUTES, Principal
 #: an HMAC algorithm would let anyone holding the (public) key mint one.
 SUPPORTED_ALGORITHMS = ("RS256", "ES256")
 
-_CLIENT_KEYS = {"id", "role", "key_sha256", "description", *ATTRIBUTES}
-_JWT_KEYS = {
-    "jwks_file", "jwks_url", "issuer", "audience", "algorithms", "role_claim", "subject_claim",
-    "attribute_claims", "leeway_s", "max_lifetime_s", "jwks_cache_s", "jwks_min_refresh_s", "jwks_timeout_s",
-}  # fmt: skip
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -112,9 +108,9 @@ def _clients(entries: Sequence[Any]) -> tuple[ApiKeyClient, ...]:
                 f"{where} holds a key in clear: store only key_sha256 "
                 "(`satudata keygen-client --role ROLE` prints a new key and its digest)"
             )
-        unknown = set(entry) - _CLIENT_KEYS
-        if unknown:
-            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}; expected {sorted(_CLIENT_KEYS)}")
+        problems = CLIENT.problems(entry, where)
+        if problems:
+            raise ConfigError(describe(problems))
         client_id = _text(entry, "id", where)
         where = f"clients[{i}] ({client_id})"
         digest = _text(entry, "key_sha256", where).lower()
@@ -136,9 +132,9 @@ def _jwt(raw: Any, base_dir: Path | None) -> JwtSettings:
     where = "auth.jwt"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a table")
-    unknown = set(raw) - _JWT_KEYS
-    if unknown:
-        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}; expected {sorted(_JWT_KEYS)}")
+    problems = JWT.problems(raw, where)
+    if problems:
+        raise ConfigError(describe(problems))
     if ("jwks_file" in raw) == ("jwks_url" in raw):
         raise ConfigError(f"{where} needs exactly one of jwks_file and jwks_url (where the signing keys are)")
     jwks_file = None
@@ -173,6 +169,54 @@ def _jwt(raw: Any, base_dir: Path | None) -> JwtSettings:
         jwks_min_refresh_s=_seconds(raw, "jwks_min_refresh_s", 30.0, where),
         jwks_timeout_s=_seconds(raw, "jwks_timeout_s", 5.0, where),
     )
+
+
+#: The ``[[clients]]`` and ``[auth]`` tables' keys (in the config tree, ``gateway.config_schema``).
+CLIENT = Table(
+    description="An API-key client (`satudata keygen-client --role ROLE` prints its key and this entry).",
+    refused={
+        name: "holds a key in clear: store only key_sha256 (`satudata keygen-client --role ROLE` prints a new key "
+        "and its digest)"
+        for name in ("key", "api_key")
+    },
+    keys=(
+        Key("id", Str(), "The client's id (in the audit log).", required=True),
+        Key("role", Str(), "Its role, from [policy.roles].", required=True),
+        Key("key_sha256", Str(pattern="[0-9a-fA-F]{64}", pattern_doc="64 hexadecimal digits"),
+            "SHA-256 of its key (the key itself is stored nowhere).", required=True),
+        Key("description", Str(), "Who the client is.", ""),
+        *(Key(name, Str(), f"Principal attribute `{name}` (row scopes compare with it).") for name in ATTRIBUTES),
+    ),
+)
+
+JWT = Table(
+    description="How bearer tokens (JWT) are verified; exactly one of jwks_file and jwks_url.",
+    keys=(
+        Key("issuer", Str(), "Expected `iss`.", required=True),
+        Key("audience", Str(), "Expected `aud`.", required=True),
+        Key("jwks_file", Str(), "The signing keys (JWKS), relative to the config file."),
+        Key("jwks_url", ENV, "Where to fetch the signing keys."),
+        Key("algorithms", ListOf(Choice(SUPPORTED_ALGORITHMS)), "Accepted algorithms.",
+            list(JwtSettings.algorithms)),
+        Key("role_claim", Str(), "Claim holding the role (dotted path).", JwtSettings.role_claim),
+        Key("subject_claim", Str(), "Claim naming the caller.", JwtSettings.subject_claim),
+        Key("attribute_claims", MapOf(Str(), name="attribute"), "Principal attribute -> claim.", {}),
+        Key("leeway_s", Number(minimum=0), "Clock skew tolerated on exp, nbf, iat.", JwtSettings.leeway_s),
+        Key("max_lifetime_s", Number(minimum=0), "Longest a token may live (exp - iat).",
+            JwtSettings.max_lifetime_s),
+        Key("jwks_cache_s", Number(minimum=0), "Seconds a fetched JWKS is trusted.", JwtSettings.jwks_cache_s),
+        Key("jwks_min_refresh_s", Number(minimum=0), "Least seconds between two JWKS fetches.",
+            JwtSettings.jwks_min_refresh_s),
+        Key("jwks_timeout_s", Number(minimum=0), "Longest a JWKS fetch may take.", JwtSettings.jwks_timeout_s),
+    ),
+)
+
+AUTH = Table(
+    description="Bearer tokens from the regency's identity provider.",
+    keys=(
+        Key("jwt", JWT, "Bearer token verification."),
+    ),
+)
 
 
 def canonical_attribute(name: str, value: Any) -> str:

@@ -9,14 +9,11 @@ from typing import Any, Literal
 
 from connectors import ConfigError, resolve_env
 
+from ..config_types import ENV, SECONDS, Bool, Choice, Int, Key, ListOf, Str, Table, describe
+
 #: ``"allow"``: manifest operations resolve by id, and any other document is served as usual.
 #: ``"require"``: only documents in the manifest are served (an allow-list).
 Trust = Literal["allow", "require"]
-
-_KEYS = {
-    "apq", "manifest", "trusted", "freeform_roles", "max_entries", "max_bytes", "max_document_bytes",
-    "redis_url", "redis_prefix", "ttl_s", "timeout_s", "retry_s",
-}
 
 
 @dataclass(frozen=True)
@@ -59,9 +56,9 @@ class DocumentSettings:
         """
 
         table = dict(table or {})
-        unknown = set(table) - _KEYS
-        if unknown:
-            raise ConfigError(f"unknown keys {sorted(unknown)} in [documents]; expected some of {sorted(_KEYS)}")
+        problems = DOCUMENTS.problems(table, "documents")
+        if problems:
+            raise ConfigError(describe(problems))
         manifest = _manifest_path(table.get("manifest"), base_dir)
         trusted = _trusted(table.get("trusted"), manifest)
         apq = table.get("apq", trusted != "require")
@@ -91,6 +88,30 @@ class DocumentSettings:
             timeout_s=_seconds(table, "timeout_s", cls.timeout_s),
             retry_s=_seconds(table, "retry_s", cls.retry_s),
         )
+
+
+#: The ``[documents]`` table's keys (in the config tree, ``gateway.config_schema``).
+DOCUMENTS = Table(
+    description="Automatic persisted queries (APQ) and trusted documents.",
+    keys=(
+        Key("apq", Bool(), "Automatic persisted queries.", default_doc='`true`, unless trusted = "require"'),
+        Key("manifest", Str(), "An Apollo persisted query manifest, relative to the config file."),
+        Key("trusted", Choice(("allow", "require")), '"require": serve only the manifest\'s documents.',
+            default_doc='`"allow"` with a manifest'),
+        Key("freeform_roles", ListOf(Str()), 'With trusted = "require": roles that may still send other '
+            "documents.", []),
+        Key("max_entries", Int(minimum=1), "Documents kept in memory.", DocumentSettings.max_entries),
+        Key("max_bytes", Int(minimum=1), "Bytes of document text kept in memory.", DocumentSettings.max_bytes),
+        Key("max_document_bytes", Int(minimum=1), "A longer document is executed but never registered.",
+            DocumentSettings.max_document_bytes),
+        Key("redis_url", ENV, "Share registered documents between replicas.", default_doc="per process"),
+        Key("redis_prefix", Str(), "Prefix of the Redis keys.", DocumentSettings.redis_prefix),
+        Key("ttl_s", Int(minimum=1), "Seconds a document stays in Redis after its last use.",
+            DocumentSettings.ttl_s),
+        Key("timeout_s", SECONDS, "Longest a Redis call may take.", DocumentSettings.timeout_s),
+        Key("retry_s", SECONDS, "After Redis failed, how long to use memory alone.", DocumentSettings.retry_s),
+    ),
+)
 
 
 def _manifest_path(value: Any, base_dir: Path | None) -> Path | None:

@@ -287,8 +287,8 @@ def test_finding_12_checkpoint_settings_are_read_and_checked(tmp_path: Path, mon
         "needs audit.checkpoint_key": {"checkpoint": "file:/x/cp.json"},
         "at least 32 characters": {"checkpoint": "file:/x/cp.json", "checkpoint_key": "short"},
         "must start with one of": {"checkpoint": "/x/cp.json", "checkpoint_key": KEY},
-        "whole number of entries": {"checkpoint": REDIS_URL, "checkpoint_key": KEY, "checkpoint_every": 0},
-        "positive number of seconds": {"checkpoint": REDIS_URL, "checkpoint_key": KEY, "checkpoint_interval_s": -1},
+        "checkpoint_every must be a whole number of at least 1": {"checkpoint": REDIS_URL, "checkpoint_key": KEY, "checkpoint_every": 0},
+        "checkpoint_interval_s must be a number above 0": {"checkpoint": REDIS_URL, "checkpoint_key": KEY, "checkpoint_interval_s": -1},
         "audit.checkpoint is not": {"checkpoint_key": KEY},
     }
     for message, table in refused.items():
