@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -147,6 +148,8 @@ def create_app(
             await persisted.aclose()
             await access.aclose()
             await registry.aclose()
+            if telemetry is not None:  # export what is left; a reload's retired generation stops its exporter
+                await asyncio.to_thread(telemetry.shutdown)
 
     app = Starlette(
         routes=[

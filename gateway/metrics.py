@@ -220,7 +220,6 @@ class _GarbageCollectorCounters:
         self.uncollectable = Counter(
             "python_gc_objects_uncollectable", "Uncollectable objects found during GC", labels, registry=registry
         )
-        self._reported = [(0, 0, 0) for _ in gc.get_stats()]
         self._next = 0.0
         self.report()
 
@@ -231,9 +230,14 @@ class _GarbageCollectorCounters:
         self._next = now + every_s
         for generation, stats in enumerate(gc.get_stats()):
             current = (stats["collections"], stats["collected"], stats["uncollectable"])
-            before = self._reported[generation]
+            before = _gc_reported.get(generation, (0, 0, 0))
             label = str(generation)
             for counter, new, old in zip((self.collections, self.collected, self.uncollectable), current, before):
                 if new > old:
                     counter.labels(label).inc(new - old)
-            self._reported[generation] = current
+            _gc_reported[generation] = current
+
+
+#: What this process has added to the GC counters so far: per process, not per app, since a
+#: reload's new app adds to the same counters (their values live in the process's files).
+_gc_reported: dict[int, tuple[int, int, int]] = {}

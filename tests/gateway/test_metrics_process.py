@@ -7,6 +7,9 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -122,3 +125,34 @@ def test_with_workers_each_live_worker_has_its_process_series_and_gc_counts_add_
     assert any(r["logger"].startswith("uvicorn") for r in records)
     assert len([r for r in records if r["logger"] == "access" and r["path"] == "/graphql"]) == cluster.sent
 
+
+
+def test_a_reloaded_app_in_a_worker_does_not_count_the_collections_again(tmp_path: Path, repo_root: Path) -> None:
+    """A reload builds a new app, and metrics, in the same worker: the GC counters go on from where
+    they were (prometheus_client chooses its multi-process values at import, hence a process of its own)."""
+
+    script = """
+import gc, json, os
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from connectors import ConnectorRegistry
+from gateway.metrics import GatewayMetrics
+
+GatewayMetrics(ConnectorRegistry([])).observe_request(200, 0.01)
+for _ in range(3):
+    gc.collect()
+GatewayMetrics(ConnectorRegistry([])).observe_request(200, 0.01)  # what a reload does
+expected = gc.get_stats()[2]["collections"]
+registry = CollectorRegistry()
+MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
+shown = registry.get_sample_value("python_gc_collections_total", {"generation": "2"})
+print(json.dumps([shown, expected]))
+"""
+    (tmp_path / "metrics").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo_root, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")},
+    )
+    assert done.returncode == 0, done.stderr
+    shown, expected = json.loads(done.stdout)
+    assert expected >= 3 and shown == expected

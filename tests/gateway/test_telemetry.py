@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -228,19 +227,17 @@ class OtlpReceiver:
 
 
 async def test_spans_are_exported_over_otlp_http_to_the_configured_receiver(
-    sqlite_backend: Backend, sepeda_keren: tuple[Recording, str], jkn: tuple[Recording, str], monkeypatch: pytest.MonkeyPatch
+    sqlite_backend: Backend, sepeda_keren: tuple[Recording, str], jkn: tuple[Recording, str]
 ) -> None:
-    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")  # the batch exporter sends every 50 ms, not 5 s
     receiver = OtlpReceiver()
     try:
         raw = config(sqlite_backend, sepeda_keren[1], jkn[1], enabled=True, endpoint=receiver.url, service_name="satudata-test")
         app = create_app(GatewaySettings.from_dict(raw))  # [telemetry] in the config, as an operator writes it
         response = await ask(app, PERSON, {"nik": participant(sepeda_keren[0])}, {"x-request-id": "otlp-test"})
         assert response.status_code == 200
-        deadline = time.monotonic() + 20
-        while not any(s.name == "POST /graphql" for _, s in receiver.spans()):
-            assert time.monotonic() < deadline, "no request span reached the receiver"
-            time.sleep(0.05)
+        # The batch exporter would send within 5 s; the app's shutdown (as at exit, or when a reload
+        # retires it) has sent everything already.
+        assert any(s.name == "POST /graphql" for _, s in receiver.spans()), "no request span reached the receiver"
     finally:
         receiver.close()
     assert set(receiver.paths) == {"/v1/traces"}
