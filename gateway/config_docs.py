@@ -101,7 +101,9 @@ def _tables(title: str, table: Table, *, level: int | None, path: str = "", extr
             continue
         label, inner = nested
         where = f"{path}.{key.name}{label}" if path else f"{key.name}{label}"
-        yield from _tables(f"[{where}]", inner, level=(level or 2) + 1, path=where, extra="")
+        choices = key.type.key_choices if isinstance(key.type, MapOf) else None
+        named = f" `{key.type.name}` is one of: {', '.join(choices)}." if choices and isinstance(key.type, MapOf) else ""
+        yield from _tables(f"[{where}]", inner, level=(level or 2) + 1, path=where, extra=named)
         if key.description and not inner.description:
             yield f"{key.description}\n"
 

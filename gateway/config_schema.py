@@ -104,6 +104,21 @@ AGENCY = Table(
 
 # -- [sources.NAME] ----------------------------------------------------------------------------
 
+#: The vocabulary entities a source may serve: those the resolvers ask the registry for (and the
+#: catalog's Agency and Source). A name outside it would be mapped and never asked for, silently;
+#: tests/gateway/test_config_tree.py keeps it equal to what resolvers/ and the demo config name.
+VOCABULARY_ENTITIES = (
+    "Agency", "Attendance", "CaseReport", "Family", "Feedback", "HealthFacility", "HealthInsurance", "Patient",
+    "Person", "Programme", "ProgrammeAttendance", "ProgrammeParticipant", "ProgrammeSession", "Region", "School",
+    "Source", "Student",
+)  # fmt: skip
+
+
+def _entities(table: Table) -> MapOf:
+    return MapOf(table, name="Entity", key_choices=VOCABULARY_ENTITIES,
+                 key_doc="an entity of the vocabulary (gateway.config_schema.VOCABULARY_ENTITIES)")
+
+
 _FIELD = AnyOf((
     Str(),
     Table(
@@ -160,10 +175,10 @@ SQL_SOURCE = Table(
                 _POOL_DOCS.get(name, "") + " Not for SQLite.", default)
             for name, (argument, default, least) in POOL_KEYS.items()
         ),
-        Key("entities", MapOf(Table(
+        Key("entities", _entities(Table(
             description="Where one vocabulary entity lives in the database.",
             keys=(Key("table", Str(), "The table (or view).", required=True), _KEY, _FIELDS),
-        ), name="Entity"), "Vocabulary entity -> its table and columns.", {}),
+        )), "Vocabulary entity -> its table and columns.", {}),
     ),
 )
 
@@ -201,7 +216,7 @@ REST_SOURCE = Table(
         Key("max_concurrency", Int(minimum=1), "Calls in flight at once (and kept-alive connections).", 8),
         Key("max_pages", Int(minimum=1), "Pages one list may take before the answer is refused.", REST_MAX_PAGES),
         Key("transport", Choice(TRANSPORTS), "The HTTP client underneath.", "http1"),
-        Key("entities", MapOf(Table(
+        Key("entities", _entities(Table(
             description="Where one vocabulary entity lives in the API.",
             keys=(
                 Key("path", Str(), "The list's path.", required=True),
@@ -232,7 +247,7 @@ REST_SOURCE = Table(
                     ),
                 ), name="field"), "Field -> how it is reached through another entity.", {}),
             ),
-        ), name="Entity"), "Vocabulary entity -> its path and JSON fields.", {}),
+        )), "Vocabulary entity -> its path and JSON fields.", {}),
     ),
 )
 
@@ -255,7 +270,7 @@ GRAPHQL_SOURCE = Table(
             "introspection"),
         Key("max_concurrency", Int(minimum=1), "Calls in flight at once.", 8),
         Key("max_pages", Int(minimum=1), "Pages one list may take.", GRAPHQL_MAX_PAGES),
-        Key("entities", MapOf(Table(
+        Key("entities", _entities(Table(
             description="How one vocabulary entity is read from the peer.",
             keys=(
                 Key("type", Str(), "The peer's type.", required=True),
@@ -291,7 +306,7 @@ GRAPHQL_SOURCE = Table(
                     ),
                 ), name="field"), "Field -> the root field that looks records up by it.", {}),
             ),
-        ), name="Entity"), "Vocabulary entity -> the peer's type and fields.", {}),
+        )), "Vocabulary entity -> the peer's type and fields.", {}),
     ),
 )
 

@@ -359,6 +359,8 @@ class MapOf(ValueType):
     #: A regular expression every key must match, and the same in words.
     key_pattern: str | None = None
     key_doc: str = ""
+    #: The only names a key may have (vocabulary entities); another is refused with the closest.
+    key_choices: tuple[str, ...] | None = None
     expected: str = "a table"
 
     def problems(self, value: Any, path: str) -> list[Problem]:
@@ -370,6 +372,11 @@ class MapOf(ValueType):
             if self.key_pattern is not None and not re.fullmatch(self.key_pattern, name):
                 out.append(Problem(where, f"the name must be {self.key_doc}"))
                 continue
+            if self.key_choices is not None and name not in self.key_choices:
+                close = difflib.get_close_matches(name, self.key_choices, n=1, cutoff=0.6)
+                hint = f'did you mean "{close[0]}"?' if close else f"known: {', '.join(self.key_choices)}"
+                out.append(Problem(where, f"is not {self.key_doc}; {hint}"))
+                continue
             out.extend(self.value.problems(item, where))
         return out
 
@@ -377,6 +384,8 @@ class MapOf(ValueType):
         out: dict[str, Any] = {"type": "object", "additionalProperties": self.value.schema()}
         if self.key_pattern is not None:
             out["propertyNames"] = {"pattern": f"^(?:{self.key_pattern})$"}
+        if self.key_choices is not None:
+            out["propertyNames"] = {"enum": list(self.key_choices)}
         return out
 
     def doc(self) -> str:

@@ -139,3 +139,31 @@ def test_serve_refuses_the_issue_examples_with_exit_2_and_no_traceback(
     assert main(["serve", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert f"gateway.{line.split()[0]} " in err and "Traceback" not in err
+
+
+def test_an_entity_name_outside_the_vocabulary_is_refused_with_the_closest() -> None:
+    raw = copy.deepcopy(DEMO)
+    raw["sources"]["siak"]["entities"]["Persn"] = raw["sources"]["siak"]["entities"].pop("Person")
+    assert messages(raw) == [
+        'sources.siak.entities.Persn is not an entity of the vocabulary (gateway.config_schema.VOCABULARY_ENTITIES); '
+        'did you mean "Person"?'
+    ]
+
+
+def test_the_vocabulary_entities_are_what_the_resolvers_ask_for_and_the_demo_maps(repo_root: Path) -> None:
+    """Neither a stale name nor a missing one: the resolvers' loader calls and the demo config agree with the list."""
+
+    import re
+
+    from connectors.registry import _catalog
+    from gateway.config_schema import VOCABULARY_ENTITIES
+
+    asked: set[str] = set()
+    call = re.compile(r"""(?:\.(?:one|many)\w*\(|SourceQuery\()\s*"([A-Z][A-Za-z]+)\"""")
+    for path in (repo_root / "resolvers").rglob("*.py"):
+        asked |= set(call.findall(path.read_text(encoding="utf-8")))
+    mapped = {entity for source in DEMO["sources"].values() for entity in source.get("entities", {})}
+    catalog = set(_catalog([], []).info.entities)
+    assert {"Person", "School", "Student", "Region"} <= asked  # the scan finds the loader calls
+    assert asked - set(VOCABULARY_ENTITIES) == set(), "add these to VOCABULARY_ENTITIES"
+    assert set(VOCABULARY_ENTITIES) == mapped | catalog
