@@ -19,6 +19,7 @@ parses values whose wire format lacks the type (``"date"`` for JSON's ISO string
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -169,7 +170,7 @@ def parse_entity_mapping(
         raise ConfigError(f"{where}.key must name one of its mapped fields, got {key!r}")
     unknown = set(raw) - {location_key, "key", "fields"} - extra_keys
     if unknown:
-        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+        raise ConfigError(_unknown_keys(where, unknown, {location_key, "key", "fields", *extra_keys}))
     return EntityMapping(entity=entity, location=location, key=key, fields=fields)
 
 
@@ -180,7 +181,7 @@ def _parse_field(where: str, name: str, spec: Any) -> FieldMapping:
         raise ConfigError(f"{where} must be a column name or {{ column = ..., values = ..., transform = ..., type = ... }}")
     unknown = set(spec) - {"column", "values", "transform", "type"}
     if unknown:
-        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+        raise ConfigError(_unknown_keys(where, unknown, {"column", "values", "transform", "type"}))
     transform = None
     if "transform" in spec:
         transform = TRANSFORMS.get(spec["transform"])
@@ -200,3 +201,14 @@ def _parse_field(where: str, name: str, spec: Any) -> FieldMapping:
     return FieldMapping(
         name=name, column=spec["column"], values=values, transform=transform, reverse_values=reverse, type=value_type
     )
+
+
+def _unknown_keys(where: str, unknown: set[str], known: set[str]) -> str:
+    """``where has unknown keys [...]``, with the closest known key for each (the gateway's config
+    tree says the same before a connector is built; this is for a connector built on its own)."""
+
+    hints = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hints.append(f'{name} (did you mean "{close[0]}"?)' if close else name)
+    return f"{where} has unknown keys: {', '.join(hints)}; known: {', '.join(sorted(known))}"
