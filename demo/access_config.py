@@ -98,7 +98,8 @@ POLICY = '''
 "Person.*" = "personal"
 "Person.nik" = { class = "personal", mask = "nik" }
 "Person.name" = { class = "personal", mask = "initials" }
-"Person.birthDate" = { class = "personal", mask = "year" }
+"Person.birthDate" = { class = "personal", mask = "year" }   # masked: withheld, the year is birthYear
+"Person.birthYear" = { class = "personal", mask = "year" }
 # The desa of residence goes with the person to every role that may see the person at all,
 # masked or not: a generalisation like the birth year, and what statistics are counted by.
 "Person.region" = "public"
@@ -116,6 +117,7 @@ POLICY = '''
 "Student.nik" = { class = "children", mask = "nik" }
 "Student.name" = { class = "children", mask = "initials" }
 "Student.birthDate" = { class = "children", mask = "year" }
+"Student.birthYear" = { class = "children", mask = "year" }
 "HealthRecord.*" = "health"
 "ProgrammeParticipation.*" = "disability"
 "SessionAttendance.*" = "disability"

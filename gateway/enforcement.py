@@ -44,7 +44,7 @@ from graphql import (
 from resolvers.arguments import REPRESENTATIONS, argument_reads, fields_with_reads, representation_key
 
 from .lookup_budget import LookupBudget
-from .policy import PUBLIC, AccessDenied, Action, Decision, Policy, Role, RowScope, apply_mask
+from .policy import PUBLIC, AccessDenied, Action, Decision, FieldWithheld, Policy, Role, RowScope, apply_mask
 
 Path = tuple[str | int, ...]
 
@@ -393,7 +393,10 @@ def _finish_leaf(value: Any, access: AccessContext, decision: Decision, name: st
 
     masked = decision.action is Action.MASK
     if masked:
-        value = apply_mask(decision.mask, value)
+        shown = apply_mask(decision.mask, value)
+        if shown is None and value is not None and value != []:
+            raise FieldWithheld(name, access.role.name, decision.mask)  # a masked null says so (issue 13)
+        value = shown
     if value is not None and value != [] and decision.sensitivity != PUBLIC:
         access.notes.append(Disclosure(tuple(path.as_list()), _subject(root), name, masked))
     return value

@@ -27,6 +27,8 @@ Codes a client can see::
     PURPOSE_NOT_ALLOWED        the declared purpose is not one the role may use (HTTP 403)
     FORBIDDEN                  a field the role may not see (null, with this error at its path), or an
                                argument testing a field the role may not read in full (extensions.argument)
+    WITHHELD                   a value the role's mask withholds (hide; a date under a year mask): null, with
+                               extensions.field and .mask at its path, never a silent null
     PURPOSE_REQUIRED           personal data asked for without a declared purpose
     LOOKUP_BUDGET_EXCEEDED     the client looked up as many persons by key as its role allows this window
     QUERY_TOO_LARGE / QUERY_TOO_DEEP / TOO_MANY_ALIASES / QUERY_TOO_COSTLY / INTROSPECTION_DISABLED /

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from enum import Enum
 from functools import cached_property
 from typing import Any
@@ -54,8 +53,8 @@ class Mask(Enum):
 
     NIK = "nik"  # 3503**********12: region and last two digits, enough to tell records apart
     INITIALS = "initials"  # "Siti Aminah" -> "S. A."
-    YEAR = "year"  # a date -> its year only
-    HIDE = "hide"  # null
+    YEAR = "year"  # a year shows; a date is withheld (its year is a field of its own, e.g. birthYear)
+    HIDE = "hide"  # withheld: null, with a WITHHELD error at its path
 
 
 class Action(Enum):
@@ -72,6 +71,20 @@ class AccessDenied(SatudataError):
     def __init__(self, message: str, *, code: str = "FORBIDDEN", argument: str | None = None) -> None:
         super().__init__(message, **({"argument": argument} if argument is not None else {}))
         self.code = code
+
+
+class FieldWithheld(SatudataError):
+    """A value a mask withholds from the role (``WITHHELD``): the field is null and says why.
+
+    ``extensions``: ``field`` (``Type.field``) and ``mask`` (``hide``; ``year`` for a date whose
+    year the role may see in a field of its own, such as ``Person.birthYear``).
+    """
+
+    code = "WITHHELD"
+
+    def __init__(self, name: str, role: str, mask: Mask) -> None:
+        why = "only as a year (see the year field beside it)" if mask is Mask.YEAR else "masked"
+        super().__init__(f"{name} is withheld: the role {role!r} may see it {why}.", field=name, mask=mask.value)
 
 
 @dataclass(frozen=True)
@@ -425,15 +438,10 @@ def _row_scope(where: str, entity: str, rule: Mapping[str, Any]) -> RowScope:
 # -- masks ------------------------------------------------------------------------------------
 
 
-class MaskedDate(str):
-    """A date shown as its year only: serialises (``isoformat``) to ``"1985"``."""
-
-    def isoformat(self) -> str:
-        return str(self)
-
-
 def apply_mask(mask: Mask, value: Any) -> Any:
-    """``value`` as a role with masked access sees it (lists element by element)."""
+    """``value`` as a role with masked access sees it (lists element by element); ``None`` when
+    the mask withholds it. A scalar keeps its type: a ``Date`` is never shown as ``"1985"``; the
+    ``year`` mask shows a year (an ``Int``, e.g. ``Person.birthYear``) and withholds a date."""
 
     if value is None:
         return None
@@ -443,6 +451,6 @@ def apply_mask(mask: Mask, value: Any) -> Any:
         return value[:4] + "*" * max(0, len(value) - 6) + value[-2:] if len(value) > 6 else "*" * len(value)
     if mask is Mask.INITIALS and isinstance(value, str):
         return " ".join(part[0].upper() + "." for part in value.replace("'", " ").split() if part[0].isalpha())
-    if mask is Mask.YEAR and isinstance(value, (date, datetime)):
-        return MaskedDate(str(value.year))
+    if mask is Mask.YEAR and isinstance(value, int) and not isinstance(value, bool):
+        return value
     return None

@@ -48,6 +48,15 @@ class Person:
 
         return self.nik
 
+    @strawberry.field(
+        description=(
+            "Year of birth, from `birthDate`: all a role that may see the birth date only as its year gets "
+            "(its `birthDate` is null, with a `WITHHELD` error)."
+        )
+    )
+    def birth_year(self) -> int | None:
+        return self.birth_date.year if isinstance(self.birth_date, date) else None
+
     @classmethod
     def from_record(cls, r: Record) -> Person:
         return cls(

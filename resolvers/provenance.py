@@ -102,6 +102,8 @@ SOURCE_FED: dict[str, str] = {
 NO_SOURCE: frozenset[str] = frozenset(
     {
         "AttendanceDay.total",
+        "Person.birthYear",
+        "Student.birthYear",
         # a class's participants are counted from the attendance lists its page was cut from
         "ProgrammeParticipationConnection.totalCount",
         "PageInfo.startCursor",

@@ -151,6 +151,15 @@ class Student:
     enrolled_on: date | None = strawberry.field(description="Date the pupil entered this school.")
     school_npsn: strawberry.Private[str | None]
 
+    @strawberry.field(
+        description=(
+            "Year of birth as recorded by the school, from `birthDate`: all a role that may see the birth date only "
+            "as its year gets (its `birthDate` is null, with a `WITHHELD` error)."
+        )
+    )
+    def birth_year(self) -> int | None:
+        return self.birth_date.year if isinstance(self.birth_date, date) else None
+
     @property
     def data_subject(self) -> str | None:
         """The NIK of the person this object's data is about (read by the gateway's audit)."""

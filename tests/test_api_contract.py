@@ -125,3 +125,29 @@ async def test_residents_filter_by_status_at_the_registry(sqlite_gateway: Gatewa
         page = answer["data"]["region"]["residents"]
         assert page["totalCount"] == counts[raw]
         assert page["nodes"] and {n["status"] for n in page["nodes"]} == {status}
+
+
+async def test_a_mask_that_withholds_says_so_and_dates_stay_dates(sqlite_backend: Backend, tmp_path: Any) -> None:
+    """``hide``: null with a ``WITHHELD`` error at the path; ``year``: no ``"1995"`` in a Date, the year is ``birthYear``."""
+
+    from demo.access_config import demo_clients
+    from demo.gateway_config import render_config
+
+    from .conftest import open_gateway
+
+    config = tomllib.loads(render_config(registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url, access=True))
+    config["audit"] = {"path": str(tmp_path / "audit.sqlite")}
+    analyst = next(c for c in demo_clients("placeholder") if c.role == "smart_center_analyst")
+    headers = {"x-api-key": analyst.key, "x-satudata-purpose": analyst.purpose}
+    query = '{ region(code: "35.03.08") { residents(first: 3) { nodes { nik religion birthDate birthYear } } } }'
+    async for gateway in open_gateway(config):
+        response = await gateway.client.post("/graphql", json={"query": query}, headers=headers)
+        body = response.json()
+        nodes = body["data"]["region"]["residents"]["nodes"]
+        assert len(nodes) == 3 and all(n["religion"] is None and n["birthDate"] is None for n in nodes)
+        assert all(isinstance(n["birthYear"], int) and 1900 < n["birthYear"] < 2030 for n in nodes)
+        withheld = {(tuple(e["path"]), e["extensions"]["field"], e["extensions"]["mask"]) for e in body["errors"]}
+        assert {e["extensions"]["code"] for e in body["errors"]} == {"WITHHELD"}
+        for i in range(3):
+            assert (("region", "residents", "nodes", i, "religion"), "Person.religion", "hide") in withheld
+            assert (("region", "residents", "nodes", i, "birthDate"), "Person.birthDate", "year") in withheld

@@ -69,6 +69,7 @@ LEAVES: dict[str, tuple[str, str]] = {
     "Person.nik": ("personal", "nik"),
     "Person.name": ("personal", "initials"),
     "Person.birthDate": ("personal", "year"),
+    "Person.birthYear": ("personal", "year"),
     **{f"Family.{f}": ("personal", "hide") for f in ("address", "rt", "rw", "issuedOn", "updatedAt")},
     "Family.kk": ("personal", "nik"),
     **{f"Student.{f}": ("children", "hide") for f in ("sex", "birthPlace", "grade", "className", "enrolledOn")},
@@ -76,6 +77,7 @@ LEAVES: dict[str, tuple[str, str]] = {
     "Student.nik": ("children", "nik"),
     "Student.name": ("children", "initials"),
     "Student.birthDate": ("children", "year"),
+    "Student.birthYear": ("children", "year"),
     **{f"HealthRecord.{f}": ("health", "hide") for f in (
         "ihsNumber", "bloodType", "registeredOn", "chronicConditions", "hasDisability", "disabilityType")},
     **{f"HealthInsurance.{f}": ("personal", "hide") for f in ("status", "segment", "careClass", "primaryCare", "memberSince")},
@@ -170,10 +172,11 @@ def mask_initials(value: str) -> str:
     return " ".join(word[0].upper() + "." for word in re.split(r"[\s']+", value) if word and word[0].isalpha())
 
 
-def mask_year(value: str) -> str:
-    """An ISO date -> its year: ``1995-03-04`` -> ``1995``."""
+def mask_year(value: Any) -> Any:
+    """A year shows (``birthYear``: ``1995``); a date is withheld (null, with a ``WITHHELD`` error),
+    never ``"1995"`` in a ``Date`` (issue 13)."""
 
-    return value[:4]
+    return value if isinstance(value, int) else None
 
 
 MASKS: dict[str, Callable[[Any], Any]] = {

@@ -170,15 +170,18 @@ async def test_the_audit_record_names_exactly_the_persons_and_fields_disclosed(g
 async def test_masked_disclosures_are_audited_too(guarded, sample) -> None:  # type: ignore[no-untyped-def]
     gateway, log = guarded
     # The analyst browses a desa's residents (it may no longer look a family card up by its number).
-    query = "query($desa: RegionCode!) { region(code: $desa) { residents(first: 100) { nodes { nik birthDate } } } }"
+    query = "query($desa: RegionCode!) { region(code: $desa) { residents(first: 100) { nodes { nik birthDate birthYear } } } }"
     _, body, _ = await post(gateway, query, {"desa": sample["desa"]}, role="smart_center_analyst")
-    assert "errors" not in body
     nodes = body["data"]["region"]["residents"]["nodes"]
-    assert nodes and all("*" in n["nik"] for n in nodes) and all(len(n["birthDate"]) == 4 for n in nodes)
+    assert nodes and all("*" in n["nik"] for n in nodes) and all(isinstance(n["birthYear"], int) for n in nodes)
+    # A Date stays a date (issue 13): the analyst's birthDate is withheld, and says so at each path.
+    assert all(n["birthDate"] is None for n in nodes)
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"WITHHELD"} and len(body["errors"]) == len(nodes)
+    assert body["errors"][0]["extensions"] == {"code": "WITHHELD", "field": "Person.birthDate", "mask": "year"}
     (entry,) = await log.for_person(sample["desa_resident"])
-    assert set(entry.record.fields) == {"PersonConnection.nodes", "Person.nik", "Person.birthDate"}
+    assert set(entry.record.fields) == {"PersonConnection.nodes", "Person.nik", "Person.birthYear"}
     # Both values went out masked; the page's Person objects are on the record as the list that held them.
-    assert set(entry.record.masked) == {"Person.nik", "Person.birthDate"}
+    assert set(entry.record.masked) == {"Person.nik", "Person.birthYear"}
 
 
 async def test_row_scope_is_pushed_down_to_the_source(guarded, sample) -> None:  # type: ignore[no-untyped-def]

@@ -316,7 +316,8 @@ def check_cell(role: str, world: World, cell: Cell, answer: Answer) -> list[str]
         return [f"{where}: HTTP {answer.status} {answer.body}"]
     problems: list[str] = []
     error_paths = {strip(e.get("path") or []) for e in answer.errors if (e.get("extensions") or {}).get("code") == "FORBIDDEN"}
-    other = answer.codes() - {"FORBIDDEN"}
+    withheld_paths = {strip(e.get("path") or []) for e in answer.errors if (e.get("extensions") or {}).get("code") == "WITHHELD"}
+    other = answer.codes() - {"FORBIDDEN", "WITHHELD"}
     if other:
         problems.append(f"{where}: unexpected errors {answer.errors}")
     names = [p for p in entry.items if p not in PLUMBING]
@@ -358,8 +359,10 @@ def check_cell(role: str, world: World, cell: Cell, answer: Answer) -> list[str]
         expected = expected_leaf(role, name, raw) if leaf else raw
         if value != expected:
             problems.append(f"{where}: {value!r}, expected {expected!r} ({how}; source has {raw!r})")
-        if how == MASKED and leaf and has_value(raw) and value == raw:
+        if how == MASKED and leaf and has_value(raw) and value == raw and expected != raw:  # a year is its own year mask
             problems.append(f"{where}: not masked: {value!r}")
+        if how == MASKED and leaf and has_value(raw) and expected is None and tuple([*names, field_name]) not in withheld_paths:
+            problems.append(f"{where}: withheld without a WITHHELD error at {[*names, field_name]}: {answer.errors}")
     return problems
 
 
