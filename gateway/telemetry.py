@@ -82,7 +82,9 @@ class TelemetrySettings:
             raise ConfigError(f"[telemetry] enabled must be true or false, not {enabled!r}")
         endpoint = table.get("endpoint")
         if endpoint is not None and (not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://"))):
-            raise ConfigError(f"[telemetry] endpoint must be an http(s) URL of an OTLP/HTTP traces receiver, not {endpoint!r}")
+            raise ConfigError(
+                f"[telemetry] endpoint must be an http(s) URL of an OTLP/HTTP traces receiver, not {endpoint!r}"
+            )
         service_name = table.get("service_name", cls.service_name)
         if not isinstance(service_name, str) or not service_name:
             raise ConfigError(f"[telemetry] service_name must be a non-empty string, not {service_name!r}")
@@ -169,7 +171,9 @@ class Telemetry:
     @contextlib.contextmanager
     def loader_batch(self, key: Hashable, size: int) -> Iterator[None]:
         kind, entity, field = _loader_names(key)
-        attributes = {"satudata.loader": kind, "satudata.entity": entity, "satudata.field": field, "satudata.keys": size}
+        attributes = {
+            "satudata.loader": kind, "satudata.entity": entity, "satudata.field": field, "satudata.keys": size
+        }
         with self.tracer.start_as_current_span(
             f"loader {entity}.{field}", attributes=attributes, record_exception=False, set_status_on_exception=False
         ) as span:
