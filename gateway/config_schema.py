@@ -30,14 +30,13 @@ from .audit.settings import AUDIT
 from .auth.principal import ATTRIBUTES
 from .auth.settings import AUTH, CLIENT
 from .documents.settings import DOCUMENTS
-from .limits.analysis import ListSizes
 from .logs import FORMATS as LOG_FORMATS
 from .logs import LEVELS as LOG_LEVELS
 from .logs import LoggingSettings
 from .telemetry import TelemetrySettings
-from .limits.budget import Budget, QueryLimits
+from .limits.budget import LIMITS
 from .policy import CAPABILITIES, CLASSES, LookupSettings, Mask
-from .ratelimit import Rate, RateLimits
+from .ratelimit import RATELIMIT
 from .config_types import (
     ENV,
     SECONDS,
@@ -392,60 +391,6 @@ POLICY = Table(
 
 
 # -- [limits], [ratelimit] ---------------------------------------------------------------------
-
-_BUDGET_DOCS = {
-    "max_depth": "Deepest field nesting.",
-    "max_aliases": "Aliases in one document.",
-    "max_tokens": "Tokens in one document.",
-    "max_cost": "Estimated cost (rows read) of one query.",
-    "max_representations": "Entity representations one operation may send to `_entities`.",
-}
-_BUDGET_KEYS = tuple(
-    Key(name, Int(minimum=0), _BUDGET_DOCS[name], getattr(Budget, name)) for name in _BUDGET_DOCS
-)
-LIMITS = Table(
-    description="Query budgets (depth, aliases, tokens, cost) and how the cost estimate sizes lists.",
-    keys=(
-        *_BUDGET_KEYS,
-        Key("roles", MapOf(Table(description="A role's own budget.", keys=_BUDGET_KEYS), name="ROLE"),
-            "Role -> budget overrides.", {}),
-        Key("default_list_size", Int(minimum=0), "Assumed length of a list without a size argument.",
-            ListSizes.default),
-        Key("connection_default", Int(minimum=0), "Assumed size when a size argument is left out.",
-            ListSizes.connection),
-        Key("list_sizes", MapOf(AnyOf((Number(minimum=0), Table(
-            description="A length per step between two arguments.",
-            keys=(
-                Key("each", Number(minimum=0), "Length per step.", 1),
-                Key("from", Str(), "Argument where the span starts.", required=True),
-                Key("to", Str(), "Argument where it ends.", required=True),
-                Key("most", Number(minimum=0), "Longest the list can be."),
-            ),
-        ))), name='"Type.field"', key_pattern=r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*",
-            key_doc='"Type.field", e.g. "School.students"'), "List field -> its assumed length.", {}),
-        Key("heavy_cost", Int(minimum=0), "Estimated cost from which a query waits for a heavy-query slot.",
-            QueryLimits.heavy_cost),
-        Key("heavy_concurrency", Int(minimum=0), "Heavy queries executing at once per process; 0 turns the gate "
-            "off.", QueryLimits.heavy_concurrency),
-    ),
-)
-
-_RATE_KEYS = (
-    Key("requests_per_minute", Int(minimum=1), "Sustained rate per client.", Rate.requests_per_minute),
-    Key("burst", Int(minimum=1), "Requests a client may send at once.", Rate.burst),
-)
-RATELIMIT = Table(
-    description="Requests per client: a default rate, per-role overrides, and where buckets live.",
-    keys=(
-        *_RATE_KEYS,
-        Key("roles", MapOf(Table(description="A role's own rate.", keys=_RATE_KEYS), name="ROLE"),
-            "Role -> rate overrides.", {}),
-        Key("redis_url", ENV, "Share buckets between replicas; unset: in memory.", default_doc="in memory"),
-        Key("timeout_s", SECONDS, "Longest a Redis call may take before the fallback decides.",
-            RateLimits.timeout_s),
-        Key("retry_s", SECONDS, "After Redis failed, how long to use the fallback.", RateLimits.retry_s),
-    ),
-)
 
 # -- [documents] -------------------------------------------------------------------------------
 

@@ -370,7 +370,7 @@ class MapOf(ValueType):
         for name, item in value.items():
             where = join(path, name)
             if self.key_pattern is not None and not re.fullmatch(self.key_pattern, name):
-                out.append(Problem(where, f"the name must be {self.key_doc}"))
+                out.append(Problem(where, f"must be named {self.key_doc}"))
                 continue
             if self.key_choices is not None and name not in self.key_choices:
                 close = difflib.get_close_matches(name, self.key_choices, n=1, cutoff=0.6)

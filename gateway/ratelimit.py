@@ -38,6 +38,8 @@ import redis.exceptions
 
 from connectors import ConfigError, SatudataError, resolve_env
 
+from .config_types import ENV, SECONDS, Int, Key, MapOf, Table, describe
+
 log = logging.getLogger("satudata.gateway.ratelimit")
 
 #: A clock in seconds. Tests pass their own; see ``MemoryBackend`` and ``RedisBackend``.
@@ -201,7 +203,9 @@ class RateLimits:
         """Read ``[ratelimit]``; a wrong key or value raises ``ConfigError`` naming it."""
 
         table = dict(table or {})
-        _refuse_unknown(table, {"requests_per_minute", "burst", "redis_url", "timeout_s", "retry_s", "roles"}, "ratelimit")
+        problems = RATELIMIT.problems(table, "ratelimit")
+        if problems:
+            raise ConfigError(describe(problems))
         default = _rate(table, Rate(), "ratelimit")
         roles = {}
         overrides = table.get("roles", {})
@@ -211,7 +215,6 @@ class RateLimits:
             where = f"ratelimit.roles.{role}"
             if not isinstance(raw, Mapping):
                 raise ConfigError(f"[{where}] must be a table")
-            _refuse_unknown(raw, {"requests_per_minute", "burst"}, where)
             roles[role] = _rate(raw, default, where)
         url = table.get("redis_url")
         return cls(
@@ -221,6 +224,25 @@ class RateLimits:
             timeout_s=_seconds(table.get("timeout_s", cls.timeout_s), "ratelimit.timeout_s"),
             retry_s=_seconds(table.get("retry_s", cls.retry_s), "ratelimit.retry_s"),
         )
+
+
+#: The ``[ratelimit]`` table's keys (in the config tree, ``gateway.config_schema``).
+_RATE_KEYS = (
+    Key("requests_per_minute", Int(minimum=1), "Sustained rate per client.", Rate.requests_per_minute),
+    Key("burst", Int(minimum=1), "Requests a client may send at once.", Rate.burst),
+)
+RATELIMIT = Table(
+    description="Requests per client: a default rate, per-role overrides, and where buckets live.",
+    keys=(
+        *_RATE_KEYS,
+        Key("roles", MapOf(Table(description="A role's own rate.", keys=_RATE_KEYS), name="ROLE"),
+            "Role -> rate overrides.", {}),
+        Key("redis_url", ENV, "Share buckets between replicas; unset: in memory.", default_doc="in memory"),
+        Key("timeout_s", SECONDS, "Longest a Redis call may take before the fallback decides.",
+            RateLimits.timeout_s),
+        Key("retry_s", SECONDS, "After Redis failed, how long to use the fallback.", RateLimits.retry_s),
+    ),
+)
 
 
 class RateLimiter:
@@ -288,9 +310,3 @@ def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(f"{where} must be a positive number of seconds, not {value!r}")
     return float(value)
-
-
-def _refuse_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
-    unknown = set(table) - known
-    if unknown:
-        raise ConfigError(f"unknown keys {sorted(unknown)} in [{where}]; expected some of {sorted(known)}")

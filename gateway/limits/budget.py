@@ -31,6 +31,7 @@ from typing import Any
 
 from connectors import ConfigError
 
+from ..config_types import AnyOf, Int, Key, MapOf, Number, Str, Table, describe
 from .analysis import ListSize, ListSizes
 
 
@@ -71,14 +72,14 @@ class QueryLimits:
         """Read ``[limits]``; a wrong key or value raises ``ConfigError`` naming it."""
 
         table = dict(table or {})
-        known = {*_BUDGET_KEYS, "default_list_size", "connection_default", "list_sizes", "roles", "heavy_cost", "heavy_concurrency"}
-        _refuse_unknown(table, known, "limits")
+        problems = LIMITS.problems(table, "limits")
+        if problems:
+            raise ConfigError(describe(problems))
         default = replace(Budget(), **{k: _count(table[k], f"limits.{k}") for k in _BUDGET_KEYS if k in table})
         roles: dict[str, Budget] = {}
         for role, overrides in _table(table.get("roles", {}), "limits.roles").items():
             where = f"limits.roles.{role}"
             overrides = _table(overrides, where)
-            _refuse_unknown(overrides, set(_BUDGET_KEYS), where)
             roles[role] = replace(default, **{k: _count(v, f"{where}.{k}") for k, v in overrides.items()})
         list_sizes = {
             name: _list_size(size, f'limits.list_sizes."{name}"')
@@ -101,12 +102,50 @@ class QueryLimits:
         )
 
 
+#: The ``[limits]`` table's keys (in the config tree, ``gateway.config_schema``).
+_BUDGET_KEY_DOCS = {
+    "max_depth": "Deepest field nesting.",
+    "max_aliases": "Aliases in one document.",
+    "max_tokens": "Tokens in one document.",
+    "max_cost": "Estimated cost (rows read) of one query.",
+    "max_representations": "Entity representations one operation may send to `_entities`.",
+}
+_BUDGET_TABLE_KEYS = tuple(
+    Key(name, Int(minimum=0), _BUDGET_KEY_DOCS[name], getattr(Budget, name)) for name in _BUDGET_KEY_DOCS
+)
+LIMITS = Table(
+    description="Query budgets (depth, aliases, tokens, cost) and how the cost estimate sizes lists.",
+    keys=(
+        *_BUDGET_TABLE_KEYS,
+        Key("roles", MapOf(Table(description="A role's own budget.", keys=_BUDGET_TABLE_KEYS), name="ROLE"),
+            "Role -> budget overrides.", {}),
+        Key("default_list_size", Int(minimum=0), "Assumed length of a list without a size argument.",
+            ListSizes.default),
+        Key("connection_default", Int(minimum=0), "Assumed size when a size argument is left out.",
+            ListSizes.connection),
+        Key("list_sizes", MapOf(AnyOf((Number(minimum=0), Table(
+            description="A length per step between two arguments.",
+            keys=(
+                Key("each", Number(minimum=0), "Length per step.", 1),
+                Key("from", Str(), "Argument where the span starts.", required=True),
+                Key("to", Str(), "Argument where it ends.", required=True),
+                Key("most", Number(minimum=0), "Longest the list can be."),
+            ),
+        ))), name='"Type.field"', key_pattern=r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*",
+            key_doc='"Type.field", e.g. "School.students"'), "List field -> its assumed length.", {}),
+        Key("heavy_cost", Int(minimum=0), "Estimated cost from which a query waits for a heavy-query slot.",
+            QueryLimits.heavy_cost),
+        Key("heavy_concurrency", Int(minimum=0), "Heavy queries executing at once per process; 0 turns the gate "
+            "off.", QueryLimits.heavy_concurrency),
+    ),
+)
+
+
 def _list_size(value: Any, where: str) -> float | ListSize:
     """A number (a fixed length), or a table ``{ each, from, to, most }`` spanning two arguments."""
 
     if not isinstance(value, Mapping):
         return _amount(value, where)
-    _refuse_unknown(value, {"each", "from", "to", "most"}, where)
     span = value.get("from"), value.get("to")
     if not all(isinstance(name, str) and name for name in span):
         raise ConfigError(f'{where} needs `from` and `to`: the names of the arguments the list spans, e.g. from = "from", to = "to"')
@@ -122,12 +161,6 @@ def _amount(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
         raise ConfigError(f"{where} must be a number of at least 0, not {value!r}")
     return value
-
-
-def _refuse_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
-    unknown = set(table) - known
-    if unknown:
-        raise ConfigError(f"unknown keys {sorted(unknown)} in [{where}]; expected some of {sorted(known)}")
 
 
 def _table(value: Any, where: str) -> Mapping[str, Any]:

@@ -238,8 +238,8 @@ def test_finding_14_every_unbounded_list_has_a_size_measured_from_the_demo_data(
 @pytest.mark.parametrize(
     ("size", "complaint"),
     [
-        ({"each": 1, "from": "from"}, "needs `from` and `to`"),
-        ({"each": 1, "from": "from", "to": "to", "per": 2}, "unknown keys ['per']"),
+        ({"each": 1, "from": "from"}, 'limits.list_sizes."School.attendance".to is required'),
+        ({"each": 1, "from": "from", "to": "to", "per": 2}, 'limits.list_sizes."School.attendance".per is not a key of'),
         ({"each": -1, "from": "from", "to": "to"}, ".each must be a number of at least 0"),
         ("ten", "must be a number of at least 0"),
     ],

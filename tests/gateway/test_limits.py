@@ -238,12 +238,12 @@ def test_each_role_gets_its_own_budget_and_inherits_the_rest_from_the_defaults(s
 @pytest.mark.parametrize(
     ("config", "complaint"),
     [
-        ({"max_dept": 3}, "unknown keys ['max_dept'] in [limits]"),
+        ({"max_dept": 3}, 'limits.max_dept is not a key of [limits]; did you mean "max_depth"?'),
         ({"max_depth": True}, "limits.max_depth must be a whole number"),
         ({"max_cost": -1}, "limits.max_cost must be a whole number"),
-        ({"roles": {"anonymous": {"rate": 3}}}, "unknown keys ['rate'] in [limits.roles.anonymous]"),
-        ({"roles": {"anonymous": 3}}, "[limits.roles.anonymous] must be a table"),
-        ({"list_sizes": {"students": 3}}, 'name a list field as "Type.field"'),
+        ({"roles": {"anonymous": {"rate": 3}}}, "limits.roles.anonymous.rate is not a key of [limits.roles.anonymous]"),
+        ({"roles": {"anonymous": 3}}, "limits.roles.anonymous must be a table, not the number 3"),
+        ({"list_sizes": {"students": 3}}, 'limits.list_sizes.students must be named "Type.field", e.g. "School.students"'),
     ],
 )
 def test_wrong_limits_config_names_the_key(config: dict[str, Any], complaint: str) -> None:

@@ -206,11 +206,11 @@ def test_config_gives_roles_their_own_rate_over_the_defaults(monkeypatch: pytest
 @pytest.mark.parametrize(
     ("config", "complaint"),
     [
-        ({"rpm": 3}, "unknown keys ['rpm'] in [ratelimit]"),
+        ({"rpm": 3}, "ratelimit.rpm is not a key of [ratelimit]"),
         ({"burst": 0}, "ratelimit.burst must be a whole number of at least 1"),
         ({"roles": {"anonymous": {"requests_per_minute": 1.5}}}, "ratelimit.roles.anonymous.requests_per_minute"),
         ({"redis_url": "env:SATUDATA_TEST_UNSET_VARIABLE"}, "SATUDATA_TEST_UNSET_VARIABLE, which is not set"),
-        ({"timeout_s": 0}, "ratelimit.timeout_s must be a positive number"),
+        ({"timeout_s": 0}, "ratelimit.timeout_s must be a number above 0"),
     ],
 )
 def test_wrong_ratelimit_config_names_the_key(config: dict[str, Any], complaint: str) -> None:
