@@ -152,12 +152,22 @@ def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
     (``SATUDATA_LOG_LEVEL``, ``SATUDATA_LOG_FORMAT``), then to info and json. Idempotent: a
     second call replaces the first one's handler."""
 
-    level = (level or os.environ.get(LEVEL_ENV) or "info").lower()
-    fmt = (fmt or os.environ.get(FORMAT_ENV) or "json").lower()
-    if level not in LEVELS:
+    if level is not None and level.lower() not in LEVELS:
         raise ConfigError(f"log level must be one of {list(LEVELS)}, not {level!r}")
-    if fmt not in FORMATS:
+    if fmt is not None and fmt.lower() not in FORMATS:
         raise ConfigError(f"log format must be one of {list(FORMATS)}, not {fmt!r}")
+    ignored = []
+    if level is None:
+        level = os.environ.get(LEVEL_ENV) or "info"
+        if level.lower() not in LEVELS:
+            ignored.append(f"{LEVEL_ENV}={level!r} (not one of {', '.join(LEVELS)})")
+            level = "info"
+    if fmt is None:
+        fmt = os.environ.get(FORMAT_ENV) or "json"
+        if fmt.lower() not in FORMATS:
+            ignored.append(f"{FORMAT_ENV}={fmt!r} (not one of {', '.join(FORMATS)})")
+            fmt = "json"
+    level, fmt = level.lower(), fmt.lower()
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
         root.removeHandler(handler)
@@ -173,6 +183,8 @@ def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
         server_logger.handlers.clear()
         server_logger.propagate = True
     quiet_client_loggers()  # HTTP clients log every URL at INFO, and a URL can hold a NIK
+    for what in ignored:
+        logging.getLogger("satudata.logs").warning("ignored %s", what)
 
 
 def configure_logging_from(raw: Any) -> str:
@@ -180,8 +192,10 @@ def configure_logging_from(raw: Any) -> str:
     leave the choice in the environment for worker processes; the level chosen."""
 
     settings = LoggingSettings.from_config(raw)
-    level = (os.environ.get(LEVEL_ENV) or settings.level).lower()
-    fmt = (os.environ.get(FORMAT_ENV) or settings.format).lower()
+    level = os.environ.get(LEVEL_ENV, "").lower()
+    fmt = os.environ.get(FORMAT_ENV, "").lower()
+    level = level if level in LEVELS else settings.level
+    fmt = fmt if fmt in FORMATS else settings.format
     configure_logging(level, fmt)
     os.environ[LEVEL_ENV], os.environ[FORMAT_ENV] = level, fmt
     return level

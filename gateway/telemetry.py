@@ -240,7 +240,7 @@ class TracingMiddleware:
         ) as span:
             token = current_tracing.set(telemetry)
             context = span.get_span_context()
-            if context.is_valid:
+            if context.is_valid and context.trace_flags.sampled:  # an unsampled trace is nowhere to be found
                 # Not reset here: the access line, written outside this middleware, names it too
                 # (``AccessLog`` clears it after that line).
                 trace_id_var.set(format(context.trace_id, "032x"))

@@ -222,3 +222,20 @@ def test_satudata_serve_writes_json_lines_and_log_level_warning_silences_the_acc
 
     quiet = serve_and_ask(repo_root, config, "--log-level", "warning")
     assert not [line for line in quiet if '"logger":"access"' in line or '"level":"INFO"' in line], quiet
+
+
+def test_a_bad_level_in_the_environment_is_ignored_with_a_warning_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(LEVEL_ENV, "loud")
+    monkeypatch.delenv(FORMAT_ENV, raising=False)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert main(["keygen-secret"]) == 0
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+    (line,) = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    assert line["level"] == "WARNING" and "SATUDATA_LOG_LEVEL='loud'" in line["message"]
