@@ -82,8 +82,12 @@ async def test_a_fan_out_past_the_deadline_costs_its_own_fields_only(
         again = await g.query(QUERY)
     assert elapsed < deadline_s + 0.5, f"answered after {elapsed:.2f} s"
     assert answer["data"]["region"]["name"]  # the registry's field is answered
-    assert answer["data"]["programmes"] is None
-    assert answer["errors"] and all(e["extensions"] == {"code": "SOURCE_TIMEOUT", "source": "sepeda_keren"} for e in answer["errors"])
-    assert all(e["path"][0] == "programmes" for e in answer["errors"])
+    # The classes came in time; only the participants the deadline cut off are null (issue 13:
+    # `participants` is nullable, so a late call no longer nulls the whole `programmes` list).
+    nodes = [e["node"] for e in answer["data"]["programmes"]["edges"]]
+    assert len(nodes) > 50 and all(n["code"] and n["participantCount"] is not None for n in nodes)
+    late = [n for n in nodes if n["participants"] is None]
+    assert late and answer["errors"] and all(e["extensions"] == {"code": "SOURCE_TIMEOUT", "source": "sepeda_keren"} for e in answer["errors"])
+    assert all(e["path"][0] == "programmes" and e["path"][-1] == "participants" for e in answer["errors"])
     assert "errors" not in again, again["errors"][:2]
     assert len(again["data"]["programmes"]["edges"]) > 50
