@@ -163,7 +163,8 @@ def refuses_request(errors: Iterable[GraphQLError]) -> bool:
     return False
 
 
-_AT_PATH = re.compile(r" at '([^']+)'")
+#: graphql-core's "Variable '$f' has invalid value at .region: ..." (or ``at .items[0].region``).
+_AT_PATH = re.compile(r"invalid value at ((?:\.\w+|\[\d+\])+)")
 
 
 def argument_name(error: GraphQLError) -> str | None:
@@ -171,7 +172,7 @@ def argument_name(error: GraphQLError) -> str | None:
 
     A literal's error points at the value node; a variable's at its definition, and the
     argument is where the operation passes that variable (the first such place), or the
-    input field graphql-core names in ``at 'var.field'``.
+    input field graphql-core names in ``has invalid value at .field``.
     """
 
     if not error.nodes or error.source is None:
@@ -181,8 +182,8 @@ def argument_name(error: GraphQLError) -> str | None:
         return None
     if isinstance(node, VariableDefinitionNode):
         inside = _AT_PATH.search(error.message)
-        if inside and "." in inside.group(1):
-            return inside.group(1).rsplit(".", 1)[1].split("[", 1)[0]
+        if inside:
+            return re.findall(r"\.(\w+)", inside.group(1))[-1]
         return _names_of_values(error.source.body).get(("$", node.variable.name.value))
     return _names_of_values(error.source.body).get(node.loc.start)
 

@@ -35,6 +35,7 @@ async def post(gateway: Gateway, query: str, variables: dict[str, Any] | None = 
         ("query($f: Int) { persons(first: $f) { totalCount } }", {"f": 101}, "first", "OUT_OF_RANGE"),
         ('{ persons(filter: {region: "35.03.99"}) { totalCount } }', None, "region", "UNKNOWN_REGION"),
         ("query($r: RegionCode) { persons(filter: {region: $r}) { totalCount } }", {"r": "35.03.99"}, "region", "UNKNOWN_REGION"),
+        ("query($f: PersonFilter) { persons(filter: $f) { totalCount } }", {"f": {"region": "35.03.99"}}, "region", "UNKNOWN_REGION"),
         ('{ region(code: "35.03") { name caseReports(year: 2026, disease: "a") { cases } } }', None, "disease", "MALFORMED"),
         ('{ region(code: "35.03") { name caseReports(year: 2026, fromWeek: 9, toWeek: 2) { cases } } }', None, "fromWeek", "OUT_OF_RANGE"),
     ],
