@@ -3,7 +3,8 @@
 Follows the GraphQL-over-HTTP draft (graphql.github.io/graphql-over-http): with
 ``application/graphql-response+json`` a request that fails before execution (parse,
 validation, variable coercion) answers 4xx; with legacy ``application/json`` it answers
-200 with the errors. Without an ``Accept`` header, or with only a wildcard (``*/*``), the
+200 with the errors. A wrong argument value a field's own check finds (``first: 101``) is
+answered the same way (``gateway.errors.refuses_request``). Without an ``Accept`` header, or with only a wildcard (``*/*``), the
 answer is ``application/json``: a client that did not ask for the new media type may not
 understand a 4xx that carries a GraphQL body (the spec's SHOULD, audited by graphql-http).
 
