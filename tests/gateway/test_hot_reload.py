@@ -313,7 +313,7 @@ def test_ten_reloads_under_load_fail_no_request(
     capsys.readouterr()
 
 
-def test_with_workers_the_supervisor_checks_the_file_once_and_every_worker_reloads(
+def test_with_workers_the_supervisor_checks_the_file_once_and_every_worker_reloads_under_load(
     sqlite_backend: Backend, tmp_path: Path, repo_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import secrets
@@ -330,6 +330,8 @@ def test_with_workers_the_supervisor_checks_the_file_once_and_every_worker_reloa
     pid_file = tmp_path / "gateway.pid"
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    load = Load(url)
+    clients = [threading.Thread(target=load.run) for _ in range(3)]
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -350,6 +352,8 @@ def test_with_workers_the_supervisor_checks_the_file_once_and_every_worker_reloa
             assert process.poll() is None and time.monotonic() < deadline, log()
             time.sleep(0.3)
         assert titles(4) == {"Before"}
+        for client in clients:
+            client.start()
         config.write_text(text("After"), encoding="utf-8")
         assert main(["reload", "--pid-file", str(pid_file)]) == 0
         deadline = time.monotonic() + 60
@@ -367,6 +371,10 @@ def test_with_workers_the_supervisor_checks_the_file_once_and_every_worker_reloa
         assert titles(10) == {"After"}
         assert 'gateway.produktion is not a key of [gateway]' in log() and "generation 3" not in log()
     finally:
+        load.stop.set()
+        for client in clients:
+            if client.is_alive():
+                client.join()
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=60)
@@ -374,4 +382,5 @@ def test_with_workers_the_supervisor_checks_the_file_once_and_every_worker_reloa
             process.kill()
             process.wait()
     assert not pid_file.exists()
+    assert load.failures == [] and load.answered > 20
     capsys.readouterr()
