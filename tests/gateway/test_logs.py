@@ -152,8 +152,9 @@ def test_the_command_line_level_wins_over_the_config_and_reaches_workers_through
 ) -> None:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    monkeypatch.delenv(LEVEL_ENV, raising=False)
-    monkeypatch.delenv(FORMAT_ENV, raising=False)
+    for name in (LEVEL_ENV, FORMAT_ENV):  # recorded, so that what configure_logging_from sets is undone
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     try:
         assert configure_logging_from({"level": "warning", "format": "text"}) == "warning"
         assert root.level == logging.WARNING and os.environ[FORMAT_ENV] == "text"
