@@ -209,7 +209,7 @@ _EXAMPLES: list[Example] = [
     students {
       nisn
       name
-      birthDate
+      birthYear
     }
     region { name parent { name } }
   }
