@@ -205,21 +205,25 @@ class GraphQLEndpoint:
             result = await self._run(request, request_id, params, admission, role, trace)
         except _PreExecution as stop:
             result = ExecutionResult(data=None, errors=stop.errors)
-            pre_execution = True
+            pre_execution, withdrawn = True, False
         else:
             # Variable coercion failures come back as a result with no data and errors without a path.
             errors = result.errors or []
-            pre_execution = (result.data is None and bool(errors) and all(e.path is None for e in errors)) or refuses_request(errors)
+            # A wrong argument value a field's own check found: refused like one that failed coercion,
+            # but the request ran, so what it was refused on the way is still audited (data: none).
+            withdrawn = refuses_request(errors)
+            pre_execution = (result.data is None and bool(errors) and all(e.path is None for e in errors)) or withdrawn
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [self.format_error(e, request_id) for e in result.errors]
         if not pre_execution:
             body["data"] = result.data
+        if not pre_execution or withdrawn:
             if admission is not None and self.access is not None:
                 try:
                     await self.access.record(
                         admission,
-                        result.data,
+                        None if withdrawn else result.data,
                         document=params.query,
                         operation=params.operation_name,
                         trace=trace,

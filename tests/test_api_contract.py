@@ -152,3 +152,25 @@ async def test_a_mask_that_withholds_says_so_and_dates_stay_dates(sqlite_backend
         for i in range(3):
             assert (("region", "residents", "nodes", i, "religion"), "Person.religion", "hide") in withheld
             assert (("region", "residents", "nodes", i, "birthDate"), "Person.birthDate", "year") in withheld
+
+
+async def test_a_request_refused_for_a_wrong_argument_still_audits_what_it_was_refused(sqlite_backend: Backend, tmp_path: Any) -> None:
+    """A field's own check refuses the request after it ran: no data goes out, yet a refusal on
+    personal data met on the way is on the audit record, as for any other request."""
+
+    from demo.gateway_config import render_config
+
+    from .conftest import open_gateway
+    from .gateway.audit_reading import audit_records
+
+    config = tomllib.loads(render_config(registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url, access=True))
+    config["audit"] = {"path": str(tmp_path / "audit.sqlite")}
+    with sqlite3.connect(sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+        (npsn,) = conn.execute("SELECT npsn FROM peserta_didik GROUP BY npsn ORDER BY npsn LIMIT 1").fetchone()
+    query = "query($npsn: NPSN!) { schools(first: 101) { totalCount } school(npsn: $npsn) { name students { nisn } } }"
+    async for gateway in open_gateway(config):
+        status, body = await post(gateway, query, {"npsn": npsn})
+        assert status == 400 and "data" not in body
+        assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT", "FORBIDDEN"}
+    (record,) = audit_records(tmp_path / "audit.sqlite")
+    assert record.refused == ("School.students",) and record.outcome == "refused" and record.fields == ()
