@@ -8,9 +8,10 @@ one health-office error). Configuration decides which system answers for an enti
 extra call can time out on its own, so the rule is per call, not per system.
 
 Every field with a resolver is in exactly one of the tables below; ``tests/test_cross_source_nullability.py``
-walks the schema, fails on a field in neither (declare it when you add it), and checks that
-each field of ``SOURCE_FED`` is nullable. Plain attributes (no resolver) are read from the
-parent's own record and need no entry.
+walks the schema, fails on a field in none (declare it when you add it), checks that each field
+of ``SOURCE_FED`` is nullable, that no ``NO_SOURCE`` resolver takes ``info`` (its way to a
+source), and that ``FROM_CONFIG`` names what the gateway's configuration serves. Plain
+attributes (no resolver) are read from the parent's own record and need no entry.
 """
 
 from __future__ import annotations
@@ -96,9 +97,8 @@ SOURCE_FED: dict[str, str] = {
     },
 }
 
-#: Fields with a resolver that asks no source: computed from the parent's record or the
-#: page it belongs to, or read from the gateway's own configuration (agencies and their
-#: systems), which cannot fail at request time.
+#: Fields with a resolver that asks no source: computed from the parent object or the page it
+#: belongs to. Such a resolver takes no ``info`` (the walk checks), so it cannot reach a loader.
 NO_SOURCE: frozenset[str] = frozenset(
     {
         "AttendanceDay.total",
@@ -110,16 +110,20 @@ NO_SOURCE: frozenset[str] = frozenset(
         "PageInfo.endCursor",
         *(f"{connection}.nodes" for connection in CONNECTIONS),
         *(f"{connection.removesuffix('Connection')}Edge.cursor" for connection in CONNECTIONS),
-        "Query.agencies",
-        "Query.agency",
-        "Agency.sources",
-        "Source.agency",
-        "Feedback.agency",
-        "Query._service",
-        "_Service.sdl",
     }
 )
 
+#: ``Type.field`` -> the entity it reads from the gateway's own configuration (the agencies and
+#: their systems, ``connectors.registry``'s catalogue), which cannot fail at request time.
+FROM_CONFIG: dict[str, str] = {
+    "Query.agencies": "Agency",
+    "Query.agency": "Agency",
+    "Agency.sources": "Source",
+    "Source.agency": "Agency",
+    "Feedback.agency": "Agency",
+}
+
 #: Fields whose type a protocol fixes, whatever they read: federation's ``_entities: [_Entity]!``
-#: (each entity in it is nullable, so one failed representation still costs only itself).
-PROTOCOL_FIXED: frozenset[str] = frozenset({"Query._entities"})
+#: (each entity in it is nullable, so one failed representation still costs only itself) and
+#: ``_service { sdl }`` (the schema's own text).
+PROTOCOL_FIXED: frozenset[str] = frozenset({"Query._entities", "Query._service", "_Service.sdl"})

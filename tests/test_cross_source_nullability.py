@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,46 +19,71 @@ import strawberry
 from graphql import GraphQLNonNull, GraphQLObjectType
 
 from resolvers import schema
-from resolvers.provenance import NO_SOURCE, PROTOCOL_FIXED, SOURCE_FED
+from resolvers.provenance import FROM_CONFIG, NO_SOURCE, PROTOCOL_FIXED, SOURCE_FED
 
 from .conftest import Backend, open_gateway
 
 DEAD = "http://127.0.0.1:9"  # loopback port 9 refuses at once
 
 
-def resolver_fields(built: Any) -> Iterable[tuple[str, bool]]:
-    """(``Type.field``, whether it is non-null) for every object-type field with a resolver of its own."""
+@dataclass(frozen=True)
+class Declared:
+    """The tables of ``resolvers.provenance`` (a toy schema brings its own)."""
+
+    source_fed: dict[str, str]
+    no_source: frozenset[str] = frozenset()
+    from_config: dict[str, str] = field(default_factory=dict)
+    fixed: frozenset[str] = frozenset()
+
+
+DECLARED = Declared(SOURCE_FED, NO_SOURCE, FROM_CONFIG, PROTOCOL_FIXED)
+
+
+def resolver_fields(built: Any) -> Iterable[tuple[str, bool, bool]]:
+    """(``Type.field``, whether it is non-null, whether its resolver takes ``info``) for every
+    object-type field with a resolver of its own."""
 
     for name, gql_type in built._schema.type_map.items():
         if name.startswith("__") or not isinstance(gql_type, GraphQLObjectType):
             continue
         definition = built.get_type_by_name(name)
-        for field in getattr(definition, "fields", ()):
-            graphql_name = built.config.name_converter.get_graphql_name(field)
+        for f in getattr(definition, "fields", ()):
+            graphql_name = built.config.name_converter.get_graphql_name(f)
             if graphql_name not in gql_type.fields:
                 continue
-            if field.base_resolver is not None or name == "Query":
-                yield f"{name}.{graphql_name}", isinstance(gql_type.fields[graphql_name].type, GraphQLNonNull)
+            resolver = f.base_resolver
+            if resolver is not None or name == "Query":
+                takes_info = resolver is None or resolver.info_parameter is not None
+                yield f"{name}.{graphql_name}", isinstance(gql_type.fields[graphql_name].type, GraphQLNonNull), takes_info
 
 
-def violations(built: Any, source_fed: dict[str, str], no_source: frozenset[str], fixed: frozenset[str]) -> list[str]:
-    """What breaks the rule: undeclared resolver fields, non-null source-fed ones, stale declarations."""
+def violations(built: Any, declared: Declared) -> list[str]:
+    """What breaks the rule: undeclared resolver fields, non-null source-fed ones, a "no source"
+    resolver that could reach one, stale declarations."""
 
+    tables = (
+        ("SOURCE_FED", declared.source_fed),
+        ("NO_SOURCE", declared.no_source),
+        ("FROM_CONFIG", declared.from_config),
+        ("PROTOCOL_FIXED", declared.fixed),
+    )
     found: list[str] = []
     seen: set[str] = set()
-    for path, non_null in resolver_fields(built):
+    for path, non_null, takes_info in resolver_fields(built):
         seen.add(path)
-        places = [t for t, names in (("SOURCE_FED", source_fed), ("NO_SOURCE", no_source), ("PROTOCOL_FIXED", fixed)) if path in names]
+        places = [table for table, names in tables if path in names]
         if len(places) != 1:
-            found.append(f"{path}: declare it in exactly one of SOURCE_FED, NO_SOURCE, PROTOCOL_FIXED (now {places or 'none'})")
+            found.append(f"{path}: declare it in exactly one of {', '.join(t for t, _ in tables)} (now {places or 'none'})")
         elif places == ["SOURCE_FED"] and non_null:
-            found.append(f"{path}: fed by a source call of its own ({source_fed[path]}), so it must be nullable")
-    found += [f"{path}: declared but not in the schema" for path in (*source_fed, *no_source, *fixed) if path not in seen]
+            found.append(f"{path}: fed by a source call of its own ({declared.source_fed[path]}), so it must be nullable")
+        elif places == ["NO_SOURCE"] and takes_info:
+            found.append(f"{path}: declared NO_SOURCE, yet its resolver takes info (the way to a source)")
+    found += [f"{path}: declared but not in the schema" for _, names in tables for path in names if path not in seen]
     return found
 
 
 def test_every_source_fed_field_is_nullable_and_every_resolver_field_is_declared() -> None:
-    assert violations(schema, SOURCE_FED, NO_SOURCE, PROTOCOL_FIXED) == []
+    assert violations(schema, DECLARED) == []
 
 
 @strawberry.type
@@ -65,7 +91,7 @@ class Thing:
     name: str
 
     @strawberry.field
-    async def others(self) -> list[str]:
+    async def others(self, info: strawberry.Info) -> list[str]:
         return []
 
     @strawberry.field
@@ -84,9 +110,13 @@ def test_the_walk_catches_a_new_non_null_source_field_and_an_undeclared_one() ->
     """The check is not vacuous: a field added without a declaration, or declared but non-null, fails it."""
 
     built = strawberry.Schema(query=_Query)
-    assert violations(built, {"Query.thing": "Thing", "Thing.others": "Other"}, frozenset(), frozenset()) == [
+    assert violations(built, Declared({"Query.thing": "Thing", "Thing.others": "Other"})) == [
         "Thing.others: fed by a source call of its own (Other), so it must be nullable",
-        "Thing.undeclared: declare it in exactly one of SOURCE_FED, NO_SOURCE, PROTOCOL_FIXED (now none)",
+        "Thing.undeclared: declare it in exactly one of SOURCE_FED, NO_SOURCE, FROM_CONFIG, PROTOCOL_FIXED (now none)",
+    ]
+    # Declaring a resolver that takes info as asking no source is caught too.
+    assert violations(built, Declared({"Query.thing": "Thing"}, frozenset({"Thing.others", "Thing.undeclared"}))) == [
+        "Thing.others: declared NO_SOURCE, yet its resolver takes info (the way to a source)",
     ]
 
 
@@ -99,6 +129,11 @@ def test_declared_entities_are_entities_the_demo_configures() -> None:
     )
     configured = {entity for source in config["sources"].values() for entity in source.get("entities", {})}
     assert set(SOURCE_FED.values()) - configured == set()
+    # What FROM_CONFIG reads is the gateway's own catalogue of agencies and systems, never a source.
+    from connectors.registry import _catalog
+
+    catalogue = set(_catalog([], []).info.entities)
+    assert set(FROM_CONFIG.values()) <= catalogue and not catalogue & configured
 
 
 async def test_a_dead_health_office_nulls_only_its_fields_of_a_region(sqlite_backend: Backend) -> None:
