@@ -10,10 +10,10 @@ and the deeper resolver picks it up instead of asking again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 from .context import Info
 
@@ -24,14 +24,18 @@ def selects(info: Info, *path: str) -> bool:
     Every item of a list shares its field's selection, so the answer is worked out once per
     request and position in the answer (the response path without list indices): a page of
     7,000 persons asks ``Person.family`` whether ``members`` is selected 7,000 times, and
-    converting the selection each time would cost more than the lookup it saves.
+    converting the selection each time would cost more than the lookup it saves. The walk reads
+    the document's own nodes (``field_nodes``, ``fragments``), not strawberry's
+    ``selected_fields``, which converts the whole selection below the field, arguments included.
+    ``@skip``/``@include`` are not evaluated: at worst a load starts that nobody reads.
     """
 
     position = _position(info.path)
     key = (position, info.path.typename, path)
     memo = info.context.lookahead
     if key not in memo:
-        memo[key] = _selects(info.selected_fields, path)
+        raw = info._raw_info  # strawberry's Info has no public field_nodes/fragments
+        memo[key] = _selects(raw.field_nodes, raw.fragments, path)
     return memo[key]
 
 
@@ -44,23 +48,27 @@ def _position(path: Any) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _selects(selected: Iterable[Selection], path: tuple[str, ...]) -> bool:
-    level: Iterable[Selection] = selected
-    for name in ("", *path):
-        found = _children(level, name) if name else [s for s in level if isinstance(s, SelectedField)]
-        if not found:
+def _selects(fields: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode], path: tuple[str, ...]) -> bool:
+    level: list[FieldNode] = list(fields)
+    for name in path:
+        level = [found for field in level for found in _children(field.selection_set, name, fragments)]
+        if not level:
             return False
-        level = [child for field in found for child in field.selections]
     return True
 
 
-def _children(selections: Iterable[Selection], name: str) -> list[SelectedField]:
-    found: list[SelectedField] = []
-    for s in selections:
-        if isinstance(s, SelectedField) and s.name == name:
-            found.append(s)
-        elif isinstance(s, (InlineFragment, FragmentSpread)):
-            found.extend(_children(s.selections, name))
+def _children(
+    selection_set: SelectionSetNode | None, name: str, fragments: Mapping[str, FragmentDefinitionNode]
+) -> list[FieldNode]:
+    found: list[FieldNode] = []
+    for s in selection_set.selections if selection_set is not None else ():
+        if isinstance(s, FieldNode):
+            if s.name.value == name:
+                found.append(s)
+        elif isinstance(s, InlineFragmentNode):
+            found.extend(_children(s.selection_set, name, fragments))
+        elif isinstance(s, FragmentSpreadNode) and s.name.value in fragments:
+            found.extend(_children(fragments[s.name.value].selection_set, name, fragments))
     return found
 
 
