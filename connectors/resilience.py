@@ -89,16 +89,21 @@ class ResiliencePolicy:
 request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
 
 
-async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
+async def within(awaitable: Awaitable[T], seconds: float | None, *, prompt: bool = False) -> T:
     """Await ``awaitable`` for at most ``seconds`` (``None``: no limit), then give up on it.
 
     Unlike ``asyncio.timeout``, a call that overruns is cancelled *without waiting* for its
     clean-up: a driver cancelling a query on a hung server (asyncpg sends a cancel request and
-    waits for the server) must not hold the answer past its deadline.
+    waits for the server) must not hold the answer past its deadline. That costs a task of its
+    own per call; a caller whose clean-up is known to be prompt (``prompt``: a connector with
+    ``cancels_promptly``) is timed in its own task instead, with one timer.
     """
 
     if seconds is None:
         return await awaitable
+    if prompt:
+        async with asyncio.timeout(max(seconds, 0.0)):
+            return await awaitable
     task = asyncio.ensure_future(awaitable)
     try:
         return await asyncio.wait_for(asyncio.shield(task), timeout=max(seconds, 0.0))
@@ -232,7 +237,7 @@ class ResilientConnector:
             try:
                 deadline = request_deadline.get()
                 remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
-                records = await within(self.inner.fetch(query), self._budget(remaining))
+                records = await within(self.inner.fetch(query), self._budget(remaining), prompt=self._prompt)
             except TimeoutError as exc:
                 if remaining is not None and (self._times_each_call or remaining <= self.policy.timeout_s):
                     # The request ran out of time, not the source: say so, and do not count it
@@ -264,6 +269,10 @@ class ResilientConnector:
             self.breaker.record_success()
             self._last_success_at = time.time()
             return records
+
+    @property
+    def _prompt(self) -> bool:
+        return bool(getattr(self.inner, "cancels_promptly", False))
 
     @property
     def _times_each_call(self) -> bool:

@@ -65,6 +65,10 @@ class SqlConnector:
         # PostgreSQL takes a batch of keys as one array parameter: one plan for every batch size.
         self._arrays = engine.dialect.name == "postgresql"
         self._driver = DriverExecutor(engine) if DriverExecutor.supports(engine) else None
+        #: A cancelled fetch returns at once: the driver executor stops the statement at the server
+        #: in the background and drops the connection (``ResilientConnector`` then needs no task of
+        #: its own per call to give up on it). SQLite's thread is interrupted, which may take a moment.
+        self.cancels_promptly = self._driver is not None
         self._reflect_lock = asyncio.Lock()
 
     @classmethod
