@@ -62,7 +62,8 @@ def bind(query: SourceQuery, mapping: EntityMapping, *, arrays: bool) -> Bound |
     """Split ``query`` into shape and values; ``None`` when no row can match.
 
     With ``arrays`` (PostgreSQL), an ``in`` filter is one array parameter (``= ANY($1)``),
-    so every batch size shares one shape; elsewhere each key is its own parameter.
+    so every batch size above one shares one shape, and a single key is ``= $1``; elsewhere
+    each key is its own parameter.
     """
 
     shape: list[Hashable] = [query.entity, query.group_by, query.order_by, query.after is not None, query.limit is not None]
@@ -75,6 +76,13 @@ def bind(query: SourceQuery, mapping: EntityMapping, *, arrays: bool) -> Bound |
             values = [v for v in (field.to_source(v) for v in f.value) if v is not NO_MATCH]
             if not values:
                 return None
+            if arrays and len(values) == 1:
+                # One key (a single lookup, the common case) as a plain ``= $1``: encoding a
+                # one-element array costs asyncpg more than PostgreSQL spends on the lookup.
+                params[name] = values[0]
+                shape.append((f.field, "in", 1))
+                sizes.append(1)
+                continue
             if arrays:
                 params[name] = values
                 shape.append((f.field, "in", None))
@@ -145,6 +153,8 @@ def _condition(
     column = table.c[mapping.field(f.field).column]
     name = f"w{i}"
     if f.op == "in":
+        if arrays and size == 1:
+            return column == sa.bindparam(name, type_=column.type)
         if arrays:
             return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
         return column.in_([sa.bindparam(f"{name}_{j}", type_=column.type) for j in range(size or 1)])

@@ -177,3 +177,28 @@ async def _cancelled_waiter(backend: Backend) -> None:
         assert held.held == 1
     finally:
         await connector.aclose()
+
+
+def test_one_key_is_a_plain_comparison_and_answers_like_a_batch(postgresql_backend: Backend) -> None:
+    """A single-key lookup skips the array parameter (``= $1``); it finds what the batch finds."""
+
+    asyncio.run(_one_key(postgresql_backend))
+
+
+async def _one_key(backend: Backend) -> None:
+    connector = SqlConnector.from_settings("siak", _siak(backend))
+    await connector.start()
+    try:
+        niks = [r["nik"] for r in await connector.fetch(SourceQuery("Person", limit=5))]
+        batch = await connector.fetch(SourceQuery("Person", where=(Filter("nik", "in", tuple(niks)),)))
+        singles = [
+            record
+            for nik in niks
+            for record in await connector.fetch(SourceQuery("Person", where=(Filter("nik", "in", (nik,)),)))
+        ]
+        assert [dict(r) for r in singles] == [dict(r) for r in batch] and len(batch) == 5
+        sqls = [plan.sql for plan in connector._plans._plans.values()]
+        assert sum("ANY" in sql for sql in sqls) == 1 and any("ANY" not in sql and "= $1" in sql for sql in sqls), sqls
+        assert await connector.fetch(SourceQuery("Person", where=(Filter("nik", "in", ("3503999999999999",)),))) == []
+    finally:
+        await connector.aclose()
