@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from .mapping import EntityMapping, parse_entity_mapping
 from .redaction import quiet_client_loggers, redact_numbers
 from .settings import resolve_env, source_info
 from .sql_drivers import DriverExecutor, DriverFailure
-from .sql_statements import Bound, Plan, PlanCache, bind, build, compile_plan, to_records
+from .sql_statements import Bound, Plan, PlanCache, bind, build, compile_plan, record_reader, to_records
 
 log = logging.getLogger("satudata.connectors.sql")
 
@@ -139,7 +140,7 @@ class SqlConnector:
         with self._map_errors():
             if self._driver is not None:
                 rows = await self._driver.rows(plan, plan.positional(bound.params))
-                return to_records(query, mapping, rows, plan.results)
+                return plan.read(rows)  # type: ignore[misc]  # set in _plan
             if self.engine.dialect.name == "sqlite":
                 rows = await _sqlite_rows(self.engine, plan.statement, bound.params)
             else:
@@ -154,7 +155,8 @@ class SqlConnector:
                 *(table.c[f.column].label(name) for name, f in mapping.fields.items())
             )
         statement = build(query, bound, mapping, table, base, arrays=self._arrays)
-        return compile_plan(statement, self.engine.dialect)
+        plan = compile_plan(statement, self.engine.dialect)
+        return replace(plan, read=record_reader(query, mapping, plan.results))
 
     async def _fetch_in_chunks(self, query: SourceQuery, big: Filter) -> Sequence[Record]:
         keys = list(big.value)

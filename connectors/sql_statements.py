@@ -24,6 +24,8 @@ from .base import Filter, Record, SourceQuery
 from .mapping import NO_MATCH, EntityMapping
 
 Processor = Callable[[Any], Any] | None
+#: Rows of one plan's shape as vocabulary records.
+RecordReader = Callable[[Sequence[Sequence[Any]]], list[Record]]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Plan:
     params: tuple[tuple[str, Processor], ...]
     #: One result processor per selected column (``None``: the driver's value is used as is).
     results: tuple[Processor, ...]
+    #: Rows to vocabulary records (see ``record_reader``); set by the source that made the plan.
+    read: RecordReader | None = None
 
     def positional(self, values: dict[str, Any]) -> list[Any]:
         """The parameter values in SQL order, converted for the driver."""
@@ -203,6 +207,13 @@ class PlanCache:
 def to_records(query: SourceQuery, mapping: EntityMapping, rows: Sequence[Sequence[Any]], results: Sequence[Processor] = ()) -> list[Record]:
     """Rows (in the statement's column order) as vocabulary records."""
 
+    return record_reader(query, mapping, results)(rows)
+
+
+
+def record_reader(query: SourceQuery, mapping: EntityMapping, results: Sequence[Processor] = ()) -> RecordReader:
+    """What turns the rows of ``query``'s shape into vocabulary records: worked out once per plan."""
+
     names = list(query.group_by) if query.group_by is not None else list(mapping.fields)
     converters: list[tuple[int, Callable[[Any], Any]]] = [(i, p) for i, p in enumerate(results) if p is not None]
     # Most fields are plain columns: convert only those with a code list or transform.
@@ -212,17 +223,24 @@ def to_records(query: SourceQuery, mapping: EntityMapping, rows: Sequence[Sequen
         if mapping.fields[name].values is not None or mapping.fields[name].transform is not None
     ]
     if query.group_by is not None:
+        count = len(names)
         names.append("count")
-    records: list[Record] = []
-    for row in rows:
-        values = list(row)
-        for i, convert in converters:
-            values[i] = convert(values[i])
-        records.append(dict(zip(names, values)))
-    if query.group_by is not None:
-        for record in records:
-            record["count"] = int(record["count"])  # type: ignore[index]
-    return records
+        converters.append((count, int))
+    keys = tuple(names)
+    if not converters:
+        return lambda rows: [dict(zip(keys, row)) for row in rows]
+    steps = tuple(converters)
+
+    def read(rows: Sequence[Sequence[Any]]) -> list[Record]:
+        records: list[Record] = []
+        for row in rows:
+            values = list(row)
+            for i, convert in steps:
+                values[i] = convert(values[i])
+            records.append(dict(zip(keys, values)))
+        return records
+
+    return read
 
 
 def _escape_like(value: str) -> str:
