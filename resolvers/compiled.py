@@ -590,12 +590,18 @@ class _Run:
         waiting: list[tuple[_Row, Path]],
         below: dict[int, tuple[ObjectOf, list[_Row]]],
     ) -> None:
-        if pending:
-            values = await asyncio.gather(*pending, return_exceptions=True)
-            for (row, path), value in zip(waiting, values, strict=True):
-                if isinstance(value, BaseException) and not isinstance(value, Exception):
-                    raise value  # cancellation and exits are not field errors
-                self.complete(plan, plan.shape, value, path, _Slot(row.out, plan.key, plan.nullable, row.slot), below)
+        if len(pending) == 1:
+            # One value (a root field, one person's family): awaited here, not in a task of its own.
+            try:
+                values = [await pending[0]]
+            except Exception as exc:  # noqa: BLE001 - the field's error, as gather(return_exceptions) gives it
+                values = [exc]
+        else:
+            values = await asyncio.gather(*pending, return_exceptions=True) if pending else []
+        for (row, path), value in zip(waiting, values, strict=True):
+            if isinstance(value, BaseException) and not isinstance(value, Exception):
+                raise value  # cancellation and exits are not field errors
+            self.complete(plan, plan.shape, value, path, _Slot(row.out, plan.key, plan.nullable, row.slot), below)
         if len(below) == 1:
             (sub, sub_rows), = below.values()
             await self.level(sub, sub_rows)
