@@ -66,6 +66,8 @@ class AuditLog:
         #: Appends waiting for the next commit, and the task committing them (group commit).
         self._queue: list[tuple[AuditRecord, asyncio.Future[AuditEntry]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._more = asyncio.Event()
+        self._closing = False
 
     @classmethod
     def from_settings(cls, config: Mapping[str, Any], *, base_dir: Path | None = None) -> AuditLog:
@@ -144,7 +146,10 @@ class AuditLog:
         done: asyncio.Future[AuditEntry] = asyncio.get_running_loop().create_future()
         self._queue.append((record, done))
         if self._writer is None or self._writer.done():
+            self._more = asyncio.Event()  # of this loop (tests run one log on several)
             self._writer = asyncio.create_task(self._write_queued())
+        else:
+            self._more.set()  # a writer lingering for more
         try:
             # A caller that stops waiting (timeout, disconnect) does not stop the commit: its
             # entry may still be written, which errs towards the record, never away from it.
@@ -156,38 +161,75 @@ class AuditLog:
     #: Most entries one transaction writes.
     MAX_BATCH = 256
 
+    #: How long the writer keeps its connection after the queue empties: under load the next
+    #: appends are a moment away, and a held connection spares each batch the pool's check-out
+    #: and ping; an idle gateway holds none.
+    LINGER_S = 0.25
+
     async def _write_queued(self) -> None:
-        """Commit what is queued, a batch per transaction, until nothing is left."""
+        """Commit what is queued, a batch per transaction, until nothing has come for ``LINGER_S``."""
 
-        while self._queue:
-            batch, self._queue = self._queue[: self.MAX_BATCH], self._queue[self.MAX_BATCH :]
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    entries = await self._write_batch([record for record, _ in batch])
-            except TimeoutError:
-                failure: AuditUnavailable = AuditUnavailable(
-                    f"the audit log did not accept the entry within {self.timeout_s:g} s"
-                )
-                entries = None
-            except (SQLAlchemyError, OSError) as exc:
-                failure = AuditUnavailable(f"cannot write to the audit log: {_cause(exc)}")
-                entries = None
-            for position, (_, done) in enumerate(batch):
-                if done.done():
+        conn: AsyncConnection | None = None
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._more.clear()
+                    try:
+                        async with asyncio.timeout(self.LINGER_S):
+                            await self._more.wait()
+                    except TimeoutError:
+                        if not self._queue:  # an append may have come as the time ran out
+                            return
                     continue
-                if entries is None:
-                    done.set_exception(failure)
-                else:
-                    done.set_result(entries[position])
-            if entries is not None and self.checkpoints is not None:
-                for entry in entries:
-                    self.checkpoints.appended(entry.seq, entry.hash)
+                batch, self._queue = self._queue[: self.MAX_BATCH], self._queue[self.MAX_BATCH :]
+                records = [record for record, _ in batch]
+                entries: list[AuditEntry] | None = None
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        if conn is not None:
+                            try:
+                                entries = await self._write_batch(conn, records)
+                            except (SQLAlchemyError, OSError):
+                                # The held connection may have died while idle (the pool's ping is
+                                # skipped for it): once more on a new one. Nothing committed, or at
+                                # worst the batch is recorded twice: never a lost entry.
+                                await _discard(conn)
+                                conn = None
+                        if entries is None:
+                            conn = await self._engine.connect()
+                            await conn.execution_options(**{_WRITE: True})
+                            entries = await self._write_batch(conn, records)
+                except TimeoutError:
+                    failure: AuditUnavailable = AuditUnavailable(
+                        f"the audit log did not accept the entry within {self.timeout_s:g} s"
+                    )
+                except (SQLAlchemyError, OSError) as exc:
+                    failure = AuditUnavailable(f"cannot write to the audit log: {_cause(exc)}")
+                if entries is None and conn is not None:
+                    # Its state is unknown (a broken link, a transaction cut short): the next batch opens another.
+                    await _discard(conn)
+                    conn = None
+                for position, (_, done) in enumerate(batch):
+                    if done.done():
+                        continue
+                    if entries is None:
+                        done.set_exception(failure)
+                    else:
+                        done.set_result(entries[position])
+                if entries is not None and self.checkpoints is not None:
+                    for entry in entries:
+                        self.checkpoints.appended(entry.seq, entry.hash)
+        finally:
+            if conn is not None:
+                await conn.close()
 
-    async def _write_batch(self, records: list[AuditRecord]) -> list[AuditEntry]:
-        """Chain ``records`` onto the head in one transaction; all of them or none."""
+    async def _write_batch(self, conn: AsyncConnection, records: list[AuditRecord]) -> list[AuditEntry]:
+        """Chain ``records`` onto the head in one transaction on ``conn``; all of them or none."""
 
         entries: list[AuditEntry] = []
-        async with _write(self._engine) as conn:
+        async with conn.begin():
             head = schema.head.c
             current = (await conn.execute(select(head.seq, head.hash).where(head.id == 1).with_for_update())).one()
             seq, previous = current.seq, current.hash
@@ -283,6 +325,8 @@ class AuditLog:
 
         try:
             if self._writer is not None:
+                self._closing = True  # no lingering: write what is queued and stop
+                self._more.set()
                 await asyncio.wait([self._writer], timeout=self.timeout_s)
             if self.checkpoints is not None:
                 await self.checkpoints.aclose()
@@ -346,6 +390,16 @@ class _write:  # noqa: N801 (used like a function: ``async with _write(engine) a
                 await self._conn.rollback()
         finally:
             await self._conn.close()
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    """Close a connection whose state is unknown so that the pool does not hand it out again."""
+
+    try:
+        await conn.invalidate()
+        await conn.close()
+    except (SQLAlchemyError, OSError):
+        pass  # already gone
 
 
 def _head_has_prev_hash(conn: Connection) -> bool:

@@ -204,6 +204,58 @@ async def test_concurrent_appends_share_commits_and_each_returns_once_its_entry_
         await log.aclose()
 
 
+async def test_the_writer_keeps_its_connection_while_appends_keep_coming(store: Store) -> None:
+    """Batches that follow each other within LINGER_S share one checked-out connection; after a
+    quiet LINGER_S the writer gives it back; an append that comes later is written all the same."""
+
+    from sqlalchemy import event
+
+    log = store.open()
+    await log.start()
+    checkouts = 0
+
+    def count(*_: object) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    event.listen(log._engine.sync_engine, "checkout", count)
+    try:
+        for i in range(1, 11):  # one at a time: ten batches, each started while the writer lingers
+            await log.append(record(i))
+        assert checkouts == 1, f"{checkouts} check-outs for ten batches in a row"
+        await asyncio.sleep(log.LINGER_S * 3)
+        assert log._writer is not None and log._writer.done(), "an idle writer still holds its connection"
+        assert log._engine.pool.checkedout() == 0
+        entry = await log.append(record(11))
+        assert entry.seq == 11 and checkouts == 2
+        result = await log.verify()
+        assert result.ok and result.entries == 11, result.problem
+    finally:
+        await log.aclose()
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+async def test_a_held_connection_that_died_while_idle_costs_no_entry(store: Store) -> None:
+    """The writer skips the pool's ping for the connection it holds: if the server dropped it
+    (a restart, an idle reaper), the batch is written on a new connection, not refused."""
+
+    log = store.open()
+    await log.start()
+    try:
+        first = await log.append(record(1))
+        killed = await store.sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
+        )
+        assert killed, "no idle connection of the writer to kill"
+        second = await log.append(record(2))
+        assert (first.seq, second.seq) == (1, 2)
+        result = await log.verify()
+        assert result.ok and result.entries == 2, result.problem
+    finally:
+        await log.aclose()
+
+
 async def test_appends_from_separate_os_processes_keep_one_chain(audit_log: AuditLog, store: Store) -> None:
     script = textwrap.dedent(
         f"""
