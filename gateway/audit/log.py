@@ -66,6 +66,8 @@ class AuditLog:
         #: Appends waiting for the next commit, and the task committing them (group commit).
         self._queue: list[tuple[AuditRecord, asyncio.Future[AuditEntry]]] = []
         self._writer: asyncio.Task[None] | None = None
+        #: A writer that has stopped taking appends and is closing its connection.
+        self._retiring: asyncio.Task[None] | None = None
         self._more = asyncio.Event()
         self._closing = False
 
@@ -222,6 +224,10 @@ class AuditLog:
                     for entry in entries:
                         self.checkpoints.appended(entry.seq, entry.hash)
         finally:
+            # No longer the writer before the first await below: an append made while the
+            # connection closes must start a writer of its own, not wake this one.
+            if self._writer is asyncio.current_task():
+                self._writer, self._retiring = None, self._writer
             if conn is not None:
                 await conn.close()
 
@@ -324,10 +330,11 @@ class AuditLog:
         """Write the last checkpoint (if this process appended since the last one), then close."""
 
         try:
-            if self._writer is not None:
+            writers = [task for task in (self._writer, self._retiring) if task is not None and not task.done()]
+            if writers:
                 self._closing = True  # no lingering: write what is queued and stop
                 self._more.set()
-                await asyncio.wait([self._writer], timeout=self.timeout_s)
+                await asyncio.wait(writers, timeout=self.timeout_s)
             if self.checkpoints is not None:
                 await self.checkpoints.aclose()
         finally:

@@ -224,13 +224,44 @@ async def test_the_writer_keeps_its_connection_while_appends_keep_coming(store: 
             await log.append(record(i))
         assert checkouts == 1, f"{checkouts} check-outs for ten batches in a row"
         await asyncio.sleep(log.LINGER_S * 3)
-        assert log._writer is not None and log._writer.done(), "an idle writer still holds its connection"
+        assert log._writer is None, "an idle writer still holds its connection"
         assert log._engine.pool.checkedout() == 0
         entry = await log.append(record(11))
         assert entry.seq == 11 and checkouts == 2
         result = await log.verify()
         assert result.ok and result.entries == 11, result.problem
     finally:
+        await log.aclose()
+
+
+async def test_an_append_made_while_the_writer_closes_its_connection_is_written(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer stops taking appends before it awaits its connection's close: an append made in
+    that moment starts a writer of its own instead of waking one that is leaving (it would wait
+    for the append timeout and be refused)."""
+
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    log = store.open()
+    await log.start()
+    closing = asyncio.Event()
+    real_close = AsyncConnection.close
+
+    async def slow_close(self: AsyncConnection) -> None:
+        closing.set()
+        await asyncio.sleep(0.5)
+        await real_close(self)
+
+    monkeypatch.setattr(AsyncConnection, "close", slow_close)
+    try:
+        await log.append(record(1))
+        await asyncio.wait_for(closing.wait(), log.LINGER_S * 4)  # the writer gave up lingering
+        started = asyncio.get_running_loop().time()
+        entry = await log.append(record(2))
+        assert entry.seq == 2 and asyncio.get_running_loop().time() - started < 2
+    finally:
+        monkeypatch.setattr(AsyncConnection, "close", real_close)
         await log.aclose()
 
 
