@@ -15,6 +15,7 @@ from .errors import (
     UnusableKey,
 )
 from .memory import InMemoryConnector
+from .options import SOURCE_OPTIONS, SourceOptions
 from .registry import CONNECTOR_KINDS, CallObserver, ConnectorRegistry, RegistrySession
 from .resilience import BreakerState, CircuitBreaker, ResiliencePolicy, ResilientConnector, SourceHealth
 from .settings import resolve_env
@@ -22,6 +23,8 @@ from .redaction import quiet_client_loggers, redact_numbers
 from .tracing import Tracing, current_tracing, traced_batch
 
 __all__ = [
+    "SOURCE_OPTIONS",
+    "SourceOptions",
     "BreakerState",
     "CallObserver",
     "CircuitBreaker",

@@ -18,13 +18,7 @@ two cannot disagree.
 
 from __future__ import annotations
 
-from connectors.graphql import DEFAULT_LOOKUP_MAX, SCHEMA_MODES
-from connectors.graphql import DEFAULT_MAX_PAGES as GRAPHQL_MAX_PAGES
-from connectors.mapping import TRANSFORMS, TYPES
-from connectors.resilience import ResiliencePolicy
-from connectors.rest import DEFAULT_MAX_PAGES as REST_MAX_PAGES
-from connectors.rest import TRANSPORTS
-from connectors.sql import POOL_KEYS
+from connectors import SOURCE_OPTIONS, ResiliencePolicy
 
 from .audit.settings import AUDIT
 from .auth.principal import ATTRIBUTES
@@ -126,8 +120,8 @@ _FIELD = AnyOf((
             Key("column", Str(), "The source's column or JSON field (dotted path for nested JSON).", required=True),
             Key("values", MapOf(Scalar(), name="CODE"), "Source codes -> vocabulary enum values (and back for "
                 "filters)."),
-            Key("transform", Choice(tuple(TRANSFORMS)), "A reversible format conversion."),
-            Key("type", Choice(tuple(TYPES)), "Parse values whose wire format lacks the type (JSON has no dates)."),
+            Key("transform", Choice(SOURCE_OPTIONS.transforms), "A reversible format conversion."),
+            Key("type", Choice(SOURCE_OPTIONS.types), "Parse values whose wire format lacks the type (JSON has no dates)."),
         ),
     ),
 ))
@@ -172,7 +166,7 @@ SQL_SOURCE = Table(
         *(
             Key(name, Int(minimum=int(least)) if argument in ("pool_size", "max_overflow") else Number(minimum=least),
                 _POOL_DOCS.get(name, "") + " Not for SQLite.", default)
-            for name, (argument, default, least) in POOL_KEYS.items()
+            for name, (argument, default, least) in SOURCE_OPTIONS.sql_pool_keys.items()
         ),
         Key("entities", _entities(Table(
             description="Where one vocabulary entity lives in the database.",
@@ -213,8 +207,8 @@ REST_SOURCE = Table(
         Key("headers", MapOf(ENV, name="header"), "Headers sent with every call (e.g. an API key from the "
             "environment).", {}),
         Key("max_concurrency", Int(minimum=1), "Calls in flight at once (and kept-alive connections).", 8),
-        Key("max_pages", Int(minimum=1), "Pages one list may take before the answer is refused.", REST_MAX_PAGES),
-        Key("transport", Choice(TRANSPORTS), "The HTTP client underneath.", "http1"),
+        Key("max_pages", Int(minimum=1), "Pages one list may take before the answer is refused.", SOURCE_OPTIONS.rest_max_pages),
+        Key("transport", Choice(SOURCE_OPTIONS.rest_transports), "The HTTP client underneath.", "http1"),
         Key("entities", _entities(Table(
             description="Where one vocabulary entity lives in the API.",
             keys=(
@@ -265,10 +259,10 @@ GRAPHQL_SOURCE = Table(
         *_COMMON_SOURCE_KEYS,
         Key("url", ENV, "The peer's GraphQL endpoint.", required=True),
         Key("headers", MapOf(ENV, name="header"), "Headers sent with every call.", {}),
-        Key("schema", Choice(SCHEMA_MODES), "How the peer's schema is read to check the mapping at start-up.",
+        Key("schema", Choice(SOURCE_OPTIONS.graphql_schema_modes), "How the peer's schema is read to check the mapping at start-up.",
             "introspection"),
         Key("max_concurrency", Int(minimum=1), "Calls in flight at once.", 8),
-        Key("max_pages", Int(minimum=1), "Pages one list may take.", GRAPHQL_MAX_PAGES),
+        Key("max_pages", Int(minimum=1), "Pages one list may take.", SOURCE_OPTIONS.graphql_max_pages),
         Key("entities", _entities(Table(
             description="How one vocabulary entity is read from the peer.",
             keys=(
@@ -300,7 +294,7 @@ GRAPHQL_SOURCE = Table(
                     keys=(
                         Key("field", Str(), "The root field (or `_entities`).", required=True),
                         Key("arg", Str(), "Its argument taking the keys.", ""),
-                        Key("max", Int(minimum=1), "Keys per call.", DEFAULT_LOOKUP_MAX),
+                        Key("max", Int(minimum=1), "Keys per call.", SOURCE_OPTIONS.graphql_lookup_max),
                         Key("type", Str(), "The argument's GraphQL type, when not read from the peer's schema."),
                     ),
                 ), name="field"), "Field -> the root field that looks records up by it.", {}),

@@ -41,6 +41,7 @@ import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -123,6 +124,8 @@ class GatewayMetrics:
             gate.observers.append(self.observe_gate)
         self._sources = sources
         self._breakers_shown: dict[str, int] = {}
+        self._call_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._request_children: dict[int, Any] = {}
         sources.observers.append(self.observe_call)
         multiproc_dir = os.environ.get(MULTIPROC_DIR_ENV)
         self.worker_requests: Gauge | None = None
@@ -151,8 +154,16 @@ class GatewayMetrics:
         self.refusals.labels(role, outcome).inc()
 
     def observe_call(self, source: str, seconds: float, outcome: str) -> None:
-        self.source_calls.labels(source, outcome).inc()
-        self.source_seconds.labels(source).observe(seconds)
+        # The labelled children, found once: labels() takes a lock and builds a key per call,
+        # and every source call of every request passes here.
+        children = self._call_children.get((source, outcome))
+        if children is None:
+            children = self._call_children[(source, outcome)] = (
+                self.source_calls.labels(source, outcome),
+                self.source_seconds.labels(source),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
         # Only a failure, or the first success after one, can move a breaker.
         if outcome != "ok" or self._breakers_shown.get(source, 0):
             self._show_breakers()
@@ -162,7 +173,10 @@ class GatewayMetrics:
         self.heavy_waiting.set(waiting)
 
     def observe_request(self, status: int, seconds: float) -> None:
-        self.requests.labels(str(status)).inc()
+        counter = self._request_children.get(status)
+        if counter is None:
+            counter = self._request_children[status] = self.requests.labels(str(status))
+        counter.inc()
         self.request_seconds.observe(seconds)
         if self.worker_requests is not None:
             self.worker_requests.inc()
