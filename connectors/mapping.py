@@ -108,6 +108,25 @@ class FieldMapping:
                 return None  # a value the source should not have sent: null, not a crash
         return raw
 
+    def converter(self) -> Callable[[Any], Any]:
+        """``to_vocabulary`` specialised once for this field: a code list without a transform or
+        type (the common case: sex, religion, status, ...) becomes two dict lookups."""
+
+        values = self.values
+        if values is None or self.transform is not None or self.type is not None:
+            return self.to_vocabulary
+        get = values.get
+
+        def code(raw: Any) -> Any:
+            if raw is None:
+                return None
+            if isinstance(raw, list):
+                return [code(item) for item in raw]
+            found = get(raw)
+            return get(str(raw)) if found is None else found
+
+        return code
+
     def to_source(self, value: Any) -> Any:
         if value is None:
             return None

@@ -218,7 +218,7 @@ def record_reader(query: SourceQuery, mapping: EntityMapping, results: Sequence[
     converters: list[tuple[int, Callable[[Any], Any]]] = [(i, p) for i, p in enumerate(results) if p is not None]
     # Most fields are plain columns: convert only those with a code list or transform.
     converters += [
-        (i, mapping.fields[name].to_vocabulary)
+        (i, mapping.fields[name].converter())
         for i, name in enumerate(names)
         if mapping.fields[name].values is not None or mapping.fields[name].transform is not None
     ]
