@@ -10,7 +10,7 @@ from typing import Any
 
 from connectors import Filter
 from gateway.access import cursor_binding
-from gateway.policy import ANONYMOUS as ANONYMOUS_ROLE
+from gateway.access.policy import ANONYMOUS as ANONYMOUS_ROLE
 from resolvers.cursors import CursorSeal, new_cursor_key
 from resolvers.enums import ResidentStatus
 from resolvers.pagination import list_scope

@@ -18,11 +18,11 @@ from connectors import ConnectorRegistry, SourceHealth
 from resolvers import CursorSeal, GraphSchema, build_schema
 
 from .access import AccessControl
-from .auth import ANONYMOUS, AuthUnavailable, Unauthenticated
+from .access.auth import ANONYMOUS, AuthUnavailable, Unauthenticated
 from .cors import cors_middleware
 from .documents import DocumentSettings, PersistedDocuments
-from .enforcement import guard_fields
-from .limits import QueryGuard, QueryLimits
+from .access.enforcement import guard_fields
+from .access.limits import QueryGuard, QueryLimits
 from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
 from .http import GraphQLEndpoint
 from .logs import AccessLog

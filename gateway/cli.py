@@ -16,7 +16,7 @@ from connectors import ConfigError
 from .logs import LEVEL_ENV
 
 if TYPE_CHECKING:
-    from .audit import AuditEntry, VerifyResult
+    from .access.audit import AuditEntry, VerifyResult
 
 DEFAULT_DATA_DIR = Path(".data/demo")
 
@@ -235,7 +235,7 @@ def _keygen_client(role: str, client_id: str | None) -> int:
     import json
     import secrets
 
-    from .auth import new_api_key
+    from .access.auth import new_api_key
 
     key, digest = new_api_key()
     client_id = client_id or f"{role}-{secrets.token_hex(3)}"
@@ -269,7 +269,7 @@ def _audit(args: argparse.Namespace) -> int:
     import asyncio
     import tomllib
 
-    from .audit import AuditLog, AuditUnavailable
+    from .access.audit import AuditLog, AuditUnavailable
 
     try:
         raw = tomllib.loads(args.config.read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ part reads its table, so a typo or a wrong type anywhere is a ``ConfigError`` na
 ``tests/gateway/test_config_docs.py`` fails when they are out of date.
 
 Adding a table is one declaration: write its ``Table`` (here, or beside the dataclass it fills, as
-``gateway.audit.settings.AUDIT``, ``gateway.auth.settings.CLIENT``/``AUTH`` and
+``gateway.access.audit.settings.AUDIT``, ``gateway.access.auth.settings.CLIENT``/``AUTH`` and
 ``gateway.documents.settings.DOCUMENTS`` are, which check their table with it when called on
 their own) and add it to ``TABLES``. The
 component that uses the table still reads it (``Policy.from_config``, ``AuditSettings.from_dict``
@@ -20,17 +20,17 @@ from __future__ import annotations
 
 from connectors import SOURCE_OPTIONS, ResiliencePolicy
 
-from .audit.settings import AUDIT
-from .auth.principal import ATTRIBUTES
-from .auth.settings import AUTH, CLIENT
+from .access.audit.settings import AUDIT
+from .access.auth.principal import ATTRIBUTES
+from .access.auth.settings import AUTH, CLIENT
 from .documents.settings import DOCUMENTS
 from .logs import FORMATS as LOG_FORMATS
 from .logs import LEVELS as LOG_LEVELS
 from .logs import LoggingSettings
 from .telemetry import TelemetrySettings
-from .limits.budget import LIMITS
-from .policy import CAPABILITIES, CLASSES, LookupSettings, Mask
-from .ratelimit import RATELIMIT
+from .access.limits.budget import LIMITS
+from .access.policy import CAPABILITIES, CLASSES, LookupSettings, Mask
+from .access.ratelimit import RATELIMIT
 from .config_types import (
     ENV,
     SECONDS,

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from connectors import SourceTrace
 from resolvers import GraphContext
 
-from .auth import Principal
-from .enforcement import AccessContext
-from .policy import Action
+from .access.auth import Principal
+from .access.enforcement import AccessContext
+from .access.policy import Action
 
 
 @dataclass

@@ -48,11 +48,11 @@ from resolvers import CursorSeal, GraphSchema, Loaders
 from resolvers.execution import NoSuchOperation, PreparedDocument, run
 
 from .access import PURPOSE_HEADER, AccessControl, Admission
-from .audit import AuditUnavailable
+from .access.audit import AuditUnavailable
 from .context import RequestContext
 from .errors import RequestError, format_error, refuses_request
 from .graphiql import wants_graphiql
-from .limits import GatewayBusy, QueryGuard, QueryLimits
+from .access.limits import GatewayBusy, QueryGuard, QueryLimits
 from .logs import note_request
 from .prepared import PreparedDocuments
 

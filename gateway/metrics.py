@@ -20,7 +20,7 @@ never goes back when a worker is replaced. Gauges say how they combine:
   worker, labelled ``pid``, counting the GraphQL requests it answered, so an uneven
   spread of connections over the workers shows;
 - ``satudata_heavy_queries_running`` and ``satudata_heavy_queries_waiting`` (the heavy-query
-  gate, ``gateway.limits.gate``) are ``livesum``: each worker has its own slots, and the
+  gate, ``gateway.access.limits.gate``) are ``livesum``: each worker has its own slots, and the
   total over the live workers is what the machine carries.
 
 **Process and garbage collector**: prometheus_client's own families (``process_*``: CPU
@@ -61,7 +61,7 @@ from starlette.responses import Response
 
 from connectors import ConnectorRegistry
 
-from .limits.gate import HeavyQueryGate
+from .access.limits.gate import HeavyQueryGate
 
 #: Where prometheus_client keeps the values of every process when several share the metrics.
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"

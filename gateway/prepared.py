@@ -19,7 +19,7 @@ from typing import Any
 
 from resolvers.execution import PreparedDocument, prepare
 
-from .limits.analysis import QueryMeasure
+from .access.limits.analysis import QueryMeasure
 
 
 @dataclass

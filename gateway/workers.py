@@ -25,7 +25,7 @@ lookup budget (``[policy.lookups]``)   refused without ``redis_url``, and withou
                                        person looked up again on another worker counts again)
 audit log (``[audit]``)                refused when in memory (a chain per worker, lost at
                                        exit); a SQLite file or PostgreSQL is shared: appends
-                                       are serialised by the database (``gateway.audit.log``)
+                                       are serialised by the database (``gateway.access.audit.log``)
 audit checkpoint                       shared: every store keeps the highest seq written
 metrics                                one directory for all workers (``gateway.metrics``)
 circuit breakers, ``max_concurrency``, per worker, by design: each guards its own event loop
@@ -57,7 +57,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from connectors import ConfigError
 
 from .app import create_app
-from .audit import AuditSettings
+from .access.audit import AuditSettings
 from .metrics import MULTIPROC_DIR_ENV
 from .reload import ReloadableGateway
 from .server import GatewayServerConfig, server_config, tune_garbage_collector

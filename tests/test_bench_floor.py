@@ -23,7 +23,7 @@ from bench.floor_client import closed_loop, error_code
 from bench.floor_servers import cpu_seconds, process_tree
 from bench.floor_configs import BENCH_ROLE, LOOKUP_BUDGET, drop_tables, gateway_config
 from bench.floor_report import HEADING, replace_section, section
-from gateway.policy import Policy
+from gateway.access.policy import Policy
 from gateway.settings import GatewaySettings
 from gateway.workers import check_shared_state
 from resolvers.cursors import new_cursor_key

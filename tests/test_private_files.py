@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from connectors import ConfigError
-from gateway.audit import AuditLog
-from gateway.audit.checkpoint import Checkpoint
-from gateway.audit.checkpoint_stores import FileCheckpointStore
+from gateway.access.audit import AuditLog
+from gateway.access.audit.checkpoint import Checkpoint
+from gateway.access.audit.checkpoint_stores import FileCheckpointStore
 from gateway.private_files import check_secret_file, create_private_file, ensure_private_dir, inline_secrets
 
 from .gateway.test_audit import record

@@ -33,7 +33,7 @@ import pytest
 
 from demo.access_config import demo_clients
 from demo.gateway_config import render_config
-from gateway.audit import AuditEntry, AuditLog
+from gateway.access.audit import AuditEntry, AuditLog
 
 from ..conftest import Backend, _free_port
 

@@ -3,7 +3,7 @@
 The access matrices (``test_access_matrix``, ``test_argument_matrix``, ``test_row_scope_matrix``)
 and the property test (``test_policy_properties``) take their expected answers from the tables
 below, written by hand from ``demo/access_config.py``'s POLICY text and the README, never from
-``gateway.policy`` (``Policy.decide``, ``apply_mask``) or ``resolvers.arguments``: a test that
+``gateway.access.policy`` (``Policy.decide``, ``apply_mask``) or ``resolvers.arguments``: a test that
 asks the code under test what to expect cannot catch that code being wrong. If the demo policy
 changes, these tables change with it, by hand, in the same commit.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from gateway.audit.record import AuditRecord
+from gateway.access.audit.record import AuditRecord
 
 
 def audit_records(path: str | Path) -> list[AuditRecord]:

@@ -19,7 +19,7 @@ import pytest
 from demo.access_config import demo_clients
 from demo.regions import kecamatan_of
 from demo.gateway_config import render_config
-from gateway.audit import AuditLog
+from gateway.access.audit import AuditLog
 
 from ..conftest import PG_ADMIN, Backend, Gateway, _create_pg, _drop_pg, open_gateway, service_missing
 

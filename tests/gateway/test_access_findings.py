@@ -18,7 +18,7 @@ import pytest
 
 from demo.access_config import demo_clients
 from demo.gateway_config import render_config
-from gateway.audit.record import AuditRecord
+from gateway.access.audit.record import AuditRecord
 
 from ..conftest import Backend, Gateway, open_gateway
 from .audit_reading import audit_records

@@ -18,8 +18,8 @@ import asyncpg
 import pytest
 
 from connectors import SourceTrace
-from gateway.audit import GENESIS, AuditLog, AuditRecord, AuditUnavailable, SourceUse
-from gateway.auth import Principal
+from gateway.access.audit import GENESIS, AuditLog, AuditRecord, AuditUnavailable, SourceUse
+from gateway.access.auth import Principal
 
 from ..conftest import PG_ADMIN, service_missing
 
@@ -293,7 +293,7 @@ async def test_appends_from_separate_os_processes_keep_one_chain(audit_log: Audi
         import asyncio, sys
         sys.path.insert(0, {str(ROOT)!r})
         from tests.gateway.test_audit import record
-        from gateway.audit import AuditLog
+        from gateway.access.audit import AuditLog
 
         async def main():
             log = AuditLog({store.url!r})
@@ -525,7 +525,7 @@ def test_cli_verify_reports_a_missing_log(tmp_path: Path) -> None:
 def test_keygen_client_prints_a_key_and_a_config_entry_that_accepts_it() -> None:
     import tomllib
 
-    from gateway.auth import Authenticator
+    from gateway.access.auth import Authenticator
 
     result = satudata("keygen-client", "--role", "school_operator", "--id", "sdn-1-pakel")
     assert result.returncode == 0, result.stderr

@@ -20,9 +20,9 @@ import redis
 import redis.exceptions
 
 from connectors import ConfigError
-from gateway.audit import AuditLog, AuditSettings, AuditUnavailable
-from gateway.audit.checkpoint import Checkpoint, Checkpointer, CheckpointStore
-from gateway.audit.checkpoint_stores import FileCheckpointStore, open_checkpoint_store
+from gateway.access.audit import AuditLog, AuditSettings, AuditUnavailable
+from gateway.access.audit.checkpoint import Checkpoint, Checkpointer, CheckpointStore
+from gateway.access.audit.checkpoint_stores import FileCheckpointStore, open_checkpoint_store
 
 from ..conftest import service_missing
 from .test_audit import Store, pg_audit_database, record, satudata, store  # noqa: F401 (fixtures)

@@ -13,9 +13,9 @@ import json
 import pytest
 
 from connectors import SourceTrace
-from gateway.audit import GENESIS, AuditLog, AuditRecord
-from gateway.audit.record import FORMAT_VERSION
-from gateway.auth import Principal
+from gateway.access.audit import GENESIS, AuditLog, AuditRecord
+from gateway.access.audit.record import FORMAT_VERSION
+from gateway.access.auth import Principal
 
 from .test_audit import EKO, RAFI, ZAKI, Store, audit_log, pg_audit_database, record, store  # noqa: F401 (fixtures)
 

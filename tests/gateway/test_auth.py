@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from connectors import ConfigError
-from gateway.auth import ANONYMOUS, Authenticator, AuthUnavailable, Unauthenticated, key_sha256, new_api_key
+from gateway.access.auth import ANONYMOUS, Authenticator, AuthUnavailable, Unauthenticated, key_sha256, new_api_key
 
 ISSUER = "https://sso.trenggalekkab.test/realms/satudata"
 AUDIENCE = "satudata-gateway"

@@ -31,7 +31,7 @@ from demo.education import SCHOOL_COUNTS
 from demo.gateway_config import render_config
 from demo.school_calendar import school_days
 from gateway import GatewaySettings, create_app
-from gateway.limits import ListSize, QueryGuard, QueryLimits, TooManyRepresentations, measure
+from gateway.access.limits import ListSize, QueryGuard, QueryLimits, TooManyRepresentations, measure
 from resolvers import build_schema
 
 from ..conftest import Backend, gateway_config

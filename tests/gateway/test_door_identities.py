@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from gateway import GatewaySettings, create_app
-from gateway.auth import key_sha256
+from gateway.access.auth import key_sha256
 
 from ..conftest import Backend, gateway_config
 from .test_auth import AUDIENCE, ISSUER, IdentityProvider

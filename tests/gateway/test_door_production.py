@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from gateway import GatewaySettings, create_app
-from gateway.auth import key_sha256
+from gateway.access.auth import key_sha256
 from gateway.graphiql import CREDENTIAL_PLACEHOLDERS
 
 from ..conftest import Backend, gateway_config

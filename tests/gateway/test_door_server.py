@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from gateway import GatewaySettings, create_app
-from gateway.auth import key_sha256
+from gateway.access.auth import key_sha256
 from gateway.server import MAX_HEADER_FIELDS, server_config
 
 from ..conftest import Backend, gateway_config

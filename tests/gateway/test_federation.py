@@ -16,7 +16,7 @@ import pytest
 
 from demo.access_config import demo_clients
 from demo.gateway_config import render_config
-from gateway.audit import AuditLog
+from gateway.access.audit import AuditLog
 
 from .audit_reading import audit_records
 

@@ -12,7 +12,7 @@ import pytest
 
 from connectors import ConfigError
 from gateway import GatewaySettings, create_app
-from gateway.limits import HeavyQueryGate, QueryLimits
+from gateway.access.limits import HeavyQueryGate, QueryLimits
 
 from ..conftest import Backend, gateway_config
 

@@ -11,7 +11,7 @@ from graphql.language.parser import Parser
 
 from connectors import ConfigError
 from gateway.errors import format_error
-from gateway.limits import (
+from gateway.access.limits import (
     Budget,
     IntrospectionDisabled,
     QueryGuard,
@@ -25,7 +25,7 @@ from gateway.limits import (
     introspection_allowed,
     measure,
 )
-from gateway.limits.analysis import ListSizes
+from gateway.access.limits.analysis import ListSizes
 from resolvers import GraphSchema, build_schema
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from connectors import ConfigError
-from gateway.auth import key_sha256
+from gateway.access.auth import key_sha256
 from gateway.cli import main
 from gateway.logs import FORMAT_ENV, LEVEL_ENV, JsonFormatter, LoggingSettings, configure_logging_from
 

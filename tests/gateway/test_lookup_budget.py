@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from gateway.lookup_budget import LookupBudget, RedisBudget
-from gateway.policy import LookupSettings
+from gateway.access.lookup_budget import LookupBudget, RedisBudget
+from gateway.access.policy import LookupSettings
 
 from ..conftest import service_missing
 

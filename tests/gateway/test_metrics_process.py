@@ -15,8 +15,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors import ConnectorRegistry
-from gateway.limits import GatewayBusy
-from gateway.limits.gate import HeavyQueryGate
+from gateway.access.limits import GatewayBusy
+from gateway.access.limits.gate import HeavyQueryGate
 from gateway.metrics import GatewayMetrics
 
 from ..conftest import Backend, gateway_config, open_gateway

@@ -10,7 +10,7 @@ import pytest
 
 from connectors import ConfigError, Filter
 from demo.gateway_config import render_config
-from gateway.policy import AccessDenied, Action, Mask, Policy, apply_mask
+from gateway.access.policy import AccessDenied, Action, Mask, Policy, apply_mask
 
 DEMO = tomllib.loads(render_config(registry_url="sqlite+aiosqlite:///r", education_url="sqlite+aiosqlite:///e", access=True))
 POLICY = Policy.from_config(DEMO["policy"])

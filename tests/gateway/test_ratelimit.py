@@ -14,7 +14,7 @@ import redis.asyncio
 import redis.exceptions
 
 from connectors import ConfigError
-from gateway.ratelimit import (
+from gateway.access.ratelimit import (
     Decision,
     MemoryBackend,
     Rate,

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connectors import ConfigError, SourceHealth
 from gateway import GatewaySettings
-from gateway.auth import key_sha256
+from gateway.access.auth import key_sha256
 from gateway.cli import main
 from gateway.metrics import GatewayMetrics
 from gateway.workers import check_shared_state

@@ -5,7 +5,7 @@ calls ``await audit_log.append(record)`` before the answer leaves; ``AuditUnavai
 means the disclosure could not be recorded, and the answer must not be sent.
 
 With ``[audit] checkpoint``, the chain's head is anchored outside the log
-(``gateway.audit.checkpoint``), so ``verify`` also catches a tail cut off the log.
+(``gateway.access.audit.checkpoint``), so ``verify`` also catches a tail cut off the log.
 """
 
 from .chain import ChainProblem, ProblemKind, VerifyResult

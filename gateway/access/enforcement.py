@@ -16,7 +16,7 @@ Before a guarded resolver runs (so before any source is asked):
   only where the role may read the field it tests in full, a list narrowed like a link only
   where the role may follow that link — else ``FORBIDDEN`` with ``extensions.argument``;
 - lookups by a person's key (NIK, KK, NISN, also as ``_entities`` representations) spend the
-  principal's lookup budget (``gateway.lookup_budget``).
+  principal's lookup budget (``gateway.access.lookup_budget``).
 
 After it runs, a masked leaf is masked (``policy.apply_mask``), and every personal value and
 every object about a person that reaches the answer is noted in the request's

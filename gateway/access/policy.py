@@ -27,7 +27,7 @@ A field whose class is neither granted nor masked for the role is refused (``FOR
 any non-public field also needs a declared purpose the role may use. A link (an object-valued
 field) from an object about a person is classed like a leaf (``classify_links``) and, having no
 masked form, is refused where its class is only masked. ``Decision`` is what the enforcement
-layer (``gateway.enforcement``) applies to each field it resolves; the same layer holds every
+layer (``gateway.access.enforcement``) applies to each field it resolves; the same layer holds every
 argument to the field it tests (``resolvers.arguments``).
 """
 

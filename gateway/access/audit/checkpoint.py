@@ -4,7 +4,7 @@ The hash chain shows an edit or a gap, but not a tail that was cut off together 
 head row moved back: what remains is a shorter, intact chain. So, as X-Road anchors its
 message log in time-stamps kept elsewhere, the gateway writes the head it has reached —
 ``(seq, hash, time)`` and ``HMAC-SHA256(checkpoint_key, …)`` over them — to a second store
-(``gateway.audit.checkpoint_stores``) every ``checkpoint_every`` entries, every
+(``gateway.access.audit.checkpoint_stores``) every ``checkpoint_every`` entries, every
 ``checkpoint_interval_s`` seconds while entries come in, and at shutdown. ``verify`` then
 holds the log against the latest checkpoint: a log that ends before the checkpoint's seq,
 or whose entry at that seq has another hash, is not the log that was written.

@@ -62,7 +62,7 @@ class TooManyAliases(LimitExceeded):
 
 
 class QueryTooCostly(LimitExceeded):
-    """The estimated size of the answer (see ``gateway.limits.analysis``) is over the budget."""
+    """The estimated size of the answer (see ``gateway.access.limits.analysis``) is over the budget."""
 
     code = "QUERY_TOO_COSTLY"
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from connectors import ConfigError
 
-from ..config_types import AnyOf, Int, Key, MapOf, Number, Str, Table, describe
+from ...config_types import AnyOf, Int, Key, MapOf, Number, Str, Table, describe
 from .analysis import ListSize, ListSizes
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import redis.asyncio
 import redis.exceptions
 
-from ..private_files import create_private_file, ensure_private_dir, make_private
+from ...private_files import create_private_file, ensure_private_dir, make_private
 from .checkpoint import Checkpoint, CheckpointStore
 from .errors import AuditUnavailable
 

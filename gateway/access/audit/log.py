@@ -6,7 +6,7 @@ row, SQLite by ``BEGIN IMMEDIATE`` (the write lock is taken before the head is r
 So two gateways sharing one PostgreSQL never write two entries with the same prev_hash.
 
 With a checkpoint store (``[audit] checkpoint``), the head is also anchored outside the
-log (``gateway.audit.checkpoint``) and ``verify`` holds the log against it. A SQLite log
+log (``gateway.access.audit.checkpoint``) and ``verify`` holds the log against it. A SQLite log
 is created ``0600`` in a ``0700`` directory, and an existing one is narrowed at start
 (``gateway.private_files``): it says who looked at whom.
 """
@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from . import schema
-from ..private_files import SQLITE_COMPANIONS, create_private_file, make_private
+from ...private_files import SQLITE_COMPANIONS, create_private_file, make_private
 from .chain import ChainChecker, ChainProblem, VerifyResult
 from .checkpoint import Checkpoint, Checkpointer
 from .checkpoint_stores import open_checkpoint_store
@@ -56,7 +56,7 @@ class AuditLog:
     ) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        #: NIKs, or their keyed pseudonyms when a subject key is set (``gateway.audit.subjects``).
+        #: NIKs, or their keyed pseudonyms when a subject key is set (``gateway.access.audit.subjects``).
         self.subjects = SubjectNames(subject_key)
         #: Anchors the head outside the log; ``None`` when no checkpoint store is configured.
         self.checkpoints = checkpoints
@@ -73,7 +73,7 @@ class AuditLog:
 
     @classmethod
     def from_settings(cls, config: Mapping[str, Any], *, base_dir: Path | None = None) -> AuditLog:
-        """From the parsed config file's ``[audit]`` table (see ``gateway.audit.settings``)."""
+        """From the parsed config file's ``[audit]`` table (see ``gateway.access.audit.settings``)."""
 
         settings = AuditSettings.from_dict(config, base_dir=base_dir)
         checkpoints = None

@@ -1,15 +1,15 @@
 """``AccessControl``: what stands between a request and the graph, in the order it is checked.
 
-1. who is calling (``gateway.auth``: API key, JWT, or anonymous);
-2. whether they have budget left (``gateway.ratelimit``);
+1. who is calling (``gateway.access.auth``: API key, JWT, or anonymous);
+2. whether they have budget left (``gateway.access.ratelimit``);
 3. which role that is, and whether the declared purpose (``X-Satudata-Purpose``) is one
-   the role may use (``gateway.policy``);
+   the role may use (``gateway.access.policy``);
 4. the row scope the role gets, handed to the connector registry so the sources filter;
 5. after execution, the audit record of the personal data the answer disclosed
-   (``gateway.audit``) — and if it cannot be written, the answer is withheld.
+   (``gateway.access.audit``) — and if it cannot be written, the answer is withheld.
 
 Query limits (depth, aliases, tokens, cost, introspection) run inside strawberry as an
-extension (``gateway.limits``), and field decisions as another (``gateway.enforcement``).
+extension (``gateway.access.limits``), and field decisions as another (``gateway.access.enforcement``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .auth import Authenticator, Principal
 from .auth.principal import ATTRIBUTES
 from .auth.errors import AuthUnavailable, Unauthenticated
 from .enforcement import AccessContext
-from .errors import RequestError
+from ..errors import RequestError
 from .lookup_budget import LookupBudget
 from .policy import AccessDenied, Policy
 from .ratelimit import RateLimited, RateLimiter, RateLimits

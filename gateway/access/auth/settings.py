@@ -33,7 +33,7 @@ from typing import Any
 from connectors import ConfigError, SatudataError, resolve_env
 from resolvers.identifiers import validate_npsn, validate_region_code
 
-from ..config_types import ENV, Choice, Key, ListOf, MapOf, Number, Str, Table, describe
+from ...config_types import ENV, Choice, Key, ListOf, MapOf, Number, Str, Table, describe
 from .api_keys import ApiKeyClient
 from .principal import ATTRIBUTES, Principal
 

@@ -12,7 +12,7 @@ checkpoint_every = 100       # entries between checkpoints
 checkpoint_interval_s = 60   # and at most this many seconds (and at shutdown)
 ```
 
-The checkpoint store anchors the chain outside the log (``gateway.audit.checkpoint``):
+The checkpoint store anchors the chain outside the log (``gateway.access.audit.checkpoint``):
 ``satudata audit verify`` then detects a tail cut off the log.
 
 Several gateway processes may share one PostgreSQL audit database; a SQLite file is for
@@ -28,7 +28,7 @@ from typing import Any
 
 from connectors import ConfigError, resolve_env
 
-from ..config_types import ENV, SECONDS, Int, Key, Str, Table, describe
+from ...config_types import ENV, SECONDS, Int, Key, Str, Table, describe
 
 from .checkpoint_stores import SCHEMES as CHECKPOINT_SCHEMES
 from .subjects import MIN_KEY_CHARS
@@ -45,7 +45,7 @@ class AuditSettings:
     url: str
     #: Longest an append may take, lock wait included (default 5).
     timeout_s: float = 5.0
-    #: With a key, entries name persons by HMAC-SHA256 of their NIK (``gateway.audit.subjects``).
+    #: With a key, entries name persons by HMAC-SHA256 of their NIK (``gateway.access.audit.subjects``).
     subject_key: str | None = None
     #: Where checkpoints of the chain head go: ``"file:PATH"`` (relative to the config file)
     #: or ``"redis://…"``; ``None`` (the default) writes none.

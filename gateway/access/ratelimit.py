@@ -38,7 +38,7 @@ import redis.exceptions
 
 from connectors import ConfigError, SatudataError, resolve_env
 
-from .config_types import ENV, SECONDS, Int, Key, MapOf, Table, describe
+from ..config_types import ENV, SECONDS, Int, Key, MapOf, Table, describe
 
 log = logging.getLogger("satudata.gateway.ratelimit")
 

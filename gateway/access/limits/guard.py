@@ -16,7 +16,7 @@ from .errors import IntrospectionDisabled, QueryTooCostly, QueryTooDeep, QueryTo
 from .tokens import count_tokens
 
 if TYPE_CHECKING:
-    from ..prepared import PreparedEntry
+    from ...prepared import PreparedEntry
 
 #: The role of a client that presented no credentials.
 ANONYMOUS = "anonymous"
