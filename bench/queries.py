@@ -10,7 +10,7 @@ from typing import Any
 
 from connectors import Filter
 from gateway.access import cursor_binding
-from gateway.access.policy import ANONYMOUS as ANONYMOUS_ROLE
+from gateway.access.auth import ANONYMOUS
 from resolvers.cursors import CursorSeal, new_cursor_key
 from resolvers.enums import ResidentStatus
 from resolvers.pagination import list_scope
@@ -51,7 +51,7 @@ def _cursor(key: str, entity: str, conditions: Sequence[Filter] = ()) -> str:
     """The gateway's cursor for "after ``key``" in the list of ``entity`` under ``conditions``, as the
     gateway makes it for the bench's (anonymous) caller: bound to the list and to the role."""
 
-    return _CURSORS.bound(cursor_binding(ANONYMOUS_ROLE)).seal(key, list_scope(entity, conditions))
+    return _CURSORS.bound(cursor_binding(ANONYMOUS.role)).seal(key, list_scope(entity, conditions))
 
 
 def _person_vars(rng: random.Random, pools: KeyPools, k: int) -> list[Variables]:

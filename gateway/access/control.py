@@ -136,11 +136,11 @@ class AccessControl:
         if self.limiter is not None:
             # Anonymous callers share no identity: budget them by address instead.
             who = principal.client_id if not principal.is_anonymous else f"ip:{request.client.host if request.client else '-'}"
-            decision = await self.limiter.hit(who, principal.role)
-            if not decision.allowed:
+            check = await self.limiter.hit(who, principal.role)
+            if not check.allowed:
                 # Message, retryAfter and the Retry-After header all say the same whole seconds.
-                refused = RateLimited(decision)
-                raise RequestError(429, refused.message, refused.code, extensions=refused.extensions(), headers=decision.headers())
+                refused = RateLimited(check)
+                raise RequestError(429, refused.message, refused.code, extensions=refused.extensions(), headers=check.headers())
         purpose = (request.headers.get(PURPOSE_HEADER) or "").strip() or None
         try:
             role = self.policy.role(principal.role)

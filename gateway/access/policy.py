@@ -41,11 +41,12 @@ from typing import Any
 
 from connectors import ConfigError, Filter, SatudataError
 
+from .auth import ANONYMOUS
+
 PUBLIC = "public"
 #: The sensitivity classes of UU 27/2022: general personal data, and the "specific" kinds.
 CLASSES = (PUBLIC, "personal", "health", "disability", "children")
 SPECIFIC = ("health", "disability", "children")
-ANONYMOUS = "anonymous"
 
 
 class Mask(Enum):
@@ -232,10 +233,10 @@ class Policy:
                     f"policy.fields.{name!r}: mask {spec.get('mask')!r} is not one of {[m.value for m in Mask]}"
                 ) from None
             fields[name] = FieldRule(sensitivity, mask)
-        roles = {ANONYMOUS: Role(ANONYMOUS, "Clients without credentials: public data only.")}
+        roles = {ANONYMOUS.role: Role(ANONYMOUS.role, "Clients without credentials: public data only.")}
         for name, spec in (raw.get("roles") or {}).items():
             roles[name] = _role(name, spec)
-        if roles[ANONYMOUS].grant or roles[ANONYMOUS].mask or roles[ANONYMOUS].capabilities:
+        if roles[ANONYMOUS.role].grant or roles[ANONYMOUS.role].mask or roles[ANONYMOUS.role].capabilities:
             raise ConfigError("policy.roles.anonymous may not be granted any personal data class")
         return cls(fields, roles, LookupSettings.from_config(raw.get("lookups")))
 

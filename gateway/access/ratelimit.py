@@ -63,7 +63,7 @@ class Rate:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RateCheck:
     """The answer to one request: ``allowed``, else how long to wait; ``remaining`` requests right now."""
 
     allowed: bool
@@ -80,10 +80,10 @@ class RateLimited(SatudataError):
 
     code = "RATE_LIMITED"
 
-    def __init__(self, decision: Decision) -> None:
-        seconds = max(1, math.ceil(decision.retry_after_s))
+    def __init__(self, check: RateCheck) -> None:
+        seconds = max(1, math.ceil(check.retry_after_s))
         super().__init__(f"Too many requests; try again in {seconds} s.", retryAfter=seconds)
-        self.decision = decision
+        self.check = check
 
 
 class BackendUnavailable(Exception):
@@ -93,7 +93,7 @@ class BackendUnavailable(Exception):
 class RateLimitBackend(Protocol):
     """Where buckets live. ``hit`` takes one request from ``key``'s bucket if it can."""
 
-    async def hit(self, key: str, rate: Rate) -> Decision: ...
+    async def hit(self, key: str, rate: Rate) -> RateCheck: ...
 
     async def aclose(self) -> None: ...
 
@@ -110,7 +110,7 @@ class MemoryBackend:
         self._tat: dict[str, float] = {}
         self._hits = 0
 
-    async def hit(self, key: str, rate: Rate) -> Decision:
+    async def hit(self, key: str, rate: Rate) -> RateCheck:
         now = self.clock()
         self._hits += 1
         if self._hits % self.SWEEP_EVERY == 0:
@@ -119,9 +119,9 @@ class MemoryBackend:
         new_tat = max(self._tat.get(key, now), now) + interval
         allow_at = new_tat - rate.burst * interval
         if allow_at - now > _EPSILON:
-            return Decision(allowed=False, retry_after_s=allow_at - now, remaining=0)
+            return RateCheck(allowed=False, retry_after_s=allow_at - now, remaining=0)
         self._tat[key] = new_tat
-        return Decision(allowed=True, retry_after_s=0.0, remaining=int((now - allow_at) / interval + _EPSILON))
+        return RateCheck(allowed=True, retry_after_s=0.0, remaining=int((now - allow_at) / interval + _EPSILON))
 
     async def aclose(self) -> None:
         self._tat.clear()
@@ -168,7 +168,7 @@ class RedisBackend:
         client = redis.asyncio.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         return cls(client, **kwargs)
 
-    async def hit(self, key: str, rate: Rate) -> Decision:
+    async def hit(self, key: str, rate: Rate) -> RateCheck:
         now = "" if self.clock is None else repr(self.clock())
         try:
             allowed, retry_after, remaining = await self._script(
@@ -176,7 +176,7 @@ class RedisBackend:
             )
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             raise BackendUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
-        return Decision(allowed=bool(allowed), retry_after_s=float(retry_after), remaining=int(remaining))
+        return RateCheck(allowed=bool(allowed), retry_after_s=float(retry_after), remaining=int(remaining))
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -268,8 +268,8 @@ class RateLimiter:
             return cls(limits, MemoryBackend())
         return cls(limits, RedisBackend.from_url(limits.redis_url, timeout_s=limits.timeout_s))
 
-    async def hit(self, client_id: str, role: str | None) -> Decision:
-        """Take one request from the client's budget; ``Decision.allowed`` says whether it may run."""
+    async def hit(self, client_id: str, role: str | None) -> RateCheck:
+        """Take one request from the client's budget; ``RateCheck.allowed`` says whether it may run."""
 
         rate = self.limits.rate(role)
         key = f"{role or '-'}:{client_id}"
@@ -278,7 +278,7 @@ class RateLimiter:
         if self._backend_down_until is not None and self.clock() < self._backend_down_until:
             return await self.fallback.hit(key, rate)
         try:
-            decision = await self.backend.hit(key, rate)
+            check = await self.backend.hit(key, rate)
         except BackendUnavailable as exc:
             if self._backend_down_until is None:
                 log.warning("rate limits fall back to this process's memory: %s (retrying in %s s)", exc, self.limits.retry_s)
@@ -287,7 +287,7 @@ class RateLimiter:
         if self._backend_down_until is not None:
             log.warning("rate limits are shared again")
             self._backend_down_until = None
-        return decision
+        return check
 
     async def aclose(self) -> None:
         await self.backend.aclose()

@@ -15,9 +15,9 @@ import redis.exceptions
 
 from connectors import ConfigError
 from gateway.access.ratelimit import (
-    Decision,
     MemoryBackend,
     Rate,
+    RateCheck,
     RateLimited,
     RateLimiter,
     RateLimits,
@@ -95,7 +95,7 @@ async def make_limiter(request: pytest.FixtureRequest, clock: Clock) -> AsyncIte
         await limiter.aclose()
 
 
-async def hits(limiter: RateLimiter, n: int, client: str = "client-a", role: str | None = None) -> list[Decision]:
+async def hits(limiter: RateLimiter, n: int, client: str = "client-a", role: str | None = None) -> list[RateCheck]:
     return [await limiter.hit(client, role) for _ in range(n)]
 
 
@@ -163,7 +163,7 @@ async def test_unreachable_redis_fails_open_to_memory_and_is_retried(clock: Cloc
     calls = 0
     real_hit = backend.hit
 
-    async def counting_hit(key: str, rate: Rate) -> Decision:
+    async def counting_hit(key: str, rate: Rate) -> RateCheck:
         nonlocal calls
         calls += 1
         return await real_hit(key, rate)
@@ -187,7 +187,7 @@ async def test_unreachable_redis_fails_open_to_memory_and_is_retried(clock: Cloc
 
 
 def test_rate_limited_error_carries_code_and_whole_seconds() -> None:
-    error = RateLimited(Decision(allowed=False, retry_after_s=2.2, remaining=0))
+    error = RateLimited(RateCheck(allowed=False, retry_after_s=2.2, remaining=0))
     assert error.extensions() == {"code": "RATE_LIMITED", "retryAfter": 3}
     assert error.message == "Too many requests; try again in 3 s."
 

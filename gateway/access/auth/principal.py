@@ -52,7 +52,8 @@ class Principal:
         return cls(client_id=f"jwt:{issuer}:{subject}", role=role, kind="jwt", **attributes)
 
 
-#: The caller that sent no credentials at all; what it may see is a policy decision.
+#: The caller that sent no credentials at all; what it may see is a policy decision. Its role,
+#: ``ANONYMOUS.role``, is the one the policy always has and the limits treat as unauthenticated.
 ANONYMOUS = Principal(client_id="anonymous", role="anonymous", kind="anonymous")
 
 #: The attributes a client entry or a token may set, in the order they are documented.

@@ -18,11 +18,10 @@ from .errors import (
 )
 from .gate import GatewayBusy, HeavyQueryGate
 from .extension import QueryLimitsExtension, role_attribute
-from .guard import ANONYMOUS, QueryGuard, introspection_allowed
+from .guard import QueryGuard, introspection_allowed
 from .tokens import count_tokens
 
 __all__ = [
-    "ANONYMOUS",
     "Budget",
     "GatewayBusy",
     "HeavyQueryGate",

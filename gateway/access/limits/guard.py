@@ -9,6 +9,7 @@ import orjson
 
 from graphql import DocumentNode, GraphQLSchema
 
+from ..auth import ANONYMOUS
 from .analysis import QueryMeasure, asks_for_introspection, measure
 from .budget import QueryLimits
 from .gate import HeavyQueryGate
@@ -18,10 +19,6 @@ from .tokens import count_tokens
 if TYPE_CHECKING:
     from ...prepared import PreparedEntry
 
-#: The role of a client that presented no credentials.
-ANONYMOUS = "anonymous"
-
-
 def introspection_allowed(role: str | None, production: bool) -> bool:
     """Anonymous clients (no role, or ``anonymous``) may not introspect in production.
 
@@ -29,7 +26,7 @@ def introspection_allowed(role: str | None, production: bool) -> bool:
     clients need it to read unions, and it reveals nothing the answer does not.
     """
 
-    return not production or (role is not None and role != ANONYMOUS)
+    return not production or (role is not None and role != ANONYMOUS.role)
 
 
 class QueryGuard:
