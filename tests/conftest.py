@@ -19,6 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .support.server import free_port as _free_port
+from .support.server import serve_app
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MARIADB = dict(host="127.0.0.1", port=3306, user="root", password="")
 
@@ -214,14 +217,6 @@ class DemoServer:
     data_dir: Path
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Iterator[DemoServer]:
     """`satudata demo` as a user runs it: a real process, a real socket, generated SQLite sources."""
@@ -263,25 +258,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> It
 def serve_api(app, name: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A demo OPD API on a real socket, in a thread; yields its base URL until the session ends."""
 
-    import threading
-    import time
-
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name=f"{name}-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the {name} API did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(app, name=f"{name}-api", lifespan="off") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

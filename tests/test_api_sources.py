@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from .conftest import Backend, Gateway, open_gateway
-from .faultproxy import FaultProxy, delay
+from .support.faultproxy import FaultProxy, delay
 
 QUERY = """query($nik: NIK!) {
   person(nik: $nik) {

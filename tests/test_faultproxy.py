@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from .conftest import service_missing
-from .faultproxy import (
+from .support.faultproxy import (
     FaultProxy,
     Mode,
     ThreadedFaultProxy,
@@ -29,6 +29,7 @@ from .faultproxy import (
     refuse,
     start_in_thread,
 )
+from .support.server import serve_in_thread
 
 PG = ("127.0.0.1", 5432)
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -59,21 +60,11 @@ def http_upstream() -> Iterator[str]:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(_app(), log_level="warning", access_log=False, lifespan="off", ws="none", http="h11")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="upstream-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
+    config = uvicorn.Config(_app(), log_level="warning", access_log=False, lifespan="off", ws="none", http="h11")
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve_in_thread(config, name="upstream-http", sockets=[sock], start_timeout_s=10) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(10)
         sock.close()
 
 

@@ -18,7 +18,7 @@ import pytest
 from demo.gateway_config import render_config
 
 from .conftest import Backend, open_gateway, serve_api
-from .faultproxy import FaultProxy
+from .support.faultproxy import FaultProxy
 
 ENTITIES = """query($r: [_Any!]!) { _entities(representations: $r) {
   ... on Person { nik jkn { cardNumber status segment careClass primaryCare since } } } }"""

@@ -21,7 +21,7 @@ import pytest
 from demo.gateway_config import render_config
 
 from .conftest import Backend, open_gateway
-from .faultproxy import FaultProxy, delay
+from .support.faultproxy import FaultProxy, delay
 
 NIK_SHAPED = re.compile(r"(?<!\d)35\d{14}(?!\d)")
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from .conftest import Backend, Gateway, open_gateway
-from .faultproxy import FaultProxy
+from .support.faultproxy import FaultProxy
 
 CATEGORY = {"PEREMPUAN": "WOMAN", "DISABILITAS": "DISABILITY", "ANAK": "CHILD", "LANSIA": "ELDERLY",
             "PEKERJA_MIGRAN": "FORMER_MIGRANT_WORKER", "LAINNYA": "OTHER"}

@@ -1,4 +1,4 @@
-"""The remote GraphQL connector against a real GraphQL peer on 127.0.0.1 (tests/graphql_peer.py),
+"""The remote GraphQL connector against a real GraphQL peer on 127.0.0.1 (tests/support/graphql_peer.py),
 checked against the in-memory reference on the same rows, for Relay and offset pagination,
 alias-batched lookups and Apollo Federation ``_entities``; faults through the fault proxy."""
 
@@ -27,8 +27,8 @@ from connectors import (
 from connectors.base import Filter
 from connectors.graphql import RemoteGraphQLConnector
 
-from ..faultproxy import FaultProxy, cut_after, delay, garbage_http_json
-from ..graphql_peer import Peer, serve_peer
+from ..support.faultproxy import FaultProxy, cut_after, delay, garbage_http_json
+from ..support.graphql_peer import Peer, serve_peer
 from .test_sql_connector import QUERIES, ROWS, as_vocabulary
 
 FIELDS: dict[str, Any] = {

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ..conftest import Backend, Gateway, open_gateway
-from ..faultproxy import FaultProxy, delay
+from ..support.faultproxy import FaultProxy, delay
 
 QUERY = """{
   region(code: "35.03") { name }

@@ -21,7 +21,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from demo.gateway_config import render_config
 from gateway.access.audit import AuditEntry, AuditLog
 
 from ..conftest import Backend, _free_port
+from ..support.server import serve_app
 
 NODE_DIR = Path(__file__).parent / "node"
 OFFICER = next(c for c in demo_clients("-") if c.role == "registry_officer")
@@ -77,8 +77,6 @@ def audit_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def satudata_url(sqlite_backend: Backend, node_portal: str, audit_path: Path) -> Iterator[str]:
     """This gateway, with the demo's access policy, on a real socket, federating the Node portal in."""
 
-    import uvicorn
-
     from gateway import GatewaySettings, create_app
 
     config = tomllib.loads(
@@ -88,19 +86,8 @@ def satudata_url(sqlite_backend: Backend, node_portal: str, audit_path: Path) ->
     config["sources"]["jkn_portal"]["url"] = node_portal
     config["audit"] = {"path": str(audit_path)}
     app = create_app(GatewaySettings.from_dict(config))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serve_app(app, name="satudata-gateway") as url:
+        yield url
 
 
 def start(node: str, script: str, args: list[str], env: dict[str, str], log: Path, ready: str) -> subprocess.Popen[bytes]:

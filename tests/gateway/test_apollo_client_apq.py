@@ -14,8 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import threading
-import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,13 +23,13 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-import uvicorn
 
 from demo.gateway_config import render_config
 from gateway import GatewaySettings, create_app
 from gateway.server import server_config
 
-from ..conftest import Backend, _free_port
+from ..conftest import Backend
+from ..support.server import free_port, serve_in_thread
 
 NODE_DIR = Path(__file__).parent / "node_apq"
 OPERATIONS = ["Agencies", "Region"]  # client.mjs runs them in file order, each twice
@@ -116,19 +114,9 @@ def serve(config: dict[str, Any]) -> Iterator[Served]:
 
     settings = GatewaySettings.from_dict(config)
     recorder = Recorder(create_app(settings))
-    port = _free_port()
-    server = uvicorn.Server(server_config(recorder, settings, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="apq-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    try:
-        yield Served(f"http://127.0.0.1:{port}/graphql", recorder)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    uvicorn_config = server_config(recorder, settings, host="127.0.0.1", port=free_port(), log_level="warning")
+    with serve_in_thread(uvicorn_config, name="apq-gateway", stop_timeout_s=20) as url:
+        yield Served(f"{url}/graphql", recorder)
 
 
 def config_with(backend: Backend, documents: dict[str, Any] | None = None) -> dict[str, Any]:

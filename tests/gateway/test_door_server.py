@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,13 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from gateway import GatewaySettings, create_app
 from gateway.access.auth import key_sha256
 from gateway.server import MAX_HEADER_FIELDS, server_config
 
 from ..conftest import Backend, gateway_config
+from ..support.server import free_port, serve_in_thread
 
 OFFICER_KEY = "sdk_door-officer-0123456789abcdefghijklmnopqrstuvwxyz0"
 DEADLINE_S = 1.0
@@ -48,32 +47,15 @@ def door_config(backend: Backend, tmp_path: Path, **gateway: Any) -> dict[str, A
     return config
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def serving(config: dict[str, Any]) -> Iterator[tuple[str, int]]:
     """The gateway behind ``gateway.server.server_config``, as ``satudata serve`` starts it."""
 
     settings = GatewaySettings.from_dict(config)
-    app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="door-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.05)
-    try:
+    port = free_port()
+    uvicorn_config = server_config(create_app(settings), settings, host="127.0.0.1", port=port, log_level="warning")
+    with serve_in_thread(uvicorn_config, name="door-gateway", stop_timeout_s=20):
         yield ("127.0.0.1", port)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 @pytest.fixture

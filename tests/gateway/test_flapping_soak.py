@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from ..conftest import Backend, _free_port, gateway_config
-from ..faultproxy import FaultProxy
+from ..support.faultproxy import FaultProxy
 
 CLIENTS = 50
 DEADLINE_S = 2.0

@@ -10,36 +10,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from ..conftest import Backend, _free_port, gateway_config
+from ..conftest import Backend, gateway_config
 from ..federation.test_apollo_peers import NODE_DIR, node_or_fail
+from ..support.server import serve_app
 
 
 @pytest.fixture
 def served(sqlite_backend: Backend) -> Iterator[str]:
-    import uvicorn
-
     from gateway import GatewaySettings, create_app
 
     app = create_app(GatewaySettings.from_dict(gateway_config(sqlite_backend)))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serve_app(app, name="gateway") as url:
+        yield f"{url}/graphql"
 
 
 def test_every_graphql_over_http_audit_passes(served: str) -> None:

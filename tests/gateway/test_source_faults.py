@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ..conftest import Backend, Gateway, gateway_config, open_gateway
-from ..faultproxy import FaultProxy, delay
+from ..support.faultproxy import FaultProxy, delay
 
 QUERY = """query($nik: NIK!, $nisn: NISN!) {
   person(nik: $nik) { nik name family { kk } }

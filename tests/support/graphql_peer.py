@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,10 +27,11 @@ from datetime import date
 from typing import Any
 
 import strawberry
-import uvicorn
 from strawberry.asgi import GraphQL
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
+
+from .server import serve_app
 
 #: (nik, nama, jk, lahir, wilayah, status), as in tests/connectors/test_sql_connector.py.
 Row = tuple[str, str, str, str, str, str]
@@ -212,19 +210,5 @@ def serve_peer(rows: Sequence[Row]) -> Iterator[tuple[Peer, str]]:
     """The peer on a real socket: yields it and its ``/graphql`` URL."""
 
     peer = Peer(rows)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(peer.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="graphql-peer", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the GraphQL peer did not start")
-        time.sleep(0.02)
-    try:
-        yield peer, f"http://127.0.0.1:{port}/graphql"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(peer.app, name="graphql-peer", lifespan="off") as url:
+        yield peer, f"{url}/graphql"
