@@ -5,8 +5,6 @@ The vocabulary layer imports only from here, never from ``connectors.sql`` and f
 
 from .base import Connector, Filter, Record, SourceInfo, SourceQuery, SourceReader, SourceStats, SourceTrace
 from .errors import (
-    ConfigError,
-    SatudataError,
     SourceBadResponse,
     SourceError,
     SourceRejectedInput,
@@ -32,14 +30,12 @@ __all__ = [
     "ResilientConnector",
     "SourceHealth",
     "CONNECTOR_KINDS",
-    "ConfigError",
     "Connector",
     "ConnectorRegistry",
     "Filter",
     "InMemoryConnector",
     "Record",
     "RegistrySession",
-    "SatudataError",
     "SourceBadResponse",
     "SourceError",
     "SourceInfo",

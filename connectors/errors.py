@@ -1,18 +1,21 @@
-"""The gateway's typed errors.
+"""The sources' typed errors.
 
-Every layer raises these; exactly one place (``gateway.errors``) turns them into GraphQL
-errors, with ``extensions.code`` taken from the class. The tree::
+Every layer raises subclasses of ``core.SatudataError``; exactly one place (``gateway.errors``)
+turns them into GraphQL errors, with ``extensions.code`` taken from the class. The tree of
+this layer::
 
-    SatudataError                     code
-      SourceError(source=...)
-        SourceUnavailable             SOURCE_UNAVAILABLE
-        SourceTimeout                 SOURCE_TIMEOUT
-        SourceBadResponse             SOURCE_BAD_RESPONSE
-        SourceRejectedInput           BAD_USER_INPUT (the caller's argument, not the source, is at fault)
-          UnusableKey                 BAD_USER_INPUT (refused before the source is asked)
-      ConfigError                     CONFIG_ERROR (start-up only; never reaches a client)
+    core.SatudataError                code                    status
+      SourceError(source=...)         SOURCE_ERROR            502
+        SourceUnavailable             SOURCE_UNAVAILABLE      503
+        SourceTimeout                 SOURCE_TIMEOUT          504
+        SourceBadResponse             SOURCE_BAD_RESPONSE     502
+        SourceRejectedInput           BAD_USER_INPUT          400 (the caller's argument, not the source, is at fault)
+          UnusableKey                 BAD_USER_INPUT          400 (refused before the source is asked)
+      core.ConfigError                CONFIG_ERROR            (start-up only; never reaches a client)
 
-The vocabulary layer adds ``InvalidInput`` (BAD_USER_INPUT) in ``resolvers.errors``.
+A source's error nulls the fields it feeds, so its ``status`` is what it would mean for a whole
+request; the response to a request with partial data stays 200. The vocabulary layer adds
+``InvalidInput`` (BAD_USER_INPUT) in ``resolvers.errors``.
 Messages are written for the integrator reading them: they never carry a stack trace,
 a connection string, an internal address or a key (a key may be a NIK).
 
@@ -25,26 +28,14 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class SatudataError(Exception):
-    """Base of every error the gateway raises on purpose."""
-
-    code = "INTERNAL_SERVER_ERROR"
-
-    def __init__(self, message: str, **extensions: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.extra = extensions
-
-    def extensions(self) -> dict[str, Any]:
-        """The ``extensions`` object a client sees: ``code`` first, then the details."""
-        return {"code": self.code, **self.extra}
+from core import SatudataError
 
 
 class SourceError(SatudataError):
     """An OPD source could not answer; only the fields it feeds are affected."""
 
     code = "SOURCE_ERROR"
+    status = 502
 
     def __init__(self, message: str, *, source: str, **extensions: Any) -> None:
         super().__init__(message, source=source, **extensions)
@@ -55,12 +46,14 @@ class SourceUnavailable(SourceError):
     """The source refused or dropped the connection, or is not reachable at all."""
 
     code = "SOURCE_UNAVAILABLE"
+    status = 503
 
 
 class SourceTimeout(SourceError):
     """The source did not answer within its timeout."""
 
     code = "SOURCE_TIMEOUT"
+    status = 504
 
 
 class SourceBadResponse(SourceError):
@@ -79,6 +72,7 @@ class SourceRejectedInput(SourceError):
     """
 
     code = "BAD_USER_INPUT"
+    status = 400
 
     def __init__(self, message: str, *, source: str, reason: str = "REJECTED_BY_SOURCE", argument: str | None = None) -> None:
         extensions: dict[str, Any] = {"reason": reason}
@@ -97,9 +91,3 @@ class UnusableKey(SourceRejectedInput):
     def __init__(self, message: str, *, source: str, argument: str, keys: tuple[object, ...]) -> None:
         super().__init__(message, source=source, reason="MALFORMED", argument=argument)
         self.keys = keys
-
-
-class ConfigError(SatudataError):
-    """The configuration is wrong; raised at start-up, naming the key and the fix."""
-
-    code = "CONFIG_ERROR"

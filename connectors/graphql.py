@@ -62,8 +62,10 @@ import httpx
 import orjson
 from graphql import GraphQLError, GraphQLSchema, build_ast_schema, build_client_schema, get_introspection_query, parse, parse_type
 
+from core import ConfigError
+
 from .base import Filter, Record, SourceInfo, SourceQuery
-from .errors import ConfigError, SourceBadResponse, SourceError, SourceUnavailable
+from .errors import SourceBadResponse, SourceError, SourceUnavailable
 from .graphql_documents import (
     ALIAS_PREFIX,
     ENTITIES_FIELD,

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema, get_named_type, is_leaf_type
 
-from .errors import ConfigError
+from core import ConfigError
+
 from .graphql_documents import ENTITIES_FIELD
 
 if TYPE_CHECKING:

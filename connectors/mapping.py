@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from .errors import ConfigError
+from core import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from core import ConfigError
+
 from .base import Filter, Record, SourceInfo, SourceQuery
-from .errors import ConfigError
 
 
 class InMemoryConnector:

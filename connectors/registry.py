@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from core import ConfigError
+
 from .base import Connector, Filter, Record, SourceInfo, SourceQuery, SourceTrace
-from .errors import ConfigError, SourceError, SourceTimeout
+from .errors import SourceError, SourceTimeout
 from .graphql import RemoteGraphQLConnector
 from .memory import InMemoryConnector
 from .resilience import ResiliencePolicy, ResilientConnector, SourceHealth, request_deadline, within

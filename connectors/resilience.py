@@ -35,8 +35,10 @@ from enum import Enum
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from core import ConfigError
+
 from .base import Connector, Record, SourceInfo, SourceQuery
-from .errors import ConfigError, SourceError, SourceRejectedInput, SourceTimeout, SourceUnavailable
+from .errors import SourceError, SourceRejectedInput, SourceTimeout, SourceUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -69,9 +69,11 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from core import ConfigError
+
 from .api_client import ApiClient, transport_for
 from .base import Filter, Record, SourceInfo, SourceQuery
-from .errors import ConfigError, SourceBadResponse, SourceRejectedInput, SourceTimeout, SourceUnavailable, UnusableKey
+from .errors import SourceBadResponse, SourceRejectedInput, SourceTimeout, SourceUnavailable, UnusableKey
 from .http_errors import mapped_http_errors
 from .mapping import EntityMapping, parse_entity_mapping
 from .memory import evaluate

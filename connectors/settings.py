@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from core import ConfigError
+
 from .base import SourceInfo
-from .errors import ConfigError
 
 
 def resolve_env(key: str, value: Any) -> str:

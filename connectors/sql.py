@@ -29,8 +29,10 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from core import ConfigError
+
 from .base import Filter, Record, SourceInfo, SourceQuery
-from .errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
+from .errors import SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
 from .mapping import EntityMapping, parse_entity_mapping
 from .redaction import quiet_client_loggers, redact_numbers
 from .settings import resolve_env, source_info

@@ -19,10 +19,11 @@ from resolvers import CursorSeal, GraphSchema, build_schema
 
 from .access import AccessControl
 from .access.auth import ANONYMOUS, AuthUnavailable, Unauthenticated
-from .cors import cors_middleware
-from .documents import DocumentSettings, PersistedDocuments
 from .access.enforcement import guard_fields
 from .access.limits import QueryGuard, QueryLimits
+from .cors import cors_middleware
+from .documents import DocumentSettings, PersistedDocuments
+from .errors import error_object
 from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
 from .http import GraphQLEndpoint
 from .logs import AccessLog
@@ -127,8 +128,7 @@ def create_app(
         try:
             principal = await access.authenticator.authenticate(request.headers)
         except Unauthenticated as exc:
-            refusal = {"message": exc.message, "extensions": exc.extensions()}
-            return JSONResponse({"status": status, "errors": [refusal]}, status_code=401)
+            return JSONResponse({"status": status, "errors": [error_object(exc)]}, status_code=exc.status, headers=exc.headers())
         except AuthUnavailable:
             principal = ANONYMOUS
         role = access.policy.roles.get(principal.role)

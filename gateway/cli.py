@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connectors import ConfigError
+from core import ConfigError
 
 from .logs import LEVEL_ENV
 

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from connectors import ConfigError
+from core import ConfigError
 
 from .settings import GatewaySettings, check_config
 

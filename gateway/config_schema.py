@@ -23,14 +23,14 @@ from connectors import SOURCE_OPTIONS, ResiliencePolicy
 from .access.audit.settings import AUDIT
 from .access.auth.principal import ATTRIBUTES
 from .access.auth.settings import AUTH, CLIENT
+from .access.limits.budget import LIMITS
+from .access.policy import CAPABILITIES, CLASSES, LookupSettings, Mask
+from .access.ratelimit import RATELIMIT
 from .documents.settings import DOCUMENTS
 from .logs import FORMATS as LOG_FORMATS
 from .logs import LEVELS as LOG_LEVELS
 from .logs import LoggingSettings
 from .telemetry import TelemetrySettings
-from .access.limits.budget import LIMITS
-from .access.policy import CAPABILITIES, CLASSES, LookupSettings, Mask
-from .access.ratelimit import RATELIMIT
 from .config_types import (
     ENV,
     SECONDS,

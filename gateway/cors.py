@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from connectors import ConfigError
+from core import ConfigError
 
 #: Headers a browser client may send: the body's type, credentials, and the gateway's own.
 ALLOWED_HEADERS = (

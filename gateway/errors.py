@@ -1,8 +1,10 @@
 """The error boundary: the one place where errors become what a client sees.
 
-Inside, code raises the typed errors of ``connectors.errors`` and ``resolvers.errors``
-(each with a stable ``code``). Here they become GraphQL error objects with
-``extensions.code``; anything unexpected becomes ``INTERNAL_SERVER_ERROR`` with a
+Inside, code raises the typed errors rooted in ``core.SatudataError`` (``connectors.errors``,
+``resolvers.errors``, ``gateway.access``), each with a stable ``code`` and the HTTP ``status``
+it means for a whole request. Here they become GraphQL error objects with
+``extensions.code`` (``format_error``), or, refused before GraphQL runs, a response body,
+status and headers (``refusal``); anything unexpected becomes ``INTERNAL_SERVER_ERROR`` with a
 generic message (the detail goes to the log with the request id, never to the client).
 Nothing logged here carries a NIK: the traceback of an unexpected error is written with every
 long number blanked (``connectors.redact_numbers``), as an exception's text may hold a key.
@@ -59,14 +61,15 @@ from graphql import (
     parse,
 )
 
-from connectors import SatudataError, redact_numbers
+from connectors import redact_numbers
+from core import SatudataError
 from resolvers.errors import InvalidInput
 
 log = logging.getLogger("satudata.gateway")
 
 
-class RequestError(Exception):
-    """An HTTP request that cannot be executed at all (before GraphQL runs)."""
+class RequestError(SatudataError):
+    """An HTTP request that cannot be executed at all (before GraphQL runs), with its own status and code."""
 
     def __init__(
         self,
@@ -77,15 +80,25 @@ class RequestError(Exception):
         extensions: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, **(extensions or {}))
         self.status = status
-        self.message = message
         self.code = code
-        self.extensions = {**(extensions or {}), "code": code}
-        self.headers = headers or {}
+        self._headers = headers or {}
 
-    def body(self) -> dict[str, Any]:
-        return {"errors": [{"message": self.message, "extensions": {"code": self.code, **self.extensions}}]}
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+
+def error_object(error: SatudataError, *, message: str | None = None) -> dict[str, Any]:
+    """``error`` as one entry of a response's ``errors``: its message (or ``message``) and ``extensions``."""
+
+    return {"message": error.message if message is None else message, "extensions": error.extensions()}
+
+
+def refusal(error: SatudataError) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A request refused before GraphQL ran: the body (``errors``, no ``data``), HTTP status and headers."""
+
+    return {"errors": [error_object(error)]}, error.status, error.headers()
 
 
 def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:

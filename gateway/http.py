@@ -43,16 +43,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from connectors import ConnectorRegistry, SatudataError, SourceTrace
+from connectors import ConnectorRegistry, SourceTrace
+from core import SatudataError
 from resolvers import CursorSeal, GraphSchema, Loaders
 from resolvers.execution import NoSuchOperation, PreparedDocument, run
 
 from .access import PURPOSE_HEADER, AccessControl, Admission
 from .access.audit import AuditUnavailable
+from .access.limits import QueryGuard, QueryLimits
 from .context import RequestContext
-from .errors import RequestError, format_error, refuses_request
+from .errors import RequestError, format_error, refusal, refuses_request
 from .graphiql import wants_graphiql
-from .access.limits import GatewayBusy, QueryGuard, QueryLimits
 from .logs import note_request
 from .prepared import PreparedDocuments
 
@@ -176,14 +177,13 @@ class GraphQLEndpoint:
             if persisted is not None and "data" in body:
                 # Registered (APQ) only once it has run: a document refused before execution is not kept.
                 await persisted.register(resolved)
-        except RequestError as exc:
-            headers = dict(exc.headers)
+        except SatudataError as exc:
+            # Refused before GraphQL ran (the HTTP request itself, the caller's admission, a busy gateway).
+            body, status, headers = refusal(exc)
             if not body_read and _has_body(request):
                 # Refused before its body was read: close rather than take the body in to reach the next request.
                 headers["connection"] = "close"
-            return _json_response(
-                exc.body(), exc.status, media_type or JSON, request_id, allow=exc.status == 405, extra_headers=headers
-            )
+            return _json_response(body, status, media_type or JSON, request_id, allow=status == 405, extra_headers=headers)
         return _json_response(body, status, media_type, request_id)
 
     async def admit(self, request: Request) -> Admission | None:
@@ -232,7 +232,7 @@ class GraphQLEndpoint:
                 except AuditUnavailable as exc:
                     # Fail closed: personal data that cannot be accounted for is not returned.
                     log.error("request %s: answer withheld, audit log unavailable: %s", request_id, exc.message)
-                    return {"errors": [{"message": AUDIT_WITHHELD, "extensions": {"code": exc.code, "requestId": request_id}}]}, 503
+                    raise RequestError(exc.status, AUDIT_WITHHELD, exc.code, extensions={"requestId": request_id}) from None
         if request.headers.get(TRACE_HEADER, "").strip().lower() == "sources":
             body["extensions"] = {"sources": trace.as_dict()}
         status = 400 if pre_execution and media_type == GRAPHQL_RESPONSE else 200
@@ -299,23 +299,18 @@ class GraphQLEndpoint:
         if admission is not None:
             # The operation the audit names: the client's, or the document's only one.
             admission.access.operation = operation.name.value if operation.name else None
-        try:
-            # A heavy query waits here for a slot, before any of its resolvers runs.
-            async with self.guard.gate.admit(found.cost, deadline=deadline):
-                return await run(
-                    self.schema,
-                    prepared,
-                    variables=params.variables,
-                    context=context,
-                    operation_name=params.operation_name,
-                    allowed=allowed,
-                    compiled=self.compiled,
-                )
-        except GatewayBusy as busy:
-            # Nothing ran: the query waited for a heavy-query slot until its deadline.
-            raise RequestError(
-                503, busy.message, busy.code, extensions=busy.extensions(), headers={"retry-after": str(busy.retry_after_s)}
-            ) from None
+        # A heavy query waits here for a slot, before any of its resolvers runs; one that waited until its
+        # deadline raises GatewayBusy (503, Retry-After) and nothing of it ran.
+        async with self.guard.gate.admit(found.cost, deadline=deadline):
+            return await run(
+                self.schema,
+                prepared,
+                variables=params.variables,
+                context=context,
+                operation_name=params.operation_name,
+                allowed=allowed,
+                compiled=self.compiled,
+            )
 
     def format_error(self, error: GraphQLError, request_id: str) -> dict[str, Any]:
         formatted = format_error(error, request_id=request_id)

@@ -37,7 +37,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connectors import ConfigError, quiet_client_loggers, redact_numbers
+from connectors import quiet_client_loggers, redact_numbers
+from core import ConfigError
 
 #: The levels ``--log-level`` and ``[logging] level`` take.
 LEVELS = ("debug", "info", "warning", "error")

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from connectors import ConfigError
+from core import ConfigError
 
 log = logging.getLogger("satudata.files")
 

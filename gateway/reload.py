@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from connectors import ConfigError
+from core import ConfigError
 
 from .config_schema import RESTART_KEYS
 from .settings import GatewaySettings

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors import ConfigError, resolve_env
+from connectors import resolve_env
+from core import ConfigError
 from resolvers import CursorSeal
 
 from .config_schema import CONFIG, GATEWAY

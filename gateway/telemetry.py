@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connectors import ConfigError, redact_numbers
+from connectors import redact_numbers
+from core import ConfigError
 from connectors import current_tracing
 
 from .logs import REQUEST_NOTE, request_id_var, trace_id_var

@@ -54,10 +54,10 @@ from sqlalchemy.engine import make_url
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
-from connectors import ConfigError
+from core import ConfigError
 
-from .app import create_app
 from .access.audit import AuditSettings
+from .app import create_app
 from .metrics import MULTIPROC_DIR_ENV
 from .reload import ReloadableGateway
 from .server import GatewayServerConfig, server_config, tune_garbage_collector

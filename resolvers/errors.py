@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors import SatudataError
+from core import SatudataError
 
 
 class InvalidInput(SatudataError):
@@ -24,6 +24,7 @@ class InvalidInput(SatudataError):
     """
 
     code = "BAD_USER_INPUT"
+    status = 400
     fails_request = True
 
     def __init__(self, message: str, *, argument: str, reason: str, **extensions: Any) -> None:

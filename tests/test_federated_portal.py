@@ -72,7 +72,7 @@ async def test_portal_fields_equal_the_portals_own_answers_in_one_call(sqlite_ba
 
 
 async def test_a_mapping_the_portals_schema_does_not_have_stops_start_up(sqlite_backend: Backend, jkn_portal: str) -> None:
-    from connectors import ConfigError
+    from core import ConfigError
 
     config = config_for(sqlite_backend, jkn_portal)
     config["sources"]["jkn_portal"]["entities"]["HealthInsurance"]["fields"]["careClass"] = "jkn.kelasRawat"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors import ConfigError
+from core import ConfigError
 from gateway.access.audit import AuditLog
 from gateway.access.audit.checkpoint import Checkpoint
 from gateway.access.audit.checkpoint_stores import FileCheckpointStore

@@ -22,17 +22,16 @@ from typing import Any
 
 from starlette.requests import Request
 
-from connectors import ConfigError, Filter, SourceReader, SourceTrace
+from connectors import Filter, SourceReader, SourceTrace
+from core import ConfigError
 from resolvers import CursorSeal
 
 from .audit import AuditLog, AuditRecord
 from .auth import Authenticator, Principal
 from .auth.principal import ATTRIBUTES
-from .auth.errors import AuthUnavailable, Unauthenticated
 from .enforcement import AccessContext
-from ..errors import RequestError
 from .lookup_budget import LookupBudget
-from .policy import AccessDenied, Policy
+from .policy import Policy
 from .ratelimit import RateLimited, RateLimiter, RateLimits
 from .row_scope import SubjectScopedReader
 
@@ -125,28 +124,22 @@ class AccessControl:
             await self.audit.aclose()
 
     async def admit(self, request: Request) -> Admission:
-        """Check who is calling and why; raises ``RequestError`` (401/403/429/503) otherwise."""
+        """Check who is calling and why.
 
-        try:
-            principal = await self.authenticator.authenticate(request.headers)
-        except Unauthenticated as exc:
-            raise RequestError(401, exc.message, exc.code, extensions=exc.extensions(), headers={"www-authenticate": "Bearer"}) from None
-        except AuthUnavailable as exc:
-            raise RequestError(503, exc.message, exc.code) from None
+        Raises ``Unauthenticated`` (401), ``AuthUnavailable`` (503), ``RateLimited`` (429) or
+        ``AccessDenied`` (403); ``gateway.errors`` writes the refusal.
+        """
+
+        principal = await self.authenticator.authenticate(request.headers)
         if self.limiter is not None:
             # Anonymous callers share no identity: budget them by address instead.
             who = principal.client_id if not principal.is_anonymous else f"ip:{request.client.host if request.client else '-'}"
             check = await self.limiter.hit(who, principal.role)
             if not check.allowed:
-                # Message, retryAfter and the Retry-After header all say the same whole seconds.
-                refused = RateLimited(check)
-                raise RequestError(429, refused.message, refused.code, extensions=refused.extensions(), headers=check.headers())
+                raise RateLimited(check)
         purpose = (request.headers.get(PURPOSE_HEADER) or "").strip() or None
-        try:
-            role = self.policy.role(principal.role)
-            self.policy.check_purpose(role, purpose)
-        except AccessDenied as exc:
-            raise RequestError(403, exc.message, exc.code) from None
+        role = self.policy.role(principal.role)
+        self.policy.check_purpose(role, purpose)
         attributes = {name: getattr(principal, name) for name in ATTRIBUTES}
         access = AccessContext(
             self.policy, role, purpose, attributes=attributes, principal_key=principal.client_id, budget=self.lookups

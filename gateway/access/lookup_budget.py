@@ -27,7 +27,8 @@ from typing import Protocol
 import redis.asyncio
 import redis.exceptions
 
-from connectors import SatudataError, resolve_env
+from connectors import resolve_env
+from core import SatudataError
 
 from .policy import LookupSettings
 
@@ -40,6 +41,7 @@ class LookupBudgetUnavailable(SatudataError):
     """The shared count could not be read: the lookup is refused (fail closed)."""
 
     code = "LOOKUP_BUDGET_UNAVAILABLE"
+    status = 503
 
 
 class BudgetBackend(Protocol):

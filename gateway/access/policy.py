@@ -39,7 +39,8 @@ from enum import Enum
 from functools import cached_property
 from typing import Any
 
-from connectors import ConfigError, Filter, SatudataError
+from connectors import Filter
+from core import ConfigError, SatudataError
 
 from .auth import ANONYMOUS
 
@@ -68,6 +69,7 @@ class AccessDenied(SatudataError):
     """A field the caller's role or purpose may not see (``FORBIDDEN``, ``PURPOSE_REQUIRED``)."""
 
     code = "FORBIDDEN"
+    status = 403
 
     def __init__(self, message: str, *, code: str = "FORBIDDEN", argument: str | None = None) -> None:
         super().__init__(message, **({"argument": argument} if argument is not None else {}))
@@ -82,6 +84,7 @@ class FieldWithheld(SatudataError):
     """
 
     code = "WITHHELD"
+    status = 403
 
     def __init__(self, name: str, role: str, mask: Mask) -> None:
         why = "only as a year (see the year field beside it)" if mask is Mask.YEAR else "masked"

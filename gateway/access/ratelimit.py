@@ -36,7 +36,8 @@ from typing import Any, Protocol
 import redis.asyncio
 import redis.exceptions
 
-from connectors import ConfigError, SatudataError, resolve_env
+from connectors import resolve_env
+from core import ConfigError, SatudataError
 
 from ..config_types import ENV, SECONDS, Int, Key, MapOf, Table, describe
 
@@ -79,11 +80,16 @@ class RateLimited(SatudataError):
     """The client sent more requests than its role allows (HTTP 429 with ``Retry-After``)."""
 
     code = "RATE_LIMITED"
+    status = 429
 
     def __init__(self, check: RateCheck) -> None:
         seconds = max(1, math.ceil(check.retry_after_s))
         super().__init__(f"Too many requests; try again in {seconds} s.", retryAfter=seconds)
         self.check = check
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` in the same whole seconds as the message and ``retryAfter``."""
+        return self.check.headers()
 
 
 class BackendUnavailable(Exception):

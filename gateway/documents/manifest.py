@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from connectors import ConfigError
+from core import ConfigError
 
 FORMAT = "apollo-persisted-query-manifest"
 OPERATION_TYPES = ("query", "mutation", "subscription")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors import ConfigError, resolve_env
+from connectors import resolve_env
+from core import ConfigError
 
 from ..config_types import ENV, SECONDS, Bool, Choice, Int, Key, ListOf, Str, Table, describe
 

@@ -14,7 +14,6 @@ import orjson
 import pytest
 
 from connectors import (
-    ConfigError,
     ConnectorRegistry,
     InMemoryConnector,
     SourceBadResponse,
@@ -24,6 +23,7 @@ from connectors import (
     SourceTrace,
     SourceUnavailable,
 )
+from core import ConfigError
 from connectors.base import Filter
 from connectors.graphql import RemoteGraphQLConnector
 

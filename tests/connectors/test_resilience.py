@@ -10,7 +10,6 @@ import pytest
 from connectors import (
     BreakerState,
     CircuitBreaker,
-    ConfigError,
     Record,
     ResiliencePolicy,
     ResilientConnector,
@@ -20,6 +19,7 @@ from connectors import (
     SourceTimeout,
     SourceUnavailable,
 )
+from core import ConfigError
 
 QUERY = SourceQuery("Thing")
 

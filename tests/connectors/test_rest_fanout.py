@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors import ConfigError, ResiliencePolicy, ResilientConnector, SourceQuery, SourceTimeout, SourceUnavailable
+from connectors import ResiliencePolicy, ResilientConnector, SourceQuery, SourceTimeout, SourceUnavailable
+from core import ConfigError
 from connectors.api_client import environment_proxy, transport_for
 from connectors.base import Filter
 from connectors.http1 import Http1Transport

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import ConfigError, SourceQuery
+from connectors import SourceQuery
+from core import ConfigError
 from connectors.base import Filter
 from connectors.http1 import Http1Transport
 from connectors.rest import RestConnector

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors import ConfigError, ConnectorRegistry, Filter, InMemoryConnector, SourceInfo, SourceQuery
+from connectors import ConnectorRegistry, Filter, InMemoryConnector, SourceInfo, SourceQuery
+from core import ConfigError
 
 ROWS = [
     ("3503125708909901", "Siti Wulandari", "P", "1990-08-17", "3503122002", "HIDUP"),

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors import ConfigError, Filter, SourceQuery
+from connectors import Filter, SourceQuery
+from core import ConfigError
 from connectors.sql import SqlConnector
 from demo.gateway_config import render_config
 

@@ -264,7 +264,7 @@ async def test_with_a_subject_key_the_log_holds_no_nik_yet_answers_a_persons_req
 
 
 def test_production_mode_refuses_an_audit_log_that_would_hold_niks(sqlite_backend: Backend, sample, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from connectors import ConfigError
+    from core import ConfigError
     from gateway import GatewaySettings, create_app
 
     config = config_for(sqlite_backend, {"path": str(tmp_path / "a.sqlite")}, kecamatan=sample["kecamatan"],

@@ -19,7 +19,7 @@ import pytest
 import redis
 import redis.exceptions
 
-from connectors import ConfigError
+from core import ConfigError
 from gateway.access.audit import AuditLog, AuditSettings, AuditUnavailable
 from gateway.access.audit.checkpoint import Checkpoint, Checkpointer, CheckpointStore
 from gateway.access.audit.checkpoint_stores import FileCheckpointStore, open_checkpoint_store

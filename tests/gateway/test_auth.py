@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from connectors import ConfigError
+from core import ConfigError
 from gateway.access.auth import ANONYMOUS, Authenticator, AuthUnavailable, Unauthenticated, key_sha256, new_api_key
 
 ISSUER = "https://sso.trenggalekkab.test/realms/satudata"

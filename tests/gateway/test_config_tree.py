@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors import ConfigError
+from core import ConfigError
 from demo.gateway_config import render_config
 from gateway.cli import main
 from gateway.settings import GatewaySettings, check_config

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from connectors import ConfigError
+from core import ConfigError
 from gateway.cors import cors_middleware, cors_origins
 
 PORTAL = "https://satudata.trenggalekkab.go.id"

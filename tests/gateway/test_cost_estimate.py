@@ -245,7 +245,7 @@ def test_finding_14_every_unbounded_list_has_a_size_measured_from_the_demo_data(
     ],
 )
 def test_a_wrong_list_size_names_the_key(size: Any, complaint: str) -> None:
-    from connectors import ConfigError
+    from core import ConfigError
 
     with pytest.raises(ConfigError) as refused:
         QueryLimits.from_config({"list_sizes": {"School.attendance": size}})

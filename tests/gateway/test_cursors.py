@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors import ConfigError
+from core import ConfigError
 from gateway import GatewaySettings
 from resolvers import new_cursor_key
 

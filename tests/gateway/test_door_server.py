@@ -294,7 +294,7 @@ def test_finding_9_forwarded_for_is_honoured_from_a_trusted_proxy(sqlite_backend
 
 
 def test_finding_9_trusted_proxies_must_be_addresses(sqlite_backend: Backend, tmp_path: Path) -> None:
-    from connectors import ConfigError
+    from core import ConfigError
 
     with pytest.raises(ConfigError, match="trusted_proxies"):
         GatewaySettings.from_dict(door_config(sqlite_backend, tmp_path, trusted_proxies=["*"]))

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import ConfigError
+from core import ConfigError
 from gateway import GatewaySettings, create_app
 from gateway.access.limits import HeavyQueryGate, QueryLimits
 

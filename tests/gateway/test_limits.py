@@ -9,7 +9,7 @@ import pytest
 from graphql import GraphQLSchema, get_introspection_query, parse
 from graphql.language.parser import Parser
 
-from connectors import ConfigError
+from core import ConfigError
 from gateway.errors import format_error
 from gateway.access.limits import (
     Budget,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import ConfigError
+from core import ConfigError
 from gateway.access.auth import key_sha256
 from gateway.cli import main
 from gateway.logs import FORMAT_ENV, LEVEL_ENV, JsonFormatter, LoggingSettings, configure_logging_from

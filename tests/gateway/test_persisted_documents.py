@@ -25,7 +25,7 @@ import redis.exceptions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors import ConfigError
+from core import ConfigError
 from demo.access_config import demo_clients
 from demo.gateway_config import render_config
 from gateway import GatewaySettings, create_app

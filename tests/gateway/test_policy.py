@@ -8,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from connectors import ConfigError, Filter
+from connectors import Filter
+from core import ConfigError
 from demo.gateway_config import render_config
 from gateway.access.policy import AccessDenied, Action, Mask, Policy, apply_mask
 

@@ -13,7 +13,7 @@ import redis
 import redis.asyncio
 import redis.exceptions
 
-from connectors import ConfigError
+from core import ConfigError
 from gateway.access.ratelimit import (
     MemoryBackend,
     Rate,

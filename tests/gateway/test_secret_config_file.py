@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors import ConfigError
+from core import ConfigError
 from demo.gateway_config import render_config
 from gateway import GatewaySettings
 

@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import Receive, Scope, Send
 
-from connectors import ConfigError, current_tracing, traced_batch
+from connectors import current_tracing, traced_batch
+from core import ConfigError
 from demo.gateway_config import render_config
 from gateway import GatewaySettings, create_app
 from gateway.telemetry import Telemetry, TelemetrySettings, TracingMiddleware

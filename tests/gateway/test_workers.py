@@ -23,7 +23,8 @@ import redis
 import redis.exceptions
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors import ConfigError, SourceHealth
+from connectors import SourceHealth
+from core import ConfigError
 from gateway import GatewaySettings
 from gateway.access.auth import key_sha256
 from gateway.cli import main

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors import SatudataError
+from core import SatudataError
 
 
 class AuditUnavailable(SatudataError):
@@ -10,3 +10,4 @@ class AuditUnavailable(SatudataError):
     A disclosure that cannot be recorded must not happen: the request path fails closed on this."""
 
     code = "AUDIT_UNAVAILABLE"
+    status = 503

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors import ConfigError, resolve_env
+from connectors import resolve_env
+from core import ConfigError
 
 from ...config_types import ENV, SECONDS, Int, Key, Str, Table, describe
 

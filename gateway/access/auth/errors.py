@@ -12,7 +12,7 @@ from a wrong audience without reading prose. Messages never repeat the token or 
 
 from __future__ import annotations
 
-from connectors import SatudataError
+from core import SatudataError
 
 
 class Unauthenticated(SatudataError):
@@ -26,10 +26,14 @@ class Unauthenticated(SatudataError):
     """
 
     code = "UNAUTHENTICATED"
+    status = 401
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message, reason=reason)
         self.reason = reason
+
+    def headers(self) -> dict[str, str]:
+        return {"www-authenticate": "Bearer"}
 
 
 class AuthUnavailable(SatudataError):
@@ -39,3 +43,4 @@ class AuthUnavailable(SatudataError):
     """
 
     code = "AUTH_UNAVAILABLE"
+    status = 503

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import httpx
 from jwt import PyJWK, PyJWTError
 
-from connectors import ConfigError
+from core import ConfigError
 
 from .errors import AuthUnavailable
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors import ConfigError, SatudataError, resolve_env
+from connectors import resolve_env
+from core import ConfigError, SatudataError
 from resolvers.identifiers import validate_npsn, validate_region_code
 
 from ...config_types import ENV, Choice, Key, ListOf, MapOf, Number, Str, Table, describe

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from connectors import ConfigError
+from core import ConfigError
 
 from ...config_types import AnyOf, Int, Key, MapOf, Number, Str, Table, describe
 from .analysis import ListSize, ListSizes

@@ -12,7 +12,7 @@ them into GraphQL errors like every other ``SatudataError``::
 
 from __future__ import annotations
 
-from connectors import SatudataError
+from core import SatudataError
 
 
 class LimitExceeded(SatudataError):
@@ -22,6 +22,7 @@ class LimitExceeded(SatudataError):
     """
 
     code = "LIMIT_EXCEEDED"
+    status = 400
     #: What is measured, as the message names it.
     unit = "units"
 
@@ -100,6 +101,7 @@ class IntrospectionDisabled(SatudataError):
     """``__schema`` or ``__type`` asked by a client that may not introspect (``__typename`` is always allowed)."""
 
     code = "INTROSPECTION_DISABLED"
+    status = 400
 
     def __init__(self) -> None:
         super().__init__("Introspection is disabled for anonymous clients; authenticate to read the schema.")

@@ -26,13 +26,14 @@ import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
 
-from connectors import SatudataError
+from core import SatudataError
 
 
 class GatewayBusy(SatudataError):
     """Every slot for heavy queries stayed taken until the request's deadline."""
 
     code = "GATEWAY_BUSY"
+    status = 503
 
     def __init__(self, *, cost: int, retry_after_s: int) -> None:
         super().__init__(
@@ -41,6 +42,9 @@ class GatewayBusy(SatudataError):
             retryAfter=retry_after_s,
         )
         self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.retry_after_s)}
 
 
 class HeavyQueryGate:
