@@ -397,6 +397,9 @@ class FaultProxy:
             conn.abort(rst=False)
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            # Handlers leave _tasks in their done callbacks, which need a loop turn; since Python 3.12
+            # gather over tasks that are all finished returns without one, and this loop would spin.
+            await asyncio.sleep(0)
         if self._placeholder is not None:
             self._placeholder.close()
             self._placeholder = None
