@@ -4,21 +4,50 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 SCALE  ?= 0.1
+# Every runtime and test dependency (the test and otel extras too), pinned with hashes, one file for
+# Python 3.11, 3.12 and 3.13; `make lock` writes it from pyproject.toml.
+LOCK   := requirements.lock
+# The other supported Pythons: `make test-compat` runs each in a venv of its own (.venv-3.12 ...).
+COMPAT_PYTHONS := 3.12 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+UV_VERSION := 0.13.8
 
-.PHONY: demo test bench schema clean
+.PHONY: demo test test-compat lock bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-install whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Exactly the lock, then the project itself without dependencies (the lock has them all);
+# again whenever the lock or pyproject.toml changes.
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# Python X.Y for a compat venv: pyenv's build when there is one, else pythonX.Y on the PATH.
+python_for = $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python$(1))),$(shell command -v python$(1)))
+
+.venv-%/bin/python:
+	@test -n "$(call python_for,$*)" || { echo "Python $* not found: install it (pyenv install $*)"; exit 1; }
+	$(call python_for,$*) -m venv .venv-$*
+	$@ -m pip install --quiet --upgrade pip
+
+.venv-%/.installed: $(LOCK) pyproject.toml | .venv-%/bin/python
+	.venv-$*/bin/python -m pip install --quiet --require-hashes -r $(LOCK)
+	.venv-$*/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Made by pattern rules only, so make would take them for intermediate files and delete them.
+.PRECIOUS: .venv-%/bin/python .venv-%/.installed
+
+## Rewrite requirements.lock from pyproject.toml after changing a dependency (uv in a throwaway venv).
+## Versions already locked stay where pyproject.toml allows them; LOCK_FLAGS=--upgrade takes the newest.
+lock:
+	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT && \
+	$(PYTHON) -m venv "$$tools" && "$$tools/bin/python" -m pip install --quiet uv==$(UV_VERSION) && \
+	"$$tools/bin/uv" pip compile pyproject.toml --extra test --universal --python-version 3.11 \
+		--generate-hashes --custom-compile-command "make lock" --output-file $(LOCK) $(LOCK_FLAGS)
 
 ## Generate the demo OPD databases (first run only) and serve the gateway on them.
 demo: $(VENV)/.installed
@@ -37,11 +66,20 @@ $(NODE_APQ)/node_modules/.package-lock.json: $(NODE_APQ)/package-lock.json
 	else echo "npm not found: the Apollo Client persisted query tests will skip (and fail under CI=true)"; fi
 
 ## Run the whole test suite (PostgreSQL and MariaDB tests skip without servers, fail under CI=true).
-test: $(VENV)/.installed-test $(NODE_PEERS)/node_modules/.package-lock.json $(NODE_APQ)/node_modules/.package-lock.json
+test: $(VENV)/.installed $(NODE_PEERS)/node_modules/.package-lock.json $(NODE_APQ)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
+## The suite on Python 3.12 and 3.13, each in its own venv from the same lock, without the files
+## marked slow (minutes-long end-to-end runs; `make test` runs everything on the default Python).
+COMPAT_PYTEST ?= -m "not slow" -q
+test-compat: $(COMPAT_PYTHONS:%=.venv-%/.installed) $(NODE_PEERS)/node_modules/.package-lock.json $(NODE_APQ)/node_modules/.package-lock.json
+	@for version in $(COMPAT_PYTHONS); do \
+		echo "== Python $$version: pytest $(COMPAT_PYTEST)"; \
+		.venv-$$version/bin/python -m pytest $(COMPAT_PYTEST) || exit 1; \
+	done
+
 ## Benchmarks; see bench/README.md.
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
 ## Re-export schema.graphql after changing the vocabulary.
@@ -49,4 +87,4 @@ schema: $(VENV)/.installed
 	$(BIN)/satudata export-schema --output schema.graphql
 
 clean:
-	rm -rf $(VENV) .data
+	rm -rf $(VENV) $(COMPAT_PYTHONS:%=.venv-%) .data

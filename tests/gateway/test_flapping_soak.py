@@ -23,6 +23,8 @@ import pytest
 from ..conftest import Backend, _free_port, gateway_config
 from ..support.faultproxy import FaultProxy
 
+pytestmark = pytest.mark.slow  # a minute of fifty clients against a flapping source
+
 CLIENTS = 50
 DEADLINE_S = 2.0
 QUEUEING_MARGIN_S = 3.0
