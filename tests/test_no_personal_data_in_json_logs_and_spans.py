@@ -24,6 +24,7 @@ from gateway.logs import JsonFormatter
 from gateway.telemetry import Telemetry, TelemetrySettings
 
 from .conftest import Backend
+from .support.log_capture import on_the_root_logger
 from .test_no_personal_data_in_logs import NIK_SHAPED, assert_no_nik, config, every_logger_at_debug, run_scenarios
 
 
@@ -39,18 +40,8 @@ class JsonLines(logging.Handler):
 
 @pytest.fixture
 def json_lines() -> Iterator[JsonLines]:
-    handler = JsonLines()
-    root = logging.getLogger()
-    saved = root.level, {n: lg.level for n, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with on_the_root_logger(JsonLines()) as handler:
         yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(saved[0])
-        for name, level in saved[1].items():
-            logging.getLogger(name).setLevel(level)
 
 
 class Client:

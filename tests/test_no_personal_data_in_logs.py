@@ -22,6 +22,7 @@ from demo.gateway_config import render_config
 
 from .conftest import Backend, open_gateway
 from .support.faultproxy import FaultProxy, delay
+from .support.log_capture import on_the_root_logger
 
 NIK_SHAPED = re.compile(r"(?<!\d)35\d{14}(?!\d)")
 
@@ -40,18 +41,8 @@ class Everything(logging.Handler):
 
 @pytest.fixture
 def captured() -> Iterator[Everything]:
-    handler = Everything()
-    root = logging.getLogger()
-    saved = root.level, {name: lg.level for name, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with on_the_root_logger(Everything()) as handler:
         yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(saved[0])
-        for name, level in saved[1].items():
-            logging.getLogger(name).setLevel(level)
 
 
 def every_logger_at_debug() -> None:
