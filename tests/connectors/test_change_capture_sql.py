@@ -211,3 +211,38 @@ async def test_a_failing_source_turns_down_and_back_up(sqlite_registry: str, tmp
     finally:
         await broken.aclose()
         await capture.aclose()
+
+
+async def test_listen_notify_wakes_the_poll_at_once_postgresql(postgresql_registry: str, tmp_path: Path) -> None:
+    """The OPD's trigger (docs/sql/notify_trigger.sql) notifies; the capture, whose poll interval is
+    a minute, publishes the change within a second of the commit."""
+
+    import asyncpg
+
+    from connectors.changes.notify import PgNotifyListener, asyncpg_dsn
+
+    trigger = (Path(__file__).resolve().parents[2] / "docs" / "sql" / "notify_trigger.sql").read_text()
+    connection = await asyncpg.connect(asyncpg_dsn(postgresql_registry))
+    try:
+        await connection.execute(trigger)
+    finally:
+        await connection.close()
+    capture, feed = await capture_for(postgresql_registry, tmp_path / "state.sqlite", kind="notify")
+    capture.intervals["siak"] = 60.0
+    capture.renew_s = 60.0
+    await capture.poll_once("siak")  # the starting position
+    listener = PgNotifyListener(postgresql_registry, "satudata_changes", lambda: capture.wake("siak"))
+    subscription = feed.subscribe("Person")
+    capture.start()
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 5)
+        await asyncio.sleep(0.3)  # the poll the listener asks for on connecting has run
+        notices = listener.notices
+        (birth,) = await simulate(postgresql_registry, datetime.now(), ["birth"])
+        change = await asyncio.wait_for(subscription.__anext__(), 1.5)
+        assert (change.kind, change.key) == ("BORN", birth.nik)  # type: ignore[attr-defined]
+        assert listener.notices > notices
+    finally:
+        await listener.aclose()
+        await capture.aclose()
