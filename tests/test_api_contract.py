@@ -5,7 +5,6 @@ checked disease codes), a status filter on a region's residents."""
 from __future__ import annotations
 
 import re
-import sqlite3
 import tomllib
 from typing import Any
 
@@ -15,6 +14,7 @@ from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLScalarType
 from resolvers import schema
 
 from .conftest import Backend, Gateway
+from .support.sqlite import sqlite_file
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -110,7 +110,7 @@ def test_disease_codes_are_a_checked_scalar() -> None:
 
 async def test_residents_filter_by_status_at_the_registry(sqlite_gateway: Gateway, sqlite_backend: Backend) -> None:
     kecamatan = "35.03.08"
-    with sqlite3.connect(sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+    with sqlite_file(sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")) as conn:
         counts = dict(
             conn.execute(
                 "SELECT status_penduduk, count(*) FROM penduduk WHERE kode_wilayah LIKE ? GROUP BY status_penduduk", (kecamatan + ".%",)
@@ -165,7 +165,7 @@ async def test_a_request_refused_for_a_wrong_argument_still_audits_what_it_was_r
 
     config = tomllib.loads(render_config(registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url, access=True))
     config["audit"] = {"path": str(tmp_path / "audit.sqlite")}
-    with sqlite3.connect(sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+    with sqlite_file(sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")) as conn:
         (npsn,) = conn.execute("SELECT npsn FROM peserta_didik GROUP BY npsn ORDER BY npsn LIMIT 1").fetchone()
     query = "query($npsn: NPSN!) { schools(first: 101) { totalCount } school(npsn: $npsn) { name students { nisn } } }"
     async for gateway in open_gateway(config):

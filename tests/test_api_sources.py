@@ -7,7 +7,6 @@ socket, behind a fault proxy that tests switch between passing, refusing and sta
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 
 from .conftest import Backend, Gateway, open_gateway
 from .support.faultproxy import FaultProxy, delay
+from .support.sqlite import sqlite_file
 
 QUERY = """query($nik: NIK!) {
   person(nik: $nik) {
@@ -30,7 +30,7 @@ DEADLINE_S = 2.0
 
 
 def a_pupil_nik(backend: Backend) -> str:
-    with sqlite3.connect(backend.education_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+    with sqlite_file(backend.education_url.removeprefix("sqlite+aiosqlite:///")) as conn:
         conn.execute("ATTACH DATABASE ? AS siak", (backend.registry_url.removeprefix("sqlite+aiosqlite:///"),))
         (nik,) = conn.execute(
             "SELECT pd.nik FROM peserta_didik pd JOIN siak.penduduk p ON p.nik = pd.nik "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import tomllib
 
 from bench.queries import CURSOR_KEY, DEEP, PERSONS_PAGE, _alive_in, _cursor
@@ -11,14 +10,15 @@ from demo.regions import kecamatan_of
 from resolvers.query import SchoolFilter, school_conditions
 
 from .conftest import Backend, open_gateway
+from .support.sqlite import sqlite_file
 
 
 async def test_the_bench_cursors_page_the_lists_they_were_made_for(sqlite_backend: Backend) -> None:
     registry = sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")
     education = sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(registry) as conn:
+    with sqlite_file(registry) as conn:
         nik, region = conn.execute("SELECT nik, kode_wilayah FROM penduduk WHERE status_penduduk = 'HIDUP' ORDER BY nik LIMIT 1").fetchone()
-    with sqlite3.connect(education) as conn:
+    with sqlite_file(education) as conn:
         (npsn,) = conn.execute("SELECT min(npsn) FROM sekolah").fetchone()
     kecamatan = kecamatan_of(region)
     config = tomllib.loads(render_config(registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url, cursor_key=CURSOR_KEY))

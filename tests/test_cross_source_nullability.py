@@ -8,7 +8,6 @@ the walk below holds the schema to it, and a dead source and a refused field sho
 
 from __future__ import annotations
 
-import sqlite3
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from resolvers import schema
 from resolvers.provenance import FROM_CONFIG, NO_SOURCE, PROTOCOL_FIXED, SOURCE_FED
 
 from .conftest import Backend, open_gateway
+from .support.sqlite import sqlite_file
 
 DEAD = "http://127.0.0.1:9"  # loopback port 9 refuses at once
 
@@ -165,7 +165,7 @@ async def test_a_refused_field_costs_only_itself(sqlite_backend: Backend, tmp_pa
         render_config(registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url, access=True)
     )
     config["audit"] = {"path": str(tmp_path / "audit.sqlite")}
-    with sqlite3.connect(sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+    with sqlite_file(sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")) as conn:
         (npsn,) = conn.execute("SELECT npsn FROM peserta_didik GROUP BY npsn ORDER BY npsn LIMIT 1").fetchone()
     async for gateway in open_gateway(config):
         answer = await gateway.query(

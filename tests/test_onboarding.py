@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
-import sqlite3
 from pathlib import Path
 
 from .conftest import Backend, gateway_config, open_gateway
+from .support.sqlite import sqlite_file
 
 WILAYAH_CSV = Path(__file__).resolve().parent.parent / "resolvers" / "reference" / "trenggalek-wilayah.csv"
 
@@ -15,7 +15,7 @@ def build_kemendagri_reference(path: Path) -> None:
     """A region reference database of another shape: undotted codes, numeric levels, its own names."""
 
     levels = {"provinsi": 1, "kabupaten": 2, "kecamatan": 3, "desa": 4, "kelurahan": 5}
-    with sqlite3.connect(path) as conn, WILAYAH_CSV.open(encoding="utf-8") as f:
+    with sqlite_file(path) as conn, WILAYAH_CSV.open(encoding="utf-8") as f:
         conn.execute(
             "CREATE TABLE ref_wilayah (kd_wil VARCHAR(10) PRIMARY KEY, nm_wil VARCHAR(100), lvl INTEGER, kd_induk VARCHAR(10))"
         )

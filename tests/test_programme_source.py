@@ -18,6 +18,7 @@ import pytest
 
 from .conftest import Backend, Gateway, open_gateway
 from .support.faultproxy import FaultProxy
+from .support.sqlite import sqlite_file
 
 CATEGORY = {"PEREMPUAN": "WOMAN", "DISABILITAS": "DISABILITY", "ANAK": "CHILD", "LANSIA": "ELDERLY",
             "PEKERJA_MIGRAN": "FORMER_MIGRANT_WORKER", "LAINNYA": "OTHER"}
@@ -151,9 +152,7 @@ async def test_person_programmes_equal_the_api(setup: Setup) -> None:
 
 
 async def test_a_resident_who_never_took_part_has_no_programmes(setup: Setup, sqlite_backend: Backend) -> None:
-    import sqlite3
-
-    with sqlite3.connect(sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+    with sqlite_file(sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")) as conn:
         niks = [n for (n,) in conn.execute("SELECT nik FROM penduduk ORDER BY nik LIMIT 50")]
     outsider = [n for n in niks if await setup.api.participant(n) is None][0]
     answer = await setup.gateway.query("query($nik: NIK!) { person(nik: $nik) { nik programmes { enrolledOn } } }", {"nik": outsider})

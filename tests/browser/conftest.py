@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from ..support.sqlite import sqlite_file
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -51,7 +53,7 @@ def example_expectation(demo_server: Any) -> tuple[str, str]:
     config = tomllib.loads((demo_server.data_dir / "gateway.toml").read_text(encoding="utf-8"))
     first = config["graphiql"]["examples"][0]
     nik = json.loads(first["variables"])["nik"]
-    with sqlite3.connect(demo_server.data_dir / "dispendukcapil.sqlite") as conn:
+    with sqlite_file(demo_server.data_dir / "dispendukcapil.sqlite") as conn:
         (name,) = conn.execute("SELECT nama_lengkap FROM penduduk WHERE nik = ?", (nik,)).fetchone()
     return first["title"], name
 

@@ -22,6 +22,8 @@ from connectors.base import Filter
 from connectors.http1 import Http1Transport
 from connectors.rest import RestConnector
 
+from ..support.sqlite import sqlite_file
+
 THROUGH = {"programme": {"entity": "ProgrammeSession", "link": "programme", "key": "code", "field": "session"}}
 
 
@@ -123,8 +125,6 @@ async def test_the_facilitators_participant_counts_are_the_same_either_way_and_r
     and through the sessions, equals the definition: the distinct NIKs on a class's attendance
     lists that the registry places in the facilitator's kecamatan."""
 
-    import sqlite3
-
     from demo.access_config import DEMO_KECAMATAN, demo_clients
     from demo.gateway_config import render_config
 
@@ -132,7 +132,7 @@ async def test_the_facilitators_participant_counts_are_the_same_either_way_and_r
 
     facilitator = next(c for c in demo_clients(None) if c.role == "programme_facilitator")
     registry = sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(registry) as conn:
+    with sqlite_file(registry) as conn:
         local = {n for (n,) in conn.execute("SELECT nik FROM penduduk WHERE kode_wilayah LIKE ?", (DEMO_KECAMATAN + ".%",))}
     expected: dict[str, int] = {}
     async with httpx.AsyncClient(base_url=sepeda_keren_api) as api:

@@ -10,7 +10,6 @@ statement that would take far longer than its timeout, gives up on it through
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -21,6 +20,7 @@ from connectors import ResiliencePolicy, ResilientConnector, SourceQuery, Source
 from connectors.sql import SqlConnector
 
 from ..conftest import PG_ADMIN, _create_pg, _drop_pg, service_missing
+from ..support.sqlite import sqlite_file
 
 #: Counting to 10^8 in a recursive CTE: many seconds of CPU unless SQLite is interrupted.
 SQLITE_SLOW = (
@@ -41,7 +41,7 @@ def connector(url: str, **policy: float) -> ResilientConnector:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     path = tmp_path / "slow.sqlite"
-    with sqlite3.connect(path) as conn:
+    with sqlite_file(path) as conn:
         conn.execute("CREATE TABLE fast (id INTEGER PRIMARY KEY)")
         conn.execute("INSERT INTO fast VALUES (7)")
         conn.execute(SQLITE_SLOW)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +9,8 @@ import pytest
 
 from connectors import ConnectorRegistry, Filter, InMemoryConnector, SourceInfo, SourceQuery
 from core import ConfigError
+
+from ..support.sqlite import sqlite_file
 
 ROWS = [
     ("3503125708909901", "Siti Wulandari", "P", "1990-08-17", "3503122002", "HIDUP"),
@@ -40,7 +41,7 @@ SOURCE = {
 @pytest.fixture
 def database(tmp_path: Path) -> Path:
     path = tmp_path / "warga.sqlite"
-    with sqlite3.connect(path) as conn:
+    with sqlite_file(path) as conn:
         conn.execute(
             "CREATE TABLE warga (nik CHAR(16) PRIMARY KEY, nama VARCHAR(100), jk CHAR(1), lahir DATE, "
             "wilayah VARCHAR(10), status VARCHAR(10))"

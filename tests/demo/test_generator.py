@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -23,6 +22,8 @@ from demo.education import LEVEL_TYPES
 from demo.regions import digits, dotted, kecamatan, load_regions, neighbours, villages
 from demo.schema import TABLES
 from demo.school_calendar import LEVEL_GRADES, level_of_grade, nominal_grade, school_days
+
+from ..support.sqlite import sqlite_file
 
 SCALE = 0.02
 SEED = 3503
@@ -371,7 +372,7 @@ async def test_load_into_sqlite_gives_the_datasets_counts(ds: Dataset, tmp_path:
     )
     counts = {}
     for path, tables in ((registry, Dataset.REGISTRY_TABLES), (education, Dataset.EDUCATION_TABLES)):
-        with sqlite3.connect(path) as conn:
+        with sqlite_file(path) as conn:
             for table in tables:
                 counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -391,7 +392,7 @@ async def test_load_into_sqlite_gives_the_datasets_counts(ds: Dataset, tmp_path:
     await load_dataset(
         ds, registry_url=f"sqlite+aiosqlite:///{registry}", education_url=f"sqlite+aiosqlite:///{education}"
     )
-    with sqlite3.connect(education) as conn:
+    with sqlite_file(education) as conn:
         assert conn.execute("SELECT count(*) FROM kehadiran").fetchone()[0] == ds.count("kehadiran")
 
 
@@ -511,7 +512,7 @@ async def test_ensure_sqlite_demo_generates_once_per_scale_and_seed(tmp_path: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "demo-manifest.json", "dinas-pendidikan.sqlite", "dispendukcapil.sqlite", "ground-truth.json",
     ]
-    with sqlite3.connect(registry) as conn:
+    with sqlite_file(registry) as conn:
         assert conn.execute("SELECT count(*) FROM penduduk").fetchone()[0] == truth["counts"]["penduduk"]
 
 
@@ -520,7 +521,7 @@ def test_ensure_sqlite_demo_regenerates_after_an_interrupted_run(tmp_path: Path)
     (tmp_path / "dinas-pendidikan.sqlite").write_bytes(b"half a database")
     (tmp_path / "demo-manifest.json").unlink()
     ensure_sqlite_demo(tmp_path, scale=0.005, seed=7)
-    with sqlite3.connect(tmp_path / "dinas-pendidikan.sqlite") as conn:
+    with sqlite_file(tmp_path / "dinas-pendidikan.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM sekolah").fetchone()[0] > 0
 
 

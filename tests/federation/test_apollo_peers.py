@@ -36,6 +36,7 @@ from gateway.access.audit import AuditEntry, AuditLog
 
 from ..conftest import Backend, _free_port
 from ..support.server import serve_app
+from ..support.sqlite import sqlite_file
 
 NODE_DIR = Path(__file__).parent / "node"
 OFFICER = next(c for c in demo_clients("-") if c.role == "registry_officer")
@@ -116,10 +117,8 @@ def audited(audit_path: Path, nik: str) -> list[AuditEntry]:
 
 
 def recipients(sqlite_backend: Backend) -> list[str]:
-    import sqlite3
-
     registry = sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(registry) as conn:
+    with sqlite_file(registry) as conn:
         return [r[0] for r in conn.execute("SELECT nik FROM penduduk WHERE status_penduduk = 'HIDUP' ORDER BY nik LIMIT 4")]
 
 

@@ -5,7 +5,6 @@ when it cannot be written, and the abuse limits before any source is touched."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import subprocess
 import sys
 import tomllib
@@ -22,6 +21,7 @@ from demo.gateway_config import render_config
 from gateway.access.audit import AuditLog
 
 from ..conftest import PG_ADMIN, Backend, Gateway, _create_pg, _drop_pg, open_gateway, service_missing
+from ..support.sqlite import sqlite_file
 
 CLIENTS = {c.role: c for c in demo_clients("placeholder")}
 SUBJECT_KEY = "test-audit-subject-key-0123456789abcdef"
@@ -45,7 +45,7 @@ def config_for(backend: Backend, audit: dict[str, Any], *, kecamatan: str, npsn:
 def sample(sqlite_backend: Backend) -> dict[str, Any]:
     registry = sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")
     education = sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(registry) as conn:
+    with sqlite_file(registry) as conn:
         kk, members = conn.execute(
             "SELECT no_kk, group_concat(nik) FROM penduduk GROUP BY no_kk HAVING count(*) >= 3 ORDER BY no_kk LIMIT 1"
         ).fetchone()
@@ -56,7 +56,7 @@ def sample(sqlite_backend: Backend) -> dict[str, Any]:
         ).fetchone()[0]
         total = conn.execute("SELECT count(*) FROM penduduk").fetchone()[0]
         (desa_resident,) = conn.execute("SELECT min(nik) FROM penduduk WHERE kode_wilayah = ?", (region,)).fetchone()
-    with sqlite3.connect(education) as conn:
+    with sqlite_file(education) as conn:
         npsn, pupils = conn.execute(
             "SELECT npsn, count(*) FROM peserta_didik GROUP BY npsn ORDER BY count(*) DESC LIMIT 1"
         ).fetchone()
@@ -244,7 +244,7 @@ async def test_with_a_subject_key_the_log_holds_no_nik_yet_answers_a_persons_req
         assert (await log.verify()).problem is None
     finally:
         await log.aclose()
-    with sqlite3.connect(path) as conn:
+    with sqlite_file(path) as conn:
         stored = [r for (r,) in conn.execute("SELECT record FROM audit_entry WHERE seq = 2")]
         indexed = [n for (n,) in conn.execute("SELECT nik FROM audit_subject WHERE seq = 2")]
     assert sorted(indexed) == pseudonyms

@@ -8,7 +8,6 @@ control over the same APIs), never from the policy code under test.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from gateway.access.audit.record import AuditRecord
 
 from ..conftest import Backend, Gateway, open_gateway
 from .audit_reading import audit_records
+from ..support.sqlite import sqlite_file
 
 WATULIMO, PANGGUL, PULE = "35.03.08", "35.03.01", "35.03.03"
 CLIENTS = {c.role: c for c in demo_clients("placeholder", PULE)}
@@ -78,7 +78,7 @@ def apis(dinkes_api: str, sepeda_keren_api: str, lapor_api: str) -> dict[str, st
 def facts(sqlite_backend: Backend) -> dict[str, Any]:
     registry = sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")
     education = sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(registry) as conn:
+    with sqlite_file(registry) as conn:
         def family_in(kecamatan: str) -> str:
             return conn.execute("SELECT min(no_kk) FROM keluarga WHERE kode_wilayah LIKE ?", (kecamatan + ".%",)).fetchone()[0]
 
@@ -86,7 +86,7 @@ def facts(sqlite_backend: Backend) -> dict[str, Any]:
         desa = conn.execute("SELECT kode_wilayah FROM penduduk WHERE nik = ?", (niks[0],)).fetchone()[0]
         name = conn.execute("SELECT nama_lengkap FROM penduduk WHERE nik = ?", (niks[0],)).fetchone()[0]
         facts = {"watulimo_kk": family_in(WATULIMO), "panggul_kk": family_in(PANGGUL), "niks": niks, "desa": desa, "name": name}
-    with sqlite3.connect(education) as conn:
+    with sqlite_file(education) as conn:
         facts["npsn"], facts["pupil_nik"] = conn.execute("SELECT npsn, nik FROM peserta_didik ORDER BY nisn LIMIT 1").fetchone()
     return facts
 
@@ -356,14 +356,14 @@ async def test_finding_2_the_analyst_reads_counts_by_sex_status_and_grade_as_the
     education = sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")
     sexes = {"L": "MALE", "P": "FEMALE"}
     statuses = {"HIDUP": "ALIVE", "MATI": "DECEASED", "PINDAH": "MOVED_AWAY"}
-    with sqlite3.connect(registry) as conn:
+    with sqlite_file(registry) as conn:
         residents = {
             (sexes[s], statuses[t]): n
             for s, t, n in conn.execute(
                 "SELECT jenis_kelamin, status_penduduk, count(*) FROM penduduk WHERE kode_wilayah = ? GROUP BY 1, 2", (facts["desa"],)
             )
         }
-    with sqlite3.connect(education) as conn:
+    with sqlite_file(education) as conn:
         pupils = {
             (int(g), sexes[s]): n
             for g, s, n in conn.execute(

@@ -22,6 +22,7 @@ from gateway.access.audit import GENESIS, AuditLog, AuditRecord, AuditUnavailabl
 from gateway.access.auth import Principal
 
 from ..conftest import PG_ADMIN, service_missing
+from ..support.sqlite import sqlite_file
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
@@ -95,7 +96,7 @@ class Store:
                 return rows
             finally:
                 await conn.close()
-        with sqlite3.connect(self.dsn) as conn:  # SQLite cannot disable a trigger: drop them
+        with sqlite_file(self.dsn) as conn:  # SQLite cannot disable a trigger: drop them
             for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
                 conn.execute(f"DROP TRIGGER {name}")
             rows = []
@@ -425,11 +426,10 @@ async def test_the_database_refuses_to_change_or_delete_entries(audit_log: Audit
         finally:
             await conn.close()
     else:
-        with sqlite3.connect(store.dsn) as conn:
+        with sqlite_file(store.dsn) as conn:
             for statement in refused:
                 with pytest.raises(sqlite3.IntegrityError, match="append-only|only moves forward"):
                     conn.execute(statement)
-        conn.close()
     assert (await audit_log.verify()).ok and (await audit_log.append(record(3))).seq == 3
 
 

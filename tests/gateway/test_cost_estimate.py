@@ -35,6 +35,7 @@ from gateway.access.limits import ListSize, QueryGuard, QueryLimits, TooManyRepr
 from resolvers import build_schema
 
 from ..conftest import Backend, gateway_config
+from ..support.sqlite import sqlite_file
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ATTENDANCE_FIELDS = "date present sick permitted absent total"
@@ -170,9 +171,7 @@ def test_finding_6_representations_are_counted_in_literals_and_across_fields(sch
 
 
 async def test_finding_6_too_many_representations_are_refused_before_any_source_is_asked(demo_app: App, sqlite_backend: Backend) -> None:
-    import sqlite3
-
-    with sqlite3.connect(sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+    with sqlite_file(sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")) as conn:
         niks = [row[0] for row in conn.execute("SELECT nik FROM penduduk ORDER BY nik LIMIT 101")]
     query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Person { nik } } }"
     representations = [{"__typename": "Person", "nik": nik} for nik in niks]

@@ -21,6 +21,7 @@ from gateway.access.audit import AuditLog
 from .audit_reading import audit_records
 
 from ..conftest import Backend, Gateway, open_gateway
+from ..support.sqlite import sqlite_file
 
 ENTITIES = """query($r: [_Any!]!) { _entities(representations: $r) {
   __typename
@@ -35,15 +36,13 @@ CLIENTS = {c.role: c for c in demo_clients("-")}
 
 
 def keys(sqlite_backend: Backend) -> dict[str, Any]:
-    import sqlite3
-
     registry = sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")
     education = sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(registry) as conn:
+    with sqlite_file(registry) as conn:
         niks = [r[0] for r in conn.execute("SELECT nik FROM penduduk ORDER BY nik LIMIT 5")]
         (kk,) = conn.execute("SELECT no_kk FROM penduduk WHERE nik = ?", (niks[0],)).fetchone()
         names = dict(conn.execute("SELECT nik, nama_lengkap FROM penduduk WHERE nik IN (%s)" % ",".join("?" * 5), niks).fetchall())
-    with sqlite3.connect(education) as conn:
+    with sqlite_file(education) as conn:
         npsn, school = conn.execute("SELECT npsn, nama FROM sekolah ORDER BY npsn LIMIT 1").fetchone()
         (nisn,) = conn.execute("SELECT nisn FROM peserta_didik ORDER BY nisn LIMIT 1").fetchone()
     return {"niks": niks, "names": names, "kk": kk, "npsn": npsn, "school": school, "nisn": nisn}

@@ -32,6 +32,7 @@ from gateway import GatewaySettings, create_app
 from gateway.documents import MemoryDocumentStore, RedisDocumentStore, TieredDocumentStore
 
 from ..conftest import Backend, Gateway, open_gateway, service_missing
+from ..support.sqlite import sqlite_file
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 AGENCIES = "query Agencies { agencies { code name } }"
@@ -92,9 +93,7 @@ async def gateway(sqlite_backend: Backend, tmp_path: Path) -> AsyncIterator[Gate
 
 @pytest.fixture(scope="module")
 def a_nik(sqlite_backend: Backend) -> str:
-    import sqlite3
-
-    with sqlite3.connect(sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+    with sqlite_file(sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///")) as conn:
         (nik,) = conn.execute("SELECT min(nik) FROM penduduk WHERE status_penduduk = 'HIDUP'").fetchone()
     return str(nik)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..conftest import Backend, gateway_config, open_gateway
+from ..support.sqlite import sqlite_file
 
 QUERY = """query($nik: NIK!) {
   person(nik: $nik) { nik name family { kk } student { nisn school { name } } }
@@ -12,10 +13,8 @@ QUERY = """query($nik: NIK!) {
 
 
 async def first_pupil_nik(backend: Backend) -> str:
-    import sqlite3
-
     path = backend.education_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as conn:
+    with sqlite_file(path) as conn:
         conn.execute("ATTACH DATABASE ? AS siak", (backend.registry_url.removeprefix("sqlite+aiosqlite:///"),))
         (nik,) = conn.execute(
             "SELECT pd.nik FROM peserta_didik pd JOIN siak.penduduk p ON p.nik = pd.nik ORDER BY pd.nisn LIMIT 1"
