@@ -128,7 +128,8 @@ class CaptureSettings:
             source=name,
             kind=kind,
             entity=str(raw["entity"]),
-            key=str(raw["key"]),
+            # A REST record without an id of its own is known by several fields (joined by ","):
+            key=",".join(map(str, raw["key"])) if isinstance(raw["key"], list) else str(raw["key"]),
             region=str(raw["region"]),
             interval_s=float(raw.get("interval_s", default_interval)),
             table=str(raw.get("table", raw.get("path", ""))),

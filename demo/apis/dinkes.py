@@ -20,6 +20,7 @@ demo's table, not checked against the current Pedoman SKDR (brief §2.4).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import re
@@ -27,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -369,6 +371,17 @@ def _paging(q: Query, default: int = 50) -> tuple[int, int]:
     return page, per_page
 
 
+def _conditional(request: Request, envelope: JSON) -> Response:
+    """The answer with an ``ETag``, or ``304 Not Modified`` when the caller already holds it:
+    a gateway polling for new SKDR reports (change capture) costs the office a hash, not a body."""
+
+    body = orjson.dumps(envelope)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
 def create_dinkes_app(ds: Dataset, seed: int | None = None) -> Starlette:
     """The Dinkes PPKB API over ``ds`` as a Starlette app (``app.state.data`` holds its :class:`DinkesData`)."""
 
@@ -425,7 +438,7 @@ def create_dinkes_app(ds: Dataset, seed: int | None = None) -> Starlette:
             and (last is None or r["minggu_epid"] <= last)
             and (not wanted or r["kode_penyakit"] in wanted)
         ]
-        return ORJSONResponse(page_envelope(rows, page, per_page))
+        return _conditional(request, page_envelope(rows, page, per_page))
 
     async def list_pasien(request: Request) -> Response:
         q = Query(request)
@@ -725,6 +738,13 @@ def openapi_spec() -> JSON:
                     ),
                     _PAGE,
                     _per_page(),
+                    parameter(
+                        "If-None-Match",
+                        "header",
+                        {"type": "string"},
+                        "The `ETag` of an earlier answer: the answer is then 304 Not Modified, without a body, when the "
+                        "page is unchanged.",
+                    ),
                 ],
                 "responses": {
                     "200": json_response("A page of report lines.", {"$ref": ref + "LaporanMingguanPage"}),
