@@ -24,8 +24,11 @@ class Sql:
         self.engine = create_async_engine(url)
 
     async def rows(self, statement: str, **params: Any) -> Sequence[sa.Row[Any]]:
+        # A date is bound as sa.Date, so each dialect converts it the way its columns hold dates:
+        # untyped, it reached sqlite3's default date adapter, deprecated since Python 3.12.
+        dates = [sa.bindparam(name, type_=sa.Date()) for name, value in params.items() if isinstance(value, date)]
         async with self.engine.connect() as conn:
-            return (await conn.execute(sa.text(statement), params)).all()
+            return (await conn.execute(sa.text(statement).bindparams(*dates), params)).all()
 
 
 @pytest.fixture
