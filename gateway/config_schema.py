@@ -27,6 +27,7 @@ from .access.limits.budget import LIMITS
 from .access.policy import CAPABILITIES, CLASSES, LookupSettings, Mask
 from .access.ratelimit import RATELIMIT
 from .documents.settings import DOCUMENTS
+from .events import CHANGES, EVENTS
 from .logs import FORMATS as LOG_FORMATS
 from .logs import LEVELS as LOG_LEVELS
 from .logs import LoggingSettings
@@ -168,6 +169,7 @@ SQL_SOURCE = Table(
                 _POOL_DOCS.get(name, "") + " Not for SQLite.", default)
             for name, (argument, default, least) in SOURCE_OPTIONS.sql_pool_keys.items()
         ),
+        Key("changes", CHANGES, "How the gateway notices changed records (subscriptions); see docs/change-capture.md."),
         Key("entities", _entities(Table(
             description="Where one vocabulary entity lives in the database.",
             keys=(Key("table", Str(), "The table (or view).", required=True), _KEY, _FIELDS),
@@ -209,6 +211,7 @@ REST_SOURCE = Table(
         Key("max_concurrency", Int(minimum=1), "Calls in flight at once (and kept-alive connections).", 8),
         Key("max_pages", Int(minimum=1), "Pages one list may take before the answer is refused.", SOURCE_OPTIONS.rest_max_pages),
         Key("transport", Choice(SOURCE_OPTIONS.rest_transports), "The HTTP client underneath.", "http1"),
+        Key("changes", CHANGES, "How the gateway notices changed records (subscriptions); see docs/change-capture.md."),
         Key("entities", _entities(Table(
             description="Where one vocabulary entity lives in the API.",
             keys=(
@@ -429,6 +432,7 @@ TABLES: dict[str, Key] = {
         Key("limits", LIMITS, LIMITS.description, {}),
         Key("ratelimit", RATELIMIT, RATELIMIT.description, default_doc="none"),
         Key("documents", DOCUMENTS, DOCUMENTS.description, {}),
+        Key("events", EVENTS, EVENTS.description, default_doc="none: one process, the embedded feed"),
         Key("logging", LOGGING, LOGGING.description, {}),
         Key("telemetry", TELEMETRY, TELEMETRY.description, {}),
     )
