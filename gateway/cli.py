@@ -32,6 +32,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the demo databases live (default: %(default)s)")
     demo.add_argument("--scale", type=float, default=0.1, help="1.0 is Trenggalek's real size (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=3503, help="random seed of the generator (default: %(default)s)")
+    demo.add_argument(
+        "--changes-per-minute",
+        type=float,
+        default=20.0,
+        help="births, deaths, moves and corrections the registry simulator writes a minute, for the "
+        "residentChanges subscription; 0 turns it off (default: %(default)s)",
+    )
     _server_options(demo)
 
     serve = commands.add_parser("serve", help="serve the gateway from a config file")
@@ -110,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "audit":
             return _audit(args)
         if args.command == "demo":
-            return _demo(args.data_dir, args.scale, args.seed, args.host, args.port)
+            return _demo(args.data_dir, args.scale, args.seed, args.host, args.port, args.changes_per_minute)
         return _serve(args.config, args.host, args.port, workers=args.workers, pid_file=args.pid_file)
     except ConfigError as exc:
         print(f"satudata: configuration error: {exc.message}", file=sys.stderr)
@@ -157,8 +164,9 @@ def _export_schema(output: Path | None) -> int:
     return 0
 
 
-def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
-    """Generate the OPD databases if missing, start the API-only OPDs as their own processes, serve."""
+def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int, changes_per_minute: float = 0.0) -> int:
+    """Generate the OPD databases if missing, start the API-only OPDs as their own processes, start
+    the registry change simulator (``demo.changes``) unless ``changes_per_minute`` is 0, serve."""
 
     import tomllib
 
@@ -168,7 +176,9 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
     from demo.services import api_ports, running_apis
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_sqlite_demo(data_dir, scale=scale, seed=seed)
+    registry_url, _ = ensure_sqlite_demo(data_dir, scale=scale, seed=seed)
+    if changes_per_minute > 0:
+        _start_change_simulator(registry_url, changes_per_minute)
     ports = api_ports(port)
     with running_apis(ports, scale=scale, seed=seed, log_dir=data_dir) as urls:
         config = write_demo_config(
@@ -186,6 +196,22 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int) -> int:
                 print(f"satudata: demo OPD API {name} at {url} (OpenAPI: {url}/openapi.json)", file=sys.stderr)
         print(credentials_banner(tomllib.loads(config.read_text(encoding="utf-8")).get("clients", [])), file=sys.stderr)
         return _serve(config, host, port)
+
+
+def _start_change_simulator(registry_url: str, per_minute: float) -> None:
+    """The simulator writes into the demo registry from a thread of its own, with its own event loop,
+    as SIAK's own system would beside the gateway; it ends with the process."""
+
+    import asyncio
+    import threading
+
+    from demo.changes import run_simulator
+
+    threading.Thread(
+        target=lambda: asyncio.run(run_simulator(registry_url, per_minute)), name="registry change simulator", daemon=True
+    ).start()
+    print(f"satudata: the registry change simulator writes about {per_minute:g} events a minute "
+          "(births, deaths, moves, corrections; --changes-per-minute 0 turns it off)", file=sys.stderr)
 
 
 def _serve(config: Path, host: str, port: int, *, workers: int = 1, pid_file: Path | None = None) -> int:

@@ -229,7 +229,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> It
     port = _free_port()
     log = (data_dir / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--data-dir", str(data_dir), "--scale", "0.02", "--port", str(port)],
+        [sys.executable, "-m", "gateway.cli", "demo", "--data-dir", str(data_dir), "--scale", "0.02", "--port", str(port),
+         "--changes-per-minute", "0"],  # the registry stays as generated: tests compare it to the ground truth
         cwd=repo_root,
         stdout=log,
         stderr=subprocess.STDOUT,
