@@ -59,8 +59,10 @@ def json_lines() -> Iterator[JsonLines]:
         root.setLevel(level)
 
 
-def with_officer(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` with a policy that lets one API-key client (role ``officer``) look people up."""
+def with_officer(raw: dict[str, Any], audit: Path) -> dict[str, Any]:
+    """``raw`` with a policy that lets one API-key client (role ``officer``) look people up, audited
+    at ``audit`` (without an ``[audit]`` table the log would be ``audit.sqlite`` in the working
+    directory, the repository's root under pytest)."""
 
     return {
         **raw,
@@ -69,15 +71,16 @@ def with_officer(raw: dict[str, Any]) -> dict[str, Any]:
             "roles": {"officer": {"grant": ["personal"], "purposes": [PURPOSE]}},
         },
         "clients": [{"id": "logs-test", "role": "officer", "key_sha256": key_sha256(KEY)}],
+        "audit": {"path": str(audit)},
     }
 
 
 async def test_one_json_access_line_per_request_with_operation_role_status_and_request_id(
-    sqlite_backend: Backend, dataset: Any, json_lines: JsonLines
+    sqlite_backend: Backend, dataset: Any, json_lines: JsonLines, tmp_path: Path
 ) -> None:
     nik = dataset.penduduk[0][0]
     officer = {"X-API-Key": KEY, "X-Satudata-Purpose": PURPOSE}
-    async for gateway in open_gateway(with_officer(gateway_config(sqlite_backend))):
+    async for gateway in open_gateway(with_officer(gateway_config(sqlite_backend), tmp_path / "audit.sqlite")):
         client = gateway.client
         ok = await client.post(
             "/graphql", json={"query": PERSON, "variables": {"n": nik}}, headers={**officer, "X-Request-Id": "trace-me.1"}
