@@ -65,14 +65,21 @@ $(NODE_APQ)/node_modules/.package-lock.json: $(NODE_APQ)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(NODE_APQ) --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the Apollo Client persisted query tests will skip (and fail under CI=true)"; fi
 
+# The real graphql-ws and graphql-sse clients for tests/gateway/test_subscriptions_npm_clients.py (and
+# esbuild, which bundles graphql-ws for GraphiQL: make graphiql-ws).
+NODE_SUBS := tests/gateway/node_subscriptions
+$(NODE_SUBS)/node_modules/.package-lock.json: $(NODE_SUBS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(NODE_SUBS) --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the subscription client tests will skip (and fail under CI=true)"; fi
+
 ## Run the whole test suite (PostgreSQL and MariaDB tests skip without servers, fail under CI=true).
-test: $(VENV)/.installed $(NODE_PEERS)/node_modules/.package-lock.json $(NODE_APQ)/node_modules/.package-lock.json
+test: $(VENV)/.installed $(NODE_PEERS)/node_modules/.package-lock.json $(NODE_APQ)/node_modules/.package-lock.json $(NODE_SUBS)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 ## The suite on Python 3.12 and 3.13, each in its own venv from the same lock, without the files
 ## marked slow (minutes-long end-to-end runs; `make test` runs everything on the default Python).
 COMPAT_PYTEST ?= -m "not slow" -q
-test-compat: $(COMPAT_PYTHONS:%=.venv-%/.installed) $(NODE_PEERS)/node_modules/.package-lock.json $(NODE_APQ)/node_modules/.package-lock.json
+test-compat: $(COMPAT_PYTHONS:%=.venv-%/.installed) $(NODE_PEERS)/node_modules/.package-lock.json $(NODE_APQ)/node_modules/.package-lock.json $(NODE_SUBS)/node_modules/.package-lock.json
 	@for version in $(COMPAT_PYTHONS); do \
 		echo "== Python $$version: pytest $(COMPAT_PYTEST)"; \
 		.venv-$$version/bin/python -m pytest $(COMPAT_PYTEST) || exit 1; \

@@ -3,6 +3,7 @@
 The vocabulary layer imports only from here, never from ``connectors.sql`` and friends.
 """
 
+from .changes import Change, ChangeFeed, ChangeSubscription, LocalChangeFeed, SubscriberTooSlow
 from .base import Connector, Filter, Record, SourceInfo, SourceQuery, SourceReader, SourceStats, SourceTrace
 from .errors import (
     SourceBadResponse,
@@ -15,12 +16,18 @@ from .errors import (
 from .memory import InMemoryConnector
 from .options import SOURCE_OPTIONS, SourceOptions
 from .registry import CONNECTOR_KINDS, CallObserver, ConnectorRegistry, RegistrySession
-from .resilience import BreakerState, CircuitBreaker, ResiliencePolicy, ResilientConnector, SourceHealth
+from .resilience import BreakerState, CircuitBreaker, HealthObserver, ResiliencePolicy, ResilientConnector, SourceHealth
 from .settings import resolve_env
 from .redaction import quiet_client_loggers, redact_numbers
 from .tracing import Tracing, current_tracing, traced_batch
 
 __all__ = [
+    "Change",
+    "ChangeFeed",
+    "ChangeSubscription",
+    "LocalChangeFeed",
+    "SubscriberTooSlow",
+    "HealthObserver",
     "SOURCE_OPTIONS",
     "SourceOptions",
     "BreakerState",

@@ -23,7 +23,7 @@ from .base import Connector, Filter, Record, SourceInfo, SourceQuery, SourceTrac
 from .errors import SourceError, SourceTimeout
 from .graphql import RemoteGraphQLConnector
 from .memory import InMemoryConnector
-from .resilience import ResiliencePolicy, ResilientConnector, SourceHealth, request_deadline, within
+from .resilience import HealthObserver, ResiliencePolicy, ResilientConnector, SourceHealth, request_deadline, within
 from .rest import RestConnector
 from .settings import resolve_env
 from .sql import SqlConnector
@@ -110,6 +110,13 @@ class ConnectorRegistry:
         """Each source's state as its breaker and last calls saw it (no source is called)."""
 
         return [c.health() for c in self.connectors if isinstance(c, ResilientConnector)]
+
+    def observe_health(self, observer: HealthObserver) -> None:
+        """Call ``observer`` with a source's health whenever its state or breaker changes."""
+
+        for connector in self.connectors:
+            if isinstance(connector, ResilientConnector):
+                connector.health_observers.append(observer)
 
     def session(
         self,

@@ -189,8 +189,16 @@ class SourceHealth:
     last_success_at: float | None
 
 
+#: Called with a source's health whenever its state (up, degraded, down) or its breaker changes.
+HealthObserver = Callable[[SourceHealth], None]
+
+
 class ResilientConnector:
-    """A connector wrapped in timeouts, retries and a circuit breaker (see module docstring)."""
+    """A connector wrapped in timeouts, retries and a circuit breaker (see module docstring).
+
+    ``health_observers`` are told of every change of the source's state or breaker, as it
+    happens in the calls themselves (the ``sourceStatus`` subscription listens): nobody polls.
+    """
 
     def __init__(
         self,
@@ -210,6 +218,9 @@ class ResilientConnector:
         self._last_error: SourceError | None = None
         self._last_error_at: float | None = None
         self._last_success_at: float | None = None
+        self.health_observers: list[HealthObserver] = []
+        #: (breaker state, any failures): what health() derives the state from, as last told.
+        self._told: tuple[BreakerState, bool] = (BreakerState.CLOSED, False)
 
     async def start(self) -> None:
         await self.inner.start()
@@ -229,6 +240,7 @@ class ResilientConnector:
     async def fetch(self, query: SourceQuery) -> Sequence[Record]:
         name = self.info.name
         if not self.breaker.allow():
+            self._tell()
             raise SourceUnavailable(
                 f"Source '{name}' is unavailable (circuit open after repeated failures; "
                 f"next probe in {self.breaker.retry_in():.0f} s).",
@@ -270,6 +282,8 @@ class ResilientConnector:
                 raise
             self.breaker.record_success()
             self._last_success_at = time.time()
+            if self._told[1] or self._told[0] is not BreakerState.CLOSED:
+                self._tell()
             return records
 
     @property
@@ -292,6 +306,25 @@ class ResilientConnector:
         self.breaker.record_failure()
         self._last_error = error
         self._last_error_at = time.time()
+        self._tell()
+
+    def _tell(self) -> None:
+        """Tell the health observers if the state or breaker changed since they were last told.
+
+        Cheap on the hot path: a success on a healthy source compares one tuple and returns.
+        """
+
+        now = (self.breaker.state, bool(self.breaker.failures))
+        if now == self._told:
+            return
+        self._told = now
+        if self.health_observers:
+            health = self.health()
+            for observe in self.health_observers:
+                try:
+                    observe(health)
+                except Exception:  # an observer's bug must not fail the source call
+                    log.exception("a health observer of source %s failed", self.info.name)
 
     def health(self) -> SourceHealth:
         breaker = self.breaker.state

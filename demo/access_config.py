@@ -83,6 +83,8 @@ POLICY = '''
 "Query.person" = "personal"
 "Query._entities" = "personal"
 "Query.persons" = "personal"
+# That a resident of a desa was born, died or moved, and when: about someone even without the person.
+"Subscription.residentChanges" = "personal"
 "Query.family" = "personal"
 "Query.student" = "children"
 "Query.students" = "children"

@@ -12,9 +12,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from connectors import ConnectorRegistry, SourceHealth
+from connectors import ChangeFeed, ConnectorRegistry, SourceHealth
 from resolvers import CursorSeal, GraphSchema, build_schema
 
 from .access import AccessControl
@@ -29,6 +29,8 @@ from .http import GraphQLEndpoint
 from .logs import AccessLog
 from .metrics import GatewayMetrics
 from .settings import Example, GatewaySettings
+from .subscriptions import ClientSubscriptions, GraphQLOverSSE, GraphQLTransportWS, Operations, SubscriptionSettings
+from .subscriptions.feed import SourceStatusNotices, change_feed
 from .telemetry import Telemetry, TracingMiddleware
 
 log = logging.getLogger("satudata.gateway")
@@ -47,12 +49,18 @@ DEFAULT_EXAMPLES = (
 
 
 def create_app(
-    settings: GatewaySettings, *, schema: GraphSchema | None = None, telemetry: Telemetry | None = None
+    settings: GatewaySettings,
+    *,
+    schema: GraphSchema | None = None,
+    telemetry: Telemetry | None = None,
+    changes: ChangeFeed | None = None,
 ) -> Starlette:
     """Build the gateway. Configuration errors raise ``ConfigError`` here, before serving.
 
     ``telemetry`` replaces the tracer ``[telemetry]`` would build (tests give one with an
-    in-memory exporter)."""
+    in-memory exporter). ``changes`` is the change feed subscriptions read from; without one
+    the gateway builds its own (``gateway.subscriptions.feed.change_feed``) and closes it at
+    shutdown; a feed given here stays the caller's to close."""
 
     registry = ConnectorRegistry.from_config(settings.sources, settings.agencies, base_dir=settings.base_dir)
     access = AccessControl.from_config(settings.raw, base_dir=settings.base_dir, production=settings.production)
@@ -87,6 +95,10 @@ def create_app(
     if telemetry is not None:
         registry.observers.append(telemetry.observe_call)  # a span per source round-trip
     access.refusal_observers.append(metrics.observe_refusal)
+    subscriptions = SubscriptionSettings.from_config(settings.raw.get("subscriptions"))
+    owns_feed = changes is None
+    feed = change_feed(subscriptions) if changes is None else changes
+    registry.observe_health(SourceStatusNotices(feed))  # sourceStatus: told by the calls, never polled
     endpoint = GraphQLEndpoint(
         schema,
         lambda: registry,
@@ -102,6 +114,14 @@ def create_app(
         persisted=persisted,
         guard=guard,
         compiled=settings.compiled_execution,
+    )
+
+    operations = Operations(
+        endpoint, changes=feed, source_health=registry.health, clients=ClientSubscriptions(subscriptions.max_per_client)
+    )
+    graphql_http = GraphQLOverSSE(endpoint, operations, keepalive_s=subscriptions.keepalive_s)
+    graphql_ws = GraphQLTransportWS(
+        operations, init_timeout_s=subscriptions.init_timeout_s, allowed_origins=tuple(settings.cors_origins or ())
     )
 
     async def healthz(request: Request) -> Response:
@@ -145,6 +165,8 @@ def create_app(
             log.info("gateway ready: sources %s", ", ".join(s.name for s in registry.sources()))
             yield
         finally:
+            if owns_feed:
+                await feed.aclose()  # every open subscription ends
             await persisted.aclose()
             await access.aclose()
             await registry.aclose()
@@ -153,7 +175,8 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], name="graphql"),
+            Route("/graphql", graphql_http, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], name="graphql"),
+            WebSocketRoute("/graphql", graphql_ws, name="graphql-ws"),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
@@ -170,6 +193,7 @@ def create_app(
     app.state.registry = registry
     app.state.schema = schema
     app.state.guard = guard
+    app.state.changes = feed
     return app
 
 

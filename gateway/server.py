@@ -163,7 +163,7 @@ def server_config(app: Any, settings: GatewaySettings, *, host: str, port: int, 
         host=host,
         port=port,
         http=GuardedHttpToolsProtocol,
-        ws="none",  # the gateway serves no WebSocket; an Upgrade is an ordinary request
+        ws="websockets-sansio",  # graphql-transport-ws at /graphql (gateway.subscriptions)
         limit_concurrency=settings.max_concurrency,
         timeout_keep_alive=max(1, round(settings.keep_alive_timeout_s)),
         proxy_headers=bool(trusted),

@@ -22,6 +22,7 @@ from .errors import InvalidInput
 from .loaders import Loaders
 from .query import Query
 from .scalars import SCALAR_MAP
+from .subscription import Subscription
 
 
 class GraphSchema(CheckedRepresentations, strawberry.federation.Schema):
@@ -81,6 +82,7 @@ def build_schema(extensions: Sequence[Any] = ()) -> GraphSchema:
 
     schema = GraphSchema(
         query=Query,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version="2.5",
         extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256), *extensions],
@@ -91,4 +93,4 @@ def build_schema(extensions: Sequence[Any] = ()) -> GraphSchema:
 
 schema = build_schema()
 
-__all__ = ["CursorSeal", "GraphContext", "GraphSchema", "Info", "InvalidInput", "Loaders", "Query", "build_schema", "new_cursor_key", "schema"]
+__all__ = ["CursorSeal", "GraphContext", "GraphSchema", "Info", "InvalidInput", "Loaders", "Query", "Subscription", "build_schema", "new_cursor_key", "schema"]

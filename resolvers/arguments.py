@@ -73,6 +73,10 @@ MATCHES: dict[str, str] = {
 TRAVERSES: dict[str, str] = {
     "Query.persons(filter.region)": "Region.residents",
     "Query.students(filter.school)": "School.students",
+    # A subscription to a region's changes lists what the region's own links would list.
+    "Subscription.residentChanges(region)": "Region.residents",
+    "Subscription.caseReportsAdded(region)": "Region.caseReports",
+    "Subscription.attendanceRecorded(region)": "Region.schools",
 }
 
 #: Arguments that test no record: page size, cursor, a time window.
@@ -95,6 +99,8 @@ SHAPES: frozenset[str] = frozenset(
         ),
         "School.attendance(from)",
         "School.attendance(to)",
+        # The kinds of change a subscriber wants: a filter on notices, not on any record's field.
+        "Subscription.residentChanges(kinds)",
     }
 )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from strawberry.types import Info as _Info
+
+from connectors import ChangeFeed, SourceHealth
 
 from .cursors import CursorSeal, process_seal
 from .loaders import Loaders
@@ -20,6 +22,10 @@ class GraphContext:
     cursors: CursorSeal = field(default_factory=process_seal, kw_only=True)
     #: What ``lookahead.selects`` worked out for this request's document, by answer position.
     lookahead: dict[Hashable, bool] = field(default_factory=dict, kw_only=True)
+    #: Where subscription fields take change notices from (``None``: subscriptions are off).
+    changes: ChangeFeed | None = field(default=None, kw_only=True)
+    #: Each source's health as last seen, for ``sourceStatus`` (``None``: not known here).
+    source_health: Callable[[], Sequence[SourceHealth]] | None = field(default=None, kw_only=True)
 
     def may_resolve(self, type_name: str, field_name: str) -> bool:
         """Whether this request may resolve ``Type.field`` at all. Look-ahead asks before it

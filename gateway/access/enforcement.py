@@ -8,7 +8,8 @@ field-level row scope. Whatever the entry point (root fields, nested joins, conn
 federation ``_entities``), the executor can only reach such a field through its guard. Public
 fields keep their resolvers untouched and cost nothing extra.
 
-Before a guarded resolver runs (so before any source is asked):
+Before a guarded resolver runs (so before any source is asked; for a subscription field also
+before its event stream starts):
 
 - a refused field raises ``AccessDenied``; so does a link that the role could see only masked
   (``Policy.decide``), and a field under a field-level row scope on an object outside it;
@@ -209,7 +210,24 @@ def guard_fields(schema: GraphQLSchema, policy: Policy) -> int:
                 leaf=is_leaf_type(named),
                 returns_persons=returns_persons,
             )
+            if field_def.subscribe is not None:
+                # A subscription is refused when it is made, not event by event after it was accepted.
+                field_def.subscribe = _guard_subscribe(field_def.subscribe, type_name=type_name, field_name=field_name)
             guarded += 1
+    return guarded
+
+
+def _guard_subscribe(subscribe: Callable[..., Any], *, type_name: str, field_name: str) -> Callable[..., Any]:
+    """The checks of ``_guard`` (field, row scope, arguments) before a subscription's event stream starts."""
+
+    name = f"{type_name}.{field_name}"
+
+    def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        access: AccessContext | None = getattr(info.context, "access", None)
+        if access is not None:
+            _check(access, access.decide(type_name, field_name), name, root, args, False)
+        return subscribe(root, info, **args)
+
     return guarded
 
 
