@@ -234,6 +234,12 @@ class _GarbageCollectorCounters:
         self.uncollectable = Counter(
             "python_gc_objects_uncollectable", "Uncollectable objects found during GC", labels, registry=registry
         )
+        # Every generation has its series from the start, at 0 until its first collection (as
+        # prometheus_client's own GC collector shows them): a fresh worker on Python 3.13 may not have
+        # collected the oldest generation yet, and a series that appears later is missing to rate().
+        for generation in range(len(gc.get_stats())):
+            for counter in (self.collections, self.collected, self.uncollectable):
+                counter.labels(str(generation))
         self._next = 0.0
         self.report()
 
