@@ -8,12 +8,15 @@ other test of the fast tier reaches still shows a syntax, removed-API or depreca
 from __future__ import annotations
 
 import importlib
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("gateway", "resolvers", "connectors", "demo")
+#: The packages pyproject.toml installs ("core*" and the like in [tool.setuptools.packages.find]).
+_SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+PACKAGES = tuple(pattern.removesuffix("*") for pattern in _SETUPTOOLS["packages"]["find"]["include"])
 
 
 def modules() -> list[str]:
