@@ -45,7 +45,7 @@ from graphql import (
 from resolvers.arguments import REPRESENTATIONS, argument_reads, fields_with_reads, representation_key
 
 from .lookup_budget import LookupBudget
-from .policy import PUBLIC, AccessDenied, Action, Decision, FieldWithheld, Policy, Role, RowScope, apply_mask
+from .policy import PUBLIC, AccessDenied, Action, Decision, FieldWithheld, Mask, Policy, Role, RowScope, apply_mask
 
 Path = tuple[str | int, ...]
 
@@ -208,6 +208,7 @@ def guard_fields(schema: GraphQLSchema, policy: Policy) -> int:
                 type_name=type_name,
                 field_name=field_name,
                 leaf=is_leaf_type(named),
+                year_typed=named.name == "Int",
                 returns_persons=returns_persons,
             )
             if field_def.subscribe is not None:
@@ -238,7 +239,8 @@ def _object_types(schema: GraphQLSchema) -> Iterable[tuple[str, GraphQLObjectTyp
 
 
 def _guard(
-    resolve: Callable[..., Any], *, type_name: str, field_name: str, leaf: bool, returns_persons: bool
+    resolve: Callable[..., Any], *, type_name: str, field_name: str, leaf: bool, returns_persons: bool,
+    year_typed: bool = False,
 ) -> Callable[..., Any]:
     name = f"{type_name}.{field_name}"
     key_argument = _KEY_ARGUMENTS.get(name)
@@ -280,7 +282,8 @@ def _guard(
 
         def per_value(root: Any, path: Any) -> Any:
             _check_row_scopes(access, decision, name, root, scopes)
-            return _finish_leaf(resolve(root, None), access, decision, name, root, path)
+            value = resolve(root, None)
+            return _finish_leaf(value, access, decision, name, root, path, year_typed=year_typed)
 
         return per_value
 
@@ -403,21 +406,35 @@ def _finish(value: Any, access: AccessContext, decision: Decision, root: Any, in
         elif value is not None:
             access.notes.append(Disclosure(path, _subject(value), name, masked))
         return value
-    return _finish_leaf(value, access, decision, name, root, info.path)
+    year_typed = get_named_type(info.return_type).name == "Int"
+    return _finish_leaf(value, access, decision, name, root, info.path, year_typed=year_typed)
 
 
-def _finish_leaf(value: Any, access: AccessContext, decision: Decision, name: str, root: Any, path: Any) -> Any:
-    """A leaf's value as the role may see it (masked if so decided), noted for the audit when personal."""
+def _finish_leaf(
+    value: Any, access: AccessContext, decision: Decision, name: str, root: Any, path: Any, *, year_typed: bool = False
+) -> Any:
+    """A leaf's value as the role may see it (masked if so decided), noted for the audit when personal.
+
+    ``year_typed``: the field holds a year (an ``Int``), which the ``year`` mask shows.
+    """
 
     masked = decision.action is Action.MASK
     if masked:
         shown = apply_mask(decision.mask, value)
-        if shown is None and value is not None and value != []:
-            raise FieldWithheld(name, access.role.name, decision.mask)  # a masked null says so (issue 13)
+        if shown is None and (value is not None and value != [] or _withholds_every_value(decision.mask, year_typed)):
+            # A masked null says so (issue 13). Where the mask shows nothing of any value, a null or
+            # an empty list is withheld too: an error only where there is a value would tell which.
+            raise FieldWithheld(name, access.role.name, decision.mask)
         value = shown
     if value is not None and value != [] and decision.sensitivity != PUBLIC:
         access.notes.append(Disclosure(tuple(path.as_list()), _subject(root), name, masked))
     return value
+
+
+def _withholds_every_value(mask: Mask, year_typed: bool) -> bool:
+    """Whether ``mask`` shows nothing of any value of a field (``hide``; ``year`` on a date)."""
+
+    return mask is Mask.HIDE or (mask is Mask.YEAR and not year_typed)
 
 
 def _check_row_scopes(

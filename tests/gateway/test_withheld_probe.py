@@ -49,7 +49,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, get_named_type, is_leaf_type
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    get_named_type,
+    is_leaf_type,
+)
 
 from demo.access_config import POLICY
 from gateway.logs import JsonFormatter
@@ -621,3 +628,35 @@ def test_the_refusals_are_audited_and_no_record_or_log_line_holds_a_hidden_value
     for line in lab.log_lines:
         problems += [f"log line {line[:200]}: {hit}" for hit in everything.found(line)]
     assert not problems, "\n".join(problems[:40])
+
+
+def test_a_withheld_field_says_so_whether_or_not_it_holds_a_value(lab: Lab, tmp_path: Path) -> None:
+    """A ``hide`` mask withholds the value, and whether there is one is part of it: a ``WITHHELD``
+    error only where the source holds a value would tell, one bit per field, that a participant has
+    a disability type (or none), a vulnerable-group list (or an empty one). With a copy of the
+    policy in which the neighbouring portal sees disability data masked, every participant's hidden
+    fields are withheld alike."""
+
+    def mask_disability(config: dict[str, Any]) -> None:
+        config["policy"]["roles"]["neighbour_portal"]["mask"] = ["personal", "disability"]
+
+    fields = SCHEMA.type_map["ProgrammeParticipation"].fields  # type: ignore[union-attr]
+    # Nullable ones: a withheld non-null field (`categories`) nulls its parent whatever it holds.
+    names = [n.split(".")[1] for n, (cls, mask) in LEAF_RULES.items() if n.startswith("ProgrammeParticipation.")
+             and cls == "disability" and mask == "hide" and not isinstance(fields[n.split(".")[1]].type, GraphQLNonNull)]
+    query = "query($p: String!) { programme(code: $p) { participants(first: 100) { nodes { %s } } } }" % " ".join(names)
+    variables = {"p": lab.keys["programme"]}
+    reference = lab.world.reference.ask("anonymous", query, variables)
+    nodes = reference.data["programme"]["participants"]["nodes"]
+    empty = {n for n in names if any(node[n] in (None, []) for node in nodes)}
+    full = {n for n in names if any(node[n] not in (None, []) for node in nodes)}
+    assert empty & full, f"no field both empty and set among {len(nodes)} participants: nothing to tell apart"
+    with variant(lab.world, mask_disability, tmp_path) as masked:
+        answer = masked.guarded.ask("neighbour_portal", query, variables)
+    got = answer.data["programme"]["participants"]["nodes"]
+    assert len(got) == len(nodes) and all(value is None for node in got for value in node.values()), got
+    withheld = withheld_paths(answer.body)
+    missing = [(i, n) for i in range(len(got)) for n in names
+               if ("programme", "participants", "nodes", i, n) not in withheld]
+    told = sorted({n for i, n in missing if nodes[i][n] in (None, [])})
+    assert not missing, f"no WITHHELD where the source holds nothing ({told}): {len(missing)} of {len(got) * len(names)}"
