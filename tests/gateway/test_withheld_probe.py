@@ -660,3 +660,33 @@ def test_a_withheld_field_says_so_whether_or_not_it_holds_a_value(lab: Lab, tmp_
                if ("programme", "participants", "nodes", i, n) not in withheld]
     told = sorted({n for i, n in missing if nodes[i][n] in (None, [])})
     assert not missing, f"no WITHHELD where the source holds nothing ({told}): {len(missing)} of {len(got) * len(names)}"
+
+
+@pytest.mark.xfail(reason=(
+    "open (issue 13): lists of persons are paged in NIK order, and a NIK's hidden middle puts a kecamatan's "
+    "men (day of birth 01-31) before its women (41-71); with Region.residentCounts' number of men, the first "
+    "that many residents are men: 95 % of a Watulimo desa's 600 here. Needs an order no hidden value decides, at the source "
+    "(not the KK either: it would group families, a link the analyst is refused)."
+))
+def test_the_order_of_a_list_does_not_tell_a_hidden_sex(lab: Lab) -> None:
+    """The analyst sees ``sex`` withheld and may not filter on it; reading the desa's residents page
+    by page and labelling the first ``men`` of them as men must do no better than a coin."""
+
+    role, desa = "smart_center_analyst", lab.keys["desa"]
+    counts = ask(lab, role, "query($d: RegionCode!) { region(code: $d) { residentCounts { sex count } } }", {"d": desa})[1]
+    men = sum(c["count"] for c in counts["data"]["region"]["residentCounts"] if c["sex"] == "MALE")
+    order: list[str] = []
+    after = None
+    while True:
+        _, body, _ = ask(lab, role, """query($d: RegionCode!, $a: String) { persons(first: 100, after: $a, filter: {region: $d}) {
+            pageInfo { hasNextPage endCursor } nodes { birthYear } } }""", {"d": desa, "a": after})
+        page = body["data"]["persons"]
+        order += [str(n["birthYear"]) for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    truth = [p["sex"] for p in sorted(lab.records["Person"], key=lambda p: p["nik"])]
+    assert len(order) == len(truth) and 0 < men < len(truth)
+    guessed = ["MALE"] * men + ["FEMALE"] * (len(truth) - men)
+    right = sum(g == t for g, t in zip(guessed, truth)) / len(truth)
+    assert right < 0.65, f"{right:.0%} of {len(truth)} residents' hidden sex told by their place in the list"
