@@ -12,7 +12,7 @@ COMPAT_PYTHONS := 3.12 3.13
 PYENV_ROOT ?= $(HOME)/.pyenv
 UV_VERSION := 0.13.8
 
-.PHONY: demo test test-compat lock bench schema clean
+.PHONY: demo test test-compat lock bench schema clean graphiql-ws
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,12 +65,16 @@ $(NODE_APQ)/node_modules/.package-lock.json: $(NODE_APQ)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(NODE_APQ) --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the Apollo Client persisted query tests will skip (and fail under CI=true)"; fi
 
-# The real graphql-ws and graphql-sse clients for tests/gateway/test_subscriptions_npm_clients.py (and
-# esbuild, which bundles graphql-ws for GraphiQL: make graphiql-ws).
+# The real graphql-ws and graphql-sse clients for tests/gateway/test_subscriptions_npm_clients.py (graphql-ws's
+# browser build is also GraphiQL's: make graphiql-ws).
 NODE_SUBS := tests/gateway/node_subscriptions
 $(NODE_SUBS)/node_modules/.package-lock.json: $(NODE_SUBS)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(NODE_SUBS) --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the subscription client tests will skip (and fail under CI=true)"; fi
+
+## Vendor GraphiQL's graphql-ws client (dev time; committed): the browser (UMD) build from the pinned npm package.
+graphiql-ws: $(NODE_SUBS)/node_modules/.package-lock.json
+	cp $(NODE_SUBS)/node_modules/graphql-ws/umd/graphql-ws.min.js gateway/static/graphiql/graphql-ws.min.js
 
 ## Run the whole test suite (PostgreSQL and MariaDB tests skip without servers, fail under CI=true).
 test: $(VENV)/.installed $(NODE_PEERS)/node_modules/.package-lock.json $(NODE_APQ)/node_modules/.package-lock.json $(NODE_SUBS)/node_modules/.package-lock.json

@@ -1,5 +1,8 @@
 """GraphiQL 3 served offline: vendored assets under ``/graphiql``, a page per browser ``GET /graphql``.
 
+Subscriptions run in the page over graphql-transport-ws with the vendored ``graphql-ws``
+client (its npm UMD build, ``make graphiql-ws``), the tab's headers as ``connection_init`` payload.
+
 Nothing loads from a CDN, and no credential is ever in the page: an example's ``X-API-Key`` or
 ``Authorization`` header is shown as a placeholder (``<your API key>``) whatever the config
 says, since the page is served to whoever asks for it. The page gets a Content-Security-Policy that allows only this
@@ -49,6 +52,7 @@ _PAGE = """<!doctype html>
 <script src="{assets}/react.production.min.js"></script>
 <script src="{assets}/react-dom.production.min.js"></script>
 <script src="{assets}/graphiql.min.js"></script>
+<script src="{assets}/graphql-ws.min.js"></script>
 <script nonce="{nonce}">
 (function () {{
   "use strict";
@@ -80,8 +84,45 @@ _PAGE = """<!doctype html>
       return fetch(params, Object.assign({{}}, options, {{ headers: headers }}));
     }};
   }}
+  // Subscriptions go over graphql-transport-ws (the vendored graphql-ws client), one socket per
+  // operation, whose connection_init carries the tab's headers: the credential and the purpose.
+  var socketUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + config.endpoint;
+  function isSubscription(params, options) {{
+    var document = options && options.documentAST;
+    if (!document) return /^\\s*subscription\\b/m.test((params.query || "").replace(/#[^\\n]*/g, ""));
+    return document.definitions.some(function (d) {{
+      return d.kind === "OperationDefinition" && d.operation === "subscription" &&
+        (!params.operationName || (d.name && d.name.value === params.operationName));
+    }});
+  }}
+  function withSubscriptions(fetch) {{
+    return function (params, options) {{
+      if (!isSubscription(params, options)) return fetch(params, options);
+      return {{
+        subscribe: function (observer) {{
+          var client = graphqlWs.createClient({{
+            url: socketUrl, connectionParams: (options && options.headers) || {{}}, retryAttempts: 0, lazy: true
+          }});
+          var stop = client.subscribe(
+            {{ query: params.query, variables: params.variables, operationName: params.operationName }},
+            {{
+              next: function (value) {{ observer.next(value); }},
+              error: function (error) {{
+                // A closed socket (an expired token, 4403) is shown as an error result, not thrown away.
+                observer.next({{ errors: [{{ message: error && error.reason ? error.code + ": " + error.reason : String(error && error.message || error) }}] }});
+                observer.complete();
+                client.dispose();
+              }},
+              complete: function () {{ observer.complete(); client.dispose(); }}
+            }}
+          );
+          return {{ unsubscribe: function () {{ stop(); client.dispose(); }} }};
+        }}
+      }};
+    }};
+  }}
   ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(GraphiQL, {{
-    fetcher: withoutPlaceholders(GraphiQL.createFetcher({{ url: config.endpoint }})),
+    fetcher: withoutPlaceholders(withSubscriptions(GraphiQL.createFetcher({{ url: config.endpoint }}))),
     defaultTabs: config.tabs,
     // GraphiQL 3 fills the first tab's variables editor from this prop, not from defaultTabs.
     variables: config.tabs.length ? config.tabs[0].variables || undefined : undefined,

@@ -77,6 +77,11 @@ SOURCE_FED: dict[str, str] = {
     "Feedback.region": "Region",
     "Feedback.reporter": "Person",
     "Agency.feedback": "Feedback",
+    # subscription events: each is read live, under the subscriber's policy, when it is sent
+    "ResidentChange.person": "Person",
+    "CaseReportAdded.report": "CaseReport",
+    "AttendanceRecorded.school": "School",
+    "AttendanceRecorded.totals": "Attendance",
     # root fields: the root has no source, so every lookup and list is a call of its own
     "Query.person": "Person",
     "Query.family": "Family",
@@ -124,6 +129,18 @@ FROM_CONFIG: dict[str, str] = {
 }
 
 #: Fields whose type a protocol fixes, whatever they read: federation's ``_entities: [_Entity]!``
-#: (each entity in it is nullable, so one failed representation still costs only itself) and
-#: ``_service { sdl }`` (the schema's own text).
-PROTOCOL_FIXED: frozenset[str] = frozenset({"Query._entities", "Query._service", "_Service.sdl"})
+#: (each entity in it is nullable, so one failed representation still costs only itself),
+#: ``_service { sdl }`` (the schema's own text) and the subscription root's events.
+PROTOCOL_FIXED: frozenset[str] = frozenset(
+    {
+        "Query._entities",
+        "Query._service",
+        "_Service.sdl",
+        # A subscription's root field is an event per change notice (GraphQL's subscription algorithm);
+        # its resolver reads the feed, never a source, and what the event reads is declared above.
+        "Subscription.residentChanges",
+        "Subscription.caseReportsAdded",
+        "Subscription.attendanceRecorded",
+        "Subscription.sourceStatus",
+    }
+)

@@ -28,11 +28,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
-from connectors import Change, Filter, SourceQuery
+from connectors import Change, Filter, SourceHealth, SourceQuery
 from core import SatudataError
 
 from .context import GraphContext, Info
@@ -159,25 +159,23 @@ class SourceStatus:
     at: datetime = strawberry.field(description="When the gateway saw the change.")
     source: str = strawberry.field(description="The configured source's name.")
     state: SourceState = strawberry.field(description="The source's state after the change.")
+    breaker: BreakerPosition | None = strawberry.field(description="The source's circuit breaker as the event is sent.")
+    consecutive_failures: int | None = strawberry.field(description="Failed calls in a row as the event is sent.")
+    last_error_code: str | None = strawberry.field(description="The code of the last error (e.g. `SOURCE_TIMEOUT`), if any.")
 
-    def _health(self, info: Info) -> Any:
-        health = info.context.source_health
-        return next((h for h in (health() if health else ()) if h.name == self.source), None)
+    @classmethod
+    def of(cls, change: Change, state: SourceState, health: Iterable[SourceHealth]) -> SourceStatus:
+        """The notice, with the source's health as the gateway holds it now (not from any source)."""
 
-    @strawberry.field(description="The source's circuit breaker now.")
-    def breaker(self, info: Info) -> BreakerPosition | None:
-        health = self._health(info)
-        return None if health is None else enum_or_none(BreakerPosition, health.breaker)
-
-    @strawberry.field(description="Failed calls in a row now.")
-    def consecutive_failures(self, info: Info) -> int | None:
-        health = self._health(info)
-        return None if health is None else health.consecutive_failures
-
-    @strawberry.field(description="The code of the last error (e.g. `SOURCE_TIMEOUT`), if any.")
-    def last_error_code(self, info: Info) -> str | None:
-        health = self._health(info)
-        return None if health is None else health.last_error_code
+        now = next((h for h in health if h.name == change.key), None)
+        return cls(
+            at=change.at,
+            source=change.key,
+            state=state,
+            breaker=None if now is None else enum_or_none(BreakerPosition, now.breaker),
+            consecutive_failures=None if now is None else now.consecutive_failures,
+            last_error_code=None if now is None else now.last_error_code,
+        )
 
 
 def within(code: str, region: str) -> bool:
@@ -262,4 +260,5 @@ class Subscription:
         async for change in notices(info, "SourceStatus", None):
             state = enum_or_none(SourceState, change.kind)
             if state is not None:
-                yield SourceStatus(at=change.at, source=change.key, state=state)
+                health = info.context.source_health
+                yield SourceStatus.of(change, state, health() if health is not None else ())

@@ -124,7 +124,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(sqlite_backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(sqlite_backend: Backend, dinkes_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("subscriptions")
     folder.chmod(0o700)
     registry = folder / "dispendukcapil.sqlite"
@@ -139,12 +139,12 @@ def world(sqlite_backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> 
     config = tomllib.loads(
         render_config(
             registry_url=f"sqlite+aiosqlite:///{registry}", education_url=f"sqlite+aiosqlite:///{education}",
-            samples={"npsn": npsn}, access=True,
+            dinkes_url=dinkes_api, samples={"npsn": npsn}, access=True,
         )
     )
     config["audit"] = {"path": str(folder / "audit.sqlite")}
     config["ratelimit"] = {"requests_per_minute": 6000, "burst": 1000}
-    config["subscriptions"] = {"max_per_client": 3}
+    config["subscriptions"] = {"max_per_client": 3, "init_timeout_s": 1.5}
     config["auth"] = {"jwt": {"jwks_file": str(folder / "jwks.json"), "issuer": ISSUER, "audience": AUDIENCE,
                               "role_claim": "role", "attribute_claims": {"region": "kode_wilayah"}}}
     settings = GatewaySettings.from_dict(config)
@@ -357,7 +357,7 @@ def test_queries_run_over_the_subscription_transports_too(world: World, transpor
     with Client(node, world.url, transport, "{ agencies { code } }") as client:
         line = client.next_line(lambda l: "next" in l or "error" in l)
         client.next_line(lambda l: "complete" in l)
-    assert {a["code"] for a in line["next"]["data"]["agencies"]} == {"DISDUKCAPIL", "DINDIKPORA"}
+    assert {a["code"] for a in line["next"]["data"]["agencies"]} == {"DISDUKCAPIL", "DINDIKPORA", "DINKES"}
 
 
 def test_source_status_is_for_operators_only(world: World) -> None:
