@@ -123,6 +123,29 @@ POLICY = '''
 "HealthRecord.*" = "health"
 "ProgrammeParticipation.*" = "disability"
 "SessionAttendance.*" = "disability"
+# Discrepancies between agencies' records of one person (issue 12). The demo's are pupils: Dapodik
+# against the registry, so children's data, for the school operator (Dapodik's side, to correct it:
+# the operator's Student scope holds in the report too) and, masked, the analyst; both sides of a
+# discrepancy are masked like the same field of a person, and a link to the person cannot be masked.
+# The counts have no person in them, but small cells are about someone: children, at least masked.
+"Query.discrepancies" = "children"
+"Query.discrepancyCounts" = "children"
+"Person.discrepancies" = "children"
+"Discrepancy.*" = "children"
+"Discrepancy.fact" = "public"
+"Discrepancy.authority" = "public"
+"Discrepancy.region" = "public"
+"Discrepancy.values" = "public"     # the list itself: each value's fields are decided one by one
+"DiscrepancyValue.*" = "children"
+"DiscrepancyValue.source" = "public"
+"DiscrepancyValue.system" = "public"
+"DiscrepancyValue.authoritative" = "public"
+"DiscrepancyValue.agency" = "public"
+"DiscrepancyValue.name" = { class = "children", mask = "initials" }
+"DiscrepancyValue.nik" = { class = "children", mask = "nik" }
+"DiscrepancyValue.record" = { class = "children", mask = "nik" }
+"DiscrepancyValue.birthDate" = { class = "children", mask = "year" }
+"DiscrepancyValue.birthYear" = { class = "children", mask = "year" }
 "Feedback.reporter" = "personal"
 "Feedback.body" = "personal"
 # Where, in words, down to RT/RW: with the desa and the date it can name the reporter.
@@ -208,6 +231,8 @@ EXAMPLE_ROLES = {
     "A school's pupils, across registry and Dapodik": "smart_center_analyst",
     "A resident's Sepeda Keren classes": "programme_facilitator",
     "Citizens' reports in a kecamatan": "neighbour_portal",
+    "Discrepancies between Dapodik and the registry": "school_operator",
+    "Discrepancy counts per agency and kecamatan": "smart_center_analyst",
 }
 
 

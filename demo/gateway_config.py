@@ -71,6 +71,9 @@ max_representations = 100     # entities one query may ask of `_entities`; a rou
 "Agency.sources" = 1          # each demo agency runs one system
 "Region.residentCounts" = 6   # counts by sex (2) x status (3) in the registry
 "School.pupilCounts" = 12     # counts by grade (6 at an SD or MI) x sex (2)
+"Discrepancy.values" = 2      # both sides of a discrepancy: the authority and the other agency
+"Person.discrepancies" = 5    # at most one per fact a pupil's record can disagree on
+"Query.discrepancyCounts" = 84  # facts (6) x kecamatan (14) for the one agency compared (Dapodik)
 
 [[agencies]]
 code = "DISDUKCAPIL"
@@ -269,6 +272,47 @@ _SIGNAL_EXAMPLE: Example = (
 )
 
 
+#: The discrepancy report, as the owning OPD's officer reads it (a school operator: its own pupils in
+#: Dapodik against the registry), and the counts the Smart Center analyst reads instead.
+DISCREPANCY_EXAMPLES: list[Example] = [
+    (
+        "Discrepancies between Dapodik and the registry",
+        """query Discrepancies($first: Int) {
+  discrepancies(first: $first) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      fact
+      authority
+      region { name parent { name } }
+      values {
+        source
+        authoritative
+        record
+        updatedAt
+        name
+        birthDate
+        sex
+        alive
+        nik
+        agency { shortName }
+      }
+    }
+  }
+}
+""",
+        {"first": "first"},
+    ),
+    (
+        "Discrepancy counts per agency and kecamatan",
+        """query DiscrepancyCounts {
+  discrepancyCounts { fact count agency { shortName } region { name } }
+}
+""",
+        {},
+    ),
+]
+
+
 def sample_keys(data_dir: Path) -> dict[str, object]:
     """A NIK, NPSN and NISN from the demo data for the preloaded examples: a pupil in a family of 3+."""
 
@@ -415,6 +459,7 @@ def render_config(
             text += agency.toml()
 
     examples = list(_EXAMPLES)
+    examples[-1:-1] = DISCREPANCY_EXAMPLES
     if dinkes_url is not None:
         examples.insert(3, _SIGNAL_EXAMPLE)
     if sepeda_keren_url is not None:

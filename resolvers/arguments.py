@@ -49,6 +49,13 @@ MATCHES: dict[str, str] = {
     "Region.schools(level)": "School.level",
     "Query.programmes(filter.year)": "Programme.year",
     "Query.programmes(filter.region)": "Programme.region",
+    # The report narrowed by what the discrepancy itself says: its fact, the agency whose records
+    # disagree, where it is counted (all public fields of a discrepancy).
+    **{
+        f"Query.{field}({name})": target
+        for field in ("discrepancies", "discrepancyCounts")
+        for name, target in (("fact", "Discrepancy.fact"), ("agency", "DiscrepancyValue.agency"), ("region", "Discrepancy.region"))
+    },
     **{
         f"{parent}.feedback(filter.{name})": f"Feedback.{target}"
         for parent in ("Query", "Region", "Agency")
@@ -94,6 +101,7 @@ SHAPES: frozenset[str] = frozenset(
                 "Region.feedback",
                 "Agency.feedback",
                 "Programme.participants",
+                "Query.discrepancies",
             )
             for name in ("first", "after")
         ),

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .programme import ProgrammeParticipation
     from .region import Region
     from .school import Student
+    from .truth import Discrepancy
 
 
 @strawberry.federation.type(
@@ -135,6 +136,19 @@ class Person:
         from .programme import ProgrammeParticipation
 
         return await ProgrammeParticipation.of_person(info, self.nik)
+
+    @strawberry.field(
+        description=(
+            "Where other agencies' records of this person disagree with the registry's (name, birth date, sex, desa, "
+            "alive or dead), each with both values, their systems and which one is the authority; empty if none "
+            "does. Compares the records the caller may follow from the person (`student`: Dapodik). Children's "
+            "data where the other record is a pupil's."
+        )
+    )
+    async def discrepancies(self, info: Info) -> list[Annotated[Discrepancy, strawberry.lazy(".truth")]] | None:
+        from .truth import person_discrepancies
+
+        return await person_discrepancies(info, self)
 
     @classmethod
     async def resolve_reference(cls, info: Info, nik: Any) -> Person | None:

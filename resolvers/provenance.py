@@ -24,6 +24,7 @@ CONNECTIONS = (
     "ProgrammeConnection",
     "ProgrammeParticipationConnection",
     "FeedbackConnection",
+    "DiscrepancyConnection",
 )
 
 #: ``Type.field`` -> the vocabulary entity its resolver asks a source for (its own call).
@@ -77,6 +78,16 @@ SOURCE_FED: dict[str, str] = {
     "Feedback.region": "Region",
     "Feedback.reporter": "Person",
     "Agency.feedback": "Feedback",
+    # one truth: the other agency's records compared with the registry's
+    "Person.discrepancies": "Student",
+    "Discrepancy.person": "Person",
+    "Discrepancy.region": "Region",
+    "DiscrepancyValue.region": "Region",
+    "DiscrepancyCount.region": "Region",
+    "Query.discrepancies": "Student",
+    "Query.discrepancyCounts": "Student",
+    # a report's total is a walk of the whole system it compares
+    "DiscrepancyConnection.totalCount": "Student",
     # subscription events: each is read live, under the subscriber's policy, when it is sent
     "ResidentChange.person": "Person",
     "CaseReportAdded.report": "CaseReport",
@@ -98,7 +109,7 @@ SOURCE_FED: dict[str, str] = {
     **{
         f"{connection}.totalCount": connection.removesuffix("Connection")
         for connection in CONNECTIONS
-        if connection != "ProgrammeParticipationConnection"
+        if connection not in ("ProgrammeParticipationConnection", "DiscrepancyConnection")
     },
 }
 
@@ -109,6 +120,7 @@ NO_SOURCE: frozenset[str] = frozenset(
         "AttendanceDay.total",
         "Person.birthYear",
         "Student.birthYear",
+        "DiscrepancyValue.birthYear",
         # a class's participants are counted from the attendance lists its page was cut from
         "ProgrammeParticipationConnection.totalCount",
         "PageInfo.startCursor",
@@ -126,6 +138,8 @@ FROM_CONFIG: dict[str, str] = {
     "Agency.sources": "Source",
     "Source.agency": "Agency",
     "Feedback.agency": "Agency",
+    "DiscrepancyValue.agency": "Agency",
+    "DiscrepancyCount.agency": "Agency",
 }
 
 #: Fields whose type a protocol fixes, whatever they read: federation's ``_entities: [_Entity]!``

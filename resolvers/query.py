@@ -21,6 +21,7 @@ from .programme import Programme
 from .region import Region
 from .scalars import KK, NIK, NISN, NPSN, RegionCode
 from .school import School, Student
+from .truth import Discrepancy, DiscrepancyCount, Fact, Report, discrepancy_counts, discrepancy_page
 
 #: Shortest name search the sources are asked to run; shorter ones match half the regency.
 MIN_NAME_SEARCH = 3
@@ -53,6 +54,19 @@ class StudentFilter:
 class ProgrammeFilter:
     year: int | None = strawberry.field(default=None, description="Only classes that started in this year.")
     region: RegionCode | None = strawberry.field(default=None, description="Only classes hosted within this region (any level).")
+
+
+#: The arguments of the discrepancy report and its counts.
+FactArg = Annotated[Fact | None, strawberry.argument(description="Only discrepancies of this fact.")]
+AgencyArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Only discrepancies in this agency's records (its code, e.g. `DINDIKPORA`): the side to be corrected."
+    ),
+]
+RegionArg = Annotated[
+    RegionCode | None, strawberry.argument(description="Only discrepancies counted within this region (see `Discrepancy.region`).")
+]
 
 
 def _name_filter(text: str | None) -> list[Filter]:
@@ -190,3 +204,34 @@ class Query:
         return await paginate(
             info.context.loaders.sources, "Student", "nisn", where, first=first, after=after, cursors=info.context.cursors, to_node=Student.from_record
         )
+
+    @strawberry.field(
+        description=(
+            "Where agencies' records of the same persons disagree with the civil registry (the authority for "
+            "identity), a page at a time: each with both values side by side, their systems, the records' "
+            "last-update times and the authority. Read live, page by page, from the agencies' systems (the other "
+            "agency's records in key order, each chunk compared in batched lookups); nothing is stored. Personal "
+            "data: children's data where the records are pupils'."
+        )
+    )
+    async def discrepancies(
+        self,
+        info: Info,
+        fact: FactArg = None,
+        agency: AgencyArg = None,
+        region: RegionArg = None,
+        first: PageSize = 20,
+        after: After = None,
+    ) -> Connection[Discrepancy] | None:
+        return await discrepancy_page(info, Report(fact, agency, region), first=first, after=after)
+
+    @strawberry.field(
+        description=(
+            "The discrepancy report counted per fact, agency and kecamatan, with no person in it: what a role that "
+            "sees persons only masked reads instead of the list. Walks the agencies' systems when asked."
+        )
+    )
+    async def discrepancy_counts(
+        self, info: Info, fact: FactArg = None, agency: AgencyArg = None, region: RegionArg = None
+    ) -> list[DiscrepancyCount] | None:
+        return await discrepancy_counts(info, Report(fact, agency, region))

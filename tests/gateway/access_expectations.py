@@ -107,6 +107,7 @@ LINKS: dict[str, str] = {
     "Person.healthRecord": "health",
     "Person.healthInsurance": "personal",
     "Person.programmes": "disability",
+    "Person.discrepancies": "children",  # the demo's discrepancies are pupils' (Dapodik against the registry)
     "Family.head": "personal",
     "Family.members": "personal",
     "Family.region": "personal",  # Family.* is personal: which desa a family card is in
@@ -129,6 +130,9 @@ LINKS: dict[str, str] = {
     "School.students": "children",
     "Programme.facilitator": "personal",
     "Programme.participants": "disability",
+    # The discrepancy report and its counts (no person in the counts, but small cells).
+    "Query.discrepancies": "children",
+    "Query.discrepancyCounts": "children",
 }
 #: Links from person types that the policy makes public.
 PUBLIC_LINKS = frozenset({"Person.region", "Feedback.agency", "Feedback.region"})
@@ -257,6 +261,13 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
                       "Region.residents", "Region.feedback", "Agency.feedback", "Programme.participants")
         for name in ("first", "after")
     },
+    **{
+        f"Query.{field}({name})": (READS, target)
+        for field in ("discrepancies", "discrepancyCounts")
+        for name, target in (("fact", "Discrepancy.fact"), ("agency", "DiscrepancyValue.agency"), ("region", "Discrepancy.region"))
+    },
+    "Query.discrepancies(first)": (SHAPES, ""),
+    "Query.discrepancies(after)": (SHAPES, ""),
     "School.attendance(from)": (SHAPES, ""),
     "School.attendance(to)": (SHAPES, ""),
 }

@@ -275,6 +275,9 @@ NEVER_HELD = {
     "feedback.reporter.student": "reporters are adults",
     "student.person.programmes": "Sepeda Keren takes adults, not pupils (person.programmes covers the link)",
     "school.students.person.programmes": "Sepeda Keren takes adults, not pupils",
+    # The subjects are ordinary residents, whose records agree: tests/test_discrepancies_access.py asks
+    # about the planted discrepancies, role by role.
+    **{f"{e.name}.discrepancies": "no discrepancy among the subjects" for e in ENTRIES if e.type_name == "Person"},
 }
 
 
@@ -384,7 +387,10 @@ def test_matrix_reaches_every_classed_type_and_every_entry_point() -> None:
     classed = {name.split(".")[0] for name in LEAVES}
     assert classed <= reached, classed - reached
     used = {step for e in ENTRIES for step, _ in e.steps}
-    entry_points = {name for name in LINKS if name.split(".")[0] not in PERSON_TYPES} - {"Query.students"}
+    # The discrepancy report walks Dapodik for each request: tests/test_discrepancies_access.py holds it
+    # to the policy (roles, masks on both sides, the audit) instead of a cell per field here.
+    report = {"Query.discrepancies", "Query.discrepancyCounts"}
+    entry_points = {name for name in LINKS if name.split(".")[0] not in PERSON_TYPES} - {"Query.students"} - report
     # Query.students is reached through its connection entry under its own name.
     assert entry_points - used - {"Query.student"} <= set(), entry_points - used
 
@@ -408,7 +414,7 @@ def test_link_classes_follow_the_derivation_rule() -> None:
     from .access_expectations import STRICTNESS
 
     explicit = {"Person.student", "Person.healthFacility", "Person.healthRecord", "Person.healthInsurance",
-                "Person.programmes", "Feedback.reporter", "Person.region"}
+                "Person.programmes", "Feedback.reporter", "Person.region", "Person.discrepancies"}
     parent_class = {"Person": "personal", "Family": "personal", "Student": "children", "HealthRecord": "health",
                     "HealthInsurance": "personal", "ProgrammeParticipation": "disability", "SessionAttendance": "disability",
                     "Feedback": "public"}

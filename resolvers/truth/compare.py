@@ -1,0 +1,164 @@
+"""Pupils in Dapodik against residents in the registry: the comparisons, one chunk at a time.
+
+Everything here asks by vocabulary entity (``Student``, ``Person``, ``School``, ``Source``);
+which system answers, and which agency runs it, comes from the gateway's catalogue of sources.
+A chunk of pupils costs one batched lookup of their NIKs in the registry, one of the names of
+those without a NIK, and one of the schools of those the registry does not know.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from connectors import Filter, Record, SourceQuery, SourceReader
+
+from ..context import Info
+from ..enums import Sex, enum_or_none
+from .rules import names_differ, values_differ
+from .types import FACT_ORDER, Discrepancy, DiscrepancyValue, Fact
+
+#: The vocabulary entity whose system is the authority for each fact: the civil registry holds
+#: a resident's identity (name, birth date, sex, desa, death, the NIK itself). Dapodik is the
+#: authority for enrolment (school, grade, class), which no other agency records, so it is not
+#: compared; "dead but enrolled" is the registry's death against Dapodik's active enrolment.
+AUTHORITY: Mapping[Fact, str] = {fact: "Person" for fact in Fact}
+
+#: The record each side of a pupil's discrepancy is read from.
+PUPIL, RESIDENT = "Student", "Person"
+
+
+@dataclass(frozen=True)
+class Side:
+    """The system answering one vocabulary entity."""
+
+    source: str
+    system: str | None
+    agency: str
+
+
+async def sides(info: Info, *entities: str) -> dict[str, Side]:
+    """Entity -> the system that answers it, from the gateway's catalogue (entities no system serves are absent)."""
+
+    # The catalogue is the gateway's own configuration, held in memory: asking it costs no system a call.
+    catalogue = await info.context.loaders.sources.fetch(SourceQuery("Source"))
+    out: dict[str, Side] = {}
+    for r in catalogue:
+        for entity in r.get("entities") or ():
+            if entity in entities and entity not in out:
+                out[entity] = Side(str(r["name"]), r.get("system"), str(r.get("agency") or ""))
+    return out
+
+
+async def fetch_in(reader: SourceReader, entity: str, field: str, values: Sequence[Any]) -> Sequence[Record]:
+    """Records of ``entity`` whose ``field`` is one of ``values`` (one source call; none for no values)."""
+
+    if not values:
+        return []
+    return await reader.fetch(SourceQuery(entity, where=(Filter(field, "in", tuple(values)),)))
+
+
+async def compare_pupils(info: Info, pupils: Sequence[Record], found: Mapping[str, Side]) -> list[Discrepancy]:
+    """Every discrepancy between ``pupils`` (Dapodik records) and the registry, in record then fact order."""
+
+    reader = info.context.loaders.sources
+    residents = {r["nik"]: r for r in await fetch_in(reader, RESIDENT, "nik", sorted({p["nik"] for p in pupils if p.get("nik")}))}
+    nameless = sorted({p["name"] for p in pupils if not p.get("nik") and p.get("name")})
+    by_name: dict[str, list[Record]] = defaultdict(list)
+    for r in await fetch_in(reader, RESIDENT, "name", nameless):
+        by_name[r["name"]].append(r)
+    unknown = [p for p in pupils if residents.get(p.get("nik") or "") is None]
+    schools = {s["npsn"]: s for s in await fetch_in(reader, "School", "npsn", sorted({p["school"] for p in unknown if p.get("school")}))}
+    out: list[Discrepancy] = []
+    for pupil in pupils:
+        nik = pupil.get("nik")
+        if nik:
+            resident = residents.get(nik)
+        else:
+            matches = [r for r in by_name.get(pupil.get("name") or "", ()) if _same_person(pupil, r)]
+            resident = matches[0] if len(matches) == 1 else None
+        school = schools.get(pupil.get("school") or "")
+        out.extend(pupil_discrepancies(pupil, resident, found, school_region=school.get("regionCode") if school else None))
+    return out
+
+
+def _same_person(pupil: Record, resident: Record) -> bool:
+    """A resident who is the pupil without a NIK: exactly the same name, birth date and sex."""
+
+    return all(
+        pupil.get(f) is not None and resident.get(f) is not None and not values_differ(_code(pupil.get(f)), _code(resident.get(f)))
+        for f in ("name", "birthDate", "sex")
+    )
+
+
+def pupil_discrepancies(
+    pupil: Record, resident: Record | None, found: Mapping[str, Side], *, school_region: str | None = None
+) -> list[Discrepancy]:
+    """What ``pupil`` (a Dapodik record) and ``resident`` (the registry's, or ``None``) disagree on.
+
+    ``resident`` is the holder of the pupil's NIK or, for a pupil without one, the resident the
+    caller matched by name, birth date and sex.
+    """
+
+    pupil_side, resident_side = found[PUPIL], found[RESIDENT]
+    nik = pupil.get("nik")
+    facts: list[Fact] = []
+    if not nik or resident is None:
+        facts.append(Fact.NIK)
+    else:
+        if names_differ(resident.get("name"), pupil.get("name")):
+            facts.append(Fact.NAME)
+        if values_differ(resident.get("birthDate"), pupil.get("birthDate")):
+            facts.append(Fact.BIRTH_DATE)
+        if values_differ(_code(resident.get("sex")), _code(pupil.get("sex"))):
+            facts.append(Fact.SEX)
+        if _code(resident.get("status")) == "DECEASED":
+            facts.append(Fact.ALIVE)
+    subject = (resident or {}).get("nik") or nik
+    region = (resident or {}).get("regionCode") or school_region
+    out = []
+    for fact in sorted(facts, key=FACT_ORDER.index):
+        authority = found[AUTHORITY[fact]]
+        registry = _value(fact, resident_side, resident, key="nik", subject=subject, authoritative=authority == resident_side)
+        school = _value(fact, pupil_side, pupil, key="nisn", subject=subject, authoritative=authority == pupil_side)
+        values = [registry, school] if registry.authoritative or not school.authoritative else [school, registry]
+        out.append(
+            Discrepancy(
+                fact=fact,
+                values=values,
+                authority=authority.source,
+                subject=subject,
+                person_nik=(resident or {}).get("nik"),
+                region_code=region,
+                agency_code=pupil_side.agency,
+                position=f"{pupil['nisn']}:{FACT_ORDER.index(fact)}",
+            )
+        )
+    return out
+
+
+def _code(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _value(fact: Fact, side: Side, record: Record | None, *, key: str, subject: str | None, authoritative: bool) -> DiscrepancyValue:
+    r: Record = record or {}
+    present = record is not None
+    return DiscrepancyValue(
+        source=side.source,
+        system=side.system,
+        authoritative=authoritative,
+        present=present,
+        record=r.get(key),
+        updated_at=r.get("updatedAt"),
+        name=r.get("name") if fact is Fact.NAME else None,
+        birth_date=r.get("birthDate") if fact is Fact.BIRTH_DATE else None,
+        sex=enum_or_none(Sex, _code(r.get("sex"))) if fact is Fact.SEX else None,
+        alive=(_code(r.get("status")) != "DECEASED" if key == "nik" else True) if fact is Fact.ALIVE and present else None,
+        nik=r.get("nik") if fact is Fact.NIK else None,
+        region_code=r.get("regionCode") if fact is Fact.REGION else None,
+        agency_code=side.agency,
+        subject=subject,
+    )

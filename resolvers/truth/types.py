@@ -1,0 +1,169 @@
+"""The vocabulary of "one truth": a fact two agencies disagree on, each side with its source."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from ..context import Info
+from ..enums import Sex
+from ..scalars import NIK
+
+if TYPE_CHECKING:
+    from ..agency import Agency
+    from ..person import Person
+    from ..region import Region
+
+
+@strawberry.enum(description="A fact about a person that more than one agency records, and that they may disagree on.")
+class Fact(Enum):
+    NAME = strawberry.enum_value(
+        "NAME",
+        description="Full name, compared after normalising case, spacing and gelar (titles before the name, degrees after a comma).",
+    )
+    BIRTH_DATE = strawberry.enum_value("BIRTH_DATE", description="Date of birth, compared exactly.")
+    SEX = strawberry.enum_value("SEX", description="Sex, compared exactly.")
+    REGION = strawberry.enum_value("REGION", description="Desa/kelurahan of residence, compared exactly.")
+    ALIVE = strawberry.enum_value(
+        "ALIVE", description="Alive or dead: the registry records a death while another agency's record is still active."
+    )
+    NIK = strawberry.enum_value(
+        "NIK", description="The NIK: another agency holds one the registry has never issued, or none at all."
+    )
+
+
+#: Facts in the order a record's discrepancies are listed (and paged).
+FACT_ORDER: tuple[Fact, ...] = tuple(Fact)
+
+
+@strawberry.type(
+    description=(
+        "One agency's side of a discrepancy: the value its system holds, which system, when that record last "
+        "changed, and whether that system is the authority for the fact. Only the field of the discrepancy's "
+        "`fact` is set (`name` for NAME, `birthDate` for BIRTH_DATE, ...). Personal data, masked for a role "
+        "exactly as the same field of a person is: both sides of one discrepancy are masked the same way."
+    )
+)
+class DiscrepancyValue:
+    source: str = strawberry.field(description="The gateway's name for the system holding this value (see `Agency.sources`).")
+    system: str | None = strawberry.field(description="The system behind it, e.g. SIAK or Dapodik.")
+    authoritative: bool = strawberry.field(
+        description="Whether this system is the authority for the fact (the registry for identity); the other side is to be corrected."
+    )
+    present: bool = strawberry.field(
+        description="Whether this system holds the person at all; false when, say, the registry has no resident with the other side's NIK."
+    )
+    record: str | None = strawberry.field(
+        description="The record's key in this system: the NIK in the registry, the NISN in Dapodik. Personal data."
+    )
+    updated_at: datetime | None = strawberry.field(
+        description="When this system last changed the record; null where the system keeps no such time (Dapodik)."
+    )
+    name: str | None = strawberry.field(description="NAME: the name as this system writes it.")
+    birth_date: date | None = strawberry.field(description="BIRTH_DATE: the date of birth this system holds.")
+    sex: Sex | None = strawberry.field(description="SEX: the sex this system holds.")
+    alive: bool | None = strawberry.field(
+        description="ALIVE: false where this system records a death, true where its record is active (a pupil enrolled)."
+    )
+    nik: NIK | None = strawberry.field(description="NIK: the NIK this system holds for the person; null if none.")
+    region_code: strawberry.Private[str | None]
+    agency_code: strawberry.Private[str]
+    subject: strawberry.Private[str | None]
+
+    @property
+    def data_subject(self) -> str | None:
+        """The NIK of the person this value is about (read by the gateway's audit)."""
+
+        return self.subject
+
+    @strawberry.field(
+        description="BIRTH_DATE: the year of `birthDate`, all a role that may see the birth date only as its year gets."
+    )
+    def birth_year(self) -> int | None:
+        return self.birth_date.year if isinstance(self.birth_date, date) else None
+
+    @strawberry.field(description="REGION: the desa/kelurahan this system holds.")
+    async def region(self, info: Info) -> Annotated[Region, strawberry.lazy("..region")] | None:
+        from ..region import Region
+
+        return await Region.load(info, self.region_code) if self.region_code else None
+
+    @strawberry.field(description="The agency (OPD) running this system.")
+    async def agency(self, info: Info) -> Annotated[Agency, strawberry.lazy("..agency")] | None:
+        from ..agency import Agency
+
+        return await Agency.load(info, self.agency_code)
+
+
+@strawberry.type(
+    description=(
+        "Two agencies disagree on one fact about one person: both values side by side with their systems, the "
+        "time each record last changed, and which system is the authority for the fact. Computed live from the "
+        "agencies' systems when asked; nothing is stored. Personal data (about a pupil: children's data)."
+    )
+)
+class Discrepancy:
+    fact: Fact = strawberry.field(description="What disagrees.")
+    values: list[DiscrepancyValue] = strawberry.field(
+        description="Each system's value, the authoritative one first."
+    )
+    authority: str | None = strawberry.field(
+        description="The system that is the authority for this fact (the gateway's source name), as configured."
+    )
+    subject: strawberry.Private[str | None]
+    person_nik: strawberry.Private[str | None]
+    region_code: strawberry.Private[str | None]
+    agency_code: strawberry.Private[str]
+    #: Where the discrepancy sits in a report: the record's key in the scanned system, and the fact's rank.
+    position: strawberry.Private[str]
+
+    @property
+    def data_subject(self) -> str | None:
+        """The NIK of the person the discrepancy is about (read by the gateway's audit)."""
+
+        return self.subject
+
+    @strawberry.field(
+        description=(
+            "The resident in the civil registry: the holder of the NIK both sides share or, for a record without a "
+            "NIK, the one resident with exactly its name, birth date and sex; null if there is none."
+        )
+    )
+    async def person(self, info: Info) -> Annotated[Person, strawberry.lazy("..person")] | None:
+        from ..person import Person
+
+        return await Person.load(info, self.person_nik)
+
+    @strawberry.field(
+        description=(
+            "Where the discrepancy is counted: the resident's desa in the registry or, when the registry does not know "
+            "the person, the desa of the record's holder (a pupil's school)."
+        )
+    )
+    async def region(self, info: Info) -> Annotated[Region, strawberry.lazy("..region")] | None:
+        from ..region import Region
+
+        return await Region.load(info, self.region_code)
+
+
+@strawberry.type(description="How many discrepancies of one fact one agency's system has in one kecamatan: no person in it.")
+class DiscrepancyCount:
+    fact: Fact = strawberry.field(description="What disagrees.")
+    count: int = strawberry.field(description="Discrepancies of this fact, agency and kecamatan.")
+    agency_code: strawberry.Private[str]
+    kecamatan_code: strawberry.Private[str | None]
+
+    @strawberry.field(description="The agency whose records disagree with the authority (the side to be corrected).")
+    async def agency(self, info: Info) -> Annotated[Agency, strawberry.lazy("..agency")] | None:
+        from ..agency import Agency
+
+        return await Agency.load(info, self.agency_code)
+
+    @strawberry.field(description="The kecamatan the discrepancies are counted in (see `Discrepancy.region`); null if unknown.")
+    async def region(self, info: Info) -> Annotated[Region, strawberry.lazy("..region")] | None:
+        from ..region import Region
+
+        return await Region.load(info, self.kecamatan_code)
