@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from core import ConfigError
 
 from .base import Filter, Record, SourceInfo, SourceQuery
+from .coalesce import Coalescer
 from .errors import SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
 from .mapping import EntityMapping, parse_entity_mapping
 from .redaction import quiet_client_loggers, redact_numbers
@@ -43,6 +44,11 @@ log = logging.getLogger("satudata.connectors.sql")
 
 #: PostgreSQL allows 32,767 bind parameters per statement; batches above this are split.
 MAX_KEYS_PER_STATEMENT = 10_000
+#: Statements of one shape at the source at once before further lookups of it wait and merge
+#: (``connectors.coalesce``), and the longest a lookup waits for one to return. At 20 concurrent
+#: ``person(nik)`` requests one slot sends 0.8-1.0 statements per request, two 1.8, none 3.0.
+STATEMENTS_IN_FLIGHT_PER_SHAPE = 1
+LOOKUP_MAX_WAIT_S = 0.02
 
 
 class SqlConnector:
@@ -73,6 +79,13 @@ class SqlConnector:
         #: its own per call to give up on it). SQLite's thread is interrupted, which may take a moment.
         self.cancels_promptly = self._driver is not None
         self._reflect_lock = asyncio.Lock()
+        # Concurrent requests' lookups of one shape share a statement while one is in flight.
+        self.coalescer = Coalescer(
+            self._fetch_now,
+            max_keys=MAX_KEYS_PER_STATEMENT,
+            max_in_flight=STATEMENTS_IN_FLIGHT_PER_SHAPE,
+            max_wait_s=LOOKUP_MAX_WAIT_S,
+        )
 
     @classmethod
     def from_settings(cls, name: str, raw: Mapping[str, Any], *, base_dir: Path | None = None) -> SqlConnector:
@@ -127,6 +140,9 @@ class SqlConnector:
         await self.engine.dispose()
 
     async def fetch(self, query: SourceQuery) -> Sequence[Record]:
+        return await self.coalescer.fetch(query)
+
+    async def _fetch_now(self, query: SourceQuery) -> Sequence[Record]:
         mapping = self.entities.get(query.entity)
         if mapping is None:
             raise ConfigError(f"source {self.info.name} does not serve {query.entity}")
@@ -166,7 +182,7 @@ class SqlConnector:
         for start in range(0, len(keys), MAX_KEYS_PER_STATEMENT):
             chunk = Filter(big.field, "in", tuple(keys[start : start + MAX_KEYS_PER_STATEMENT]))
             where = tuple(chunk if f is big else f for f in query.where)
-            records.extend(await self.fetch(_replace_where(query, where)))
+            records.extend(await self._fetch_now(_replace_where(query, where)))
         return records
 
     async def _table(self, mapping: EntityMapping) -> sa.Table:
