@@ -164,6 +164,7 @@ def server_config(app: Any, settings: GatewaySettings, *, host: str, port: int, 
         port=port,
         http=GuardedHttpToolsProtocol,
         ws="websockets-sansio",  # graphql-transport-ws at /graphql (gateway.subscriptions)
+        ws_max_size=settings.max_body_bytes,  # a subscribe message is held to what a POST body may be
         limit_concurrency=settings.max_concurrency,
         timeout_keep_alive=max(1, round(settings.keep_alive_timeout_s)),
         proxy_headers=bool(trusted),

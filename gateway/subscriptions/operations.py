@@ -19,7 +19,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,9 +115,9 @@ class Single:
 
 @dataclass
 class Stream:
-    """A running subscription: its responses, one per delivered event."""
+    """A running subscription: its responses, one per delivered event (close with ``events.aclose()``)."""
 
-    events: AsyncIterator[dict[str, Any]]
+    events: AsyncGenerator[dict[str, Any], None]
     close: Callable[[], Any]
 
 
@@ -240,16 +240,10 @@ class Operations:
         except BaseException:
             release()
             raise
-        source: Any = stream
-        events = self._events(carrier, params, admission, document, source, release)
-
-        def close() -> None:
-            release()
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                asyncio.ensure_future(aclose())
-
-        return Stream(events, close)
+        events = self._events(carrier, params, admission, document, stream, release)
+        # Closing ``events`` closes the source stream (its finally); ``close`` only frees the client's count
+        # at once, for a transport that stops reading before it can close the generator.
+        return Stream(events, release)
 
     async def _events(
         self,
@@ -259,7 +253,7 @@ class Operations:
         document: Any,
         source: Any,
         release: Callable[[], None],
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         try:
             while True:
                 try:

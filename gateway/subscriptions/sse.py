@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -85,7 +85,9 @@ class GraphQLOverSSE:
             self._stream(opened.events, opened.close, expiry), media_type=EVENT_STREAM, headers=_STREAM_HEADERS
         )
 
-    async def _stream(self, events: AsyncIterator[dict[str, Any]], close: Any, expiry: float | None) -> AsyncIterator[bytes]:
+    async def _stream(
+        self, events: AsyncGenerator[dict[str, Any], None], close: Any, expiry: float | None
+    ) -> AsyncIterator[bytes]:
         """The events as SSE, with keep-alive comments, until the subscription or the credential ends."""
 
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=1)
@@ -126,7 +128,7 @@ class GraphQLOverSSE:
                 await task
             close()
             with contextlib.suppress(BaseException):
-                await events.aclose()  # type: ignore[attr-defined]
+                await events.aclose()
 
 
 _STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}

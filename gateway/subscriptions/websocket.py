@@ -254,7 +254,7 @@ class Connection:
             if stream is not None:
                 stream.close()
                 with contextlib.suppress(BaseException):
-                    await stream.events.aclose()  # type: ignore[attr-defined]
+                    await stream.events.aclose()
 
     async def send(self, message: Mapping[str, Any]) -> None:
         async with self._send_lock:

@@ -195,3 +195,22 @@ async def test_case_reports_added_gives_the_line_read_live_from_the_health_offic
         await asyncio.to_thread(world.feed.publish_now, change(key, "ADDED", desa, entity="CaseReport"))
         message = await receive(ws)
     assert message["payload"] == {"data": {"caseReportsAdded": {"report": line}}}
+
+
+async def test_a_subscription_deeper_than_the_limit_is_refused_before_its_stream_starts(world: World) -> None:
+    nested = "nik " + "family { members { " * 10 + "nik" + " } }" * 10
+    ws = await initialised(world)
+    async with ws:
+        await send(ws, {"id": "deep", "type": "subscribe", "payload": {
+            "query": "subscription { residentChanges(region: \"35.03.08\") { person { %s } } }" % nested}})
+        message = await receive(ws)
+    assert message["type"] == "error" and message["payload"][0]["extensions"]["code"] == "QUERY_TOO_DEEP"
+    assert world.feed.subscriber_count("Person") == 0
+
+
+async def test_a_subscribe_message_larger_than_a_post_body_may_be_ends_the_socket(world: World) -> None:
+    ws = await initialised(world)
+    async with ws:
+        await send(ws, {"id": "big", "type": "subscribe", "payload": {"query": "{ __typename }", "extensions": {"pad": "x" * 2_000_000}}})
+        code, _ = await closed_with(ws)
+    assert code == 1009  # message too big
