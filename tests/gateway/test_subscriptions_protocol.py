@@ -214,3 +214,84 @@ async def test_a_subscribe_message_larger_than_a_post_body_may_be_ends_the_socke
         await send(ws, {"id": "big", "type": "subscribe", "payload": {"query": "{ __typename }", "extensions": {"pad": "x" * 2_000_000}}})
         code, _ = await closed_with(ws)
     assert code == 1009  # message too big
+
+
+async def test_an_event_that_cannot_be_audited_is_withheld_and_ends_the_subscription(world: World, tmp_path: Any) -> None:
+    import asyncio
+    import tomllib
+    import uuid
+
+    import asyncpg
+
+    from demo.gateway_config import render_config
+    from gateway import GatewaySettings, create_app
+    from gateway.server import server_config
+
+    from ..conftest import PG_ADMIN, _create_pg, _drop_pg, service_missing
+    from ..support.server import free_port, serve_in_thread
+    from .test_subscriptions_npm_clients import ServerLoopFeed
+
+    name = f"satudata_test_subaudit_{uuid.uuid4().hex[:8]}"
+    try:
+        await _create_pg(name)
+    except (OSError, asyncpg.PostgresError) as exc:
+        service_missing("PostgreSQL", exc)
+    education = str(world.registry_db).replace("dispendukcapil", "dinas-pendidikan")
+    config = tomllib.loads(render_config(registry_url=f"sqlite+aiosqlite:///{world.registry_db}",
+                                         education_url=f"sqlite+aiosqlite:///{education}", samples={"npsn": world.npsn}, access=True))
+    config["audit"] = {"url": PG_ADMIN.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{name}", "timeout_s": 2}
+    config["ratelimit"] = {"requests_per_minute": 6000, "burst": 1000}
+    settings = GatewaySettings.from_dict(config)
+    feed = ServerLoopFeed()
+    uvicorn_config = server_config(create_app(settings, changes=feed), settings, host="127.0.0.1", port=free_port(), log_level="critical")
+    nik, desa = world.resident_in(WATULIMO)
+    try:
+        with serve_in_thread(uvicorn_config, name="subscriptions-audit-gateway", stop_timeout_s=20) as url:
+            ws = await connect(url.replace("http://", "ws://") + "/graphql", subprotocols=[PROTOCOL])  # type: ignore[list-item]
+            async with ws:
+                await send(ws, {"type": "connection_init", "payload": headers_of("registry_officer")})
+                assert (await receive(ws))["type"] == "connection_ack"
+                await send(ws, {"id": "1", "type": "subscribe", "payload": {
+                    "query": "subscription { residentChanges(region: \"35.03.08\") { kind person { nik name } } }"}})
+                for _ in range(200):
+                    if feed.subscriber_count("Person"):
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.to_thread(feed.publish_now, change(nik, "UPDATED", desa))
+                first = await receive(ws)
+                assert first["type"] == "next" and first["payload"]["data"]["residentChanges"]["person"]["nik"] == nik
+                admin = await asyncpg.connect(PG_ADMIN)
+                try:
+                    await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                    await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+                finally:
+                    await admin.close()
+                await asyncio.to_thread(feed.publish_now, change(nik, "DIED", desa))
+                second = await receive(ws, timeout_s=20)
+                assert second["type"] == "error" and second["payload"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE"
+                assert nik not in json.dumps(second)
+                for _ in range(100):
+                    if not feed.subscriber_count("Person"):
+                        break
+                    await asyncio.sleep(0.05)
+                assert feed.subscriber_count("Person") == 0
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN)
+        try:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        finally:
+            await admin.close()
+        await _drop_pg(name)
+
+
+async def test_personal_data_needs_a_declared_purpose_as_for_a_query(world: World) -> None:
+    ws = await connect(socket_url(world), subprotocols=[PROTOCOL])  # type: ignore[list-item]
+    async with ws:
+        await send(ws, {"type": "connection_init", "payload": {"X-API-Key": CLIENTS["registry_officer"].key}})
+        assert await receive(ws) == {"type": "connection_ack"}
+        await send(ws, {"id": "p", "type": "subscribe",
+                        "payload": {"query": "subscription { residentChanges(region: \"35.03.08\") { kind } }"}})
+        message = await receive(ws)
+        assert await receive(ws) == {"id": "p", "type": "complete"}
+    assert message["type"] == "next" and message["payload"]["errors"][0]["extensions"]["code"] == "PURPOSE_REQUIRED"
+    assert world.feed.subscriber_count("Person") == 0
