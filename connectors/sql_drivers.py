@@ -158,8 +158,14 @@ class DriverExecutor:
                 await self._connections.discard(fairy)
 
     async def aclose(self) -> None:
-        """Give the held connections back to the pool (before the engine is disposed)."""
+        """Give the held connections back to the pool (before the engine is disposed).
 
+        Cancellations still being sent finish first (each is bounded by the pool timeout), so
+        none of them takes a connection from an engine that is being disposed.
+        """
+
+        if self._cancelling:
+            await asyncio.wait(tuple(self._cancelling), timeout=self._connections.timeout_s)
         await self._connections.close()
 
     def _cancel_in_background(self, session: int) -> None:

@@ -46,6 +46,9 @@ class HeldConnections:
         self._idle: list[Any] = []
         self._held = 0  # checked out of SQLAlchemy's pool: idle here or in use
         self._waiters: deque[asyncio.Future[Any]] = deque()
+        self._closed = False
+        #: Returns of connections to SQLAlchemy still running (a reference, so none is collected half-way).
+        self._returning: set[asyncio.Task[Any]] = set()
 
     @property
     def held(self) -> int:
@@ -56,10 +59,13 @@ class HeldConnections:
     async def take(self) -> Any:
         """A connection: an idle one, a new one while under capacity, else the next one released.
 
-        Raises what SQLAlchemy raises when it cannot open one, and ``sqlalchemy.exc.TimeoutError``
-        after ``pool_timeout`` seconds of waiting.
+        Raises what SQLAlchemy raises when it cannot open one, ``sqlalchemy.exc.TimeoutError``
+        after ``pool_timeout`` seconds of waiting, and ``sqlalchemy.exc.InvalidRequestError``
+        once closed (a connection opened then would never be given back).
         """
 
+        if self._closed:
+            raise sa_exc.InvalidRequestError("the source's connections are closed")
         while self._idle:
             fairy = self._idle.pop()
             if not self._stale(fairy):
@@ -85,6 +91,10 @@ class HeldConnections:
     def release(self, fairy: Any) -> None:
         """Hand a healthy connection to the next waiting fetch, or keep it idle, or return it."""
 
+        if self._closed:  # a fetch that was running when the source closed: straight back to SQLAlchemy
+            self._held -= 1
+            self._return_in_background(fairy)
+            return
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -103,12 +113,18 @@ class HeldConnections:
         await self._drop(fairy)
 
     async def close(self) -> None:
-        """Return every idle connection to SQLAlchemy's pool (before the engine is disposed)."""
+        """Return every idle connection to SQLAlchemy's pool (before the engine is disposed).
 
+        A connection still in use goes back when its fetch releases it; none is taken after this.
+        """
+
+        self._closed = True
         idle, self._idle = self._idle, []
         for fairy in idle:
             self._held -= 1
             await greenlet_spawn(fairy.close)
+        if self._returning:
+            await asyncio.gather(*tuple(self._returning), return_exceptions=True)
 
     async def _open(self, *, reserved: bool = False) -> Any:
         if not reserved:
@@ -160,9 +176,5 @@ class HeldConnections:
 
     def _return_in_background(self, fairy: Any) -> None:
         task = asyncio.ensure_future(greenlet_spawn(fairy.close))
-        _returning.add(task)
-        task.add_done_callback(_returning.discard)
-
-
-#: Returns of overflow connections still running (a reference, so the task is not collected half-way).
-_returning: set[asyncio.Task[Any]] = set()
+        self._returning.add(task)
+        task.add_done_callback(self._returning.discard)

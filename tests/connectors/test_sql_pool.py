@@ -203,3 +203,34 @@ async def _one_key(backend: Backend) -> None:
         assert await connector.fetch(SourceQuery("Person", where=(Filter("nik", "in", ("3503999999999999",)),))) == []
     finally:
         await connector.aclose()
+
+
+def test_closing_a_source_leaves_no_connection_checked_out(postgresql_backend: Backend) -> None:
+    """A fetch running at close and a cancellation still being sent both give their connection back.
+
+    Either would otherwise keep a connection checked out of a disposed engine until the garbage
+    collector found it (SQLAlchemy then warns, at some later, unrelated moment).
+    """
+
+    asyncio.run(_close_while_busy(postgresql_backend))
+
+
+async def _close_while_busy(backend: Backend) -> None:
+    connector = SqlConnector.from_settings("siak", _siak(backend, pool_size=2))
+    held = connector._driver._connections  # type: ignore[union-attr]
+    pool = connector.engine.sync_engine.pool
+    running = await held.take()
+    slow = asyncio.ensure_future(connector.fetch(SourceQuery("Person", limit=1)))  # takes the second
+    await asyncio.sleep(0.05)
+    slow.cancel()  # abandoned mid-statement: a cancellation goes to the server in the background
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    await connector._driver.aclose()  # type: ignore[union-attr]
+    assert pool.checkedout() == 1  # only the one this test holds: the cancellation's went back
+    held.release(running)  # a fetch that ends after the close: its connection goes back, not idle
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert pool.checkedout() == 0
+    with pytest.raises(sa.exc.InvalidRequestError):
+        await held.take()
+    await connector.engine.dispose()
