@@ -72,9 +72,20 @@ class ConnectorRegistry:
         agencies: Sequence[Mapping[str, Any]] = (),
         *,
         base_dir: Path | None = None,
+        authority: Mapping[str, str] | None = None,
     ) -> ConnectorRegistry:
-        """Build every connector from the config's ``[sources.*]`` and ``[[agencies]]`` tables."""
+        """Build every connector from the config's ``[sources.*]`` and ``[[agencies]]`` tables.
 
+        ``authority`` (``[discrepancies.authority]``: fact -> source name) joins the catalogue as the
+        ``Authority`` entity, which the discrepancy report reads.
+        """
+
+        for fact, source in (authority or {}).items():
+            if source not in sources:
+                raise ConfigError(
+                    f"discrepancies.authority.{fact} is {source!r}, which no [sources.*] table defines "
+                    f"(known: {sorted(sources)})"
+                )
         connectors: list[Connector] = []
         for name, raw in sources.items():
             kind = raw.get("kind")
@@ -92,7 +103,7 @@ class ConnectorRegistry:
                     f"sources.{connector.info.name}.agency is {connector.info.agency!r}, "
                     f"which no [[agencies]] entry defines (known: {sorted(known)})"
                 )
-        return cls(connectors, catalog=_catalog(agencies, [c.info for c in connectors]))
+        return cls(connectors, catalog=_catalog(agencies, [c.info for c in connectors], authority or {}))
 
     async def start(self) -> None:
         for connector in self.connectors:
@@ -218,7 +229,9 @@ def _check_sqlite_file(name: str, raw: Mapping[str, Any], base_dir: Path | None)
         )
 
 
-def _catalog(agencies: Sequence[Mapping[str, Any]], sources: Sequence[SourceInfo]) -> InMemoryConnector:
+def _catalog(
+    agencies: Sequence[Mapping[str, Any]], sources: Sequence[SourceInfo], authority: Mapping[str, str] | None = None
+) -> InMemoryConnector:
     agency_records = [
         {
             "code": str(a["code"]),
@@ -244,6 +257,11 @@ def _catalog(agencies: Sequence[Mapping[str, Any]], sources: Sequence[SourceInfo
         kind="memory",
         agency="",
         description="The gateway's own configuration: agencies and their sources.",
-        entities=("Agency", "Source"),
+        entities=("Agency", "Source", "Authority"),
     )
-    return InMemoryConnector(info, {"Agency": agency_records, "Source": source_records}, {"Agency": "code", "Source": "name"})
+    authority_records = [{"fact": fact, "source": source} for fact, source in sorted((authority or {}).items())]
+    return InMemoryConnector(
+        info,
+        {"Agency": agency_records, "Source": source_records, "Authority": authority_records},
+        {"Agency": "code", "Source": "name", "Authority": "fact"},
+    )

@@ -178,6 +178,17 @@ nisn = "nisn"
 school = "npsn"
 date = "tanggal"
 status = {{ column = "status", values = {{ H = "PRESENT", S = "SICK", I = "PERMITTED", A = "ABSENT" }} }}
+
+# Where the OPDs' records of one person disagree (the `discrepancies` report), which system is
+# the authority for each fact: the civil registry for identity. The other side is the one to
+# correct (README, "One truth"). A fact left out falls to the system answering Person.
+[discrepancies.authority]
+NAME = "siak"
+BIRTH_DATE = "siak"
+SEX = "siak"
+REGION = "siak"
+ALIVE = "siak"
+NIK = "siak"
 '''
 
 #: (title, query, {variable: sample key}) of each preloaded GraphiQL example.

@@ -62,7 +62,12 @@ def create_app(
     the gateway builds its own (``gateway.subscriptions.feed.change_feed``) and closes it at
     shutdown; a feed given here stays the caller's to close."""
 
-    registry = ConnectorRegistry.from_config(settings.sources, settings.agencies, base_dir=settings.base_dir)
+    registry = ConnectorRegistry.from_config(
+        settings.sources,
+        settings.agencies,
+        base_dir=settings.base_dir,
+        authority=(settings.raw.get("discrepancies") or {}).get("authority"),
+    )
     access = AccessControl.from_config(settings.raw, base_dir=settings.base_dir, production=settings.production)
     limits = QueryLimits.from_config(settings.raw.get("limits"))
     persisted = PersistedDocuments.from_settings(

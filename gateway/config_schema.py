@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from connectors import SOURCE_OPTIONS, ResiliencePolicy
 
+from resolvers.truth.types import FACT_NAMES
+
 from .access.audit.settings import AUDIT
 from .access.auth.principal import ATTRIBUTES
 from .access.auth.settings import AUTH, CLIENT
@@ -97,13 +99,28 @@ AGENCY = Table(
     ),
 )
 
+# -- [discrepancies] (resolvers.truth) ---------------------------------------------------------
+
+DISCREPANCIES = Table(
+    description="Where OPDs' records of one person disagree (`discrepancies`): which system is the authority "
+    "for each fact.",
+    keys=(
+        Key("authority", Table(
+            description="Fact -> the source (a [sources.NAME]) that is its authority; the other side of a "
+            "discrepancy is the one to correct.",
+            keys=tuple(Key(fact, NAME, f"The authority for {fact}.", default_doc="the source answering Person")
+                       for fact in FACT_NAMES),
+        ), "Fact -> its authority.", {}),
+    ),
+)
+
 # -- [sources.NAME] ----------------------------------------------------------------------------
 
 #: The vocabulary entities a source may serve: those the resolvers ask the registry for (and the
 #: catalog's Agency and Source). A name outside it would be mapped and never asked for, silently;
 #: tests/gateway/test_config_tree.py keeps it equal to what resolvers/ and the demo config name.
 VOCABULARY_ENTITIES = (
-    "Agency", "Attendance", "CaseReport", "Family", "Feedback", "HealthFacility", "HealthInsurance", "Patient",
+    "Agency", "Attendance", "Authority", "CaseReport", "Family", "Feedback", "HealthFacility", "HealthInsurance", "Patient",
     "Person", "Programme", "ProgrammeAttendance", "ProgrammeParticipant", "ProgrammeSession", "Region", "School",
     "Source", "Student",
 )  # fmt: skip
@@ -427,6 +444,7 @@ TABLES: dict[str, Key] = {
         Key("sources", MapOf(SOURCE, name="NAME"), "One table per source system, [sources.NAME].", required=True),
         Key("graphiql", GRAPHIQL, GRAPHIQL.description, {}),
         Key("policy", POLICY, POLICY.description, default_doc="none: every field public"),
+        Key("discrepancies", DISCREPANCIES, DISCREPANCIES.description, {}),
         Key("clients", ArrayOf(CLIENT), "API-key clients, as [[clients]].", []),
         Key("auth", AUTH, AUTH.description, {}),
         Key("audit", AUDIT, AUDIT.description, default_doc="audit.sqlite beside the config file"),

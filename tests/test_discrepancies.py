@@ -187,6 +187,60 @@ async def test_at_the_demos_scale_every_planted_quirk_is_found_and_nothing_else(
     assert found == planted and len(planted) > 300
 
 
+async def test_the_authority_for_each_fact_is_configuration(sqlite_backend: Backend, planted) -> None:  # type: ignore[no-untyped-def]
+    from .conftest import gateway_config, open_gateway
+
+    config = gateway_config(sqlite_backend)
+    assert config["discrepancies"]["authority"]["NAME"] == "siak"  # the demo's config says it out loud
+    config["discrepancies"]["authority"]["NAME"] = "dapodik"  # a regency that trusts the schools' spelling
+    async for gateway in open_gateway(config):
+        items = await walk(gateway)
+    names = [i for i in items if i["fact"] == "NAME"]
+    assert names and all(i["authority"] == "dapodik" and i["values"][0]["source"] == "dapodik" for i in names)
+    assert all(i["values"][0]["authoritative"] and not i["values"][1]["authoritative"] for i in names)
+    assert all(i["authority"] == "siak" and i["values"][0]["source"] == "siak" for i in items if i["fact"] != "NAME")
+    assert len(items) == len(planted)  # who is authoritative changes no finding
+
+
+@pytest.mark.parametrize(
+    "authority,complaint",
+    [({"NAME": "kemendagri"}, "discrepancies.authority.NAME is 'kemendagri'"), ({"NAMA": "siak"}, "NAMA")],
+)
+def test_an_authority_the_gateway_cannot_name_is_refused_at_start(sqlite_backend: Backend, authority, complaint) -> None:  # type: ignore[no-untyped-def]
+    from core import ConfigError
+    from gateway import GatewaySettings, create_app
+
+    from .conftest import gateway_config
+
+    config = gateway_config(sqlite_backend)
+    config["discrepancies"] = {"authority": authority}
+    with pytest.raises(ConfigError, match=complaint):
+        create_app(GatewaySettings.from_dict(config))
+
+
+async def test_a_failing_dapodik_costs_only_the_discrepancies(sqlite_backend: Backend, planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from .conftest import gateway_config, open_gateway
+    from .support.sqlite import sqlite_file
+
+    copy = tmp_path / "dapodik.sqlite"
+    shutil.copy(sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///"), copy)
+    config = gateway_config(Backend("sqlite", sqlite_backend.registry_url, f"sqlite+aiosqlite:///{copy}"))
+    _, q = next(v for v in planted.values() if v[0] == "deceased_enrolled")
+    async for gateway in open_gateway(config):
+        with sqlite_file(copy) as conn:  # the pupils' table goes away under the running gateway
+            conn.execute("ALTER TABLE peserta_didik RENAME TO peserta_didik_lama")
+        answer = await gateway.query(
+            "query($nik: NIK!) { person(nik: $nik) { name status discrepancies { fact } } discrepancyCounts { count } }",
+            {"nik": q["nik"]},
+        )
+    assert answer["data"]["person"]["name"] and answer["data"]["person"]["status"] == "DECEASED"
+    assert answer["data"]["person"]["discrepancies"] is None and answer["data"]["discrepancyCounts"] is None
+    assert {tuple(e["path"]) for e in answer["errors"]} == {("person", "discrepancies"), ("discrepancyCounts",)}
+    assert {e["extensions"].get("source") for e in answer["errors"]} == {"dapodik"}
+
+
 # -- the rules ----------------------------------------------------------------------------------
 
 

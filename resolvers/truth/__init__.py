@@ -2,7 +2,7 @@
 
 Facts several agencies hold about one person (name, birth date, sex, desa, alive or dead, the
 NIK itself) are compared live, by the rules of ``rules``, between the civil registry (the
-authority for identity, ``compare.AUTHORITY``) and the other agencies' systems; nothing is
+authority for identity unless ``[discrepancies.authority]`` names another) and the other agencies' systems; nothing is
 copied. ``Person.discrepancies`` compares one person; the ``discrepancies`` report and its
 ``discrepancyCounts`` walk the other system's records page by page (``report``).
 

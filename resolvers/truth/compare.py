@@ -20,11 +20,12 @@ from ..enums import Sex, enum_or_none
 from .rules import names_differ, values_differ
 from .types import FACT_ORDER, Discrepancy, DiscrepancyValue, Fact
 
-#: The vocabulary entity whose system is the authority for each fact: the civil registry holds
-#: a resident's identity (name, birth date, sex, desa, death, the NIK itself). Dapodik is the
-#: authority for enrolment (school, grade, class), which no other agency records, so it is not
-#: compared; "dead but enrolled" is the registry's death against Dapodik's active enrolment.
-AUTHORITY: Mapping[Fact, str] = {fact: "Person" for fact in Fact}
+#: Without ``[discrepancies.authority]`` in the config, the authority for every fact is the system
+#: answering this entity: the civil registry holds a resident's identity (name, birth date, sex,
+#: desa, death, the NIK itself). Dapodik is the authority for enrolment (school, grade, class),
+#: which no other agency records, so it is not compared; "dead but enrolled" is the registry's
+#: death against Dapodik's active enrolment.
+DEFAULT_AUTHORITY = "Person"
 
 #: The record each side of a pupil's discrepancy is read from.
 PUPIL, RESIDENT = "Student", "Person"
@@ -39,17 +40,44 @@ class Side:
     agency: str
 
 
-async def sides(info: Info, *entities: str) -> dict[str, Side]:
-    """Entity -> the system that answers it, from the gateway's catalogue (entities no system serves are absent)."""
+@dataclass(frozen=True)
+class Catalogue:
+    """What the gateway's configuration says about the systems a comparison reads."""
+
+    #: Entity -> the system answering it (entities no system serves are absent).
+    sides: Mapping[str, Side]
+    #: Fact -> the source name configured as its authority (``[discrepancies.authority]``).
+    authority: Mapping[Fact, str]
+
+    def __contains__(self, entity: str) -> bool:
+        return entity in self.sides
+
+    def __getitem__(self, entity: str) -> Side:
+        return self.sides[entity]
+
+    def authority_of(self, fact: Fact) -> str | None:
+        """The source name of the fact's authority: configured, else the system answering ``Person``."""
+
+        configured = self.authority.get(fact)
+        if configured is not None:
+            return configured
+        default = self.sides.get(DEFAULT_AUTHORITY)
+        return default.source if default is not None else None
+
+
+async def sides(info: Info, *entities: str) -> Catalogue:
+    """The systems answering ``entities`` and each fact's authority, from the gateway's catalogue."""
 
     # The catalogue is the gateway's own configuration, held in memory: asking it costs no system a call.
-    catalogue = await info.context.loaders.sources.fetch(SourceQuery("Source"))
-    out: dict[str, Side] = {}
+    reader = info.context.loaders.sources
+    catalogue = await reader.fetch(SourceQuery("Source"))
+    found: dict[str, Side] = {}
     for r in catalogue:
         for entity in r.get("entities") or ():
-            if entity in entities and entity not in out:
-                out[entity] = Side(str(r["name"]), r.get("system"), str(r.get("agency") or ""))
-    return out
+            if entity in (*entities, DEFAULT_AUTHORITY) and entity not in found:
+                found[entity] = Side(str(r["name"]), r.get("system"), str(r.get("agency") or ""))
+    authority = {Fact[r["fact"]]: str(r["source"]) for r in await reader.fetch(SourceQuery("Authority")) if r.get("fact") in Fact.__members__}
+    return Catalogue(found, authority)
 
 
 async def fetch_in(reader: SourceReader, entity: str, field: str, values: Sequence[Any]) -> Sequence[Record]:
@@ -60,7 +88,7 @@ async def fetch_in(reader: SourceReader, entity: str, field: str, values: Sequen
     return await reader.fetch(SourceQuery(entity, where=(Filter(field, "in", tuple(values)),)))
 
 
-async def compare_pupils(info: Info, pupils: Sequence[Record], found: Mapping[str, Side]) -> list[Discrepancy]:
+async def compare_pupils(info: Info, pupils: Sequence[Record], found: Catalogue) -> list[Discrepancy]:
     """Every discrepancy between ``pupils`` (Dapodik records) and the registry, in record then fact order."""
 
     reader = info.context.loaders.sources
@@ -94,7 +122,7 @@ def _same_person(pupil: Record, resident: Record) -> bool:
 
 
 def pupil_discrepancies(
-    pupil: Record, resident: Record | None, found: Mapping[str, Side], *, school_region: str | None = None
+    pupil: Record, resident: Record | None, found: Catalogue, *, school_region: str | None = None
 ) -> list[Discrepancy]:
     """What ``pupil`` (a Dapodik record) and ``resident`` (the registry's, or ``None``) disagree on.
 
@@ -120,15 +148,15 @@ def pupil_discrepancies(
     region = (resident or {}).get("regionCode") or school_region
     out = []
     for fact in sorted(facts, key=FACT_ORDER.index):
-        authority = found[AUTHORITY[fact]]
-        registry = _value(fact, resident_side, resident, key="nik", subject=subject, authoritative=authority == resident_side)
-        school = _value(fact, pupil_side, pupil, key="nisn", subject=subject, authoritative=authority == pupil_side)
+        authority = found.authority_of(fact)
+        registry = _value(fact, resident_side, resident, key="nik", subject=subject, authoritative=authority == resident_side.source)
+        school = _value(fact, pupil_side, pupil, key="nisn", subject=subject, authoritative=authority == pupil_side.source)
         values = [registry, school] if registry.authoritative or not school.authoritative else [school, registry]
         out.append(
             Discrepancy(
                 fact=fact,
                 values=values,
-                authority=authority.source,
+                authority=authority,
                 subject=subject,
                 person_nik=(resident or {}).get("nik"),
                 region_code=region,

@@ -37,6 +37,8 @@ class Fact(Enum):
 
 #: Facts in the order a record's discrepancies are listed (and paged).
 FACT_ORDER: tuple[Fact, ...] = tuple(Fact)
+#: Their names, as ``[discrepancies.authority]`` in the gateway's config names them.
+FACT_NAMES: tuple[str, ...] = tuple(f.name for f in Fact)
 
 
 @strawberry.type(
