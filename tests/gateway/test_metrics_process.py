@@ -20,7 +20,7 @@ from gateway.access.limits.gate import HeavyQueryGate
 from gateway.metrics import GatewayMetrics
 
 from ..conftest import Backend, gateway_config, open_gateway
-from .test_workers import Cluster, alive, cluster, redis_reachable  # noqa: F401 (fixtures)
+from .test_workers import REPLACE_S, Cluster, alive, cluster, redis_reachable  # noqa: F401 (fixtures)
 
 
 def samples(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -111,7 +111,7 @@ def test_with_workers_each_live_worker_has_its_process_series_and_gc_counts_add_
     dead = min(workers)
     os.kill(dead, signal.SIGKILL)
     cluster.ask_until(lambda: dead not in (w := cluster.worker_requests()) and len([p for p, n in w.items() if n]) == 2,
-                      within_s=30, what="the killed worker replaced")
+                      within_s=REPLACE_S, what="the killed worker replaced")
     now = set(cluster.worker_requests())
     series = {int(dict(labels)["pid"]) for labels in cluster.metrics()["process_resident_memory_bytes"]}
     assert series == now and dead not in series and not alive(dead)

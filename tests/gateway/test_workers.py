@@ -29,7 +29,7 @@ from gateway import GatewaySettings
 from gateway.access.auth import key_sha256
 from gateway.cli import main
 from gateway.metrics import GatewayMetrics
-from gateway.workers import check_shared_state
+from gateway.workers import WORKER_READY_S, check_shared_state
 
 from ..conftest import Backend, _free_port, service_missing
 from .test_door_server import read_until_closed, status_of
@@ -40,6 +40,10 @@ SUBJECT_KEY = "test-only-audit-subject-key-for-workers-0123456789"
 PURPOSE = "tugas"
 #: Starting two workers on a busy two-core machine: each imports the gateway and builds its schema.
 START_S = 90
+#: A killed worker's replacement answering: uvicorn's supervisor pings each worker in turn and
+#: waits up to WORKER_READY_S for the answer, so a worker killed while its ping is out is seen
+#: dead only then (the pipe stays open in the parent); then the new worker starts.
+REPLACE_S = WORKER_READY_S + START_S
 
 
 # --- which configs may run with N > 1 ----------------------------------------------------------
@@ -390,7 +394,7 @@ def test_two_workers_share_the_socket_the_metrics_and_the_audit_chain(
     # A worker killed outright is replaced, and nothing sent meanwhile fails.
     os.kill(first, signal.SIGKILL)
     cluster.ask_until(lambda: first not in (w := cluster.worker_requests()) and len([p for p, n in w.items() if n]) == 2,
-                      within_s=30, what="the killed worker replaced")
+                      within_s=REPLACE_S, what="the killed worker replaced")
     (replacement,) = set(cluster.worker_requests()) - {second}
     assert replacement not in (first, second) and alive(replacement)
     # The dead worker's requests still count in the totals: they never go back.
