@@ -89,26 +89,44 @@ async def fetch_in(reader: SourceReader, entity: str, field: str, values: Sequen
 
 
 async def compare_pupils(info: Info, pupils: Sequence[Record], found: Catalogue) -> list[Discrepancy]:
-    """Every discrepancy between ``pupils`` (Dapodik records) and the registry, in record then fact order."""
+    """Every discrepancy between ``pupils`` (Dapodik records) and the registry, in record then fact order.
+
+    A pupil without a NIK is a discrepancy whoever they are; who they are in the registry is
+    looked up only for the items a page shows (``match_nameless``), since finding a resident by
+    name is a search the registry may not have an index for.
+    """
 
     reader = info.context.loaders.sources
     residents = {r["nik"]: r for r in await fetch_in(reader, RESIDENT, "nik", sorted({p["nik"] for p in pupils if p.get("nik")}))}
-    nameless = sorted({p["name"] for p in pupils if not p.get("nik") and p.get("name")})
-    by_name: dict[str, list[Record]] = defaultdict(list)
-    for r in await fetch_in(reader, RESIDENT, "name", nameless):
-        by_name[r["name"]].append(r)
     unknown = [p for p in pupils if residents.get(p.get("nik") or "") is None]
     schools = {s["npsn"]: s for s in await fetch_in(reader, "School", "npsn", sorted({p["school"] for p in unknown if p.get("school")}))}
     out: list[Discrepancy] = []
     for pupil in pupils:
-        nik = pupil.get("nik")
-        if nik:
-            resident = residents.get(nik)
-        else:
-            matches = [r for r in by_name.get(pupil.get("name") or "", ()) if _same_person(pupil, r)]
-            resident = matches[0] if len(matches) == 1 else None
         school = schools.get(pupil.get("school") or "")
+        resident = residents.get(pupil.get("nik") or "")
         out.extend(pupil_discrepancies(pupil, resident, found, school_region=school.get("regionCode") if school else None))
+    return out
+
+
+async def match_nameless(info: Info, items: Sequence[Discrepancy], found: Catalogue) -> list[Discrepancy]:
+    """``items`` with each pupil without a NIK matched to the one resident with exactly their name,
+    birth date and sex (one registry call for the lot); the others as they are."""
+
+    nameless = {d.position: d.pupil for d in items if d.pupil is not None and not d.pupil.get("nik")}
+    names = sorted({p["name"] for p in nameless.values() if p and p.get("name")})
+    by_name: dict[str, list[Record]] = defaultdict(list)
+    for r in await fetch_in(info.context.loaders.sources, RESIDENT, "name", names):
+        by_name[r["name"]].append(r)
+    out: list[Discrepancy] = []
+    for d in items:
+        pupil = nameless.get(d.position)
+        if pupil is None:
+            out.append(d)
+            continue
+        matches = [r for r in by_name.get(pupil.get("name") or "", ()) if _same_person(pupil, r)]
+        resident = matches[0] if len(matches) == 1 else None
+        (matched,) = pupil_discrepancies(pupil, resident, found, school_region=d.region_code)
+        out.append(matched)
     return out
 
 
@@ -145,7 +163,10 @@ def pupil_discrepancies(
         if _code(resident.get("status")) == "DECEASED":
             facts.append(Fact.ALIVE)
     subject = (resident or {}).get("nik") or nik
-    region = (resident or {}).get("regionCode") or school_region
+    # A pupil without a NIK is counted at the school whether or not a resident matches them, so a
+    # report's filters and counts do not depend on the search by name.
+    region = (resident or {}).get("regionCode") if nik else None
+    region = region or school_region
     out = []
     for fact in sorted(facts, key=FACT_ORDER.index):
         authority = found.authority_of(fact)
@@ -162,6 +183,7 @@ def pupil_discrepancies(
                 region_code=region,
                 agency_code=pupil_side.agency,
                 position=f"{pupil['nisn']}:{FACT_ORDER.index(fact)}",
+                pupil=pupil if not nik else None,
             )
         )
     return out

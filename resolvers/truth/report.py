@@ -2,7 +2,8 @@
 
 A report walks the records of the system that is *not* the authority (Dapodik's pupils, in
 key order, ``CHUNK`` at a time with keyset paging at the source) and compares each chunk with
-the authority in batched lookups (``compare.compare_pupils``). A page stops as soon as it holds
+the authority in batched lookups (``compare.compare_pupils``); the pupils without a NIK that a
+page shows are matched by name once per page (``compare.match_nameless``). A page stops as soon as it holds
 ``first`` discrepancies and one more (to know whether another page follows), so an early page
 costs only the chunks it needed. Its cursor seals the last item's position (the record's key
 and the fact's rank), bound to the report's arguments; the next page resumes at that record.
@@ -21,7 +22,7 @@ from connectors import Filter, SourceQuery
 from ..context import Info
 from ..errors import InvalidInput
 from ..pagination import Connection, Edge, Position, _connection, check_page_size
-from .compare import PUPIL, RESIDENT, compare_pupils, sides
+from .compare import PUPIL, RESIDENT, compare_pupils, match_nameless, sides
 from .types import Discrepancy, DiscrepancyCount, Fact
 
 #: Records of the scanned system compared per round-trip (one source call each way).
@@ -94,7 +95,8 @@ async def discrepancy_page(info: Info, report: Report, *, first: int | None, aft
             page.append(d)
             if len(page) > size:
                 break
-    edges = [Edge(node=d, position=Position(cursors, d.position, report.scope)) for d in page[:size]]
+    shown = await match_nameless(info, page[:size], await sides(info, PUPIL, RESIDENT)) if page else []
+    edges = [Edge(node=d, position=Position(cursors, d.position, report.scope)) for d in shown]
 
     async def count_total() -> int:
         return sum([1 async for _ in discrepancies(info, report)])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -121,6 +122,8 @@ class Discrepancy:
     agency_code: strawberry.Private[str]
     #: Where the discrepancy sits in a report: the record's key in the scanned system, and the fact's rank.
     position: strawberry.Private[str]
+    #: A pupil's Dapodik record without a NIK, kept until the page matches it by name.
+    pupil: strawberry.Private[Mapping[str, Any] | None] = None
 
     @property
     def data_subject(self) -> str | None:
@@ -141,8 +144,8 @@ class Discrepancy:
 
     @strawberry.field(
         description=(
-            "Where the discrepancy is counted: the resident's desa in the registry or, when the registry does not know "
-            "the person, the desa of the record's holder (a pupil's school)."
+            "Where the discrepancy is counted: the resident's desa in the registry or, for a record without a NIK or "
+            "with one the registry does not know, the desa of the record's holder (a pupil's school)."
         )
     )
     async def region(self, info: Info) -> Annotated[Region, strawberry.lazy("..region")] | None:
