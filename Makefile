@@ -118,12 +118,12 @@ COMPAT_TESTS := \
 	tests/resolvers \
 	tests/gateway/test_compiled_differential.py::test_the_corpus_is_the_suite_and_mostly_compiles \
 	'tests/gateway/test_compiled_differential.py::test_compiled_answers_equal_graphql_core[registry_officer]' \
-	tests/gateway/test_audit.py
+	tests/gateway/access/test_audit.py
 # Left out: the two of test_audit.py that start Python processes per case (the CLI, appends from separate
 # processes; 20-30 s each on a busy machine); the tier imports the CLI and runs the same appends in-process.
 COMPAT_DESELECT := \
-	tests/gateway/test_audit.py::test_cli_verify_and_person \
-	tests/gateway/test_audit.py::test_appends_from_separate_os_processes_keep_one_chain
+	tests/gateway/access/test_audit.py::test_cli_verify_and_person \
+	tests/gateway/access/test_audit.py::test_appends_from_separate_os_processes_keep_one_chain
 # --tb=short: with pytest's long tracebacks the 3.13.0 interpreter crashed (a segmentation fault while
 # formatting a failure's arguments, a uvicorn thread running).
 COMPAT_PYTEST ?= -q --tb=short

@@ -25,7 +25,7 @@ from gateway.access.audit.checkpoint import Checkpoint
 from gateway.access.audit.checkpoint_stores import FileCheckpointStore
 from gateway.private_files import check_secret_file, create_private_file, ensure_private_dir, inline_secrets
 
-from .gateway.test_audit import record
+from .gateway.access.test_audit import record
 
 KEY = b"checkpoint-key-for-the-tests-0123456789abcdef"
 

@@ -15,7 +15,7 @@ from gateway import GatewaySettings
 from resolvers import new_cursor_key
 
 from ..conftest import Backend, gateway_config, open_gateway
-from .test_access import config_for, post, sample  # noqa: F401  (the sample fixture)
+from .access.test_access import config_for, post, sample  # noqa: F401  (the sample fixture)
 
 PAGE = """query Page($after: String) {
   persons(first: 5, after: $after) { edges { cursor node { nik name } } pageInfo { endCursor hasNextPage } }

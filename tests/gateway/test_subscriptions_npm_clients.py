@@ -38,7 +38,7 @@ from ..conftest import Backend
 from ..support.server import free_port, serve_in_thread
 from ..support.sqlite import sqlite_file
 from .audit_reading import audit_records
-from .test_auth import AUDIENCE, ISSUER, IdentityProvider
+from .access.test_auth import AUDIENCE, ISSUER, IdentityProvider
 
 NODE_DIR = Path(__file__).parent / "node_subscriptions"
 WATULIMO = "35.03.08"

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from resolvers import build_schema
 
-from .access_expectations import (
+from ..access_expectations import (
     FIELD_SCOPES,
     LEAVES,
     LINKS,

@@ -11,7 +11,7 @@ import redis.asyncio
 from gateway.access.lookup_budget import LookupBudget, RedisBudget
 from gateway.access.policy import LookupSettings
 
-from ..conftest import service_missing
+from ...conftest import service_missing
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 NIKS = [f"nik:35030{i:011d}" for i in range(10)]

@@ -16,8 +16,8 @@ from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, 
 
 from resolvers import build_schema
 
-from .access_expectations import ARGUMENTS, REFUSED, REPRESENTATIONS, ROLES, World, argument_allowed, outcome, variant
-from .access_expectations import FULL
+from ..access_expectations import ARGUMENTS, REFUSED, REPRESENTATIONS, ROLES, World, argument_allowed, outcome, variant
+from ..access_expectations import FULL
 
 SCHEMA = build_schema()._schema
 

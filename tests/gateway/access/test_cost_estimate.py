@@ -34,10 +34,10 @@ from gateway import GatewaySettings, create_app
 from gateway.access.limits import ListSize, QueryGuard, QueryLimits, TooManyRepresentations, measure
 from resolvers import build_schema
 
-from ..conftest import Backend, gateway_config
-from ..support.sqlite import sqlite_file
+from ...conftest import Backend, gateway_config
+from ...support.sqlite import sqlite_file
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 ATTENDANCE_FIELDS = "date present sick permitted absent total"
 
 

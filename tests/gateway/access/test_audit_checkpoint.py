@@ -24,7 +24,7 @@ from gateway.access.audit import AuditLog, AuditSettings, AuditUnavailable
 from gateway.access.audit.checkpoint import Checkpoint, Checkpointer, CheckpointStore
 from gateway.access.audit.checkpoint_stores import FileCheckpointStore, open_checkpoint_store
 
-from ..conftest import service_missing
+from ...conftest import service_missing
 from .test_audit import Store, pg_audit_database, record, satudata, store  # noqa: F401 (fixtures)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -20,8 +20,8 @@ from demo.regions import kecamatan_of
 from demo.gateway_config import render_config
 from gateway.access.audit import AuditLog
 
-from ..conftest import PG_ADMIN, Backend, Gateway, _create_pg, _drop_pg, open_gateway, service_missing
-from ..support.sqlite import sqlite_file
+from ...conftest import PG_ADMIN, Backend, Gateway, _create_pg, _drop_pg, open_gateway, service_missing
+from ...support.sqlite import sqlite_file
 
 CLIENTS = {c.role: c for c in demo_clients("placeholder")}
 SUBJECT_KEY = "test-audit-subject-key-0123456789abcdef"

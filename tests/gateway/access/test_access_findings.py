@@ -19,9 +19,9 @@ from demo.access_config import demo_clients
 from demo.gateway_config import render_config
 from gateway.access.audit.record import AuditRecord
 
-from ..conftest import Backend, Gateway, open_gateway
-from .audit_reading import audit_records
-from ..support.sqlite import sqlite_file
+from ...conftest import Backend, Gateway, open_gateway
+from ...support.sqlite import sqlite_file
+from ..audit_reading import audit_records
 
 WATULIMO, PANGGUL, PULE = "35.03.08", "35.03.01", "35.03.03"
 CLIENTS = {c.role: c for c in demo_clients("placeholder", PULE)}

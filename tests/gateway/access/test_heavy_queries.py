@@ -14,7 +14,7 @@ from core import ConfigError
 from gateway import GatewaySettings, create_app
 from gateway.access.limits import HeavyQueryGate, QueryLimits
 
-from ..conftest import Backend, gateway_config
+from ...conftest import Backend, gateway_config
 
 HEAVY = "{ schools(first: 20) { edges { node { npsn students { nisn name } } } } }"
 CHEAP = "{ agencies { code } }"

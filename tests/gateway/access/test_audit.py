@@ -21,10 +21,10 @@ from connectors import SourceTrace
 from gateway.access.audit import GENESIS, AuditLog, AuditRecord, AuditUnavailable, SourceUse
 from gateway.access.auth import Principal
 
-from ..conftest import PG_ADMIN, service_missing
-from ..support.sqlite import sqlite_file
+from ...conftest import PG_ADMIN, service_missing
+from ...support.sqlite import sqlite_file
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
 EKO = "3503080809160001"
 ZAKI = "3503085203140002"
@@ -293,7 +293,7 @@ async def test_appends_from_separate_os_processes_keep_one_chain(audit_log: Audi
         f"""
         import asyncio, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from tests.gateway.test_audit import record
+        from tests.gateway.access.test_audit import record
         from gateway.access.audit import AuditLog
 
         async def main():

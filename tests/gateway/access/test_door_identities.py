@@ -11,7 +11,7 @@ import httpx
 from gateway import GatewaySettings, create_app
 from gateway.access.auth import key_sha256
 
-from ..conftest import Backend, gateway_config
+from ...conftest import Backend, gateway_config
 from .test_auth import AUDIENCE, ISSUER, IdentityProvider
 
 KEY = "sdk_door-identities-0123456789abcdefghijklmnopqrstuvwxy"

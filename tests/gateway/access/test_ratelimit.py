@@ -24,7 +24,7 @@ from gateway.access.ratelimit import (
     RedisBackend,
 )
 
-from ..conftest import service_missing
+from ...conftest import service_missing
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

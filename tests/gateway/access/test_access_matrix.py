@@ -20,7 +20,7 @@ from graphql import GraphQLNonNull, get_named_type, is_leaf_type
 
 from resolvers import build_schema
 
-from .access_expectations import (
+from ..access_expectations import (
     FULL,
     LEAVES,
     LINKS,
@@ -411,7 +411,7 @@ def test_link_classes_follow_the_derivation_rule() -> None:
     are the strictest of the parent's class and the leaves of what they lead to; this checks the
     table itself against the schema, so a hand-made slip in it is caught."""
 
-    from .access_expectations import STRICTNESS
+    from ..access_expectations import STRICTNESS
 
     explicit = {"Person.student", "Person.healthFacility", "Person.healthRecord", "Person.healthInsurance",
                 "Person.programmes", "Feedback.reporter", "Person.region", "Person.discrepancies"}

@@ -29,7 +29,7 @@ from graphql import get_named_type, is_leaf_type
 
 from resolvers import build_schema
 
-from .access_expectations import (
+from ..access_expectations import (
     FIELD_SCOPES,
     FULL,
     REFUSED,
