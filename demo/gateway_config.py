@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import tomllib
+from contextlib import closing
 from pathlib import Path
 
 from .access_config import DemoClient, demo_clients, example_headers, render_access
@@ -327,7 +328,8 @@ DISCREPANCY_EXAMPLES: list[Example] = [
 def sample_keys(data_dir: Path) -> dict[str, object]:
     """A NIK, NPSN and NISN from the demo data for the preloaded examples: a pupil in a family of 3+."""
 
-    with sqlite3.connect(data_dir / EDUCATION_FILE) as conn:
+    # closing(): sqlite3's own `with` ends a transaction but leaves the connection open.
+    with closing(sqlite3.connect(data_dir / EDUCATION_FILE)) as conn:
         conn.execute("ATTACH DATABASE ? AS siak", (str(data_dir / REGISTRY_FILE),))
         row = conn.execute(
             """
@@ -346,7 +348,7 @@ def _kecamatan_of(data_dir: Path, nik: object) -> str | None:
 
     if not isinstance(nik, str):
         return None
-    with sqlite3.connect(data_dir / REGISTRY_FILE) as conn:
+    with closing(sqlite3.connect(data_dir / REGISTRY_FILE)) as conn:
         row = conn.execute("SELECT kode_wilayah FROM penduduk WHERE nik = ?", (nik,)).fetchone()
     return None if row is None else kecamatan_of(str(row[0]))
 
