@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +63,16 @@ class SqlConnector:
         entities: Mapping[str, EntityMapping],
         *,
         timeout_s: float = 5.0,
+        joins: Mapping[str, Join] | None = None,
     ) -> None:
         self.info = info
         self.engine = engine
         self.entities = dict(entities)
         self.timeout_s = timeout_s
-        self._tables: dict[str, sa.Table] = {}
+        #: Entity -> the table joined to its own (``join = { table, on }``), for a grouping by a
+        #: column that lives beside the entity's table (a pupil's class beside the attendance row).
+        self.joins = dict(joins or {})
+        self._tables: dict[str, sa.Table | sa.Subquery] = {}
         self._selects: dict[str, sa.Select[Any]] = {}
         self._plans = PlanCache()
         # PostgreSQL takes a batch of keys as one array parameter: one plan for every batch size.
@@ -96,8 +100,13 @@ class SqlConnector:
         quiet_client_loggers()  # aiosqlite logs every statement with its parameters (keys)
         entities_raw = raw.get("entities") or {}
         entities = {
-            entity: parse_entity_mapping(name, entity, spec, location_key="table")
+            entity: parse_entity_mapping(name, entity, spec, location_key="table", extra_keys=frozenset({"join"}))
             for entity, spec in entities_raw.items()
+        }
+        joins = {
+            entity: _parse_join(f"sources.{name}.entities.{entity}.join", spec["join"])
+            for entity, spec in entities_raw.items()
+            if "join" in spec
         }
         pool = {} if url.startswith("sqlite") else _pool_settings(name, raw)
         try:
@@ -119,6 +128,7 @@ class SqlConnector:
             engine,
             entities,
             timeout_s=float(raw.get("timeout_s", 5.0)),
+            joins=joins,
         )
 
     async def start(self) -> None:
@@ -153,6 +163,9 @@ class SqlConnector:
         if bound is None:
             return []  # a filter no row can meet (e.g. a code outside the source's code list)
         table = await self._table(mapping)
+        join = self.joins.get(mapping.entity)
+        if join is not None and not _reads_joined(query, mapping, join):
+            table = self._tables[mapping.location]  # the join would only cost a lookup per row
         plan = self._plans.get(bound.shape, lambda: self._plan(query, bound, mapping, table))
         # The time limit is the caller's (ResilientConnector); a timer here would only add cost.
         with self._map_errors():
@@ -166,9 +179,9 @@ class SqlConnector:
                     rows = (await conn.execute(plan.statement, bound.params)).all()
         return to_records(query, mapping, rows)
 
-    def _plan(self, query: SourceQuery, bound: Bound, mapping: EntityMapping, table: sa.Table) -> Plan:
+    def _plan(self, query: SourceQuery, bound: Bound, mapping: EntityMapping, table: Any) -> Plan:
         base = self._selects.get(mapping.entity)
-        if base is None:
+        if base is None and query.group_by is None:  # a grouping selects its own columns (and may skip a join)
             base = self._selects[mapping.entity] = sa.select(
                 *(table.c[f.column].label(name) for name, f in mapping.fields.items())
             )
@@ -185,29 +198,44 @@ class SqlConnector:
             records.extend(await self._fetch_now(_replace_where(query, where)))
         return records
 
-    async def _table(self, mapping: EntityMapping) -> sa.Table:
-        table = self._tables.get(mapping.location)
+    async def _table(self, mapping: EntityMapping) -> Any:
+        """The entity's table (an ``sa.Table``), or with a ``join`` the two tables joined (an ``sa.Subquery``
+        whose joined columns are named ``table.column``): statements read ``.c[column]`` from either."""
+
+        join = self.joins.get(mapping.entity)
+        cache_key = mapping.location if join is None else f"{mapping.entity}\x00join"
+        table = self._tables.get(cache_key)
         if table is not None:
             return table
         async with self._reflect_lock:
-            if mapping.location in self._tables:
-                return self._tables[mapping.location]
-            with self._map_errors():
-                async with asyncio.timeout(self.timeout_s):
-                    async with self.engine.connect() as conn:
-                        table = await conn.run_sync(_reflect, mapping.location)
-            if table is None:
-                raise ConfigError(
-                    f"sources.{self.info.name}: table {mapping.location!r} (for {mapping.entity}) does not exist"
-                )
-            missing = sorted(f.column for f in mapping.fields.values() if f.column not in table.c)
+            if cache_key in self._tables:
+                return self._tables[cache_key]
+            table = await self._reflected(mapping, mapping.location)
+            joined = None if join is None else await self._reflected(mapping, join.table)
+            columns = set(table.c.keys()) | ({f"{join.table}.{c}" for c in joined.c.keys()} if join and joined is not None else set())
+            missing = sorted(f.column for f in mapping.fields.values() if f.column not in columns)
+            if join is not None and joined is not None:
+                missing += sorted(f"{join.table}.{r}" for _, r in join.on if r not in joined.c)
+                missing += sorted(left for left, _ in join.on if left not in table.c)
             if missing:
                 raise ConfigError(
                     f"sources.{self.info.name}.entities.{mapping.entity}: table {mapping.location!r} "
-                    f"has no column(s) {missing}; columns are {sorted(table.c.keys())}"
+                    f"has no column(s) {missing}; columns are {sorted(columns)}"
                 )
-            self._tables[mapping.location] = table
+            if join is not None and joined is not None:
+                self._tables[mapping.location] = table
+                table = _joined_view(mapping, table, joined, join)
+            self._tables[cache_key] = table
             return table
+
+    async def _reflected(self, mapping: EntityMapping, location: str) -> sa.Table:
+        with self._map_errors():
+            async with asyncio.timeout(self.timeout_s):
+                async with self.engine.connect() as conn:
+                    table = await conn.run_sync(_reflect, location)
+        if table is None:
+            raise ConfigError(f"sources.{self.info.name}: table {location!r} (for {mapping.entity}) does not exist")
+        return table
 
     @contextmanager
     def _map_errors(self) -> Iterator[None]:
@@ -321,6 +349,51 @@ def _sqlite3_of(conn: AsyncConnection) -> Any:
     except sa_exc.SQLAlchemyError:  # already closed or invalidated: nothing left to stop
         return None
     return getattr(driver, "_conn", None)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """``join = { table = "peserta_didik", on = { nisn = "nisn" } }``: a table joined to an entity's own.
+
+    A LEFT JOIN on columns that identify one row of ``table`` (its key), so each row of the
+    entity's table stays one row; a statement that reads none of ``table``'s columns (no filter,
+    grouping or listed field maps one) is made without it, since not every database drops an
+    unused join (SQLite does not). Fields map its columns as ``"table.column"``.
+    """
+
+    table: str
+    #: (column of the entity's table, column of ``table``) pairs, all of which must be equal.
+    on: tuple[tuple[str, str], ...]
+
+
+def _parse_join(where: str, raw: Any) -> Join:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("table"), str) or not raw["table"]:
+        raise ConfigError(f"{where} must be {{ table = ..., on = {{ column = joined_column }} }}")
+    on = raw.get("on")
+    if not isinstance(on, Mapping) or not on or not all(isinstance(k, str) and isinstance(v, str) for k, v in on.items()):
+        raise ConfigError(f"{where}.on must map columns of the entity's table to columns of {raw['table']!r}")
+    unknown = set(raw) - {"table", "on"}
+    if unknown:
+        raise ConfigError(f"{where} has unknown keys: {', '.join(sorted(unknown))}; known: on, table")
+    return Join(table=raw["table"], on=tuple(on.items()))
+
+
+def _reads_joined(query: SourceQuery, mapping: EntityMapping, join: Join) -> bool:
+    """Whether ``query`` reads a column of the joined table: a listing reads every mapped field."""
+
+    if query.group_by is None:
+        return any(f.column.startswith(join.table + ".") for f in mapping.fields.values())
+    names = {*query.group_by, *(f.field for f in query.where), *query.order_by}
+    return any(mapping.field(name).column.startswith(join.table + ".") for name in names)
+
+
+def _joined_view(mapping: EntityMapping, table: sa.Table, joined: sa.Table, join: Join) -> sa.Subquery:
+    """The entity's table LEFT JOINed to ``joined``, as one selectable with the mapped columns."""
+
+    wanted = [f.column.split(".", 1)[1] for f in mapping.fields.values() if f.column.startswith(join.table + ".")]
+    condition = sa.and_(*(table.c[left] == joined.c[right] for left, right in join.on))
+    columns = [*table.c, *(joined.c[c].label(f"{join.table}.{c}") for c in dict.fromkeys(wanted))]
+    return sa.select(*columns).select_from(table.outerjoin(joined, condition)).subquery(f"{table.name}_{join.table}")
 
 
 def _reflect(sync_conn: sa.Connection, location: str) -> sa.Table | None:

@@ -174,11 +174,16 @@ enrolledOn = "tanggal_masuk_sekolah"
 [sources.dapodik.entities.Attendance]
 table = "kehadiran"
 key = "nisn"
+# The pupil's class and NIK beside each attendance row, so absence can be counted per class (rombel)
+# at the source (absenceAlerts); a LEFT JOIN on the pupil's key, dropped by the database when unused.
+join = {{ table = "peserta_didik", on = {{ nisn = "nisn" }} }}
 [sources.dapodik.entities.Attendance.fields]
 nisn = "nisn"
 school = "npsn"
 date = "tanggal"
 status = {{ column = "status", values = {{ H = "PRESENT", S = "SICK", I = "PERMITTED", A = "ABSENT" }} }}
+className = "peserta_didik.nama_rombel"
+nik = "peserta_didik.nik"
 
 # Where the OPDs' records of one person disagree (the `discrepancies` report), which system is
 # the authority for each fact: the civil registry for identity. The other side is the one to

@@ -174,6 +174,17 @@ _POOL_DOCS = {
     "pool_timeout_s": "Longest a fetch waits for a held connection.",
 }
 
+_SQL_JOIN = Key("join", Table(
+    description="A table LEFT JOINed to the entity's own on columns that identify one of its rows; fields map its "
+    'columns as "table.column" (a pupil\'s class beside an attendance row, so counts can be grouped by it).',
+    example='join = { table = "peserta_didik", on = { nisn = "nisn" } }',
+    keys=(
+        Key("table", Str(), "The joined table.", required=True),
+        Key("on", MapOf(Str(), name="column"), "Column of the entity's table = column of the joined table (its key).",
+            required=True),
+    ),
+), "A table joined to this one, for fields (and groupings) that live beside it.")
+
 SQL_SOURCE = Table(
     description='`kind = "sql"`: SQLite, PostgreSQL or MariaDB/MySQL through SQLAlchemy async. A SQLite file '
     "must exist (a relative path is beside the config file).",
@@ -190,7 +201,7 @@ SQL_SOURCE = Table(
         Key("changes", CHANGES, "How the gateway notices changed records (subscriptions); see docs/change-capture.md."),
         Key("entities", _entities(Table(
             description="Where one vocabulary entity lives in the database.",
-            keys=(Key("table", Str(), "The table (or view).", required=True), _KEY, _FIELDS),
+            keys=(Key("table", Str(), "The table (or view).", required=True), _KEY, _FIELDS, _SQL_JOIN),
         )), "Vocabulary entity -> its table and columns.", {}),
     ),
 )

@@ -84,6 +84,8 @@ TRAVERSES: dict[str, str] = {
     "Subscription.residentChanges(region)": "Region.residents",
     "Subscription.caseReportsAdded(region)": "Region.caseReports",
     "Subscription.attendanceRecorded(region)": "Region.schools",
+    # Absence alerts at the schools of a region: the schools the region's own link lists.
+    "Query.absenceAlerts(region)": "Region.schools",
 }
 
 #: Arguments that test no record: page size, cursor, a time window.
@@ -107,6 +109,8 @@ SHAPES: frozenset[str] = frozenset(
         ),
         "School.attendance(from)",
         "School.attendance(to)",
+        "Query.absenceAlerts(from)",
+        "Query.absenceAlerts(to)",
         # The kinds of change a subscriber wants: a filter on notices, not on any record's field.
         "Subscription.residentChanges(kinds)",
     }

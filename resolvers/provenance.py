@@ -93,6 +93,13 @@ SOURCE_FED: dict[str, str] = {
     "CaseReportAdded.report": "CaseReport",
     "AttendanceRecorded.school": "School",
     "AttendanceRecorded.totals": "Attendance",
+    # signals (issue 12): the alert scan and each alert's explanation
+    "Query.absenceAlerts": "Attendance",
+    "AbsenceAlert.school": "School",
+    "AbsenceAlert.caseReports": "CaseReport",
+    "AbsenceAlert.healthFacilities": "HealthFacility",
+    "AbsenceAlert.desaSpread": "Person",
+    "DesaCount.region": "Region",
     # root fields: the root has no source, so every lookup and list is a call of its own
     "Query.person": "Person",
     "Query.family": "Family",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 import strawberry
@@ -21,6 +22,7 @@ from .programme import Programme
 from .region import Region
 from .scalars import KK, NIK, NISN, NPSN, RegionCode
 from .school import School, Student
+from .signals import AbsenceAlert, absence_alerts
 from .truth import Discrepancy, DiscrepancyCount, Fact, Report, discrepancy_counts, discrepancy_page
 
 #: Shortest name search the sources are asked to run; shorter ones match half the regency.
@@ -176,6 +178,27 @@ class Query:
         self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[FeedbackFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
     ) -> Connection[Feedback] | None:
         return await feedback_page(info, [], filter, first=first, after=after)
+
+    @strawberry.field(
+        description=(
+            "Early warnings (issue 12): school days on which a class's (rombel's) pupils off sick rise beyond the "
+            "class's own baseline, between two dates (inclusive, at most 366 days), at the schools within `region` "
+            "(the whole regency when not given), in date order. Method: a Poisson threshold on a moving baseline, "
+            "held two days: the limit is the smallest count whose probability under Poisson(mean of the class's "
+            "previous 15 school days, ending 2 school days before: the guard band) is at most 0.001, the mean raised "
+            "to 0.75 and the limit to 4 at least; an alert is a day at or above the limit following another. A "
+            "class needs 17 school days of records before it can alert. Counted by the education office "
+            "(`GROUP BY`), never a pupil's row; an aggregate."
+        )
+    )
+    async def absence_alerts(
+        self,
+        info: Info,
+        from_: Annotated[date, strawberry.argument(name="from", description="First day, inclusive.")],
+        to: Annotated[date, strawberry.argument(description="Last day, inclusive.")],
+        region: Annotated[RegionCode | None, strawberry.argument(description="Only schools within this region (any level).")] = None,
+    ) -> list[AbsenceAlert] | None:
+        return await absence_alerts(info, from_, to, region)
 
     @strawberry.field(description="Residents, a page at a time, ordered by NIK.")
     async def persons(

@@ -270,6 +270,9 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "Query.discrepancies(after)": (SHAPES, ""),
     "School.attendance(from)": (SHAPES, ""),
     "School.attendance(to)": (SHAPES, ""),
+    "Query.absenceAlerts(from)": (SHAPES, ""),
+    "Query.absenceAlerts(to)": (SHAPES, ""),
+    "Query.absenceAlerts(region)": (FOLLOWS, "Region.schools"),
 }
 
 #: ``_entities`` representations: ``__typename`` -> the key field each one tests.

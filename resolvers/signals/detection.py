@@ -1,0 +1,143 @@
+"""The absence-alert method: a Poisson limit on each unit's own moving baseline, held two days.
+
+Pure functions over one unit's daily counts (a school's, or one rombel's, pupils sick or absent
+per school day); no source, no GraphQL. ``resolvers.signals.alerts`` feeds them the counts the
+education office computed (``GROUP BY`` at the source) and turns the result into the schema's
+``AbsenceAlert``.
+
+The method, as public-health surveillance of counts does it (a Poisson threshold on a moving
+baseline, the EARS family's layout of baseline and guard band):
+
+- **baseline**: the mean (and sample standard deviation, shown) of the unit's counts on the
+  ``baseline_days`` school days that end ``guard_days`` school days before the day tested; the
+  guard band keeps the first days of a rise out of its own baseline;
+- **limit**: the smallest count ``k`` with ``P(X >= k) <= alpha`` for ``X ~ Poisson(mean)``, the
+  mean raised to ``min_mean`` first, so a class that is never ill does not alert on two pupils;
+- **exceedance**: a day whose count reaches both the limit and ``min_count``;
+- **alert**: an exceedance on ``persistence`` consecutive school days, the day tested last. One
+  pupil off sick with a long illness, or a bad day, is common in a class; the same class far above
+  its own level on consecutive days is what an outbreak looks like, and what one-day rules
+  (EARS C1/C2) cannot tell from noise at class size.
+
+A unit with fewer than ``baseline_days`` school days before the guard band has no baseline and
+raises nothing: a school's own baseline needs some weeks of data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+METHOD = "POISSON_MOVING_BASELINE"
+
+
+@dataclass(frozen=True, slots=True)
+class Parameters:
+    """The method's parameters (``[signals.absence]`` in the config tree)."""
+
+    baseline_days: int = 15
+    guard_days: int = 2
+    alpha: float = 1e-3
+    min_mean: float = 0.75
+    min_count: int = 4
+    persistence: int = 2
+    #: Which attendance statuses count (``SICK``, ``ABSENT``, ``PERMITTED``): sick pupils by default,
+    #: since alpa and izin add their own noise to a class's count and say nothing of illness.
+    statuses: tuple[str, ...] = ("SICK",)
+
+    def __post_init__(self) -> None:
+        if self.baseline_days < 2:
+            raise ValueError("baseline_days must be at least 2")
+        if self.guard_days < 0:
+            raise ValueError("guard_days must not be negative")
+        if not 0 < self.alpha < 1:
+            raise ValueError("alpha must lie between 0 and 1")
+        if self.min_mean <= 0:
+            raise ValueError("min_mean must be positive")
+        if self.min_count < 1:
+            raise ValueError("min_count must be at least 1")
+        if self.persistence < 1:
+            raise ValueError("persistence must be at least 1")
+
+    @property
+    def lookback(self) -> int:
+        """School days before the first day tested that the baseline reads."""
+
+        return self.baseline_days + self.guard_days + self.persistence - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Exceedance:
+    """One day of one unit tested against its baseline."""
+
+    day: date
+    count: int
+    mean: float
+    sd: float
+    threshold: int
+
+
+def poisson_limit(mean: float, alpha: float) -> int:
+    """The smallest ``k`` with ``P(X >= k) <= alpha`` for ``X ~ Poisson(mean)``."""
+
+    if mean <= 0:
+        return 1
+    term = math.exp(-mean)  # P(X = 0)
+    below = 0.0  # P(X < k)
+    k = 0
+    while 1.0 - below > alpha:
+        below += term
+        k += 1
+        term *= mean / k
+        if term == 0.0 and k > mean:  # numerically done: the tail is below alpha
+            break
+    return k
+
+
+def baseline(counts: Sequence[int], t: int, params: Parameters) -> tuple[float, float] | None:
+    """Mean and sample sd of the baseline window for day ``t``; ``None`` when there is not enough history."""
+
+    end = t - params.guard_days
+    start = end - params.baseline_days
+    if start < 0:
+        return None
+    window = counts[start:end]
+    n = len(window)
+    mean = sum(window) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in window) / (n - 1))
+    return mean, sd
+
+
+def test_day(counts: Sequence[int], days: Sequence[date], t: int, params: Parameters) -> Exceedance | None:
+    """Day ``t`` with its baseline and limit, or ``None`` when it has no baseline."""
+
+    found = baseline(counts, t, params)
+    if found is None:
+        return None
+    mean, sd = found
+    limit = max(poisson_limit(max(mean, params.min_mean), params.alpha), params.min_count)
+    return Exceedance(days[t], counts[t], mean, sd, limit)
+
+
+def detect(counts: Sequence[int], days: Sequence[date], params: Parameters, *, since: date | None = None) -> list[Exceedance]:
+    """The alert days of one unit: ``counts[i]`` pupils on school day ``days[i]`` (ascending).
+
+    Only days on or after ``since`` are reported; earlier days serve as baseline and for the
+    persistence rule.
+    """
+
+    if len(counts) != len(days):
+        raise ValueError("counts and days must be of the same length")
+    alerts: list[Exceedance] = []
+    run = 0
+    for t in range(len(counts)):
+        tested = test_day(counts, days, t, params)
+        if tested is None or tested.count < tested.threshold:
+            run = 0
+            continue
+        run += 1
+        if run >= params.persistence and (since is None or tested.day >= since):
+            alerts.append(tested)
+    return alerts

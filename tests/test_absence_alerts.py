@@ -1,0 +1,155 @@
+"""``absenceAlerts`` against the generator's planted outbreaks (ground-truth.json), through the gateway.
+
+The demo data at scale 0.1 with a whole term of attendance (13 July to 27 November, the generator's
+defaults; the suite's shared dataset has four weeks, too few for a class's own baseline), SQLite
+sources, and the health office's API on a real socket. Recall and precision are computed here from
+``ground-truth.json`` against the gateway's answer over the whole term.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Gateway, open_gateway, serve_api
+from .support.server import free_port
+
+SCALE = 0.1
+SEED = 3503
+
+QUERY = """query ($from: Date!, $to: Date!, $region: RegionCode) {
+  absenceAlerts(from: $from, to: $to, region: $region) {
+    date rombel count threshold method statuses baseline { mean sd days }
+    school { npsn name }
+  }
+}"""
+
+
+@pytest.fixture(scope="module")
+def term() -> Iterator[tuple[Any, Path]]:
+    from demo import build_dataset
+    from demo.sqlite_demo import generate_sqlite_demo
+
+    ds = build_dataset(scale=SCALE, seed=SEED)
+    folder = Path(__import__("tempfile").mkdtemp(prefix="absence-alerts-"))
+    generate_sqlite_demo(folder, ds)
+    yield ds, folder
+    __import__("shutil").rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def term_dinkes(term: tuple[Any, Path]) -> Iterator[str]:
+    from demo.apis import create_dinkes_app
+
+    yield from serve_api(create_dinkes_app(term[0]), "Dinkes (whole term)")
+
+
+def _config(folder: Path, dinkes_url: str) -> dict[str, Any]:
+    from demo.gateway_config import render_config
+
+    return tomllib.loads(render_config(
+        registry_url=f"sqlite+aiosqlite:///{folder / 'dispendukcapil.sqlite'}",
+        education_url=f"sqlite+aiosqlite:///{folder / 'dinas-pendidikan.sqlite'}",
+        dinkes_url=dinkes_url,
+    ))
+
+
+@pytest.fixture
+async def gateway(term: tuple[Any, Path], term_dinkes: str) -> AsyncIterator[Gateway]:
+    async for g in open_gateway(_config(term[1], term_dinkes)):
+        yield g
+
+
+def _truth(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
+
+
+async def test_every_planted_outbreak_is_found_and_nine_alerts_in_ten_are_planted(
+    gateway: Gateway, term: tuple[Any, Path]
+) -> None:
+    truth = _truth(term[1])
+    outbreaks = truth["outbreaks"]
+    assert len(outbreaks) >= 2, "the generator plants outbreaks at scale 0.1"
+    answer = await gateway.query(QUERY, {"from": truth["term_start"], "to": truth["as_of"]}, trace=True)
+    assert "errors" not in answer, answer.get("errors")
+    alerts = answer["data"]["absenceAlerts"]
+    planted = {(o["npsn"], o["rombel"], day) for o in outbreaks for day in o["dates"]}
+    hits = [a for a in alerts if (a["school"]["npsn"], a["rombel"], a["date"]) in planted]
+    found = [o for o in outbreaks if any((o["npsn"], o["rombel"], d) in {(h["school"]["npsn"], h["rombel"], h["date"]) for h in hits} for d in o["dates"])]
+    recall = len(found) / len(outbreaks)
+    precision = len(hits) / len(alerts) if alerts else 0.0
+    print(f"absenceAlerts over the term: {len(alerts)} alerts, {len(hits)} on planted outbreak days; "
+          f"recall {recall:.0%} ({len(found)}/{len(outbreaks)}), precision {precision:.0%}")
+    assert recall == 1.0, [o for o in outbreaks if o not in found]
+    assert precision >= 0.9, [a for a in alerts if a not in hits]
+    for alert in hits:
+        assert alert["count"] >= alert["threshold"] > alert["baseline"]["mean"]
+        assert alert["method"] == "POISSON_MOVING_BASELINE" and alert["statuses"] == ["SICK"]
+    # Counted at the source: the schools, the school days and the sick pupils per class and day are three
+    # statements whatever the region's size, and the alerts' `school` one batched lookup more.
+    assert answer["extensions"]["sources"]["dapodik"]["calls"] == 4
+
+
+async def test_an_alert_explains_itself_with_the_desa_spread_and_the_clinics_reports(
+    gateway: Gateway, term: tuple[Any, Path]
+) -> None:
+    truth = _truth(term[1])
+    outbreak = truth["outbreaks"][0]
+    last = date.fromisoformat(outbreak["dates"][-1])
+    answer = await gateway.query(
+        """query ($from: Date!, $to: Date!, $region: RegionCode) {
+          absenceAlerts(from: $from, to: $to, region: $region) {
+            date rombel count school { npsn }
+            desaSpread { count region { code } }
+            healthFacilities { code name }
+            caseReports { year week disease cases alert region { code } facility { code } }
+          }
+        }""",
+        {"from": outbreak["dates"][0], "to": last.isoformat(), "region": outbreak["kode_wilayah"]},
+    )
+    assert "errors" not in answer, answer.get("errors")
+    mine = [a for a in answer["data"]["absenceAlerts"] if a["school"]["npsn"] == outbreak["npsn"] and a["rombel"] == outbreak["rombel"]]
+    assert mine, answer
+    alert = mine[0]
+    # The desa spread counts exactly the alert's pupils, per desa of residence.
+    assert sum(d["count"] for d in alert["desaSpread"]) == alert["count"]
+    # The puskesmas covering the school's desa, and the planted SKDR spike in that desa in the alert's weeks.
+    from demo.apis.dinkes import dinkes_ground_truth
+
+    spike = next(s for s in dinkes_ground_truth(term[0])["outbreak_spikes"] if s["npsn"] == outbreak["npsn"])
+    assert spike["kode_faskes"] in {f["code"] for f in alert["healthFacilities"]}
+    in_desa = [r for r in alert["caseReports"] if r["region"]["code"] == outbreak["kode_wilayah"] and r["disease"] == spike["kode_penyakit"]]
+    assert any(r["week"] in {w["minggu_epid"] for w in spike["weeks"]} and r["cases"] >= w_cases(spike, r["week"]) for r in in_desa), in_desa
+
+
+def w_cases(spike: dict[str, Any], week: int) -> int:
+    return next(w["planted_cases"] for w in spike["weeks"] if w["minggu_epid"] == week)
+
+
+async def test_a_dead_health_office_nulls_only_the_case_reports(term: tuple[Any, Path]) -> None:
+    truth = _truth(term[1])
+    outbreak = truth["outbreaks"][0]
+    config = _config(term[1], f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    async for gateway in open_gateway(config):
+        answer = await gateway.query(
+            "query ($from: Date!, $to: Date!) { absenceAlerts(from: $from, to: $to) { date rombel school { npsn } caseReports { week } } }",
+            {"from": outbreak["dates"][0], "to": outbreak["dates"][-1]},
+        )
+        alerts = answer["data"]["absenceAlerts"]
+        assert alerts and all(a["caseReports"] is None for a in alerts)
+        assert {e["extensions"]["code"] for e in answer["errors"]} == {"SOURCE_UNAVAILABLE"}
+        assert all(e["path"][-1] == "caseReports" for e in answer["errors"])
+
+
+async def test_bad_ranges_are_refused(gateway: Gateway) -> None:
+    answer = await gateway.query(QUERY, {"from": "2026-11-27", "to": "2026-11-01"})
+    assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    start = date(2025, 1, 1)
+    answer = await gateway.query(QUERY, {"from": start.isoformat(), "to": (start + timedelta(days=400)).isoformat()})
+    assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
