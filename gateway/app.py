@@ -24,6 +24,7 @@ from .access.limits import QueryGuard, QueryLimits
 from .cors import cors_middleware
 from .documents import DocumentSettings, PersistedDocuments
 from .errors import error_object
+from .events import ChangeEvents
 from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
 from .http import GraphQLEndpoint
 from .logs import AccessLog
@@ -101,8 +102,10 @@ def create_app(
         registry.observers.append(telemetry.observe_call)  # a span per source round-trip
     access.refusal_observers.append(metrics.observe_refusal)
     subscriptions = SubscriptionSettings.from_config(settings.raw.get("subscriptions"))
-    owns_feed = changes is None
-    feed = change_feed(subscriptions) if changes is None else changes
+    events = ChangeEvents.from_settings(settings.raw, base_dir=settings.base_dir)
+    # A feed given by the caller wins; else the replicas' shared one ([events] nats_url); else our own.
+    owns_feed = changes is None and events.feed is None  # the shared feed is closed with its capture
+    feed = changes if changes is not None else events.feed or change_feed(subscriptions)
     registry.observe_health(SourceStatusNotices(feed))  # sourceStatus: told by the calls, never polled
     endpoint = GraphQLEndpoint(
         schema,
@@ -167,9 +170,11 @@ def create_app(
         try:
             await registry.start()
             await access.start()
+            await events.start(feed)  # change capture publishes into the feed subscriptions read
             log.info("gateway ready: sources %s", ", ".join(s.name for s in registry.sources()))
             yield
         finally:
+            await events.aclose()
             if owns_feed:
                 await feed.aclose()  # every open subscription ends
             await persisted.aclose()
@@ -185,6 +190,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
+            *events.routes(),  # POST /changes/{source} for sources that push (webhooks)
             ASSETS_MOUNT,
         ],
         lifespan=lifespan,

@@ -83,6 +83,7 @@ def check_shared_state(settings: GatewaySettings, workers: int) -> None:
             _rate_limits(raw),
             *_lookup_budget(raw),
             _audit_log(raw, settings.base_dir),
+            _change_capture(raw),
         )
         if problem is not None
     ]
@@ -101,6 +102,17 @@ def _cursor_key(settings: GatewaySettings) -> str | None:
         "[gateway] cursor_key is not set: each worker would seal paging cursors with a random key of its own, so "
         "the next page, answered by another worker, would refuse the cursor; set cursor_key = "
         '"env:SATUDATA_CURSOR_KEY" with a key made by `satudata keygen-secret`'
+    )
+
+
+def _change_capture(raw: Mapping[str, Any]) -> str | None:
+    capturing = sorted(name for name, source in raw.get("sources", {}).items() if source.get("changes"))
+    if not capturing or raw.get("events", {}).get("nats_url"):
+        return None
+    return (
+        f"sources {', '.join(capturing)} declare [sources.NAME.changes] but [events] has no nats_url: each worker "
+        "would poll them on its own, over one stored position, and tell only its own subscribers; set nats_url = "
+        '"env:NATS_URL" (nats://host:4222) so one worker polls and every worker delivers'
     )
 
 

@@ -151,7 +151,12 @@ class ChangeCapture:
         wake = self._wake[source]
         held = False
         last_poll = float("-inf")
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():
+                # A library awaited below (the NATS client) may swallow the CancelledError that
+                # aclose() sent; the request to stop still stands.
+                raise asyncio.CancelledError
             woken = wake.is_set()
             wake.clear()
             try:
@@ -167,8 +172,11 @@ class ChangeCapture:
             except Exception as exc:  # a source down, a broker unreachable: report, retry next round
                 # The exception's class and the source name only: a driver's message may quote a row.
                 self._set(CaptureStatus(source, "down", error=type(exc).__name__))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # arrives as the event is set, and aclose() would then wait for this loop for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), tick)
+                async with asyncio.timeout(tick):
+                    await wake.wait()
 
     def _set(self, status: CaptureStatus) -> None:
         before = self._status.get(status.source)
@@ -183,9 +191,11 @@ class ChangeCapture:
             observer(status)
 
     async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        pending = set(self._tasks)
+        while pending:  # cancelled again until it ends (see _run: a cancellation can be swallowed)
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
         self._tasks.clear()
         for name in self.pollers:
             with contextlib.suppress(Exception):

@@ -107,7 +107,10 @@ class GraphQLOverSSE:
                 if expiry is not None:
                     timeout = min(timeout, max(0.0, expiry - time.time()))
                 try:
-                    kind, value = await asyncio.wait_for(queue.get(), timeout)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                    # cancellation (a client gone) that arrives as an event is queued.
+                    async with asyncio.timeout(timeout):
+                        kind, value = await queue.get()
                 except TimeoutError:
                     if expiry is not None and time.time() >= expiry:
                         yield _event("next", {"errors": [error_object(expired())]})

@@ -118,3 +118,78 @@ def test_a_webhook_source_without_a_secret_is_refused_at_start(tmp_path: Path) -
     del raw["sources"]["dinkes"]["changes"]["secret"]
     with pytest.raises(ConfigError, match="secret"):
         ChangeEvents.from_settings(raw, base_dir=tmp_path)
+
+
+RESIDENT_CHANGES = """subscription($region: RegionCode!) {
+  residentChanges(region: $region) { kind person { nik name region { code } } }
+}"""
+
+
+def test_a_birth_written_into_the_registry_reaches_a_subscriber_through_the_gateway(
+    sqlite_backend: Any, tmp_path: Path
+) -> None:
+    """The whole path as `satudata serve` runs it: the registry's own write, the configured poller,
+    the gateway's feed, residentChanges over GraphQL over SSE, and the person read live."""
+
+    import shutil
+    import tomllib
+
+    from demo.changes import ensure_mutation_table
+    from demo.gateway_config import render_config
+    from gateway import GatewaySettings, create_app
+    from gateway.server import server_config
+
+    from ..support.server import free_port, serve_in_thread
+
+    registry_file = tmp_path / "dispendukcapil.sqlite"
+    shutil.copy(sqlite_backend.registry_url.removeprefix("sqlite+aiosqlite:///"), registry_file)
+    registry = f"sqlite+aiosqlite:///{registry_file}"
+    asyncio.run(ensure_mutation_table(registry))
+    raw = tomllib.loads(render_config(registry_url=registry, education_url=sqlite_backend.education_url))
+    raw["sources"]["siak"]["changes"] = config(registry)["sources"]["siak"]["changes"]
+    settings = GatewaySettings.from_dict(raw, base_dir=tmp_path)
+    app = create_app(settings)
+    uvicorn_config = server_config(app, settings, host="127.0.0.1", port=free_port(), log_level="warning")
+    with serve_in_thread(uvicorn_config, name="change-capture-gateway") as url:
+        asyncio.run(_birth_arrives(url, registry))
+    assert (tmp_path / "changes.sqlite").exists()  # the poller's position, beside the config
+
+
+async def _birth_arrives(url: str, registry: str) -> None:
+    simulator = RegistrySimulator(registry, seed=11)
+    try:
+        # The desa of the birth decides the subscription's region: draw it first, on a copy.
+        async with httpx.AsyncClient(timeout=20) as client:
+            await asyncio.sleep(0.5)  # the poller's first round sets its position at the newest row
+            birth = await simulator.step("birth")
+            kecamatan = ".".join(birth.region.split(".")[:3])
+            body = {"query": RESIDENT_CHANGES, "variables": {"region": kecamatan}}
+            headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
+            async with client.stream("POST", f"{url}/graphql", json=body, headers=headers) as stream:
+                assert stream.status_code == 200
+                lines = stream.aiter_lines()
+                await asyncio.sleep(0.3)  # subscribed; the next birth in this kecamatan is the one we wait for
+                second = await _birth_in(simulator, kecamatan)
+                started = time.monotonic()
+                async with asyncio.timeout(10):
+                    async for line in lines:
+                        if not line.startswith("data:"):
+                            continue
+                        event = json.loads(line.removeprefix("data:"))
+                        assert "errors" not in event, event
+                        change = event["data"]["residentChanges"]
+                        if change["person"]["nik"] == second.nik:
+                            break
+                assert change["kind"] == "BORN"
+                assert change["person"]["region"]["code"] == second.region
+                assert time.monotonic() - started < 5
+    finally:
+        await simulator.aclose()
+
+
+async def _birth_in(simulator: RegistrySimulator, kecamatan: str) -> Any:
+    for _ in range(200):
+        birth = await simulator.step("birth")
+        if birth.region.startswith(kecamatan + "."):
+            return birth
+    raise AssertionError(f"no birth in {kecamatan} in 200 tries")

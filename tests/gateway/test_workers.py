@@ -413,3 +413,19 @@ def test_two_workers_share_the_socket_the_metrics_and_the_audit_chain(
     assert main(["audit", "verify", "--config", str(cluster.config)]) == 0
     assert f"audit log intact: {cluster.disclosed} entries" in capsys.readouterr().out
     assert cluster.disclosed > 0
+
+
+def test_change_capture_across_workers_needs_nats(tmp_path: Path) -> None:
+    """Each worker would poll the source over one stored position and tell only its own subscribers."""
+
+    changes = {"kind": "poll", "entity": "Person", "table": "penduduk", "key": "nik", "change": "tgl_update", "region": "kode_wilayah"}
+    config: dict[str, Any] = {
+        "gateway": {"cursor_key": CURSOR_KEY},
+        "sources": {"siak": {"kind": "sql", "agency": "A", "url": "sqlite+aiosqlite://", "changes": changes}},
+    }
+    check_shared_state(GatewaySettings.from_dict(config), 1)
+    with pytest.raises(ConfigError, match="--workers 2") as refused:
+        check_shared_state(GatewaySettings.from_dict(config), 2)
+    assert "siak" in refused.value.message and 'nats_url = "env:NATS_URL"' in refused.value.message
+    config["events"] = {"nats_url": "nats://127.0.0.1:4222"}
+    check_shared_state(GatewaySettings.from_dict(config), 2)
