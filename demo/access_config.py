@@ -236,6 +236,7 @@ EXAMPLE_ROLES = {
     "Citizens' reports in a kecamatan": "neighbour_portal",
     "Discrepancies between Dapodik and the registry": "school_operator",
     "Discrepancy counts per agency and kecamatan": "smart_center_analyst",
+    "Absence alerts with the clinics' reports": "smart_center_analyst",
 }
 
 

@@ -75,6 +75,10 @@ max_representations = 100     # entities one query may ask of `_entities`; a rou
 "Discrepancy.values" = 2      # both sides of a discrepancy: the authority and the other agency
 "Person.discrepancies" = 5    # at most one per fact a pupil's record can disagree on
 "Query.discrepancyCounts" = 84  # facts (6) x kecamatan (14) for the one agency compared (Dapodik)
+"Query.absenceAlerts" = 60    # alerts over a whole term: 6 at scale 0.1, the regency at 1.0 taken as ten times that
+"AbsenceAlert.desaSpread" = 36  # at most one desa per pupil counted: the largest class (an SMA's 36)
+"AbsenceAlert.healthFacilities" = 1  # one puskesmas covers each desa
+"AbsenceAlert.caseReports" = 130  # two weeks of a kecamatan: 20 lines a week at scale 0.1, ~65 estimated at 1.0
 
 [[agencies]]
 code = "DISDUKCAPIL"
@@ -289,6 +293,29 @@ _SIGNAL_EXAMPLE: Example = (
 )
 
 
+#: The Smart Center's early warnings (issue 12): classes with pupils off sick beyond their own baseline,
+#: each with the health office's reports of its kecamatan, as the Smart Center analyst reads them.
+ALERT_EXAMPLE: Example = (
+    "Absence alerts with the clinics' reports",
+    """query AbsenceAlerts {
+  absenceAlerts(from: "2026-11-02", to: "2026-11-27") {
+    date
+    school { npsn name region { name parent { name } } }
+    rombel
+    count
+    threshold
+    baseline { mean sd days }
+    method
+    desaSpread { count region { name } }
+    healthFacilities { name }
+    caseReports { week disease diseaseName cases alert region { name } facility { name } }
+  }
+}
+""",
+    {},
+)
+
+
 #: The discrepancy report, as the owning OPD's officer reads it (a school operator: its own pupils in
 #: Dapodik against the registry), and the counts the Smart Center analyst reads instead.
 DISCREPANCY_EXAMPLES: list[Example] = [
@@ -480,6 +507,7 @@ def render_config(
     examples[-1:-1] = DISCREPANCY_EXAMPLES
     if dinkes_url is not None:
         examples.insert(3, _SIGNAL_EXAMPLE)
+        examples.insert(4, ALERT_EXAMPLE)
     if sepeda_keren_url is not None:
         examples.insert(1, PROGRAMME_EXAMPLE)
     if lapor_url is not None:

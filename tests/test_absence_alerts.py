@@ -153,3 +153,36 @@ async def test_bad_ranges_are_refused(gateway: Gateway) -> None:
     start = date(2025, 1, 1)
     answer = await gateway.query(QUERY, {"from": start.isoformat(), "to": (start + timedelta(days=400)).isoformat()})
     assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_alerts_are_the_smart_centers_and_not_the_anonymous_callers(term: tuple[Any, Path], term_dinkes: str, tmp_path: Path) -> None:
+    from demo.access_config import demo_clients
+    from demo.gateway_config import ALERT_EXAMPLE, render_config
+
+    folder = term[1]
+    config = tomllib.loads(render_config(
+        registry_url=f"sqlite+aiosqlite:///{folder / 'dispendukcapil.sqlite'}",
+        education_url=f"sqlite+aiosqlite:///{folder / 'dinas-pendidikan.sqlite'}",
+        dinkes_url=term_dinkes, access=True,
+    ))
+    config["audit"] = {"path": str(tmp_path / "audit.sqlite")}
+    clients = {c.role: c for c in demo_clients(None)}
+    # The GraphiQL example for absenceAlerts is preloaded with the analyst's purpose (its key is pasted in).
+    example = next(e for e in config["graphiql"]["examples"] if e["title"] == ALERT_EXAMPLE[0])
+    assert json.loads(example["headers"])["X-Satudata-Purpose"] == clients["smart_center_analyst"].purpose
+    async for gateway in open_gateway(config):
+        async def ask(role: str | None) -> dict[str, Any]:
+            headers = {} if role is None else {"X-API-Key": clients[role].key, "X-Satudata-Purpose": clients[role].purpose}
+            response = await gateway.client.post("/graphql", json={"query": example["query"]}, headers=headers)
+            return response.json()
+
+        analyst = await ask("smart_center_analyst")
+        assert "errors" not in analyst, analyst.get("errors")
+        alerts = analyst["data"]["absenceAlerts"]
+        planted = {(o["npsn"], o["rombel"]) for o in _truth(folder)["outbreaks"]}
+        assert {(a["school"]["npsn"], a["rombel"]) for a in alerts} == planted
+        assert all(a["caseReports"] and a["desaSpread"] for a in alerts)
+        for role in (None, "health_officer"):
+            refused = await ask(role)
+            assert refused["data"] == {"absenceAlerts": None}, role
+            assert {e["extensions"]["code"] for e in refused["errors"]} == {"FORBIDDEN"}, role
