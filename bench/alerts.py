@@ -1,0 +1,112 @@
+"""``python -m bench.alerts``: a regency-wide ``absenceAlerts`` scan over the whole term, timed.
+
+Kept apart from ``python -m bench``'s five queries (its report and mixed run are about those): a
+term-long scan of every school is a different kind of question, asked a few times a day by the
+Smart Center, not hundreds of times a second. It reuses the same databases (registry on
+PostgreSQL, education on MariaDB, loaded once per scale) and the same gateway process.
+
+python -m bench.alerts [--scale 1.0] [--requests 5] [--dry-run]
+
+``--dry-run`` loads nothing and serves nothing: it prints the query and the plan (what would be
+loaded, how often the scan would be sent), so the wiring can be checked in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .queries import CURSOR_KEY, TERM_END, TERM_START, BenchQuery, Variables
+
+ALERTS_TERM = BenchQuery(
+    name="alerts_term",
+    title="(f) absenceAlerts over the whole term, every school of the regency",
+    text="""query AbsenceAlerts($from: Date!, $to: Date!) {
+  absenceAlerts(from: $from, to: $to) {
+    date rombel count threshold baseline { mean sd }
+    school { npsn name }
+  }
+}""",
+    # the schools, school days per school, sick pupils per class and day, the alerts' schools
+    expected_round_trips=(3, 4),
+    make_variables=lambda rng, pools, k: alerts_variables(k),
+    check=lambda data: None if isinstance(data.get("absenceAlerts"), list) else "absenceAlerts is null",
+)
+
+
+def alerts_variables(k: int) -> list[Variables]:
+    """The same question ``k`` times: the whole term, the whole regency."""
+
+    return [{"from": TERM_START.isoformat(), "to": TERM_END.isoformat()} for _ in range(k)]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.alerts", description=__doc__.split("\n\n")[0])
+    p.add_argument("--scale", type=float, default=1.0, help="demo scale (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=3503, help="demo data seed (default: %(default)s)")
+    p.add_argument("--requests", type=int, default=5, help="measured scans (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up scans (default: %(default)s)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the query; load and serve nothing")
+    return p.parse_args(argv)
+
+
+def plan(args: argparse.Namespace) -> dict[str, Any]:
+    """What a run would do, JSON-ready."""
+
+    from .databases import bench_databases
+
+    dbs = bench_databases(args.scale, args.seed)
+    return {
+        "query": ALERTS_TERM.name,
+        "scale": args.scale,
+        "registry_url": dbs.registry_url,
+        "education_url": dbs.education_url,
+        "variables": alerts_variables(1)[0],
+        "warmup": args.warmup,
+        "requests": args.requests,
+        "expected_round_trips": list(ALERTS_TERM.expected_round_trips),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Load (or reuse) the scale's databases, serve the gateway, time the scan."""
+
+    from demo.gateway_config import render_config
+
+    from .__main__ import OUT_DIR, log
+    from .databases import bench_databases, ensure_loaded, scale_tag
+    from .measure import new_client, run_sequential
+    from .server import GatewayProcess
+
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    dbs = bench_databases(args.scale, args.seed)
+    await ensure_loaded(dbs, log=log)
+    config = OUT_DIR / f"gateway-alerts-{scale_tag(args.scale)}.toml"
+    config.write_text(render_config(registry_url=dbs.registry_url, education_url=dbs.education_url, cursor_key=CURSOR_KEY), encoding="utf-8")
+    variables = alerts_variables(args.warmup + args.requests)
+    async with GatewayProcess(config, OUT_DIR / f"gateway-alerts-{scale_tag(args.scale)}.log") as gw:
+        # A term-long scan is no 10 s question at scale 1.0: the client waits as long as it takes.
+        async with new_client(gw.base_url) as client:
+            client.timeout = None  # type: ignore[assignment]
+            stats, _ = await run_sequential(client, ALERTS_TERM, variables[: args.warmup], variables[args.warmup :])
+    log(f"scale {args.scale:g}: {ALERTS_TERM.name}: {stats.requests} scans, median {stats.median_ms:.0f} ms, "
+        f"round-trips {stats.round_trips_min}-{stats.round_trips_max}, errors {stats.errors}")
+    return stats.as_dict()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.dry_run:
+        print(json.dumps(plan(args), indent=2))
+        print(ALERTS_TERM.text)
+        return 0
+    print(json.dumps(asyncio.run(run(args)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
