@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -15,7 +16,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from connectors import ChangeFeed, ConnectorRegistry, SourceHealth
+from core import ConfigError
 from resolvers import CursorSeal, GraphSchema, build_schema
+from resolvers.signals import Parameters as SignalParameters
 
 from .access import AccessControl
 from .access.auth import ANONYMOUS, AuthUnavailable, Unauthenticated
@@ -122,6 +125,7 @@ def create_app(
         persisted=persisted,
         guard=guard,
         compiled=settings.compiled_execution,
+        signals=signal_parameters(settings.raw.get("signals")),
     )
 
     operations = Operations(
@@ -222,3 +226,13 @@ def _health_json(health: SourceHealth) -> dict[str, object]:
         "lastErrorAt": iso(health.last_error_at),
         "lastSuccessAt": iso(health.last_success_at),
     }
+
+
+def signal_parameters(raw: Any) -> SignalParameters:
+    """``[signals.absence]`` as the method's parameters; what the config tree's types cannot say
+    (alpha below 1, known statuses) is checked here, naming the table."""
+
+    try:
+        return SignalParameters.from_config((raw or {}).get("absence"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"signals.absence: {exc}") from exc

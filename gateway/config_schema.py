@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from connectors import SOURCE_OPTIONS, ResiliencePolicy
 
+from resolvers.signals import STATUSES, Parameters
 from resolvers.truth.types import FACT_NAMES
 
 from .access.audit.settings import AUDIT
@@ -444,6 +445,34 @@ TELEMETRY = Table(
     ),
 )
 
+# -- [signals] (resolvers.signals) ------------------------------------------------------------
+
+_ABSENCE = Parameters()
+SIGNALS = Table(
+    description="The Smart Center's early warnings (`absenceAlerts`).",
+    keys=(
+        Key("absence", Table(
+            description="The absence-alert method: a Poisson limit on each class's moving baseline, held "
+            "`persistence` school days.",
+            example="[signals.absence]\nbaseline_days = 15\nalpha = 0.001",
+            keys=(
+                Key("baseline_days", Int(minimum=2), "School days whose mean is the class's baseline.",
+                    _ABSENCE.baseline_days),
+                Key("guard_days", Int(minimum=0), "School days between the baseline window and the day tested "
+                    "(the guard band: a rise's first days stay out of its own baseline).", _ABSENCE.guard_days),
+                Key("alpha", Number(above=0), "The limit is the smallest count whose Poisson tail is at most this "
+                    "(below 1).", _ABSENCE.alpha),
+                Key("min_mean", Number(above=0), "The baseline mean is raised to this first, so a class that is "
+                    "never ill does not alert on two pupils.", _ABSENCE.min_mean),
+                Key("min_count", Int(minimum=1), "The lowest limit: fewer pupils never alert.", _ABSENCE.min_count),
+                Key("persistence", Int(minimum=1), "Consecutive school days at or above the limit that make an "
+                    "alert (on the last of them).", _ABSENCE.persistence),
+                Key("statuses", ListOf(Choice(STATUSES)), "Attendance statuses counted.", list(_ABSENCE.statuses)),
+            ),
+        ), "The absence-alert method's parameters.", {}),
+    ),
+)
+
 # -- the file ----------------------------------------------------------------------------------
 
 #: Top-level tables, in the order the reference shows them. A new table is one entry here.
@@ -456,6 +485,7 @@ TABLES: dict[str, Key] = {
         Key("graphiql", GRAPHIQL, GRAPHIQL.description, {}),
         Key("policy", POLICY, POLICY.description, default_doc="none: every field public"),
         Key("discrepancies", DISCREPANCIES, DISCREPANCIES.description, {}),
+        Key("signals", SIGNALS, SIGNALS.description, {}),
         Key("clients", ArrayOf(CLIENT), "API-key clients, as [[clients]].", []),
         Key("auth", AUTH, AUTH.description, {}),
         Key("audit", AUDIT, AUDIT.description, default_doc="audit.sqlite beside the config file"),

@@ -47,6 +47,7 @@ from connectors import ConnectorRegistry, SourceTrace
 from core import SatudataError
 from resolvers import CursorSeal, GraphSchema, Loaders
 from resolvers.execution import NoSuchOperation, PreparedDocument, run
+from resolvers.signals import Parameters as SignalParameters
 
 from .access import PURPOSE_HEADER, AccessControl, Admission
 from .access.audit import AuditUnavailable
@@ -113,6 +114,7 @@ class GraphQLEndpoint:
         persisted: PersistedDocuments | None = None,
         guard: QueryGuard | None = None,
         compiled: bool = True,
+        signals: SignalParameters | None = None,
     ) -> None:
         self.schema = schema
         self.registry = registry
@@ -133,6 +135,8 @@ class GraphQLEndpoint:
         self.prepared = PreparedDocuments(schema)
         #: Run operations with ``resolvers.compiled`` where they compile (graphql-core otherwise).
         self.compiled = compiled
+        #: The absence-alert method's parameters (``[signals.absence]``), handed to every request.
+        self.signals = signals or SignalParameters()
         #: Persisted queries (APQ) and trusted documents: what a ``persistedQuery`` extension names.
         self.persisted = persisted
 
@@ -295,6 +299,7 @@ class GraphQLEndpoint:
             access=admission.access if admission is not None else None,
             cursors=admission.cursors(self.cursors) if admission is not None else self.cursors,
             deadline=deadline,
+            signals=self.signals,
         )
         if admission is not None:
             # The operation the audit names: the client's, or the document's only one.

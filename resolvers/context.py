@@ -11,6 +11,7 @@ from connectors import ChangeFeed, SourceHealth
 
 from .cursors import CursorSeal, process_seal
 from .loaders import Loaders
+from .signals.detection import Parameters
 
 
 @dataclass
@@ -26,6 +27,8 @@ class GraphContext:
     changes: ChangeFeed | None = field(default=None, kw_only=True)
     #: Each source's health as last seen, for ``sourceStatus`` (``None``: not known here).
     source_health: Callable[[], Sequence[SourceHealth]] | None = field(default=None, kw_only=True)
+    #: The absence-alert method's parameters (``[signals.absence]``).
+    signals: Parameters = field(default_factory=Parameters, kw_only=True)
 
     def may_resolve(self, type_name: str, field_name: str) -> bool:
         """Whether this request may resolve ``Type.field`` at all. Look-ahead asks before it

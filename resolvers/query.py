@@ -22,7 +22,7 @@ from .programme import Programme
 from .region import Region
 from .scalars import KK, NIK, NISN, NPSN, RegionCode
 from .school import School, Student
-from .signals import AbsenceAlert, absence_alerts
+from .signals.alerts import AbsenceAlert, absence_alerts
 from .truth import Discrepancy, DiscrepancyCount, Fact, Report, discrepancy_counts, discrepancy_page
 
 #: Shortest name search the sources are asked to run; shorter ones match half the regency.
@@ -198,7 +198,7 @@ class Query:
         to: Annotated[date, strawberry.argument(description="Last day, inclusive.")],
         region: Annotated[RegionCode | None, strawberry.argument(description="Only schools within this region (any level).")] = None,
     ) -> list[AbsenceAlert] | None:
-        return await absence_alerts(info, from_, to, region)
+        return await absence_alerts(info, from_, to, region, info.context.signals)
 
     @strawberry.field(description="Residents, a page at a time, ordered by NIK.")
     async def persons(

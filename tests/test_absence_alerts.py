@@ -186,3 +186,30 @@ async def test_alerts_are_the_smart_centers_and_not_the_anonymous_callers(term: 
             refused = await ask(role)
             assert refused["data"] == {"absenceAlerts": None}, role
             assert {e["extensions"]["code"] for e in refused["errors"]} == {"FORBIDDEN"}, role
+
+
+async def test_the_methods_parameters_come_from_the_config(term: tuple[Any, Path], term_dinkes: str) -> None:
+    from core import ConfigError
+    from gateway import GatewaySettings, create_app
+
+    truth = _truth(term[1])
+    variables = {"from": truth["term_start"], "to": truth["as_of"]}
+    config = _config(term[1], term_dinkes)
+    async for gateway in open_gateway(config):
+        default = (await gateway.query(QUERY, variables))["data"]["absenceAlerts"]
+    # Three days held instead of two: a strict subset of the alerts (the outbreaks of 4-5 days still show).
+    config["signals"] = {"absence": {"persistence": 3}}
+    async for gateway in open_gateway(config):
+        strict = (await gateway.query(QUERY, variables))["data"]["absenceAlerts"]
+    assert strict and len(strict) < len(default)
+    assert {(a["school"]["npsn"], a["date"]) for a in strict} <= {(a["school"]["npsn"], a["date"]) for a in default}
+    # Counting alpa too: the alerts say so.
+    config["signals"] = {"absence": {"statuses": ["SICK", "ABSENT"]}}
+    async for gateway in open_gateway(config):
+        wider = (await gateway.query(QUERY, variables))["data"]["absenceAlerts"]
+    assert wider and all(a["statuses"] == ["SICK", "ABSENT"] for a in wider)
+    for wrong, says in (({"alpha": 2}, "alpha"), ({"statuses": ["LATE"]}, "statuses"), ({"baseline_days": 1}, "baseline_days")):
+        config["signals"] = {"absence": wrong}
+        with pytest.raises(ConfigError) as refused:
+            create_app(GatewaySettings.from_dict(config))
+        assert says in str(refused.value)

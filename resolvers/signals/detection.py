@@ -26,11 +26,14 @@ raises nothing: a school's own baseline needs some weeks of data.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 METHOD = "POISSON_MOVING_BASELINE"
+#: The attendance statuses that may be counted.
+STATUSES = ("SICK", "ABSENT", "PERMITTED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,17 @@ class Parameters:
             raise ValueError("min_count must be at least 1")
         if self.persistence < 1:
             raise ValueError("persistence must be at least 1")
+        if not self.statuses or any(s not in STATUSES for s in self.statuses):
+            raise ValueError(f"statuses must be some of {', '.join(STATUSES)}")
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any] | None) -> Parameters:
+        """From ``[signals.absence]`` (checked by the config tree first); the defaults where a key is missing."""
+
+        values = dict(raw or {})
+        if "statuses" in values:
+            values["statuses"] = tuple(values["statuses"])
+        return cls(**values)
 
     @property
     def lookback(self) -> int:
