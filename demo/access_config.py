@@ -100,6 +100,8 @@ POLICY = '''
 # Absence alerts (issue 12) are counts of a class's sick pupils: no person in them, but a class of
 # five is about someone, so like pupilCounts; the alert's desa spread likewise.
 "Query.absenceAlerts" = "children"
+# The pupils behind an alert: a link to children's records, like School.students.
+"AbsenceAlert.pupils" = "children"
 "Person.*" = "personal"
 "Person.nik" = { class = "personal", mask = "nik" }
 "Person.name" = { class = "personal", mask = "initials" }

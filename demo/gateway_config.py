@@ -77,6 +77,7 @@ max_representations = 100     # entities one query may ask of `_entities`; a rou
 "Query.discrepancyCounts" = 84  # facts (6) x kecamatan (14) for the one agency compared (Dapodik)
 "Query.absenceAlerts" = 60    # alerts over a whole term: 6 at scale 0.1, the regency at 1.0 taken as ten times that
 "AbsenceAlert.desaSpread" = 36  # at most one desa per pupil counted: the largest class (an SMA's 36)
+"AbsenceAlert.pupils" = 36     # the pupils counted: at most the largest class (an SMA's 36)
 "AbsenceAlert.healthFacilities" = 1  # one puskesmas covers each desa
 "AbsenceAlert.caseReports" = 130  # two weeks of a kecamatan: 20 lines a week at scale 0.1, ~65 estimated at 1.0
 

@@ -99,6 +99,7 @@ SOURCE_FED: dict[str, str] = {
     "AbsenceAlert.caseReports": "CaseReport",
     "AbsenceAlert.healthFacilities": "HealthFacility",
     "AbsenceAlert.desaSpread": "Person",
+    "AbsenceAlert.pupils": "Student",
     "DesaCount.region": "Region",
     # root fields: the root has no source, so every lookup and list is a call of its own
     "Query.person": "Person",

@@ -213,3 +213,40 @@ async def test_the_methods_parameters_come_from_the_config(term: tuple[Any, Path
         with pytest.raises(ConfigError) as refused:
             create_app(GatewaySettings.from_dict(config))
         assert says in str(refused.value)
+
+
+async def test_the_pupils_behind_an_alert_follow_the_pupils_rules(term: tuple[Any, Path], term_dinkes: str, tmp_path: Path) -> None:
+    from demo.access_config import demo_clients
+    from demo.gateway_config import render_config
+
+    folder = term[1]
+    outbreaks = _truth(folder)["outbreaks"]
+    mine, other = outbreaks[0], outbreaks[1]
+    config = tomllib.loads(render_config(
+        registry_url=f"sqlite+aiosqlite:///{folder / 'dispendukcapil.sqlite'}",
+        education_url=f"sqlite+aiosqlite:///{folder / 'dinas-pendidikan.sqlite'}",
+        dinkes_url=term_dinkes, access=True, samples={"npsn": mine["npsn"]},
+    ))
+    config["audit"] = {"path": str(tmp_path / "audit.sqlite")}
+    clients = {c.role: c for c in demo_clients(mine["npsn"])}
+    query = """query ($from: Date!, $to: Date!) { absenceAlerts(from: $from, to: $to) {
+        date rombel count school { npsn } pupils { nisn name } } }"""
+    variables = {"from": mine["dates"][0], "to": max(mine["dates"][-1], other["dates"][-1])}
+    async for gateway in open_gateway(config):
+        async def ask(role: str) -> dict[str, Any]:
+            headers = {"X-API-Key": clients[role].key, "X-Satudata-Purpose": clients[role].purpose}
+            return (await gateway.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)).json()
+
+        operator = await ask("school_operator")
+        by_school = {a["school"]["npsn"]: a for a in operator["data"]["absenceAlerts"]}
+        own, elsewhere = by_school[mine["npsn"]], by_school[other["npsn"]]
+        # The operator's own school: the pupils in full, as many as the alert counts, the planted ones among them.
+        assert len(own["pupils"]) == own["count"]
+        assert set(mine["nisn"]) <= {p["nisn"] for p in own["pupils"]}
+        assert all(p["name"] and "." not in p["name"] for p in own["pupils"])
+        # Another school's alert: its count, but none of its pupils (the operator's Student scope).
+        assert elsewhere["count"] >= 5 and elsewhere["pupils"] == []
+        # The analyst sees pupils only masked: NISN masked, names as initials.
+        analyst = await ask("smart_center_analyst")
+        pupils = next(a for a in analyst["data"]["absenceAlerts"] if a["school"]["npsn"] == mine["npsn"])["pupils"]
+        assert pupils and all("*" in p["nisn"] for p in pupils)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,7 +29,7 @@ from .detection import METHOD, Parameters, detect
 if TYPE_CHECKING:
     from ..health import CaseReport, HealthFacility
     from ..region import Region
-    from ..school import School
+    from ..school import School, Student
 
 #: Longest range one question may scan: a school year.
 MAX_ALERT_DAYS = 366
@@ -112,19 +112,7 @@ class AbsenceAlert:
         )
     )
     async def desa_spread(self, info: Info) -> list[DesaCount] | None:
-        statuses = tuple(self.statuses)
-        rows = await info.context.loaders.sources.fetch(
-            SourceQuery(
-                "Attendance",
-                where=(
-                    Filter("school", "eq", self.school_npsn),
-                    Filter("date", "eq", self.date),
-                    Filter("className", "eq", self.rombel),
-                    Filter("status", "in", statuses),
-                ),
-                group_by=("nik",),
-            )
-        )
+        rows = await self._pupils_by(info, "nik")
         niks = tuple(r["nik"] for r in rows if r.get("nik"))
         unknown = sum(int(r.get("count") or 0) for r in rows if not r.get("nik"))
         counts: list[DesaCount] = []
@@ -137,6 +125,37 @@ class AbsenceAlert:
         if unknown:
             counts.append(DesaCount(count=unknown, region_code=None))
         return sorted(counts, key=lambda c: (c.region_code is None, c.region_code or ""))
+
+
+    @strawberry.field(
+        description=(
+            "The pupils behind the alert (the class's pupils counted that day), ordered by NISN: children's data, "
+            "for roles that may see pupils, under the same rules as `School.students` (masked for the analyst, "
+            "a school operator's own school only)."
+        )
+    )
+    async def pupils(self, info: Info) -> list[Annotated[Student, strawberry.lazy("..school")]] | None:
+        from ..school import Student
+
+        nisns = sorted(r["nisn"] for r in await self._pupils_by(info, "nisn") if r.get("nisn"))
+        found = await info.context.loaders.one("Student", "nisn").load_many(nisns)
+        return [Student.from_record(r) for r in found if isinstance(r, Mapping)]
+
+    async def _pupils_by(self, info: Info, field: str) -> Sequence[Record]:
+        """The alert's pupils counted by ``field`` (one row per pupil's NIK or NISN), at the education office."""
+
+        return await info.context.loaders.sources.fetch(
+            SourceQuery(
+                "Attendance",
+                where=(
+                    Filter("school", "eq", self.school_npsn),
+                    Filter("date", "eq", self.date),
+                    Filter("className", "eq", self.rombel),
+                    Filter("status", "in", tuple(self.statuses)),
+                ),
+                group_by=(field,),
+            )
+        )
 
 
 def epi_week(day: date) -> tuple[int, int]:
