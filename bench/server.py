@@ -26,15 +26,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def serve_command(config: Path, host: str, port: int, root: Path = REPO_ROOT) -> list[str]:
-    """``satudata serve`` from this interpreter's venv, or ``python -m gateway.cli serve`` without the script.
+    """``python -m gateway.cli serve``, to be run in ``root``, so that the code measured is that checkout's.
 
-    With another ``root`` (a checkout to compare), ``python -m gateway.cli`` run there, so its code is used.
+    Not the venv's ``satudata`` script: an editable install imports the checkout it was installed
+    from, so a bench run from another worktree (a quiet copy, or a commit to compare) would measure
+    whatever that checkout holds at the moment each server starts.
     """
 
-    script = Path(sys.executable).parent / "satudata"
     args = ["serve", "--config", str(config.resolve()), "--host", host, "--port", str(port)]
-    if script.exists() and root.resolve() == REPO_ROOT:
-        return [str(script), *args]
     return [sys.executable, "-m", "gateway.cli", *args]
 
 

@@ -239,6 +239,7 @@ EXAMPLE_ROLES = {
     "Discrepancies between Dapodik and the registry": "school_operator",
     "Discrepancy counts per agency and kecamatan": "smart_center_analyst",
     "Absence alerts with the clinics' reports": "smart_center_analyst",
+    "Live: residents' changes in the regency": "registry_officer",
 }
 
 

@@ -294,6 +294,49 @@ _SIGNAL_EXAMPLE: Example = (
 )
 
 
+#: The registry's change capture (issue 11; docs/change-capture.md): a watermark poll of
+#: ``penduduk.tgl_update`` every 2 s, the kinds from SIAK's own ``mutasi`` records (which the demo's
+#: change simulator writes, as SIAK would), the position in ``changes.sqlite`` beside this file.
+REGISTRY_CHANGES = """
+[sources.siak.changes]
+kind = "poll"
+entity = "Person"
+table = "penduduk"
+key = "nik"
+change = "tgl_update"
+region = "kode_wilayah"
+interval_s = 2
+status_column = "status_penduduk"
+died_values = ["MATI"]
+moved_away_values = ["PINDAH"]
+born_column = "tanggal_lahir"
+
+[sources.siak.changes.events]
+table = "mutasi"
+key = "nik"
+at_column = "tgl_mutasi"
+from_column = "dari_wilayah"
+to_column = "ke_wilayah"
+kind_column = "jenis"
+kinds = { LAHIR = "BORN", MATI = "DIED", PINDAH = "MOVED", PERBAIKAN = "UPDATED" }
+"""
+
+#: Births, deaths, moves and corrections in the regency as the registry records them (the demo's
+#: change simulator writes some every minute), read live under the registry officer's policy.
+RESIDENT_CHANGES_EXAMPLE: Example = (
+    "Live: residents' changes in the regency",
+    """subscription ResidentChanges {
+  residentChanges(region: "35.03") {
+    kind
+    at
+    person { nik name birthDate region { name parent { name } } }
+  }
+}
+""",
+    {},
+)
+
+
 #: The Smart Center's early warnings (issue 12): classes with pupils off sick beyond their own baseline,
 #: each with the health office's reports of its kecamatan, as the Smart Center analyst reads them.
 ALERT_EXAMPLE: Example = (
@@ -466,6 +509,7 @@ def render_config(
     samples: dict[str, object] | None = None,
     access: bool = False,
     cursor_key: str | None = None,
+    changes: bool = False,
 ) -> str:
     """The demo gateway config as TOML text; each API-only OPD is included when its URL is given.
 
@@ -479,6 +523,10 @@ def render_config(
 
     ``cursor_key`` becomes ``[gateway] cursor_key``, for a caller that makes its own cursors (the
     benchmark); without it the gateway seals cursors with a key of its own process.
+
+    ``changes`` adds the registry's change capture (``[sources.siak.changes]``: the watermark poll
+    of ``tgl_update`` with SIAK's ``mutasi`` records for the kinds, as ``satudata demo`` runs it
+    beside the change simulator) and the ``residentChanges`` example.
     """
 
     text = _TEMPLATE.format(
@@ -486,6 +534,8 @@ def render_config(
         education_url=json.dumps(education_url),
         cursor_key=f"\ncursor_key = {json.dumps(cursor_key)}" if cursor_key else "",
     )
+    if changes:
+        text += REGISTRY_CHANGES
     if dinkes_url is not None:
         text += _DINKES.format(dinkes_url=json.dumps(dinkes_url))
     agencies: list[AgencyEntry] = []
@@ -515,6 +565,8 @@ def render_config(
         examples[-1:-1] = FEEDBACK_EXAMPLES
     if jkn_url is not None:
         examples.insert(2, PORTAL_EXAMPLE)
+    if changes:
+        examples.insert(1, RESIDENT_CHANGES_EXAMPLE)
     clients: list[DemoClient] = []
     if access:
         npsn, region = (samples or {}).get("npsn"), (samples or {}).get("participant_kecamatan")
@@ -557,6 +609,7 @@ def write_demo_config(
             jkn_url=jkn_url,
             samples=samples,
             access=True,
+            changes=True,
         ),
         encoding="utf-8",
     )

@@ -168,15 +168,19 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int, changes
     """Generate the OPD databases if missing, start the API-only OPDs as their own processes, start
     the registry change simulator (``demo.changes``) unless ``changes_per_minute`` is 0, serve."""
 
+    import asyncio
     import tomllib
 
     from demo import ensure_sqlite_demo
     from demo.access_config import credentials_banner
+    from demo.changes import ensure_mutation_table
     from demo.gateway_config import write_demo_config
     from demo.services import api_ports, running_apis
 
     data_dir.mkdir(parents=True, exist_ok=True)
     registry_url, _ = ensure_sqlite_demo(data_dir, scale=scale, seed=seed)
+    # SIAK keeps its mutasi records whether or not the simulator writes any: the change capture reads them.
+    asyncio.run(ensure_mutation_table(registry_url))
     if changes_per_minute > 0:
         _start_change_simulator(registry_url, changes_per_minute)
     ports = api_ports(port)

@@ -52,6 +52,19 @@ def test_every_preloaded_example_answers_with_data(demo_server: DemoServer) -> N
         variables = json.loads(example.get("variables") or "{}")
         # Each example carries the purpose of a role that may see it, and a placeholder for its key.
         headers = with_demo_key(example["title"], json.loads(example.get("headers") or "{}"))
+        if example["query"].lstrip().startswith("subscription"):
+            # A live example: the stream opens for its role (events come as the registry changes).
+            with httpx.stream(
+                "POST", f"{demo_server.url}/graphql", json={"query": example["query"], "variables": variables},
+                headers={**headers, "Accept": "text/event-stream"}, timeout=httpx.Timeout(10, read=1.5),
+            ) as stream:
+                assert stream.status_code == 200, example["title"]
+                assert stream.headers["content-type"].startswith("text/event-stream"), example["title"]
+                # A refusal would come at once as an event with errors; a live stream stays quiet.
+                with pytest.raises(httpx.ReadTimeout):
+                    for line in stream.iter_lines():
+                        assert "errors" not in line, (example["title"], line)
+            continue
         response = httpx.post(
             f"{demo_server.url}/graphql", json={"query": example["query"], "variables": variables}, headers=headers
         )

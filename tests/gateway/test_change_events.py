@@ -193,3 +193,22 @@ async def _birth_in(simulator: RegistrySimulator, kecamatan: str) -> Any:
         if birth.region.startswith(kecamatan + "."):
             return birth
     raise AssertionError(f"no birth in {kecamatan} in 200 tries")
+
+
+def test_the_demo_config_captures_the_registrys_changes_and_preloads_the_live_example(tmp_path: Path) -> None:
+    import tomllib
+
+    from demo.access_config import EXAMPLE_ROLES
+    from demo.gateway_config import RESIDENT_CHANGES_EXAMPLE, render_config
+
+    plain = tomllib.loads(render_config(registry_url="sqlite+aiosqlite:///r.sqlite", education_url="sqlite+aiosqlite:///e.sqlite"))
+    assert "changes" not in plain["sources"]["siak"]  # tests and the benchmark poll nothing
+    raw = tomllib.loads(
+        render_config(registry_url="sqlite+aiosqlite:///r.sqlite", education_url="sqlite+aiosqlite:///e.sqlite", changes=True)
+    )
+    events = ChangeEvents.from_settings(raw, base_dir=tmp_path)
+    (capture,) = events.captures.values()
+    assert (capture.entity, capture.kind) == ("Person", "poll")
+    title = RESIDENT_CHANGES_EXAMPLE[0]
+    assert title in [e["title"] for e in raw["graphiql"]["examples"]]
+    assert EXAMPLE_ROLES[title] == "registry_officer"
