@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from core import ConfigError
@@ -39,3 +40,20 @@ def source_info(name: str, kind: str, raw: Mapping[str, Any], entities: tuple[st
         entities=entities,
         system=str(raw.get("system", "")),
     )
+
+
+def absolute_sqlite_url(url: str, base_dir: Path | None) -> str:
+    """A relative SQLite path made absolute against ``base_dir`` (the config file's folder).
+
+    A config file that says sqlite+aiosqlite:///dispendukcapil.sqlite means the file beside the
+    config, not beside wherever the gateway happened to be started; every reader of a source's
+    URL (its connector, its change capture) resolves it alike.
+    """
+
+    prefix = "sqlite+aiosqlite:///"
+    if base_dir is None or not url.startswith(prefix):
+        return url
+    path = url[len(prefix) :]
+    if not path or path.startswith("/") or path.startswith(":memory:"):
+        return url
+    return prefix + str((base_dir / path).resolve())

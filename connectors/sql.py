@@ -36,7 +36,7 @@ from .coalesce import Coalescer
 from .errors import SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
 from .mapping import EntityMapping, parse_entity_mapping
 from .redaction import quiet_client_loggers, redact_numbers
-from .settings import resolve_env, source_info
+from .settings import absolute_sqlite_url, resolve_env, source_info
 from .sql_drivers import DriverExecutor, DriverFailure
 from .sql_statements import Bound, Plan, PlanCache, bind, build, compile_plan, record_reader, to_records
 
@@ -96,7 +96,7 @@ class SqlConnector:
         """Build from a ``[sources.NAME]`` table with ``kind = "sql"``."""
 
         url = resolve_env(f"sources.{name}.url", raw.get("url"))
-        url = _absolute_sqlite_url(url, base_dir)
+        url = absolute_sqlite_url(url, base_dir)
         quiet_client_loggers()  # aiosqlite logs every statement with its parameters (keys)
         entities_raw = raw.get("entities") or {}
         entities = {
@@ -413,18 +413,6 @@ def _replace_where(query: SourceQuery, where: tuple[Filter, ...]) -> SourceQuery
         limit=query.limit,
         group_by=query.group_by,
     )
-
-
-def _absolute_sqlite_url(url: str, base_dir: Path | None) -> str:
-    # A config file that says sqlite+aiosqlite:///dispendukcapil.sqlite means the file
-    # beside the config, not beside wherever the gateway happened to be started.
-    prefix = "sqlite+aiosqlite:///"
-    if base_dir is None or not url.startswith(prefix):
-        return url
-    path = url[len(prefix) :]
-    if not path or path.startswith("/") or path.startswith(":memory:"):
-        return url
-    return prefix + str((base_dir / path).resolve())
 
 
 __all__ = ["SqlConnector", "MAX_KEYS_PER_STATEMENT"]

@@ -165,7 +165,7 @@ class ChangeEvents:
         captures: dict[str, CaptureSettings] = {}
         headers: dict[str, dict[str, str]] = {}
         for name, source in raw.get("sources", {}).items():
-            settings = CaptureSettings.from_source(name, source)
+            settings = CaptureSettings.from_source(name, source, base_dir=base_dir)
             if settings is not None:
                 captures[name] = settings
                 headers[name] = {

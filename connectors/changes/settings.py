@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core import ConfigError
 
 from ..mapping import TRANSFORMS
-from ..settings import resolve_env
+from ..settings import absolute_sqlite_url, resolve_env
 
 #: ``kind`` of a SQL source's capture: watermark polling, or polling woken by LISTEN/NOTIFY.
 SQL_KINDS = ("poll", "notify")
@@ -91,7 +92,7 @@ class CaptureSettings:
         return text
 
     @classmethod
-    def from_source(cls, name: str, source: Mapping[str, Any]) -> CaptureSettings | None:
+    def from_source(cls, name: str, source: Mapping[str, Any], *, base_dir: Path | None = None) -> CaptureSettings | None:
         """The ``changes`` table of ``[sources.NAME]``, or ``None`` when it has none."""
 
         raw = source.get("changes")
@@ -121,7 +122,8 @@ class CaptureSettings:
                 raise ConfigError(f"{where}.secret is too short: use at least 16 characters (`satudata keygen-secret`)")
         url = ""
         if source_kind == "sql":
-            url = resolve_env(f"{where}.url", raw.get("url", source.get("url")))
+            # A relative SQLite path is beside the config file, as the source's connector reads it.
+            url = absolute_sqlite_url(resolve_env(f"{where}.url", raw.get("url", source.get("url"))), base_dir)
         elif source_kind == "rest":
             url = resolve_env(f"sources.{name}.base_url", source.get("base_url"))
         return cls(

@@ -209,6 +209,9 @@ def test_the_demo_config_captures_the_registrys_changes_and_preloads_the_live_ex
     events = ChangeEvents.from_settings(raw, base_dir=tmp_path)
     (capture,) = events.captures.values()
     assert (capture.entity, capture.kind) == ("Person", "poll")
+    # The registry file is the one beside the config, as the source's connector reads it, not one
+    # that SQLite would create empty in whatever folder the gateway was started from.
+    assert capture.url == f"sqlite+aiosqlite:///{(tmp_path / 'r.sqlite').resolve()}"
     title = RESIDENT_CHANGES_EXAMPLE[0]
     assert title in [e["title"] for e in raw["graphiql"]["examples"]]
     assert EXAMPLE_ROLES[title] == "registry_officer"
