@@ -24,7 +24,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from graphql import ExecutionResult, GraphQLError, OperationType
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+)
 from graphql.execution import create_source_event_stream, execute_subscription_event
 from starlette.datastructures import Headers
 from starlette.types import Scope
@@ -49,6 +59,31 @@ log = logging.getLogger("satudata.gateway.subscriptions")
 
 #: Root fields only roles that may ``operations`` may subscribe to (as /readyz's detail).
 OPERATOR_FIELDS = frozenset({"sourceStatus"})
+
+
+def root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> set[str]:
+    """The names of the root fields ``operation`` selects, through inline fragments and fragment spreads.
+
+    ``subscription { ... on Subscription { sourceStatus { state } } }`` selects ``sourceStatus`` as
+    surely as the plain field does: reading only the top level's names let it past the operators' check.
+    """
+
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    names: set[str] = set()
+    seen: set[str] = set()
+    pending = list(operation.selection_set.selections)
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, FieldNode):
+            names.add(selection.name.value)
+        elif isinstance(selection, InlineFragmentNode):
+            pending.extend(selection.selection_set.selections)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            seen.add(selection.name.value)
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                pending.extend(fragment.selection_set.selections)
+    return names
 
 
 def too_slow() -> RequestError:
@@ -191,7 +226,7 @@ class Operations:
             endpoint.guard.check_prepared(entry, role, variables=params.variables, operation_name=params.operation_name)
         except SatudataError as exc:
             return self._refused([GraphQLError(exc.message, original_error=exc)], request_id)
-        fields = {s.name.value for s in operation.selection_set.selections if hasattr(s, "name")}
+        fields = root_fields(prepared.document, operation)
         if admission is not None and fields & OPERATOR_FIELDS and not admission.access.role.may("operations"):
             raise RequestError(
                 403, f"Only roles that may `operations` may subscribe to {', '.join(sorted(fields & OPERATOR_FIELDS))}.",

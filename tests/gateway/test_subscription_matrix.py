@@ -146,14 +146,20 @@ class Spec:
     #: A ``may`` of the policy the role needs besides the field's class (issue 11: sourceStatus is for operators).
     may: str | None = None
 
-    def document(self, name: str) -> str:
+    def document(self, name: str, shape: str = "field") -> str:
         event = get_named_type(SCHEMA.subscription_type.fields[name].type)  # type: ignore[union-attr]
         parts = []
         for field_name, definition in event.fields.items():  # type: ignore[union-attr]
             target = get_named_type(definition.type)
             parts.append(field_name if is_leaf_type(target) else f"{field_name} {{ {selection(target.name)} }}")
         declarations = f"({self.variables})" if self.variables else ""
-        return f"subscription{declarations} {{ {name}{self.arguments} {{ {' '.join(parts)} }} }}"
+        root = f"{name}{self.arguments} {{ {' '.join(parts)} }}"
+        if shape == "inline fragment":
+            return f"subscription{declarations} {{ ... on Subscription {{ {root} }} }}"
+        if shape == "fragment spread":
+            return f"subscription{declarations} {{ ...Live }} fragment Live on Subscription {{ {root} }}"
+        assert shape == "field", shape
+        return f"subscription{declarations} {{ {root} }}"
 
 
 @dataclass
@@ -412,19 +418,25 @@ def in_scope(world: World, role: str, entity: str | None, region: str | None) ->
     return region is not None and (region == area or region.startswith(area + "."))
 
 
+#: How the subscription's one root field is written: a field selected through a fragment is as selected
+#: as a plain one, and every check on it must hold alike.
+SHAPES = ["field", "inline fragment", "fragment spread"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", FIELDS)
 @pytest.mark.parametrize("role", ROLES)
-def test_subscription_matrix(world: World, role: str, name: str) -> None:
-    problems = cell_problems(world, role, name)
-    assert not problems, f"{role} x {name}:\n" + "\n".join(problems)
+def test_subscription_matrix(world: World, role: str, name: str, shape: str) -> None:
+    problems = cell_problems(world, role, name, shape)
+    assert not problems, f"{role} x {name} ({shape}):\n" + "\n".join(problems)
 
 
-def cell_problems(world: World, role: str, name: str) -> list[str]:
-    """What is wrong with ``role``'s subscription to ``name`` (empty: nothing)."""
+def cell_problems(world: World, role: str, name: str, shape: str = "field") -> list[str]:
+    """What is wrong with ``role``'s subscription to ``name`` written as ``shape`` (empty: nothing)."""
 
     assert name in SPECS, f"subscription field {name} is not in the matrix: add how to raise its events to SPECS"
     spec = SPECS[name]
-    document = spec.document(name)
+    document = spec.document(name, shape)
     cases = spec.cases(world.picks)
     variables: dict[str, Any] = {"region": REGENCY} if "$region" in spec.variables else {}
     if "$d" in spec.variables:
