@@ -21,6 +21,10 @@ the demo policy, publishes change notices straight into its feed, and checks:
 - a notice about a record outside the role's row scope is not delivered (nor audited), one inside is;
 - each delivered event that discloses personal data leaves one audit record, with the same
   persons, fields and masked fields as the same role's query of the same record.
+
+Every cell is written three ways (the plain root field, in an inline fragment, in a fragment
+spread): a check that reads only the top level of the document is a way around it. Purposes are
+checked per role too: none, or another role's, is refused as the same query is.
 """
 
 from __future__ import annotations
@@ -579,6 +583,49 @@ def check_audit(role: str, name: str, case: Case, event_records: list[Any], quer
         problems.append(f"the event's audit record names another role: {[r.role for r in event_records]}")
     if facts(event_records) != facts(query_records):
         problems.append(f"audit of the event {facts(event_records)}\n  of the same role's query {facts(query_records)}")
+
+
+#: Roles that may subscribe to some field holding personal data (which needs a purpose).
+PURPOSEFUL = [r for r in ROLES if any(policy_class(f"Subscription.{n}") != PUBLIC and not refused_at_subscribe(r, n) for n in FIELDS)]
+
+
+@pytest.mark.parametrize("role", PURPOSEFUL)
+def test_purposes_hold_for_subscriptions_as_for_queries(world: World, role: str) -> None:
+    """Without a purpose, or with one not among the role's (another role's, from the policy), a
+    subscription to personal data is refused with the code the same query gets, and nothing subscribes."""
+
+    others = sorted({p for r in POLICY_TABLE["roles"].values() for p in r.get("purposes", ())} - set(role_table(role)["purposes"]))
+    problems = []
+    checked = 0
+    for name in FIELDS:
+        if refused_at_subscribe(role, name) or policy_class(f"Subscription.{name}") == PUBLIC:
+            continue
+        spec = SPECS[name]
+        oracle = next(o for case in spec.cases(world.picks) for o in case.oracles.values())
+        for purpose in (None, others[0]):
+            headers = {k: v for k, v in world.headers(role).items() if k != "X-Satudata-Purpose"}
+            if purpose is not None:
+                headers["X-Satudata-Purpose"] = purpose
+            query = world.http.post(world.url, json={"query": oracle.query, "variables": oracle.variables}, headers=headers).json()
+            expected = codes(query.get("errors") or [])
+            variables: dict[str, Any] = {"region": REGENCY} if "$region" in spec.variables else {}
+            world.feed.wait_for_subscribers(0, spec.entity, exactly=True)
+            stream = Stream(world, spec.document(name), variables, headers, read_timeout_s=3)
+            try:
+                if stream.refusal is not None:
+                    got = codes(stream.refusal.get("errors") or [])
+                else:
+                    try:
+                        kind, body = stream.next()
+                        got = codes((body or {}).get("errors") or []) if kind == "next" and not (body or {}).get("data") else {"delivered"}
+                    except httpx.ReadTimeout:
+                        got = {"accepted"}
+            finally:
+                stream.close()
+            checked += 1
+            if got != expected or not expected:
+                problems.append(f"{name} with purpose {purpose!r}: {got}, the same query: {expected}")
+    assert checked and not problems, "\n".join(problems)
 
 
 def test_the_matrix_covers_every_role_and_field_of_policy_and_schema() -> None:
