@@ -85,6 +85,8 @@ POLICY = '''
 "Query.persons" = "personal"
 # That a resident of a desa was born, died or moved, and when: about someone even without the person.
 "Subscription.residentChanges" = "personal"
+# Born, died, moved away: the change's kind tells the resident's status, as Person.status does.
+"ResidentChange.kind" = "personal"
 "Query.family" = "personal"
 "Query.student" = "children"
 "Query.students" = "children"

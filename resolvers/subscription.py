@@ -77,7 +77,12 @@ class BreakerPosition(Enum):
 
 @strawberry.type(description="A change of one resident's record; the resident is read live from the registry.")
 class ResidentChange:
-    kind: ResidentChangeKind = strawberry.field(description="What happened.")
+    kind: ResidentChangeKind | None = strawberry.field(
+        description=(
+            "What happened. It tells a resident's status (born, died, moved away), so it is withheld "
+            "(null, with a WITHHELD error) from a subscriber who does not read residents' records in full."
+        )
+    )
     at: datetime = strawberry.field(description="When the registry recorded the change.")
     nik: strawberry.Private[str]
 

@@ -84,6 +84,12 @@ def role_table(role: str) -> dict[str, Any]:
     return POLICY_TABLE["roles"].get(role, {})
 
 
+def reads_in_full(role: str, cls: str) -> bool:
+    """Whether ``role`` reads the class unmasked."""
+
+    return cls == PUBLIC or cls in role_table(role).get("grant", ())
+
+
 def sees(role: str, cls: str) -> bool:
     """Whether ``role`` sees the class at all (in full or masked)."""
 
@@ -519,16 +525,31 @@ def check_delivered(world: World, role: str, name: str, cases: list[Case], strea
             return
         event = body["data"][name]
         errors = body.get("errors") or []
+        event_type = get_named_type(SCHEMA.subscription_type.fields[name].type).name  # type: ignore[union-attr]
+        withheld: set[tuple[str, ...]] = set()
         for leaf, value in event.items():
             if leaf in case.oracles:
                 continue
             assert leaf in case.leaves, f"{name} has a field {leaf} the matrix does not check: add it to the spec"
+            if not reads_in_full(role, policy_class(f"{event_type}.{leaf}")):
+                # The role sees the leaf's class masked (it could subscribe): withheld, with its error.
+                withheld.add((name, leaf))
+                if value is not None:
+                    problems.append(f"{leaf}: {value!r}, expected it withheld from {role} (from the notice {case.notice.key})")
+                continue
             expected = case.leaves[leaf]
             got = datetime.fromisoformat(value) if isinstance(expected, datetime) and value else value
             if got != expected:
                 problems.append(f"{leaf}: {value!r}, expected {expected!r} (from the notice {case.notice.key})")
+        said = {tuple(e.get("path") or ()) for e in errors if (e.get("extensions") or {}).get("code") == "WITHHELD"}
+        if withheld - said:
+            problems.append(f"withheld without a WITHHELD error: {sorted(withheld - said)}")
         event_records = audit_records(world.audit_db)[mark:]
-        unexplained = [e for e in errors if tuple(e.get("path") or ())[1:2] not in {(obj,) for obj in case.oracles}]
+        explained = {(obj,) for obj in case.oracles}
+        unexplained = [
+            e for e in errors
+            if tuple(e.get("path") or ())[1:2] not in explained and tuple(e.get("path") or ()) not in withheld
+        ]
         if unexplained:
             problems.append(f"errors outside the event's objects: {unexplained}")
         for obj, oracle in case.oracles.items():
@@ -661,3 +682,32 @@ def test_the_matrix_catches_an_operator_field_open_to_everyone(world: World, mon
     monkeypatch.setattr(gateway.subscriptions.operations, "OPERATOR_FIELDS", frozenset())
     role = next(r for r in ROLES if refused_at_subscribe(r, "sourceStatus") and sees(r, policy_class("Subscription.sourceStatus")))
     assert "no refusal: the subscription was accepted" in cell_problems(world, role, "sourceStatus")
+
+
+KINDS_DOCUMENT = "subscription($region: RegionCode!) { residentChanges(region: $region, kinds: [DIED]) { at } }"
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if not refused_at_subscribe(r, "residentChanges")])
+def test_choosing_the_kinds_of_change_needs_the_residents_status_in_full(world: World, role: str) -> None:
+    """``kinds: [DIED]`` tests what the change says of a resident, as a status filter on persons does: a
+    role that reads ResidentChange.kind masked may not choose by it (the argument rule), and the
+    refusal names the argument; a role reading it in full subscribes."""
+
+    world.feed.wait_for_subscribers(0, "Person", exactly=True)
+    stream = Stream(world, KINDS_DOCUMENT, {"region": REGENCY}, world.headers(role), read_timeout_s=3)
+    try:
+        refusal = stream.refusal
+        if refusal is None:
+            try:
+                kind, body = stream.next()
+            except httpx.ReadTimeout:
+                kind, body = None, None
+            refusal = body if kind == "next" and isinstance(body, dict) and body.get("data") is None else None
+        if reads_in_full(role, policy_class("ResidentChange.kind")):
+            assert refusal is None, (role, refusal)
+        else:
+            assert refusal is not None, f"{role} chose deaths among the changes with the status masked"
+            (error,) = refusal["errors"]
+            assert error["extensions"]["code"] == "FORBIDDEN" and error["extensions"].get("argument") == "kinds", error
+    finally:
+        stream.close()

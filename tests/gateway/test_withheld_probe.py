@@ -74,12 +74,34 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 _POLICY = tomllib.loads(POLICY)["policy"]
 
 
+def _reachable_from_query() -> set[str]:
+    """Object types a query can reach; a subscription's own event types are left to
+    tests/gateway/test_subscription_matrix.py, which holds their masked leaves to the policy."""
+
+    seen: set[str] = set()
+    todo = [SCHEMA.query_type]
+    while todo:
+        gql_type = todo.pop()
+        if gql_type is None or gql_type.name in seen:
+            continue
+        seen.add(gql_type.name)
+        if isinstance(gql_type, GraphQLObjectType):
+            todo.extend(get_named_type(f.type) for f in gql_type.fields.values())
+        elif hasattr(gql_type, "types"):  # a union
+            todo.extend(gql_type.types)
+        elif hasattr(gql_type, "fields"):  # an interface
+            todo.extend(get_named_type(f.type) for f in gql_type.fields.values())
+            todo.extend(SCHEMA.get_possible_types(gql_type))
+    return seen
+
+
 def _leaf_rules() -> dict[str, tuple[str, str]]:
     """``Type.field`` -> (class, mask) of every leaf the policy classes (``Type.*`` covers the rest of a type)."""
 
     rules: dict[str, tuple[str, str]] = {}
+    reachable = _reachable_from_query()
     for type_name, gql_type in SCHEMA.type_map.items():
-        if type_name.startswith("__") or not isinstance(gql_type, GraphQLObjectType):
+        if type_name.startswith("__") or not isinstance(gql_type, GraphQLObjectType) or type_name not in reachable:
             continue
         for field_name, field_def in gql_type.fields.items():
             if not is_leaf_type(get_named_type(field_def.type)):
