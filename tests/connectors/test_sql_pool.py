@@ -217,18 +217,22 @@ def test_closing_a_source_leaves_no_connection_checked_out(postgresql_backend: B
 
 async def _close_while_busy(backend: Backend) -> None:
     connector = SqlConnector.from_settings("siak", _siak(backend, pool_size=2))
-    held = connector._driver._connections  # type: ignore[union-attr]
+    driver = connector._driver
+    assert driver is not None
+    held = driver._connections
     pool = connector.engine.sync_engine.pool
-    running = await held.take()
-    slow = asyncio.ensure_future(connector.fetch(SourceQuery("Person", limit=1)))  # takes the second
-    await asyncio.sleep(0.05)
-    slow.cancel()  # abandoned mid-statement: a cancellation goes to the server in the background
-    with pytest.raises(asyncio.CancelledError):
-        await slow
-    await connector._driver.aclose()  # type: ignore[union-attr]
-    assert pool.checkedout() == 1  # only the one this test holds: the cancellation's went back
-    held.release(running)  # a fetch that ends after the close: its connection goes back, not idle
-    for _ in range(20):
+    running = await held.take()  # a fetch still running when the source closes
+    try:
+        # An abandoned statement's cancellation, sent in the background, not yet under way at close:
+        # it takes the other connection, and must have given it back when aclose returns.
+        driver._cancel_in_background(driver._session_of(running.driver_connection))
+        await driver.aclose()
+        assert pool.checkedout() == 1  # only the running fetch's
+    finally:
+        held.release(running)  # the fetch ends after the close: its connection goes back, not idle
+    for _ in range(100):
+        if pool.checkedout() == 0:
+            break
         await asyncio.sleep(0.01)
     assert pool.checkedout() == 0
     with pytest.raises(sa.exc.InvalidRequestError):
