@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     CHAR,
@@ -38,6 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from .names import person_name
 from .regions import villages
 from .schema import penduduk
+
+WIB = ZoneInfo("Asia/Jakarta")
 
 log = logging.getLogger("satudata.demo.changes")
 
@@ -93,12 +96,13 @@ class RegistrySimulator:
         url: str,
         *,
         seed: int | None = None,
-        clock: Callable[[], datetime] = datetime.now,
+        clock: Callable[[], datetime] | None = None,
         engine: AsyncEngine | None = None,
     ) -> None:
         self.url = url
         self.rng = random.Random(seed)
-        self.clock = clock
+        # SIAK writes its times as Trenggalek's wall clock (WIB), naive, whatever the host's zone.
+        self.clock = clock if clock is not None else (lambda: datetime.now(WIB))
         self._owns_engine = engine is None
         self._engine = engine if engine is not None else create_async_engine(url)
         self._desa = [v.code for v in villages()]
