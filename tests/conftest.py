@@ -288,3 +288,26 @@ def lapor_api(dataset) -> Iterator[str]:  # type: ignore[no-untyped-def]
     from demo.apis import create_lapor_app
 
     yield from serve_api(create_lapor_app(dataset), "LAPOR")
+
+
+#: The NATS JetStream server the change-capture tests run against.
+NATS_URL = "nats://127.0.0.1:4222"
+
+
+@pytest.fixture
+async def jetstream():  # type: ignore[no-untyped-def]
+    """A JetStream client on a stream (and its buckets) of this test's own, deleted after."""
+
+    from connectors.changes import JetStream
+
+    js = JetStream(NATS_URL, stream=f"SATUDATA_TEST_{uuid.uuid4().hex[:10].upper()}")
+    try:
+        await asyncio.wait_for(js.connect(), 5)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server
+        await js.aclose()
+        service_missing("NATS JetStream", exc)
+    try:
+        yield js
+    finally:
+        await js.delete_all()
+        await js.aclose()

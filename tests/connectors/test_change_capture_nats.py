@@ -15,8 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,26 +24,10 @@ from connectors.changes import Change
 from connectors.changes.jetstream import JetStream, JetStreamChangeFeed, JetStreamLease
 from demo.changes import RegistrySimulator
 
-from ..conftest import service_missing
 from .change_registry import make_registry
 
 NATS_URL = "nats://127.0.0.1:4222"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def jetstream() -> AsyncIterator[JetStream]:
-    js = JetStream(NATS_URL, stream=f"SATUDATA_TEST_{uuid.uuid4().hex[:10].upper()}")
-    try:
-        await asyncio.wait_for(js.connect(), 5)
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server
-        await js.aclose()
-        service_missing("NATS JetStream", exc)
-    try:
-        yield js
-    finally:
-        await js.delete_all()
-        await js.aclose()
 
 
 def notice(n: int, kind: str = "UPDATED") -> Change:

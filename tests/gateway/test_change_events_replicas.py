@@ -18,8 +18,6 @@ import subprocess
 import sys
 import time
 import tomllib
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,27 +29,12 @@ from connectors.changes import JetStream
 from demo.changes import RegistrySimulator, ensure_mutation_table
 from demo.gateway_config import render_config
 
-from ..conftest import Backend, service_missing
+from ..conftest import Backend
 from ..support.server import free_port
 
 NATS_URL = "nats://127.0.0.1:4222"
 ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "subscription { residentChanges(region: \"35.03\") { kind person { nik } } }"
-
-
-@pytest.fixture
-async def jetstream() -> AsyncIterator[JetStream]:
-    js = JetStream(NATS_URL, stream=f"SATUDATA_TEST_{uuid.uuid4().hex[:10].upper()}")
-    try:
-        await asyncio.wait_for(js.connect(), 5)
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server
-        await js.aclose()
-        service_missing("NATS JetStream", exc)
-    try:
-        yield js
-    finally:
-        await js.delete_all()
-        await js.aclose()
 
 
 @dataclass
