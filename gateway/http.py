@@ -329,7 +329,7 @@ class GraphQLEndpoint:
 
         if "_service" not in prepared.text or admission.access.role.may("federation"):
             return
-        if "_service" in _root_field_names(prepared.document):
+        if "_service" in root_field_names(prepared.document):
             raise RequestError(403, "Only a federation router may read this gateway's _service (its SDL).", "FORBIDDEN")
 
     async def read_params(self, request: Request) -> GraphQLParams:
@@ -389,8 +389,10 @@ def _params(data: Mapping[str, Any]) -> GraphQLParams:
     return GraphQLParams(query, variables, operation_name or None, extensions)
 
 
-def _root_field_names(document: Any) -> set[str]:
-    """Names of the fields at the root of every operation, through fragments and aliases."""
+def root_field_names(document: Any, operation: OperationDefinitionNode | None = None) -> set[str]:
+    """Names of the root fields ``operation`` selects (every operation's, without one), through
+    aliases, inline fragments and fragment spreads: ``{ ... on Query { _service { sdl } } }`` selects
+    ``_service`` as surely as the plain field does."""
 
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     names: set[str] = set()
@@ -407,7 +409,8 @@ def _root_field_names(document: Any) -> set[str]:
                 if selection.name.value in fragments:
                     walk(fragments[selection.name.value].selection_set)
 
-    for definition in document.definitions:
+    operations = [operation] if operation is not None else document.definitions
+    for definition in operations:
         if isinstance(definition, OperationDefinitionNode):
             walk(definition.selection_set)
     return names

@@ -25,13 +25,8 @@ from typing import Any
 
 import jwt
 from graphql import (
-    DocumentNode,
     ExecutionResult,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
 )
@@ -51,7 +46,7 @@ from ..access.audit import AuditUnavailable
 from ..access.auth import Unauthenticated
 from ..context import RequestContext
 from ..errors import RequestError
-from ..http import JSON, GraphQLEndpoint, GraphQLParams, _params
+from ..http import JSON, GraphQLEndpoint, GraphQLParams, _params, root_field_names
 from ..logs import note_request
 from .limits import ClientSubscriptions
 
@@ -59,31 +54,6 @@ log = logging.getLogger("satudata.gateway.subscriptions")
 
 #: Root fields only roles that may ``operations`` may subscribe to (as /readyz's detail).
 OPERATOR_FIELDS = frozenset({"sourceStatus"})
-
-
-def root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> set[str]:
-    """The names of the root fields ``operation`` selects, through inline fragments and fragment spreads.
-
-    ``subscription { ... on Subscription { sourceStatus { state } } }`` selects ``sourceStatus`` as
-    surely as the plain field does: reading only the top level's names let it past the operators' check.
-    """
-
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    names: set[str] = set()
-    seen: set[str] = set()
-    pending = list(operation.selection_set.selections)
-    while pending:
-        selection = pending.pop()
-        if isinstance(selection, FieldNode):
-            names.add(selection.name.value)
-        elif isinstance(selection, InlineFragmentNode):
-            pending.extend(selection.selection_set.selections)
-        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
-            seen.add(selection.name.value)
-            fragment = fragments.get(selection.name.value)
-            if fragment is not None:
-                pending.extend(fragment.selection_set.selections)
-    return names
 
 
 def too_slow() -> RequestError:
@@ -226,7 +196,8 @@ class Operations:
             endpoint.guard.check_prepared(entry, role, variables=params.variables, operation_name=params.operation_name)
         except SatudataError as exc:
             return self._refused([GraphQLError(exc.message, original_error=exc)], request_id)
-        fields = root_fields(prepared.document, operation)
+        # Through fragments too: reading only the top level's names once let sourceStatus past this check.
+        fields = root_field_names(prepared.document, operation)
         if admission is not None and fields & OPERATOR_FIELDS and not admission.access.role.may("operations"):
             raise RequestError(
                 403, f"Only roles that may `operations` may subscribe to {', '.join(sorted(fields & OPERATOR_FIELDS))}.",
