@@ -46,6 +46,11 @@ log = logging.getLogger("satudata.gateway.server")
 MAX_HEADER_BYTES = 32 * 1024
 #: Header fields per request; browsers send about 20.
 MAX_HEADER_FIELDS = 100
+#: After a refusal (408, 431, 400) the gateway half-closes and drops what the client still sends
+#: for at most this long before it closes. Closing a socket with unread input sends a TCP reset,
+#: and a reset can make the client's kernel discard the refusal before the client has read it
+#: (RFC 9112 §9.6, "lingering close"); a client that keeps sending learns nothing either way.
+REFUSAL_LINGER_S = 2.0
 
 
 class GatewayServerConfig(uvicorn.Config):
@@ -76,6 +81,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_fields = 0
         self._refusal: tuple[int, str] | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     # The head deadline runs from the connection's first moment (a client that sends nothing
     # is held no longer than one that sends slowly) and again from each later request's first byte.
@@ -85,7 +91,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_deadline()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._linger_timer is not None:
+            return  # refused and half-closed: what still comes is read and dropped
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -139,7 +152,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(408, "The request headers did not arrive in time.")
 
     def _refuse(self, status: int, message: str) -> None:
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._linger_timer is not None:
             return
         body = message.encode("ascii")
         self.transport.write(
@@ -150,7 +163,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 body,
             ))
         )
-        self.transport.close()
+        self._disarm_head_deadline()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        # The client sees the end of the answer now (FIN after it); the socket closes when the
+        # client closes its side (eof_received) or after REFUSAL_LINGER_S, whichever is first.
+        self.transport.write_eof()
+        self._linger_timer = self.loop.call_later(REFUSAL_LINGER_S, self.transport.close)
 
 
 def server_config(app: Any, settings: GatewaySettings, *, host: str, port: int, **options: Any) -> GatewayServerConfig:

@@ -110,7 +110,22 @@ def trickle_until_closed(socks: list[socket.socket], byte: bytes, *, within_s: f
                     s.send(byte)
                 except OSError:
                     closed_at[s] = time.monotonic() - started
+                    received[s] += _pending(s)
     return [(received[s], closed_at.get(s)) for s in socks]
+
+
+def _pending(sock: socket.socket) -> bytes:
+    """What the kernel still holds for a socket whose peer has gone (a reset may follow the data)."""
+
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
 
 
 def read_response(sock: socket.socket) -> bytes:
@@ -149,6 +164,21 @@ def test_finding_15_slow_and_silent_header_senders_are_cut_at_the_header_deadlin
     for received, closed_after in outcomes:
         assert closed_after is not None and closed_after <= DEADLINE_S + SLACK_S, closed_after
         assert status_of(received) == 408
+
+
+def test_after_a_refusal_the_gateway_lingers_so_a_client_still_sending_gets_no_reset(door: tuple[str, int]) -> None:
+    """A refused client may still be sending. The gateway half-closes (the client reads the 408 and
+    then end of stream) and drops what still comes for a while; closing at once with input unread
+    would answer it with a TCP reset, and a reset can discard a 408 the client has not read yet
+    (what CI once saw: b'' where a 408 was owed, the reset racing a client's next write)."""
+
+    with socket.create_connection(door) as sock:
+        sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: gateway\r\nX-Slow: ")
+        received, closed_after = read_until_closed(sock, DEADLINE_S + SLACK_S)
+        assert closed_after is not None and status_of(received) == 408
+        sock.sendall(b"a" * 1024)  # a closed socket answers this with a reset ...
+        time.sleep(0.3)
+        sock.sendall(b"a" * 1024)  # ... which this write would raise (EPIPE or ECONNRESET)
 
 
 def test_finding_15_a_slow_body_is_cut_at_the_body_deadline(door: tuple[str, int]) -> None:
