@@ -1,4 +1,9 @@
-"""``python -m bench.alerts``: a regency-wide ``absenceAlerts`` scan over the whole term, timed.
+"""``python -m bench.alerts``: a regency-wide ``absenceAlerts`` scan over the whole term, timed and scored.
+
+The scan's answer is scored against what the generator planted at that scale and seed
+(``Dataset.ground_truth()["outbreaks"]``, rebuilt here: the same scale and seed give the same
+rows), with the suite's arithmetic (``demo.scoring``): recall and precision. The suite checks
+them at scale 0.1 (``tests/test_absence_alerts.py``); this is the same check at 1.0.
 
 Kept apart from ``python -m bench``'s five queries (its report and mixed run are about those): a
 term-long scan of every school is a different kind of question, asked a few times a day by the
@@ -19,6 +24,8 @@ import json
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from demo.scoring import AlertScore, score_alerts
 
 from .queries import CURSOR_KEY, TERM_END, TERM_START, BenchQuery, Variables
 
@@ -93,9 +100,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with new_client(gw.base_url) as client:
             client.timeout = None  # type: ignore[assignment]
             stats, _ = await run_sequential(client, ALERTS_TERM, variables[: args.warmup], variables[args.warmup :])
+            answer = (await client.post("/graphql", json={"query": ALERTS_TERM.text, "variables": variables[0]})).json()
     log(f"scale {args.scale:g}: {ALERTS_TERM.name}: {stats.requests} scans, median {stats.median_ms:.0f} ms, "
         f"round-trips {stats.round_trips_min}-{stats.round_trips_max}, errors {stats.errors}")
-    return stats.as_dict()
+    score = _score(answer, args)
+    log(f"scale {args.scale:g}: against the planted outbreaks: {score.summary()}")
+    return {**stats.as_dict(), "ground_truth": score.as_dict()}
+
+
+def _score(answer: dict[str, Any], args: argparse.Namespace) -> AlertScore:
+    """The scan's alerts against the outbreaks the generator planted at ``args.scale`` and ``args.seed``."""
+
+    import demo
+
+    if answer.get("errors") or not isinstance((answer.get("data") or {}).get("absenceAlerts"), list):
+        raise RuntimeError(f"the scan did not answer: {str(answer.get('errors'))[:500]}")
+    truth = demo.build_dataset(scale=args.scale, seed=args.seed).ground_truth()
+    return score_alerts(answer["data"]["absenceAlerts"], truth["outbreaks"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

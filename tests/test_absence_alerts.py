@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from demo.scoring import score_alerts
+
 from .conftest import Gateway, open_gateway, serve_api
 from .support.server import free_port
 
@@ -79,15 +81,11 @@ async def test_every_planted_outbreak_is_found_and_nine_alerts_in_ten_are_plante
     answer = await gateway.query(QUERY, {"from": truth["term_start"], "to": truth["as_of"]}, trace=True)
     assert "errors" not in answer, answer.get("errors")
     alerts = answer["data"]["absenceAlerts"]
-    planted = {(o["npsn"], o["rombel"], day) for o in outbreaks for day in o["dates"]}
-    hits = [a for a in alerts if (a["school"]["npsn"], a["rombel"], a["date"]) in planted]
-    found = [o for o in outbreaks if any((o["npsn"], o["rombel"], d) in {(h["school"]["npsn"], h["rombel"], h["date"]) for h in hits} for d in o["dates"])]
-    recall = len(found) / len(outbreaks)
-    precision = len(hits) / len(alerts) if alerts else 0.0
-    print(f"absenceAlerts over the term: {len(alerts)} alerts, {len(hits)} on planted outbreak days; "
-          f"recall {recall:.0%} ({len(found)}/{len(outbreaks)}), precision {precision:.0%}")
-    assert recall == 1.0, [o for o in outbreaks if o not in found]
-    assert precision >= 0.9, [a for a in alerts if a not in hits]
+    score = score_alerts(alerts, outbreaks)
+    print(f"absenceAlerts over the term: {score.summary()}")
+    assert score.recall == 1.0, score.missed
+    assert score.precision >= 0.9, score.unplanted
+    hits = [a for a in alerts if a not in score.unplanted]
     for alert in hits:
         assert alert["count"] >= alert["threshold"] > alert["baseline"]["mean"]
         assert alert["method"] == "POISSON_MOVING_BASELINE" and alert["statuses"] == ["SICK"]
