@@ -11,13 +11,13 @@ from typing import Any, ClassVar
 from . import progress
 from .attendance import Outbreak, plan_outbreaks, school_attendance
 from .education import PESERTA_DIDIK_COLUMNS, S_NISN, S_NPSN, SEKOLAH_COLUMNS, generate_education
-from .quirks import plant_quirks
+from .quirks import plant_agency_quirks, plant_quirks
 from .regions import load_regions
 from .registry import KELUARGA_COLUMNS, PENDUDUK_COLUMNS, generate_registry
 from .school_calendar import school_days
 
 #: Bump when the generator's output (or the tables' indexes) changes, so cached demo databases are rebuilt.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 Row = tuple[Any, ...]
 
@@ -52,6 +52,8 @@ class Dataset:
     school_days: list[date]
     outbreaks: list[Outbreak]
     quirks: dict[str, list[dict[str, Any]]]
+    #: Deaths the health office, the JKN portal or Sepeda Keren were not told of (``demo.quirks``).
+    agency_quirks: dict[str, list[dict[str, Any]]]
     #: NPSN -> its pupils' NISNs, sorted: the attendance roster of each school.
     rosters: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
 
@@ -107,6 +109,7 @@ class Dataset:
             "school_days": len(self.school_days),
             "counts": self.counts(),
             "quirks": {kind: [dict(q) for q in entries] for kind, entries in self.quirks.items()},
+            "agency_quirks": {kind: [dict(q) for q in entries] for kind, entries in self.agency_quirks.items()},
             "outbreaks": [o.as_dict() for o in self.outbreaks],
         }
 
@@ -139,6 +142,7 @@ def build_dataset(
     education = generate_education(stream("education"), registry, scale, term_start)
     progress.step("dataset", "planting quirks and outbreaks")
     quirks = plant_quirks(stream("quirks"), registry, education, as_of)
+    agency_quirks = plant_agency_quirks(stream("agency-quirks"), registry, education, as_of)
     days = school_days(term_start, as_of)
     outbreaks = plan_outbreaks(stream("outbreaks"), education, days)
     progress.end("dataset")
@@ -160,6 +164,7 @@ def build_dataset(
         school_days=days,
         outbreaks=outbreaks,
         quirks=quirks,
+        agency_quirks=agency_quirks,
         rosters={npsn: tuple(sorted(nisns)) for npsn, nisns in rosters.items()},
     )
 

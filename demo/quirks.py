@@ -8,6 +8,21 @@ the pupil's NISN, the registry NIK of the person, and both sides' values:
 - ``unknown_nik``: Dapodik holds a well-formed NIK the registry has never issued;
 - ``deceased_enrolled``: the registry records the pupil as dead (MATI), Dapodik still enrols them;
 - ``null_nik``: Dapodik has no NIK for the pupil.
+
+The other agencies' systems hold one fact of a person beside the NIK they are asked by: whether
+the person is alive (the health office's patient record says ``meninggal``; a JKN membership
+stays ``AKTIF`` only for the living; a Sepeda Keren enrolment is ``AKTIF`` while its class runs).
+``plant_agency_quirks`` plants the death each of them was not told of: a resident the registry
+now records as dead (MATI, some weeks before ``as_of``) whose record there still says alive.
+Each is recorded with the NIK, the agency, and both sides' values:
+
+- ``deceased_patient_alive``: the health office's patient record is not marked ``meninggal``;
+- ``deceased_insured_active``: the JKN membership is still ``AKTIF``;
+- ``deceased_participant_active``: the person is still enrolled (``AKTIF``) in a running Sepeda
+  Keren class (the programme's own service puts them in one, ``demo.apis.sepeda_keren``).
+
+The services read these lists from the dataset (``Dataset.agency_quirks``) and otherwise record
+every death the registry holds, so nothing else disagrees.
 """
 
 from __future__ import annotations
@@ -18,7 +33,8 @@ from typing import Any
 
 from .education import S_LAHIR, S_MASUK, S_NAMA, S_NIK, S_NISN, S_NPSN, Education
 from .identifiers import parse_nik
-from .registry import P_STATUS, P_UPDATE, Registry
+from .registry import P_LAHIR, P_NIK, P_STATUS, P_UPDATE, Registry
+from .school_calendar import age_on
 
 #: Share of pupils per kind; every kind gets at least ``MIN_EACH`` pupils.
 RATES = {
@@ -29,6 +45,21 @@ RATES = {
     "null_nik": 0.004,
 }
 MIN_EACH = 2
+
+#: Share of living residents per kind of agency quirk; every kind gets at least ``MIN_EACH``.
+AGENCY_RATES = {
+    "deceased_patient_alive": 0.0004,
+    "deceased_insured_active": 0.0004,
+    "deceased_participant_active": 0.00004,
+}
+#: The agency (its code) and system whose record each agency quirk is in, and its field there.
+AGENCY_OF = {
+    "deceased_patient_alive": ("DINKES", "dinkes", "meninggal", False),
+    "deceased_insured_active": ("JKN_JATIM", "jkn", "status", "AKTIF"),
+    "deceased_participant_active": ("DINSOS", "sepeda_keren", "cohorts.status", "AKTIF"),
+}
+#: Ages (on ``as_of``) of the residents each kind is planted on: Sepeda Keren's adults, else any adult.
+_AGENCY_AGES = {"deceased_participant_active": (18, 59)}
 
 # Abbreviations and spelling variants clerks really use.
 _ABBREVIATIONS = {
@@ -59,6 +90,51 @@ def plant_quirks(rng: random.Random, registry: Registry, education: Education, a
         picked, chosen = sorted(chosen[:n], key=lambda i: pupils[i][S_NISN]), chosen[n:]
         quirks[kind] = [_plant(kind, rng, registry, education, i, as_of) for i in picked]
     return quirks
+
+
+def plant_agency_quirks(
+    rng: random.Random, registry: Registry, education: Education, as_of: date
+) -> dict[str, list[dict[str, Any]]]:
+    """Record deaths (registry rows patched in place) the other agencies were not told of; return their lists.
+
+    The residents are living adults who are no pupils (a pupil's quirks are Dapodik's), one
+    quirk each, in NIK order per kind.
+    """
+
+    pupils = set(education.pupil_person)
+    rows = registry.penduduk
+    living = [i for i, row in enumerate(rows) if row[P_STATUS] == "HIDUP" and i not in pupils]
+    wanted = {kind: max(MIN_EACH, round(rate * len(living))) for kind, rate in AGENCY_RATES.items()}
+    taken: set[int] = set()
+    quirks: dict[str, list[dict[str, Any]]] = {}
+    for kind, n in wanted.items():
+        youngest, oldest = _AGENCY_AGES.get(kind, (18, 90))
+        fits = [i for i in living if i not in taken and youngest <= age_on(rows[i][P_LAHIR], as_of) <= oldest]
+        if len(fits) < n:
+            raise ValueError(f"only {len(fits)} residents fit {kind}: too few to plant {n}; raise the scale")
+        picked = sorted(rng.sample(fits, n), key=lambda i: rows[i][P_NIK])
+        taken.update(picked)
+        quirks[kind] = [_plant_death(kind, rng, registry, i, as_of) for i in picked]
+    return quirks
+
+
+def _plant_death(kind: str, rng: random.Random, registry: Registry, i: int, as_of: date) -> dict[str, Any]:
+    # Died some weeks before as_of (after any class of this year began), recorded days later.
+    died = as_of - timedelta(days=rng.randint(20, 60))
+    moment = datetime.combine(died + timedelta(days=rng.randint(1, 14)), time(9, rng.randrange(60)))
+    patched = list(registry.penduduk[i])
+    patched[P_STATUS], patched[P_UPDATE] = "MATI", min(moment, datetime.combine(as_of, time(9)))
+    registry.penduduk[i] = tuple(patched)
+    agency, system, field, value = AGENCY_OF[kind]
+    return {
+        "nik": patched[P_NIK],
+        "agency": agency,
+        "system": system,
+        "field": field,
+        "registry": "MATI",
+        system: value,
+        "died_on": died.isoformat(),
+    }
 
 
 def _plant(kind: str, rng: random.Random, registry: Registry, education: Education, i: int, as_of: date) -> dict[str, Any]:

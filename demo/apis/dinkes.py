@@ -12,7 +12,9 @@ Style: snake_case Indonesian keys, page-number pagination (``?page=1&per_page=50
   school outbreak of the education dataset (its desa, the epidemiological weeks of its dates, and a
   smaller tail the week after), plus a community dengue cluster with no school absence behind it.
   :func:`dinkes_ground_truth` lists them.
-- Patients (SATUSEHAT-like, brief §2.3): most residents have a record, derived per NIK from the seed.
+- Patients (SATUSEHAT-like, brief §2.3): most residents have a record, derived per NIK from the seed;
+  ``meninggal`` follows the registry's deaths, except the ones the office was not told of
+  (``Dataset.agency_quirks["deceased_patient_alive"]``, planted by ``demo.quirks``).
 
 The SKDR letters after H (J = ILI, K = suspected measles, ...) and every threshold after H are this
 demo's table, not checked against the current Pedoman SKDR (brief §2.4).
@@ -166,6 +168,8 @@ class DinkesData:
     current_week: int
     spikes: list[JSON] = field(default_factory=list)
     other_spikes: list[JSON] = field(default_factory=list)
+    #: NIKs of residents whose death the office was not told of (``demo.quirks``' ``deceased_patient_alive``).
+    untold_deaths: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.faskes_json = [f.as_json() for f in self.facilities]
@@ -186,7 +190,9 @@ class DinkesData:
             return None
         row = self.residents.rows[i]
         status = row[P_STATUS]
-        if unit(self.seed, "satusehat", nik) >= {"HIDUP": 0.9, "MATI": 0.7}.get(status, 0.6):
+        # A death the office was not told of (demo.quirks): the patient is on record, still alive.
+        untold = nik in self.untold_deaths
+        if not untold and unit(self.seed, "satusehat", nik) >= {"HIDUP": 0.9, "MATI": 0.7}.get(status, 0.6):
             return None
         birth: date = row[P_LAHIR]
         end = self.residents.recorded_on(i)
@@ -218,7 +224,7 @@ class DinkesData:
             "penyakit_kronis": chronic,
             "status_disabilitas": kind is not None,
             "jenis_disabilitas": kind,
-            "meninggal": status == "MATI",
+            "meninggal": status == "MATI" and not untold,
         }
 
     def ground_truth(self) -> JSON:
@@ -285,7 +291,8 @@ def build_dinkes(ds: Dataset, seed: int | None = None) -> DinkesData:
                         }
                     )
     rows.sort(key=lambda r: (r["tahun"], r["minggu_epid"], r["kode_faskes"], r["kode_wilayah"], r["kode_penyakit"]))
-    return DinkesData(seed, ds.as_of, residents, facilities(), rows, current, spikes, others)
+    untold = frozenset(q["nik"] for q in ds.agency_quirks.get("deceased_patient_alive", ()))
+    return DinkesData(seed, ds.as_of, residents, facilities(), rows, current, spikes, others, untold)
 
 
 def _plant_spikes(

@@ -9,7 +9,9 @@ membership::
 The gateway federates it in as a ``kind = "graphql"`` source: it reads the portal's
 ``_service { sdl }`` at start-up, checks the mapped fields exist, and asks ``_entities`` for a
 batch of persons at once. Membership is generated deterministically per NIK (most residents are
-members; PBI — premiums paid by the state — is the poorer households' segment).
+members; PBI — premiums paid by the state — is the poorer households' segment). A membership ends
+(NONAKTIF) with its holder's death in the registry, except the deaths BPJS was not told of
+(``Dataset.agency_quirks["deceased_insured_active"]``, planted by ``demo.quirks``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from strawberry.asgi import GraphQL
 
 from demo.dataset import Dataset
 
-from demo.registry import P_WILAYAH
+from demo.registry import P_STATUS, P_WILAYAH
 from demo.regions import kecamatan_of
 
 from .people import Residents, keyed_rng
@@ -84,6 +86,8 @@ class JknPortal:
         self.residents = Residents(ds)
         self.seed = seed
         self.entity_calls = 0
+        #: NIKs of residents whose death BPJS was not told of (``demo.quirks``' ``deceased_insured_active``).
+        self.untold_deaths = frozenset(q["nik"] for q in ds.agency_quirks.get("deceased_insured_active", ()))
 
     def counts(self) -> dict[str, int]:
         """What the service holds, for its start-up log line."""
@@ -95,14 +99,16 @@ class JknPortal:
         if row is None:
             return None
         rng = keyed_rng(self.seed, "jkn", nik)
-        if rng.random() < 0.12:
+        # A death BPJS was not told of (demo.quirks): the membership runs on as if alive.
+        untold = nik in self.untold_deaths
+        if rng.random() < 0.12 and not untold:
             return Person(nik=nik, jkn=None)
         segment = rng.choices(list(JknSegment), weights=[38, 12, 22, 20, 8])[0]
         pbi = segment in (JknSegment.PBI_APBN, JknSegment.PBI_APBD)
         since = date(rng.randint(2014, 2025), rng.randint(1, 12), rng.randint(1, 28))
         membership = JknMembership(
             card_number="000" + "".join(str(rng.randint(0, 9)) for _ in range(10)),
-            status=JknStatus.NONAKTIF if (not pbi and rng.random() < 0.18) else JknStatus.AKTIF,
+            status=JknStatus.NONAKTIF if self._lapsed(row, pbi, rng.random(), untold) else JknStatus.AKTIF,
             segment=segment,
             care_class=None if pbi else rng.choice([1, 2, 3]),
             # Members are registered with the puskesmas of their kecamatan.
@@ -110,6 +116,15 @@ class JknPortal:
             since=since,
         )
         return Person(nik=nik, jkn=membership)
+
+    @staticmethod
+    def _lapsed(row: tuple[Any, ...], pbi: bool, draw: float, untold: bool) -> bool:
+        """Whether the membership is NONAKTIF: unpaid premiums (not for PBI), or ended by the holder's
+        death, which the registry reports to BPJS (unless it was not told: ``untold``)."""
+
+        if untold:
+            return False
+        return row[P_STATUS] == "MATI" or (not pbi and draw < 0.18)
 
 
 SCHEMA = strawberry.federation.Schema(query=Query, types=[Person], federation_version="2.5")

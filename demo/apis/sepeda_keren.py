@@ -16,6 +16,8 @@ Participants are living residents of the cohort's kecamatan who fit their catego
 they enrolled: adult women, children aged 10-17, elderly people (60+), people whose disability the
 health office also records (:func:`demo.apis.people.disability`), former migrant workers, and a few
 others. Categories and the disability type are specific personal data (UU PDP Pasal 4, 25, 26).
+A few participants of running classes have died since enrolling and the programme was not told
+(``Dataset.agency_quirks["deceased_participant_active"]``, planted by ``demo.quirks``): still AKTIF.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from demo.dataset import Dataset
-from demo.registry import P_LAHIR, P_NIK
+from demo.registry import P_LAHIR, P_NIK, P_WILAYAH
 
 from .common import (
     JSON,
@@ -48,7 +50,7 @@ from .common import (
     openapi_document,
     parameter,
 )
-from .people import DISABILITY_TYPES, Pool, Residents, disability, former_migrant_worker
+from .people import DISABILITY_TYPES, Pool, Residents, disability, former_migrant_worker, unit
 
 SERVICE = "sepeda-keren"
 DEFAULT_PORT = 8102
@@ -111,6 +113,8 @@ class _Enrolment:
     japri: int | None
     categories: tuple[str, ...]
     propensity: float
+    #: The day the participant died, for a death the programme was not told of (``demo.quirks``).
+    died: date | None = None
 
 
 @dataclass
@@ -189,6 +193,8 @@ def build_sepeda_keren(ds: Dataset, seed: int | None = None) -> SepedaKerenData:
     participated: dict[int, list[tuple[_Cohort, _Enrolment]]] = {}
     for cohort in cohorts:
         _enrol(rng, seed, residents, people[cohort.kecamatan], cohort, participated, as_of)
+    for q in ds.agency_quirks.get("deceased_participant_active", ()):
+        _enrol_untold_death(seed, residents, cohorts, participated, q["nik"], date.fromisoformat(q["died_on"]), as_of)
 
     return _publish(seed, as_of, residents, cohorts, participated)
 
@@ -340,6 +346,31 @@ def _enrol(
         cohort.facilitator = rng.choice(adults)
 
 
+def _enrol_untold_death(
+    seed: int,
+    residents: Residents,
+    cohorts: list[_Cohort],
+    participated: dict[int, list[tuple[_Cohort, _Enrolment]]],
+    nik: str,
+    died: date,
+    as_of: date,
+) -> None:
+    """Enrol a resident who has since died (the registry says so; the programme was not told) in a
+    class still running: of their kecamatan if one runs, else the nearest by code. Still AKTIF."""
+
+    i = residents.index[nik]
+    kecamatan = residents.rows[i][P_WILAYAH][:8]
+    running = [c for c in cohorts if len(c.held(as_of)) < len(c.planned) and c.start < died]
+    if not running:
+        raise ValueError(f"no Sepeda Keren class runs on {as_of} to plant a participant's untold death in")
+    cohort = min(running, key=lambda c: (c.kecamatan != kecamatan, abs(int(c.kecamatan[-2:]) - int(kecamatan[-2:])), c.cohort_id))
+    categories = _categories(residents, seed, i, cohort.start, disability(seed, nik, residents.rows[i][P_LAHIR], as_of) is not None)
+    enrolment = _Enrolment(i, cohort.start, "AKTIF", None, None, categories, 0.85, died)
+    cohort.enrolments.append(enrolment)
+    cohort.enrolments.sort(key=lambda e: residents.rows[e.person][P_NIK])
+    participated.setdefault(i, []).append((cohort, enrolment))
+
+
 def _publish(
     seed: int,
     as_of: date,
@@ -392,7 +423,7 @@ def _publish(
                 }
             )
             attendance[session_id] = [
-                {"nik": rows[e.person][P_NIK], "present": rng.random() < e.propensity}
+                {"nik": rows[e.person][P_NIK], "present": _present(rng, seed, e, rows[e.person][P_NIK], day)}
                 for e in cohort.enrolments
                 if e.enrolled <= day and (e.left_after is None or k <= e.left_after)
             ]
@@ -419,6 +450,15 @@ def _publish(
     return SepedaKerenData(
         seed, as_of, cohort_json, {c["cohortId"]: c for c in cohort_json}, sessions, attendance, participants
     )
+
+
+def _present(rng: random.Random, seed: int, e: _Enrolment, nik: str, day: date) -> bool:
+    """Whether the participant came to the session on ``day``. A participant planted with an untold
+    death draws from a stream of their own, so the other rows are what they would be without them."""
+
+    if e.died is None:
+        return rng.random() < e.propensity
+    return day < e.died and unit(seed, "sepeda-keren/present", nik, day) < e.propensity
 
 
 # -- HTTP ----------------------------------------------------------------------------------
