@@ -11,6 +11,10 @@ a fresh source session with the caller's row filters, a fresh access ledger, a d
 every event is read live under the subscriber's policy, and each event that disclosed
 personal data is written to the audit log like an answer; an event whose audit record cannot
 be written is withheld and the subscription ends (fail closed).
+
+Subscriptions whose answers cannot differ (``groups``: same document, variables, role,
+purpose and row scope) share that execution: it runs once per event for the group, and each
+subscriber's delivery is then audited on its own, under its own principal.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from ..context import RequestContext
 from ..errors import RequestError
 from ..http import JSON, GraphQLEndpoint, GraphQLParams, _params, root_field_names
 from ..logs import note_request
+from .groups import Group, NoticeTap, Resolution, SubscriberGroups, group_key
 from .limits import ClientSubscriptions
 
 log = logging.getLogger("satudata.gateway.subscriptions")
@@ -136,11 +141,14 @@ class Operations:
         changes: ChangeFeed,
         source_health: Callable[[], Sequence[SourceHealth]],
         clients: ClientSubscriptions,
+        groups: SubscriberGroups | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.changes = changes
         self.source_health = source_health
         self.clients = clients
+        #: Subscriptions that share one resolution per event (see ``groups``).
+        self.groups = groups if groups is not None else SubscriberGroups()
 
     @property
     def access(self) -> Any:
@@ -221,7 +229,9 @@ class Operations:
                 self.clients.release(who)
 
         try:
-            context = self._context(carrier, request_id, admission, SourceTrace())
+            # The field reads its notices through a tap: which notice an event came from names it in its group.
+            tap = NoticeTap(self.changes)
+            context = self._context(carrier, request_id, admission, SourceTrace(), changes=tap)
             executor = StrawberryGraphQLCoreExecutionContext.build(
                 self.endpoint.schema._schema,
                 document,
@@ -246,7 +256,7 @@ class Operations:
         except BaseException:
             release()
             raise
-        events = self._events(carrier, params, admission, document, stream, release)
+        events = self._events(carrier, params, admission, document, stream, tap, release)
         # Closing ``events`` closes the source stream (its finally); ``close`` only frees the client's count
         # at once, for a transport that stops reading before it can close the generator.
         return Stream(events, release)
@@ -258,8 +268,12 @@ class Operations:
         admission: Admission | None,
         document: Any,
         source: Any,
+        tap: NoticeTap,
         release: Callable[[], None],
     ) -> AsyncGenerator[dict[str, Any], None]:
+        # Joined here, not when subscribing: a stream closed before its first read never runs its finally.
+        key = group_key(params.query, params.operation_name, params.variables, admission)
+        group: Group | None = None if key is None else self.groups.join(key)
         try:
             while True:
                 try:
@@ -268,19 +282,31 @@ class Operations:
                     return
                 except SubscriberTooSlow:
                     raise too_slow() from None
-                body = await self._event(carrier, params, admission, document, event)
+                identity = None if group is None else tap.identify(event)
+
+                def resolve(event: Any = event) -> Any:
+                    return self._resolve(carrier, params, admission, document, event)
+
+                resolution = await (resolve() if group is None or identity is None else group.resolve(identity, resolve))
+                body = await self._deliver(resolution, params, admission)
                 if body is not None:
                     yield body
         finally:
+            if group is not None:
+                self.groups.leave(group)
             release()
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
 
-    async def _event(
+    async def _resolve(
         self, carrier: Carrier, params: GraphQLParams, admission: Admission | None, document: Any, event: Any
-    ) -> dict[str, Any] | None:
-        """One event executed on a fresh context; ``None`` when the subscriber's live read finds nothing."""
+    ) -> Resolution:
+        """One event executed on a fresh context (for the subscriber, or for its whole group).
+
+        Its body is ``None`` when the live read finds nothing (``admits``); its ledger is kept for
+        each subscriber's audit entry, which ``_deliver`` writes.
+        """
 
         request_id = uuid.uuid4().hex
         trace = SourceTrace()
@@ -290,7 +316,7 @@ class Operations:
         context = self._context(carrier, request_id, fresh, trace)
         admits = getattr(event, "admits", None)
         if admits is not None and not await admits(context):
-            return None
+            return Resolution(None, trace=trace, request_id=request_id)
         executor = StrawberryGraphQLCoreExecutionContext.build(
             self.endpoint.schema._schema,
             document,
@@ -301,31 +327,58 @@ class Operations:
             is_awaitable=optimized_is_awaitable,
         )
         if isinstance(executor, list):
-            return {"errors": [self.endpoint.format_error(e, request_id) for e in executor]}
+            body = {"errors": [self.endpoint.format_error(e, request_id) for e in executor]}
+            return Resolution(body, trace=trace, request_id=request_id)
         result = execute_subscription_event(executor)
         if optimized_is_awaitable(result):
             result = await result
-        body: dict[str, Any] = {"data": result.data}
+        body = {"data": result.data}
         if result.errors:
             body = {"errors": [self.endpoint.format_error(e, request_id) for e in result.errors], **body}
-        if fresh is not None and self.access is not None:
-            try:
-                await self.access.record(
-                    fresh, result.data, document=params.query, operation=params.operation_name, trace=trace,
-                    request_id=request_id,
-                )
-            except AuditUnavailable as exc:
-                log.error("subscription event %s withheld, audit log unavailable: %s", request_id, exc.message)
-                raise RequestError(
-                    exc.status,
-                    "An event held personal data and could not be recorded in the audit log, so it is withheld "
-                    "and the subscription ended. Subscribe again later.",
-                    exc.code,
-                ) from None
-        return body
+        if fresh is None:
+            return Resolution(body, result.data, trace=trace, request_id=request_id)
+        access = fresh.access
+        return Resolution(
+            body, result.data, tuple(access.notes), tuple(access.refused), access.budget_exceeded, trace, request_id
+        )
+
+    async def _deliver(self, resolution: Resolution, params: GraphQLParams, admission: Admission | None) -> dict[str, Any] | None:
+        """The subscriber's body of a resolved event, once its own audit entry is written.
+
+        The entry names this subscriber (its principal, role and purpose) with what the shared
+        execution disclosed to it, and the execution's request id, which ties the entries of the
+        group's subscribers for one event together and to the execution's log lines.
+        """
+
+        if resolution.body is None or admission is None or self.access is None:
+            return resolution.body
+        mine = dataclasses.replace(
+            admission,
+            access=dataclasses.replace(
+                admission.access,
+                notes=list(resolution.notes),
+                refused=list(resolution.refused),
+                budget_exceeded=resolution.budget_exceeded,
+            ),
+        )
+        try:
+            await self.access.record(
+                mine, resolution.data, document=params.query, operation=params.operation_name, trace=resolution.trace,
+                request_id=resolution.request_id,
+            )
+        except AuditUnavailable as exc:
+            log.error("subscription event %s withheld, audit log unavailable: %s", resolution.request_id, exc.message)
+            raise RequestError(
+                exc.status,
+                "An event held personal data and could not be recorded in the audit log, so it is withheld "
+                "and the subscription ended. Subscribe again later.",
+                exc.code,
+            ) from None
+        return resolution.body
 
     def _context(
-        self, carrier: Carrier, request_id: str, admission: Admission | None, trace: SourceTrace
+        self, carrier: Carrier, request_id: str, admission: Admission | None, trace: SourceTrace,
+        *, changes: Any = None,
     ) -> RequestContext:
         endpoint = self.endpoint
         deadline = asyncio.get_running_loop().time() + endpoint.request_timeout_s
@@ -339,7 +392,7 @@ class Operations:
             access=admission.access if admission is not None else None,
             cursors=admission.cursors(endpoint.cursors) if admission is not None else endpoint.cursors,
             deadline=deadline,
-            changes=self.changes,
+            changes=self.changes if changes is None else changes,
             source_health=self.source_health,
         )
 
