@@ -64,7 +64,7 @@ def shape_of(query: SourceQuery) -> tuple[Hashable, Filter] | None:
 class _Group:
     """Lookups of one shape waiting for a statement slot."""
 
-    __slots__ = ("query", "field", "keys", "waiting", "result", "task", "timer")
+    __slots__ = ("query", "field", "keys", "waiting", "result", "task", "timer", "_by_key")
 
     def __init__(self, query: SourceQuery, field: str) -> None:
         self.query = query  # the first lookup's query: every member has the same shape
@@ -74,6 +74,30 @@ class _Group:
         self.result: asyncio.Future[Sequence[Record]] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self._by_key: dict[Any, list[Record]] | None = None
+
+    def records_of(self, records: Sequence[Record], keys: frozenset[Any]) -> list[Record]:
+        """The merged answer's records of one member's ``keys``, in the statement's order.
+
+        A member with one key (a lookup of one person, one family: nearly all) reads an index
+        built once per group; filtering the whole answer per member cost O(members x records).
+        """
+
+        field = self.field
+        if len(keys) != 1:
+            return [r for r in records if r.get(field) in keys]
+        if self._by_key is None:
+            index: dict[Any, list[Record]] = {}
+            for r in records:
+                value = r.get(field)
+                found = index.get(value)
+                if found is None:
+                    index[value] = [r]
+                else:
+                    found.append(r)
+            self._by_key = index
+        (key,) = keys
+        return list(self._by_key.get(key, ()))
 
     def merged(self) -> SourceQuery:
         where = tuple(
@@ -135,8 +159,7 @@ class Coalescer:
                 if group.task is not None:
                     group.task.cancel()
                 group.result.cancel()
-        field = group.field
-        return [r for r in records if r.get(field) in keys]
+        return group.records_of(records, keys)
 
     def _release(self, shape: Hashable) -> None:
         """A statement of ``shape`` returned: its slot goes to the waiting group, or is free."""
