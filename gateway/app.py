@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from connectors import ChangeFeed, ConnectorRegistry, SourceHealth
+from connectors import ChangeFeed, ConnectorRegistry
 from core import ConfigError
 from resolvers import CursorSeal, GraphSchema, build_schema
 from resolvers.signals import Parameters as SignalParameters
@@ -32,6 +31,7 @@ from .graphiql import ASSETS_MOUNT, ExampleQuery, graphiql_page
 from .http import GraphQLEndpoint
 from .logs import AccessLog
 from .metrics import GatewayMetrics
+from . import status
 from .settings import Example, GatewaySettings
 from .subscriptions import ClientSubscriptions, GraphQLOverSSE, GraphQLTransportWS, Operations, SubscriptionSettings
 from .subscriptions.feed import SourceStatusNotices, change_feed
@@ -135,6 +135,10 @@ def create_app(
     graphql_ws = GraphQLTransportWS(
         operations, init_timeout_s=subscriptions.init_timeout_s, allowed_origins=tuple(settings.cors_origins or ())
     )
+    # The Smart Center screen (/status): reads the graph through `operations`, as its [status] client.
+    status_screen, status_routes = status.build(
+        settings.raw, registry=registry, operations=operations, access=access, base_dir=settings.base_dir
+    )
 
     async def healthz(request: Request) -> Response:
         """Liveness: the process answers. Says nothing about the sources (see /readyz)."""
@@ -151,22 +155,22 @@ def create_app(
         gateway without a ``[policy]`` (development only: every field is public) shows all.
         """
 
-        sources = [_health_json(h) for h in registry.health()]
-        states = {s["state"] for s in sources}
-        status = "down" if states == {"down"} else "ok" if states <= {"up"} else "degraded"
-        code = 503 if status == "down" else 200
+        ready = status.readiness(registry.health())
+        code = ready.http_status
         if not has_policy:
-            return JSONResponse({"status": status, "sources": sources}, status_code=code)
+            return JSONResponse({"status": ready.status, "sources": ready.sources}, status_code=code)
         try:
             principal = await access.authenticator.authenticate(request.headers)
         except Unauthenticated as exc:
-            return JSONResponse({"status": status, "errors": [error_object(exc)]}, status_code=exc.status, headers=exc.headers())
+            return JSONResponse(
+                {"status": ready.status, "errors": [error_object(exc)]}, status_code=exc.status, headers=exc.headers()
+            )
         except AuthUnavailable:
             principal = ANONYMOUS
         role = access.policy.roles.get(principal.role)
         if role is None or not role.may("operations"):
-            return JSONResponse({"status": status}, status_code=code)
-        return JSONResponse({"status": status, "sources": sources}, status_code=code)
+            return JSONResponse({"status": ready.status}, status_code=code)
+        return JSONResponse({"status": ready.status, "sources": ready.sources}, status_code=code)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -178,6 +182,7 @@ def create_app(
             log.info("gateway ready: sources %s", ", ".join(s.name for s in registry.sources()))
             yield
         finally:
+            await status_screen.aclose()  # every open /status stream ends
             await events.aclose()
             if owns_feed:
                 await feed.aclose()  # every open subscription ends
@@ -195,6 +200,7 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *events.routes(),  # POST /changes/{source} for sources that push (webhooks)
+            *status_routes,  # GET /status, /status/events, /status/static ([status] enabled)
             ASSETS_MOUNT,
         ],
         lifespan=lifespan,
@@ -210,22 +216,6 @@ def create_app(
     app.state.guard = guard
     app.state.changes = feed
     return app
-
-
-def _health_json(health: SourceHealth) -> dict[str, object]:
-    def iso(ts: float | None) -> str | None:
-        return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
-
-    return {
-        "name": health.name,
-        "state": health.state,
-        "breaker": health.breaker,
-        "consecutiveFailures": health.consecutive_failures,
-        "lastError": health.last_error,
-        "lastErrorCode": health.last_error_code,
-        "lastErrorAt": iso(health.last_error_at),
-        "lastSuccessAt": iso(health.last_success_at),
-    }
 
 
 def signal_parameters(raw: Any) -> SignalParameters:

@@ -31,6 +31,7 @@ from .access.policy import CAPABILITIES, CLASSES, LookupSettings, Mask
 from .access.ratelimit import RATELIMIT
 from .documents.settings import DOCUMENTS
 from .events import CHANGES, EVENTS
+from .status.settings import STATUS
 from .subscriptions.settings import SUBSCRIPTIONS
 from .logs import FORMATS as LOG_FORMATS
 from .logs import LEVELS as LOG_LEVELS
@@ -494,6 +495,7 @@ TABLES: dict[str, Key] = {
         Key("documents", DOCUMENTS, DOCUMENTS.description, {}),
         Key("events", EVENTS, EVENTS.description, default_doc="none: one process, the embedded feed"),
         Key("subscriptions", SUBSCRIPTIONS, SUBSCRIPTIONS.description, {}),
+        Key("status", STATUS, STATUS.description, {}),
         Key("logging", LOGGING, LOGGING.description, {}),
         Key("telemetry", TELEMETRY, TELEMETRY.description, {}),
     )

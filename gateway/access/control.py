@@ -137,7 +137,12 @@ class AccessControl:
             check = await self.limiter.hit(who, principal.role)
             if not check.allowed:
                 raise RateLimited(check)
-        purpose = (request.headers.get(PURPOSE_HEADER) or "").strip() or None
+        return self.admission(principal, (request.headers.get(PURPOSE_HEADER) or "").strip() or None)
+
+    def admission(self, principal: Principal, purpose: str | None) -> Admission:
+        """``principal``'s admission for ``purpose``, without a request: what ``admit`` ends with, and what a
+        reader inside the gateway (the Smart Center screen) runs its queries as. Raises ``AccessDenied``."""
+
         role = self.policy.role(principal.role)
         self.policy.check_purpose(role, purpose)
         attributes = {name: getattr(principal, name) for name in ATTRIBUTES}
