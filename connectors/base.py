@@ -46,7 +46,12 @@ class SourceQuery:
         Vocabulary fields to sort by; empty means the entity's key. Keyset paging
         (``after``) is defined on the key order only.
     ``after``
-        Return only records whose key is greater than this value.
+        Return only records whose key is greater than this value (with ``shuffle``: that
+        come after this key's place in the shuffled order).
+    ``shuffle``
+        A secret salt: list in the order of ``md5(shuffle || key)`` instead of the key's
+        own (``connectors.shuffle``), for a list whose key order would tell its reader what
+        the reader may not see; only with the key order (no ``order_by``).
     ``limit``
         At most this many records (``None``: all).
     ``group_by``
@@ -61,6 +66,11 @@ class SourceQuery:
     after: Any = None
     limit: int | None = None
     group_by: tuple[str, ...] | None = None
+    shuffle: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.shuffle is not None and self.order_by:
+            raise ValueError("a shuffled list is in its own order: give no order_by with shuffle")
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ def shape_of(query: SourceQuery) -> tuple[Hashable, Filter] | None:
         return None
     key = keys[0]
     rest = tuple(f for f in query.where if f is not key)
-    shape = (query.entity, key.field, rest, query.order_by)
+    shape = (query.entity, key.field, rest, query.order_by, query.shuffle)
     try:
         hash(shape)
     except TypeError:

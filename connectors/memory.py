@@ -13,6 +13,7 @@ from typing import Any
 
 from core import ConfigError
 
+from . import shuffle
 from .base import Filter, Record, SourceInfo, SourceQuery
 
 
@@ -49,10 +50,18 @@ def evaluate(records: Sequence[Record], query: SourceQuery, *, key: str) -> list
     if query.group_by is not None:
         counts = Counter(tuple(r.get(name) for name in query.group_by) for r in rows)
         return [{**dict(zip(query.group_by, group)), "count": n} for group, n in counts.items()]
-    order = query.order_by or (key,)
-    rows.sort(key=lambda r: tuple(_sortable(r.get(name)) for name in order))
-    if query.after is not None:
-        rows = [r for r in rows if r.get(key) is not None and r[key] > query.after]
+    if query.shuffle is not None:
+        salt = query.shuffle
+        rows = [r for r in rows if r.get(key) is not None]
+        rows.sort(key=lambda r: (shuffle.position(salt, r[key]), r[key]))
+        if query.after is not None:
+            start = (shuffle.position(salt, query.after), query.after)
+            rows = [r for r in rows if (shuffle.position(salt, r[key]), r[key]) > start]
+    else:
+        order = query.order_by or (key,)
+        rows.sort(key=lambda r: tuple(_sortable(r.get(name)) for name in order))
+        if query.after is not None:
+            rows = [r for r in rows if r.get(key) is not None and r[key] > query.after]
     if query.limit is not None:
         rows = rows[: query.limit]
     return rows

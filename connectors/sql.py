@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from core import ConfigError
 
+from . import shuffle
 from .base import Filter, Record, SourceInfo, SourceQuery
 from .coalesce import Coalescer
 from .errors import SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
@@ -83,6 +84,8 @@ class SqlConnector:
         #: its own per call to give up on it). SQLite's thread is interrupted, which may take a moment.
         self.cancels_promptly = self._driver is not None
         self._reflect_lock = asyncio.Lock()
+        if engine.dialect.name == "sqlite" and not sa.event.contains(engine.sync_engine, "connect", _sqlite_functions):
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_functions)
         # Concurrent requests' lookups of one shape share a statement while one is in flight.
         self.coalescer = Coalescer(
             self._fetch_now,
@@ -298,6 +301,12 @@ def _said(exc: BaseException) -> str:
 
     first_line = str(exc).split("\n", 1)[0]
     return redact_numbers(f"{type(exc).__name__}: {first_line}", limit=300)
+
+
+def _sqlite_functions(dbapi_connection: Any, _record: Any) -> None:
+    """What SQLite lacks of the SQL ``connectors.sql_statements`` writes: ``md5`` (a shuffled list's order)."""
+
+    dbapi_connection.create_function("md5", 1, shuffle.sqlite_md5, deterministic=True)
 
 
 async def _sqlite_rows(engine: AsyncEngine, statement: Any, params: Mapping[str, Any]) -> Sequence[Any]:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+from . import shuffle
 from .base import Filter, Record, SourceQuery
 from .mapping import NO_MATCH, EntityMapping
 
@@ -70,7 +71,9 @@ def bind(query: SourceQuery, mapping: EntityMapping, *, arrays: bool) -> Bound |
     each key is its own parameter.
     """
 
-    shape: list[Hashable] = [query.entity, query.group_by, query.order_by, query.after is not None, query.limit is not None]
+    shape: list[Hashable] = [
+        query.entity, query.group_by, query.order_by, query.after is not None, query.limit is not None, query.shuffle is not None
+    ]
     params: dict[str, Any] = {}
     sizes: list[int | None] = []
     for i, f in enumerate(query.where):
@@ -119,8 +122,12 @@ def bind(query: SourceQuery, mapping: EntityMapping, *, arrays: bool) -> Bound |
         else:
             raise ValueError(f"unknown filter op {f.op!r}")
         sizes.append(None)
+    if query.shuffle is not None:
+        params["shuffle"] = query.shuffle
     if query.after is not None:
-        params["after"] = mapping.field(mapping.key).to_source(query.after)
+        after = mapping.field(mapping.key).to_source(query.after)
+        # Shuffled, the list is walked on the digest: continue after the key's own digest.
+        params["after"] = after if query.shuffle is None else shuffle.position(query.shuffle, after)
     if query.limit is not None:
         params["limit"] = query.limit
     return Bound(tuple(shape), params, tuple(sizes))
@@ -142,10 +149,20 @@ def build(
         return statement.where(*conditions)
     statement = base.where(*conditions)
     key_column = table.c[mapping.field(mapping.key).column]
+    if query.shuffle is not None:
+        # md5(salt || key): the same digest as connectors.shuffle.position (the key as text).
+        key_text = key_column if isinstance(key_column.type, sa.String) else sa.cast(key_column, sa.String())
+        digest = sa.func.md5(sa.bindparam("shuffle", type_=sa.String()) + key_text, type_=sa.String())
+        if query.after is not None:
+            statement = statement.where(digest > sa.bindparam("after", type_=sa.String()))
+        return _limited(query, statement.order_by(digest, key_column))
     if query.after is not None:
         statement = statement.where(key_column > sa.bindparam("after", type_=key_column.type))
     order = [table.c[mapping.field(name).column] for name in query.order_by] or [key_column]
-    statement = statement.order_by(*order)
+    return _limited(query, statement.order_by(*order))
+
+
+def _limited(query: SourceQuery, statement: sa.Select[Any]) -> sa.Select[Any]:
     if query.limit is not None:
         statement = statement.limit(sa.bindparam("limit", type_=sa.Integer()))
     return statement

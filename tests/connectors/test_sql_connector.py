@@ -77,6 +77,9 @@ QUERIES = [
     SourceQuery("Person", where=(Filter("birthDate", "gte", date(1985, 1, 1)), Filter("birthDate", "lte", date(2000, 1, 1)))),
     SourceQuery("Person", where=(Filter("status", "eq", "MOVED_AWAY"),)),  # no source code maps to it
     SourceQuery("Person", after="3503080503129902", limit=2),
+    SourceQuery("Person", shuffle="salt"),
+    SourceQuery("Person", where=(Filter("sex", "eq", "FEMALE"),), shuffle="salt"),
+    SourceQuery("Person", after="3503080503129902", limit=2, shuffle="salt"),
     SourceQuery("Person", group_by=()),
     SourceQuery("Person", group_by=("sex",)),
 ]
