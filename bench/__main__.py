@@ -1,6 +1,7 @@
 """``python -m bench``: load (or reuse) the sources per scale, serve the gateway, measure, report.
 
 python -m bench [--scales 0.1,1.0] [--requests 200] [--seed 3503] [--reload]
+python -m bench --subscribers 5000 [--groups 50] [--duration 30]   (bench/subscribers.py)
 """
 
 from __future__ import annotations
@@ -236,6 +237,11 @@ def _keeping_floor(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bench``."""
 
+    given = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--subscribers" or a.startswith("--subscribers=") for a in given):
+        from .subscribers import main as subscribers  # issue 11's live fan-out, a run of its own
+
+        return subscribers(given)
     args = parse_args(argv)
     _terminate_on_sigterm()
     results = asyncio.run(main_async(args))

@@ -205,6 +205,8 @@ class Group:
         if pending.taken >= pending.expected:
             # Every member there was when it started has it: forget it (a late joiner never had the notice).
             self._pending.pop(identity, None)
+        if pending.task.done():  # the common case for all but the first member: no wrapper to await
+            return pending.task.result()
         # Shielded: a member that leaves while waiting does not cancel the others' resolution.
         return await asyncio.shield(pending.task)
 
