@@ -35,8 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
-import os
 import random
 import resource
 import signal
@@ -49,6 +47,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from .floor_servers import cpu_seconds
+from .measure import percentile
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
@@ -218,13 +219,6 @@ class RegistryWriter:
 # -- the gateway process -----------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far (``/proc/<pid>/stat``)."""
-
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def raise_open_files() -> int:
     """Open-file limit up to the hard limit (each socket is a descriptor, in the gateway and the clients)."""
 
@@ -356,13 +350,6 @@ async def client_main(spec: dict[str, Any]) -> None:
 # -- the run -----------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from demo.access_config import demo_clients
 
@@ -443,7 +430,7 @@ async def measure_step(
     await asyncio.sleep(2.0)  # the probes' events delivered
     subscribed = gateway.memory_kb()["VmRSS"]
     log(f"every subscriber has had an event; RSS {subscribed / 1024:.0f} MiB; measuring {args.duration:.0f} s")
-    cpu_before = cpu_seconds(gateway.pid)
+    cpu_before = cpu_seconds([gateway.pid])
     window_start = time.time()
     writes_before = len(writer.written)
     interval = 1.0 / args.changes_per_s
@@ -453,7 +440,7 @@ async def measure_step(
         next_at += interval
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
     window_end = time.time()
-    cpu = cpu_seconds(gateway.pid) - cpu_before
+    cpu = cpu_seconds([gateway.pid]) - cpu_before
     written = len(writer.written) - writes_before
     await asyncio.sleep(args.grace_s)  # late deliveries still count
     results = [await c.window((window_start, window_end)) for c in clients]
@@ -476,7 +463,7 @@ async def measure_step(
         "delivered_share": round(len(latencies) / owed, 4) if owed else 0.0,
         "subscribers_short": sum(1 for n in counts if n < written),
         "latency_ms": {
-            "p50": percentile(latencies, 0.50), "p99": percentile(latencies, 0.99),
+            "p50": percentile(latencies, 50) if latencies else None, "p99": percentile(latencies, 99) if latencies else None,
             "mean": round(statistics.fmean(latencies), 2) if latencies else None, "max": max(latencies, default=None),
         },
         "rss_kb": subscribed,
