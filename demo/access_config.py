@@ -259,10 +259,15 @@ def example_headers(title: str, clients: list[DemoClient], extra: dict[str, str]
     return {"X-API-Key": API_KEY_PLACEHOLDER, "X-Satudata-Purpose": client.purpose, **extra}
 
 
+#: The Smart Center screen (/status) reads the graph as the analyst's client (README, "The Smart Center screen").
+STATUS_SCREEN = '[status]\nclient = "smart-center"\npurpose = "statistik"\n'
+
+
 def render_access(clients: list[DemoClient]) -> str:
     """The TOML tables of the demo's access control (appended to the demo config)."""
 
-    return POLICY + "\n" + "\n".join(c.toml() for c in clients)
+    status = STATUS_SCREEN if any(c.id == "smart-center" for c in clients) else ""
+    return POLICY + "\n" + "\n".join(c.toml() for c in clients) + "\n" + status
 
 
 def credentials_banner(clients_in_config: list[dict[str, object]]) -> str:
