@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from core import ConfigError
-from demo.access_config import demo_clients
+from demo.access_config import STATUS_SCREEN, demo_clients
 
 from ..support.faultproxy import ThreadedFaultProxy
 from ..support.server import serve_app
@@ -87,7 +87,8 @@ def status_config(term: Term, status: str = STATUS, *, registry_url: str | None 
     text = render_config(
         registry_url=registry_url or term.registry_url, education_url=term.education_url, access=True, **apis
     )
-    return tomllib.loads(text + "\n" + status)
+    assert STATUS_SCREEN in text, "the demo runs the screen as the analyst"
+    return tomllib.loads(text.replace(STATUS_SCREEN, "") + "\n" + status)
 
 
 @contextmanager
