@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from connectors import ConnectorRegistry
 from starlette.routing import BaseRoute
+
+from connectors import ConnectorRegistry
+from core import ConfigError, SatudataError
 
 from ..access import AccessControl
 from ..subscriptions import Operations
@@ -46,8 +48,6 @@ def build(
 
 
 def _check_admission(reader: StatusReader) -> None:
-    from core import ConfigError, SatudataError
-
     try:
         reader.admission()
     except SatudataError as exc:

@@ -174,7 +174,9 @@ def per_agency(counts: list[Mapping[str, Any]]) -> list[AgencyDiscrepancies]:
         code = agency.get("code") or "?"
         names[code] = agency.get("shortName") or agency.get("name") or code
         facts[code][row["fact"]] += int(row["count"])
-    rows = [AgencyDiscrepancies(code, names[code], sum(c.values()), dict(sorted(c.items()))) for code, c in facts.items()]
+    rows = [
+        AgencyDiscrepancies(code, names[code], sum(c.values()), dict(sorted(c.items()))) for code, c in facts.items()
+    ]
     return sorted(rows, key=lambda r: (-r.total, r.code))
 
 
@@ -186,7 +188,9 @@ def kecamatan_of(code: str | None) -> str | None:
     return ".".join(code.split(".")[:3])
 
 
-def configured_principal(raw: Mapping[str, Any], client: str | None, *, base_dir: Path | None = None) -> Principal | None:
+def configured_principal(
+    raw: Mapping[str, Any], client: str | None, *, base_dir: Path | None = None
+) -> Principal | None:
     """The principal of the ``[[clients]]`` entry whose id is ``client`` (``None`` for none)."""
 
     if client is None:

@@ -90,7 +90,8 @@ class StatusScreen:
         for alert in self._alerts or ():
             if alert.kecamatan:
                 per_kecamatan[alert.kecamatan] = per_kecamatan.get(alert.kecamatan, 0) + 1
-        regions = [{**t, "alerts": per_kecamatan.get(str(t["code"]), 0)} for t in tiles(regency.kecamatan if regency else [])]
+        places = tiles(regency.kecamatan if regency else [])
+        regions = [{**t, "alerts": per_kecamatan.get(str(t["code"]), 0)} for t in places]
         return {
             "status": ready.status,
             "sources": sources,
@@ -141,10 +142,11 @@ class StatusScreen:
                 await self._stop()
 
     def _start(self) -> None:
+        every = self.settings
         self._tasks = [
-            asyncio.create_task(self._every(self.settings.refresh_s, self.refresh_alerts), name="status-alerts"),
+            asyncio.create_task(self._every(every.refresh_s, self.refresh_alerts), name="status-alerts"),
             asyncio.create_task(
-                self._every(self.settings.discrepancy_refresh_s, self.refresh_discrepancies), name="status-discrepancies"
+                self._every(every.discrepancy_refresh_s, self.refresh_discrepancies), name="status-discrepancies"
             ),
         ]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from core import ConfigError
 
-from ..config_types import Bool, ListOf, Number, Str, Table, Key, describe
+from ..config_types import Bool, Key, ListOf, Number, Str, Table, describe
 
 #: Who may open the screen when ``allow_from`` is not set: this machine only.
 LOOPBACK = ("127.0.0.1/32", "::1/128")

@@ -45,7 +45,8 @@ def registry_on_postgresql(term: Term, tmp_path_factory: pytest.TempPathFactory)
     try:
         # load_dataset loads both databases; the education one goes to a scratch file (the term's own is used).
         scratch = tmp_path_factory.mktemp("scratch") / "dinas-pendidikan.sqlite"
-        asyncio.run(load_dataset(term.dataset, registry_url=PG.format(name=name), education_url=f"sqlite+aiosqlite:///{scratch}"))
+        scratch_url = f"sqlite+aiosqlite:///{scratch}"
+        asyncio.run(load_dataset(term.dataset, registry_url=PG.format(name=name), education_url=scratch_url))
         yield PG.format(name=name)
     finally:
         asyncio.run(_drop_pg(name))
