@@ -294,3 +294,14 @@ def test_a_screen_that_cannot_read_as_configured_is_refused_before_serving(
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         create_app(GatewaySettings.from_dict(status_config(term, status), base_dir=tmp_path))
+
+
+def test_a_kecamatan_the_layout_does_not_know_gets_a_tile_of_its_own(term: Term) -> None:
+    from gateway.status.layout import tiles
+
+    known = kecamatan(term)
+    placed = tiles([*known, ("35.03.15", "Baru"), ("35.03.16", "Lain")])
+    cells = [(t["col"], t["row"]) for t in placed]
+    assert len(cells) == len(set(cells)) == 16
+    rows = {t["code"]: t["row"] for t in placed}
+    assert rows["35.03.15"] == rows["35.03.16"] > max(rows[code] for code, _ in known)
