@@ -102,6 +102,8 @@ POLICY = '''
 # Absence alerts (issue 12) are counts of a class's sick pupils: no person in them, but a class of
 # five is about someone, so like pupilCounts; the alert's desa spread likewise.
 "Query.absenceAlerts" = "children"
+# The same alerts as each school's day is recorded (absenceAlertRaised): the same class.
+"Subscription.absenceAlertRaised" = "children"
 # The pupils behind an alert: a link to children's records, like School.students.
 "AbsenceAlert.pupils" = "children"
 "Person.*" = "personal"
@@ -241,6 +243,7 @@ EXAMPLE_ROLES = {
     "Discrepancies between Dapodik and the registry": "school_operator",
     "Discrepancy counts per agency and kecamatan": "smart_center_analyst",
     "Absence alerts with the clinics' reports": "smart_center_analyst",
+    "Live: absence alerts as schools record their days": "smart_center_analyst",
     "Live: residents' changes in the regency": "registry_officer",
 }
 

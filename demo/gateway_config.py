@@ -321,6 +321,23 @@ kind_column = "jenis"
 kinds = { LAHIR = "BORN", MATI = "DIED", PINDAH = "MOVED", PERBAIKAN = "UPDATED" }
 """
 
+#: Schools' recorded days (issue 12, ``absenceAlertRaised``): a watermark poll of Dapodik's daily register
+#: (``rekap_kehadiran.last_update``, one line per school and day, written with the pupils' ``kehadiran``
+#: rows; the demo's attendance simulator records days as a school operator would), every 2 s. Each line
+#: is an ``AttendanceDay`` ``RECORDED`` notice keyed ``{npsn}:{YYYY-MM-DD}`` in the school's desa.
+EDUCATION_CHANGES = """
+[sources.dapodik.changes]
+kind = "poll"
+entity = "AttendanceDay"
+table = "rekap_kehadiran"
+key = ["npsn", "tanggal"]
+change = "last_update"
+region = "kode_wilayah"
+region_transform = "region_code_digits"
+default_kind = "RECORDED"
+interval_s = 2
+"""
+
 #: Births, deaths, moves and corrections in the regency as the registry records them (the demo's
 #: change simulator writes some every minute), read live under the registry officer's policy.
 RESIDENT_CHANGES_EXAMPLE: Example = (
@@ -337,12 +354,8 @@ RESIDENT_CHANGES_EXAMPLE: Example = (
 )
 
 
-#: The Smart Center's early warnings (issue 12): classes with pupils off sick beyond their own baseline,
-#: each with the health office's reports of its kecamatan, as the Smart Center analyst reads them.
-ALERT_EXAMPLE: Example = (
-    "Absence alerts with the clinics' reports",
-    """query AbsenceAlerts {
-  absenceAlerts(from: "2026-11-02", to: "2026-11-27") {
+#: What the alert examples show of each alert (the query adds the clinics' case reports).
+_ALERT_FIELDS = """
     date
     school { npsn name region { name parent { name } } }
     rombel
@@ -351,10 +364,31 @@ ALERT_EXAMPLE: Example = (
     baseline { mean sd days }
     method
     desaSpread { count region { name } }
-    healthFacilities { name }
-    caseReports { week disease diseaseName cases alert region { name } facility { name } }
-  }
-}
+    healthFacilities { name }"""
+
+
+#: The Smart Center's early warnings (issue 12): classes with pupils off sick beyond their own baseline,
+#: each with the health office's reports of its kecamatan, as the Smart Center analyst reads them.
+ALERT_EXAMPLE: Example = (
+    "Absence alerts with the clinics' reports",
+    f"""query AbsenceAlerts {{
+  absenceAlerts(from: "2026-11-02", to: "2026-11-27") {{{_ALERT_FIELDS}
+    caseReports {{ week disease diseaseName cases alert region {{ name }} facility {{ name }} }}
+  }}
+}}
+""",
+    {},
+)
+
+
+#: Early warnings as they are raised: each alert the moment a school's day is recorded (the demo's
+#: attendance simulator records an outbreak now and then), as the Smart Center analyst reads it.
+ALERT_RAISED_EXAMPLE: Example = (
+    "Live: absence alerts as schools record their days",
+    f"""subscription AbsenceAlertRaised {{
+  absenceAlertRaised(region: "35.03") {{{_ALERT_FIELDS}
+  }}
+}}
 """,
     {},
 )
@@ -526,7 +560,9 @@ def render_config(
 
     ``changes`` adds the registry's change capture (``[sources.siak.changes]``: the watermark poll
     of ``tgl_update`` with SIAK's ``mutasi`` records for the kinds, as ``satudata demo`` runs it
-    beside the change simulator) and the ``residentChanges`` example.
+    beside the change simulator) and the ``residentChanges`` example; and Dapodik's
+    (``[sources.dapodik.changes]``: its daily register, which the attendance simulator writes) with
+    the ``absenceAlertRaised`` example.
     """
 
     text = _TEMPLATE.format(
@@ -535,7 +571,7 @@ def render_config(
         cursor_key=f"\ncursor_key = {json.dumps(cursor_key)}" if cursor_key else "",
     )
     if changes:
-        text += REGISTRY_CHANGES
+        text += REGISTRY_CHANGES + EDUCATION_CHANGES
     if dinkes_url is not None:
         text += _DINKES.format(dinkes_url=json.dumps(dinkes_url))
     agencies: list[AgencyEntry] = []
@@ -567,6 +603,8 @@ def render_config(
         examples.insert(2, PORTAL_EXAMPLE)
     if changes:
         examples.insert(1, RESIDENT_CHANGES_EXAMPLE)
+        if dinkes_url is not None:  # beside the absenceAlerts example
+            examples.insert(examples.index(ALERT_EXAMPLE) + 1, ALERT_RAISED_EXAMPLE)
     clients: list[DemoClient] = []
     if access:
         npsn, region = (samples or {}).get("npsn"), (samples or {}).get("participant_kecamatan")

@@ -173,16 +173,18 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int, changes
 
     from demo import ensure_sqlite_demo
     from demo.access_config import credentials_banner
-    from demo.changes import ensure_mutation_table
+    from demo.changes import ensure_attendance_register, ensure_mutation_table
     from demo.gateway_config import write_demo_config
     from demo.services import api_ports, running_apis
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    registry_url, _ = ensure_sqlite_demo(data_dir, scale=scale, seed=seed)
+    registry_url, education_url = ensure_sqlite_demo(data_dir, scale=scale, seed=seed)
     # SIAK keeps its mutasi records whether or not the simulator writes any: the change capture reads them.
     asyncio.run(ensure_mutation_table(registry_url))
+    asyncio.run(ensure_attendance_register(education_url))  # Dapodik's daily register, likewise
     if changes_per_minute > 0:
         _start_change_simulator(registry_url, changes_per_minute)
+        _start_attendance_simulator(education_url, changes_per_minute / 4)
     ports = api_ports(port)
     with running_apis(ports, scale=scale, seed=seed, log_dir=data_dir) as urls:
         config = write_demo_config(
@@ -216,6 +218,22 @@ def _start_change_simulator(registry_url: str, per_minute: float) -> None:
     ).start()
     print(f"satudata: the registry change simulator writes about {per_minute:g} events a minute "
           "(births, deaths, moves, corrections; --changes-per-minute 0 turns it off)", file=sys.stderr)
+
+
+def _start_attendance_simulator(education_url: str, per_minute: float) -> None:
+    """Schools' days recorded into the demo's Dapodik (``demo.changes.AttendanceSimulator``), now and then an
+    outbreak, so that ``absenceAlertRaised`` raises alerts live; from a thread of its own, like the registry's."""
+
+    import asyncio
+    import threading
+
+    from demo.changes import run_attendance_simulator
+
+    threading.Thread(
+        target=lambda: asyncio.run(run_attendance_simulator(education_url, per_minute)), name="attendance simulator", daemon=True
+    ).start()
+    print(f"satudata: the attendance simulator records about {per_minute:g} school days a minute, now and then an "
+          "outbreak (absenceAlertRaised)", file=sys.stderr)
 
 
 def _serve(config: Path, host: str, port: int, *, workers: int = 1, pid_file: Path | None = None) -> int:

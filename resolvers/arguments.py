@@ -88,6 +88,7 @@ TRAVERSES: dict[str, str] = {
     "Subscription.attendanceRecorded(region)": "Region.schools",
     # Absence alerts at the schools of a region: the schools the region's own link lists.
     "Query.absenceAlerts(region)": "Region.schools",
+    "Subscription.absenceAlertRaised(region)": "Region.schools",
 }
 
 #: Arguments that test no record: page size, cursor, a time window.

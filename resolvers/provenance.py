@@ -163,6 +163,7 @@ PROTOCOL_FIXED: frozenset[str] = frozenset(
         "Subscription.residentChanges",
         "Subscription.caseReportsAdded",
         "Subscription.attendanceRecorded",
+        "Subscription.absenceAlertRaised",
         "Subscription.sourceStatus",
     }
 )

@@ -18,6 +18,8 @@ What change capture publishes, per entity (``Change.entity``, ``Change.key``, ``
     ``"{year}:{week}:{disease}"`` (an SKDR line of one desa and week); ``ADDED``.
 ``AttendanceDay``
     ``"{npsn}:{YYYY-MM-DD}"`` (a school's day); ``RECORDED``; ``region`` the school's desa.
+    ``attendanceRecorded`` reads its totals; ``absenceAlertRaised`` runs the absence-alert
+    detection on it (``resolvers.signals.live``).
 ``SourceStatus``
     the source's name; ``UP``, ``DEGRADED`` or ``DOWN`` (the gateway publishes these itself when a
     source's breaker or health changes).
@@ -41,6 +43,8 @@ from .health import CaseReport
 from .person import Person
 from .scalars import RegionCode
 from .school import AttendanceDay, School
+from .signals.alerts import AbsenceAlert
+from .signals.live import AlertWatch
 
 __all__ = ["Subscription", "SubscriptionsUnavailable"]
 
@@ -189,6 +193,16 @@ def within(code: str, region: str) -> bool:
     return code == region or code.startswith(region + ".")
 
 
+def school_day(change: Change) -> tuple[str, date] | None:
+    """``(npsn, day)`` of an ``AttendanceDay`` notice (``"{npsn}:{YYYY-MM-DD}"``); ``None`` if malformed."""
+
+    npsn, _, day = change.key.partition(":")
+    try:
+        return npsn, date.fromisoformat(day)
+    except ValueError:
+        return None
+
+
 async def notices(info: Info, entity: str, region: str | None, kinds: Iterable[str] | None = None) -> AsyncIterator[Change]:
     """The feed's notices of ``entity`` from now on, of ``region`` and ``kinds`` (``None``: all)."""
 
@@ -253,12 +267,33 @@ class Subscription:
         region: Annotated[RegionCode, strawberry.argument(description="Kemendagri code of the region, at any level.")],
     ) -> AsyncGenerator[AttendanceRecorded, None]:
         async for change in notices(info, "AttendanceDay", region):
-            npsn, _, day = change.key.partition(":")
-            try:
-                when = date.fromisoformat(day)
-            except ValueError:
+            found = school_day(change)
+            if found is not None:
+                yield AttendanceRecorded(at=change.at, date=found[1], npsn=found[0])
+
+    @strawberry.subscription(
+        description=(
+            "Early warnings as the schools of a region record their days: each time a school's attendance of a day is "
+            "recorded, the detection of `Query.absenceAlerts` (same method, parameters and baseline) is run for that "
+            "school and day, and each alert it raises is sent, once: a day recorded again sends only alerts not sent "
+            "before. An aggregate, like `absenceAlerts`; the pupils behind an alert only for roles that may see them."
+        )
+    )
+    async def absence_alert_raised(
+        self,
+        info: Info,
+        region: Annotated[RegionCode, strawberry.argument(description="Kemendagri code of the region, at any level.")],
+    ) -> AsyncGenerator[AbsenceAlert, None]:
+        watch = AlertWatch()
+        async for change in notices(info, "AttendanceDay", region):
+            found = school_day(change)
+            if found is None:
                 continue
-            yield AttendanceRecorded(at=change.at, date=when, npsn=npsn)
+            # Looked at when the gateway admits it, with the event's own context (policy, deadline);
+            # the day's further alerts, found there, follow it.
+            yield watch.day(*found)
+            while watch.waiting:
+                yield watch.waiting.popleft()
 
     @strawberry.subscription(description="Each change of a source's state or circuit breaker, as the gateway's calls find it. For operators.")
     async def source_status(self, info: Info) -> AsyncGenerator[SourceStatus, None]:

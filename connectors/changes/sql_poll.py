@@ -17,6 +17,14 @@ a resident's change:
 - a birth date within ``born_within_days`` before the change: ``BORN``;
 - otherwise ``default_kind`` (``UPDATED``).
 
+``key`` may name several columns (``["npsn", "tanggal"]``, a school's day in a register of
+school days): the notice's key is their values joined with ``:`` (a date as ``YYYY-MM-DD``), as
+a REST source's several key fields are; ties on one change time are ordered by the columns'
+text, compared column by column.
+
+A table that is still empty when capture starts gets a position before any row, so its first
+row is announced (the position of a table with rows is its newest row, as above).
+
 Known limit: a row committed with a change time older than the position (a clock set back, a
 transaction that stayed open across a poll) is not seen. SIAK writes ``tgl_update = now()``
 at commit, so that takes a clock step; LISTEN/NOTIFY (``notify.py``) has the same limit.
@@ -31,7 +39,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, DateTime, String, and_, column, func, null, or_, select, table
+from sqlalchemy import Date, DateTime, String, and_, cast, column, false, func, null, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .feed import Change
@@ -45,20 +53,30 @@ class _Event:
     kind: str
 
 
+#: The position of a table that was empty when capture started: before any row it will hold.
+BEFORE_ANY_ROW = datetime(1900, 1, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Watermark:
-    """The last change handed on: its source time (naive, as the column holds it) and key."""
+    """The last change handed on: its source time (naive, as the column holds it) and key.
+
+    ``parts``: with a key of several columns, each column's value as text (``key`` joins them)."""
 
     at: datetime
     key: str
+    parts: tuple[str, ...] = ()
 
     def dump(self) -> str:
-        return json.dumps({"at": self.at.isoformat(), "key": self.key})
+        raw: dict[str, Any] = {"at": self.at.isoformat(), "key": self.key}
+        if self.parts:
+            raw["parts"] = list(self.parts)
+        return json.dumps(raw)
 
     @classmethod
     def load(cls, text: str) -> Watermark:
         raw = json.loads(text)
-        return cls(datetime.fromisoformat(raw["at"]), str(raw["key"]))
+        return cls(datetime.fromisoformat(raw["at"]), str(raw["key"]), tuple(str(p) for p in raw.get("parts", ())))
 
 
 class SqlChangePoller:
@@ -69,7 +87,9 @@ class SqlChangePoller:
         s = settings
         self._owns_engine = engine is None
         self._engine = engine if engine is not None else create_async_engine(s.url, **_small_pool(s.url))
-        cols = [column(s.key, String), column(s.change or "", DateTime), column(s.region, String)]
+        #: The key's columns: one (a NIK), or several whose values together name the record.
+        self.keys = [k for k in s.key.split(",") if k]
+        cols = [*(column(k, String) for k in self.keys), column(s.change or "", DateTime), column(s.region, String)]
         if s.born_column:
             cols.append(column(s.born_column, Date))
         if s.status_column:
@@ -85,20 +105,23 @@ class SqlChangePoller:
     async def poll(self, position: str | None) -> tuple[list[Change], str | None]:
         """Changes after ``position`` (at most ``batch`` rows' worth) and the position after them.
 
-        ``position`` ``None``: none yet; the answer is no changes and the table's newest row."""
+        ``position`` ``None``: none yet; the answer is no changes and the table's newest row (or,
+        for an empty table, a position before any row)."""
 
         s = self.settings
         t = self._table.c
-        key, change = t[s.key], t[s.change or ""]
+        keys, change = [t[k] for k in self.keys], t[s.change or ""]
+        # Several key columns are compared as text (a date column against the stored text of a date).
+        sortable = keys if len(keys) == 1 else [cast(k, String) for k in keys]
         async with self._engine.connect() as conn:
             if position is None:
                 newest = (await conn.execute(select(func.max(change)))).scalar()
                 if newest is None:
-                    return [], None
-                last_key = (await conn.execute(select(func.max(key)).where(change == newest))).scalar()
-                return [], Watermark(_naive(newest), str(last_key)).dump()
+                    return [], Watermark(BEFORE_ANY_ROW, "").dump()
+                last = (await conn.execute(select(*sortable).where(change == newest).order_by(*(k.desc() for k in sortable)).limit(1))).first()
+                return [], self._mark(_naive(newest), last or ()).dump()
             mark = Watermark.load(position)
-            wanted = [key, change, t[s.region]]
+            wanted = [*keys, change, t[s.region]]
             if s.born_column:
                 wanted.append(t[s.born_column])
             if s.status_column:
@@ -106,19 +129,29 @@ class SqlChangePoller:
             rows = (
                 await conn.execute(
                     select(*wanted)
-                    .where(or_(change > mark.at, and_(change == mark.at, key > mark.key)))
-                    .order_by(change, key)
+                    .where(or_(change > mark.at, and_(change == mark.at, _after(sortable, mark.parts or (mark.key,)))))
+                    .order_by(change, *sortable)
                     .limit(s.batch)
                 )
             ).all()
             if not rows:
                 return [], position
+            n = len(keys)
             events = await self._events_of(conn, rows) if self._events is not None else {}
         changes: list[Change] = []
         for row in rows:
-            changes.extend(self._changes_of(row, events))
+            changes.extend(self._changes_of((self._key(row[:n]), *row[n:]), events))
         last = rows[-1]
-        return changes, Watermark(_naive(last[1]), str(last[0]).strip()).dump()
+        return changes, self._mark(_naive(last[n]), last[:n]).dump()
+
+    def _key(self, values: Any) -> str:
+        """The notice's key: the one column's value, or the columns' values joined with ``:``."""
+
+        return ":".join(_key_text(v) for v in values)
+
+    def _mark(self, at: datetime, values: Any) -> Watermark:
+        parts = tuple(_key_text(v) for v in values)
+        return Watermark(at, ":".join(parts), parts if len(self.keys) > 1 else ())
 
     async def _events_of(self, conn: Any, rows: list[Any]) -> dict[tuple[str, datetime], _Event]:
         assert self._events is not None and self.settings.events is not None
@@ -180,6 +213,23 @@ class SqlChangePoller:
     async def aclose(self) -> None:
         if self._owns_engine:
             await self._engine.dispose()
+
+
+def _after(columns: list[Any], values: tuple[str, ...]) -> Any:
+    """``(columns) > (values)`` in lexicographic order, written out (every dialect reads it)."""
+
+    if len(values) != len(columns):  # a position stored under another key: start after its time
+        return false()
+    first, *rest = columns
+    if not rest:
+        return first > values[0]
+    return or_(first > values[0], and_(first == values[0], _after(rest, values[1:])))
+
+
+def _key_text(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).strip()
 
 
 def _naive(value: Any) -> datetime:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from connectors import Filter, Record, SourceQuery
+from connectors import Filter, Record, SourceQuery, SourceReader
 
 from ..context import Info
 from ..errors import InvalidInput
@@ -188,7 +188,15 @@ async def absence_alerts(
         schools = await sources.fetch(SourceQuery("School", where=(Filter("regionCode", "prefix", (region,)),)))
     else:
         schools = await sources.fetch(SourceQuery("School"))
-    where_school = {s["npsn"]: s.get("regionCode") for s in schools}
+    return await alerts_at(sources, {s["npsn"]: s.get("regionCode") for s in schools}, from_, to, params)
+
+
+async def alerts_at(
+    sources: SourceReader, where_school: dict[str, str | None], from_: date, to: date, params: Parameters
+) -> list[AbsenceAlert]:
+    """The alerts between ``from_`` and ``to`` at the schools ``where_school`` names (NPSN -> desa):
+    the detection both ``absenceAlerts`` and ``absenceAlertRaised`` run, on two grouped statements."""
+
     if not where_school:
         return []
     start = from_ - timedelta(days=math.ceil(params.lookback * _CALENDAR_PER_SCHOOL_DAY) + _HOLIDAY_MARGIN_DAYS)
