@@ -2,11 +2,10 @@
 
 ``detection`` holds the method and its parameters (pure, no source; ``resolvers.context`` carries
 the configured ``Parameters``); ``alerts`` the ``absenceAlerts`` field, which asks the education
-office for grouped counts and the health office for its case reports.
-
-Not here yet: the subscription ``absenceAlertRaised(region)`` (issue 12). It waits for the live
-transport of issue 11 (change capture of attendance into the change feed); it would re-run
-``alerts.absence_alerts`` for the region on each day's attendance notice and send the new alerts.
+office for grouped counts and the health office for its case reports; ``live`` what the
+subscription ``absenceAlertRaised(region)`` (``resolvers.subscription``) runs on each school day
+recorded (an ``AttendanceDay`` notice of issue 11's change capture): the same detection, for that
+school and day, each alert sent to a subscriber once.
 """
 
 from __future__ import annotations
