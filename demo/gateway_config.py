@@ -73,8 +73,9 @@ max_representations = 100     # entities one query may ask of `_entities`; a rou
 "Region.residentCounts" = 6   # counts by sex (2) x status (3) in the registry
 "School.pupilCounts" = 12     # counts by grade (6 at an SD or MI) x sex (2)
 "Discrepancy.values" = 2      # both sides of a discrepancy: the authority and the other agency
-"Person.discrepancies" = 5    # at most one per fact a pupil's record can disagree on
-"Query.discrepancyCounts" = 84  # facts (6) x kecamatan (14) for the one agency compared (Dapodik)
+"Person.discrepancies" = 8    # a pupil's record on five facts, and alive or dead in the three other systems
+"Query.discrepancyCounts" = 112  # Dapodik's five facts x kecamatan (14), and ALIVE x kecamatan for the three other systems
+"DiscrepancyConnection.comparisons" = 4  # Dapodik, the health office, the JKN portal, Sepeda Keren
 "Query.absenceAlerts" = 60    # alerts over a whole term: 6 at scale 0.1, the regency at 1.0 taken as ten times that
 "AbsenceAlert.desaSpread" = 36  # at most one desa per pupil counted: the largest class (an SMA's 36)
 "AbsenceAlert.pupils" = 36     # the pupils counted: at most the largest class (an SMA's 36)
@@ -529,6 +530,8 @@ registeredOn = {{ column = "tanggal_registrasi", type = "date" }}
 chronicConditions = "penyakit_kronis"
 hasDisability = "status_disabilitas"
 disabilityType = {{ column = "jenis_disabilitas", values = {{ FISIK = "PHYSICAL", SENSORIK_NETRA = "VISUAL", SENSORIK_RUNGU_WICARA = "HEARING_SPEECH", INTELEKTUAL = "INTELLECTUAL", MENTAL = "MENTAL", GANDA = "MULTIPLE" }} }}
+# Whether the office records the patient as dead: compared with the registry's deaths (discrepancies).
+deceased = "meninggal"
 '''
 
 

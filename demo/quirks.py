@@ -12,14 +12,15 @@ the pupil's NISN, the registry NIK of the person, and both sides' values:
 The other agencies' systems hold one fact of a person beside the NIK they are asked by: whether
 the person is alive (the health office's patient record says ``meninggal``; a JKN membership
 stays ``AKTIF`` only for the living; a Sepeda Keren enrolment is ``AKTIF`` while its class runs).
-``plant_agency_quirks`` plants the death each of them was not told of: a resident the registry
-now records as dead (MATI, some weeks before ``as_of``) whose record there still says alive.
-Each is recorded with the NIK, the agency, and both sides' values:
+``plant_agency_quirks`` picks deaths the registry holds (MATI, none of a pupil) that one of them
+was not told of, so that its record still says alive. The registry itself is left as it is (no
+one else's records change). Each is recorded with the NIK, the agency, and both sides' values:
 
 - ``deceased_patient_alive``: the health office's patient record is not marked ``meninggal``;
 - ``deceased_insured_active``: the JKN membership is still ``AKTIF``;
 - ``deceased_participant_active``: the person is still enrolled (``AKTIF``) in a running Sepeda
-  Keren class (the programme's own service puts them in one, ``demo.apis.sepeda_keren``).
+  Keren class they joined before dying (the programme's own service puts them in one,
+  ``demo.apis.sepeda_keren``); these are deaths of the last ``RECENT_DAYS``.
 
 The services read these lists from the dataset (``Dataset.agency_quirks``) and otherwise record
 every death the registry holds, so nothing else disagrees.
@@ -46,11 +47,11 @@ RATES = {
 }
 MIN_EACH = 2
 
-#: Share of living residents per kind of agency quirk; every kind gets at least ``MIN_EACH``.
+#: Share of the registry's deaths per kind of agency quirk; every kind gets at least ``MIN_EACH``.
 AGENCY_RATES = {
-    "deceased_patient_alive": 0.0004,
-    "deceased_insured_active": 0.0004,
-    "deceased_participant_active": 0.00004,
+    "deceased_patient_alive": 0.07,
+    "deceased_insured_active": 0.07,
+    "deceased_participant_active": 0.01,
 }
 #: The agency (its code) and system whose record each agency quirk is in, and its field there.
 AGENCY_OF = {
@@ -58,8 +59,11 @@ AGENCY_OF = {
     "deceased_insured_active": ("JKN_JATIM", "jkn", "status", "AKTIF"),
     "deceased_participant_active": ("DINSOS", "sepeda_keren", "cohorts.status", "AKTIF"),
 }
-#: Ages (on ``as_of``) of the residents each kind is planted on: Sepeda Keren's adults, else any adult.
-_AGENCY_AGES = {"deceased_participant_active": (18, 59)}
+#: Deaths a kind is planted on: recorded at most this many days before ``as_of`` (``None``: any).
+#: A running class's participant died recently: after the class began.
+RECENT_DAYS = {"deceased_participant_active": 90}
+#: The youngest a kind's residents were when their death was recorded (Sepeda Keren takes adults and children from 10).
+MIN_AGE = {"deceased_participant_active": 18}
 
 # Abbreviations and spelling variants clerks really use.
 _ABBREVIATIONS = {
@@ -95,45 +99,45 @@ def plant_quirks(rng: random.Random, registry: Registry, education: Education, a
 def plant_agency_quirks(
     rng: random.Random, registry: Registry, education: Education, as_of: date
 ) -> dict[str, list[dict[str, Any]]]:
-    """Record deaths (registry rows patched in place) the other agencies were not told of; return their lists.
+    """Pick deaths in the registry that another agency was not told of; return their lists (nothing is changed).
 
-    The residents are living adults who are no pupils (a pupil's quirks are Dapodik's), one
-    quirk each, in NIK order per kind.
+    One quirk per resident, none of a pupil (a pupil's quirks are Dapodik's), in NIK order per kind.
     """
 
     pupils = set(education.pupil_person)
     rows = registry.penduduk
-    living = [i for i, row in enumerate(rows) if row[P_STATUS] == "HIDUP" and i not in pupils]
-    wanted = {kind: max(MIN_EACH, round(rate * len(living))) for kind, rate in AGENCY_RATES.items()}
+    dead = [i for i, row in enumerate(rows) if row[P_STATUS] == "MATI" and i not in pupils]
+    wanted = {kind: max(MIN_EACH, round(rate * len(dead))) for kind, rate in AGENCY_RATES.items()}
     taken: set[int] = set()
     quirks: dict[str, list[dict[str, Any]]] = {}
     for kind, n in wanted.items():
-        youngest, oldest = _AGENCY_AGES.get(kind, (18, 90))
-        fits = [i for i in living if i not in taken and youngest <= age_on(rows[i][P_LAHIR], as_of) <= oldest]
+        recent, youngest = RECENT_DAYS.get(kind), MIN_AGE.get(kind, 0)
+        fits = [
+            i
+            for i in dead
+            if i not in taken
+            and (recent is None or (as_of - rows[i][P_UPDATE].date()).days <= recent)
+            and age_on(rows[i][P_LAHIR], rows[i][P_UPDATE].date()) >= youngest
+        ]
         if len(fits) < n:
-            raise ValueError(f"only {len(fits)} residents fit {kind}: too few to plant {n}; raise the scale")
+            raise ValueError(f"only {len(fits)} deaths fit {kind}: too few to plant {n}; raise the scale")
         picked = sorted(rng.sample(fits, n), key=lambda i: rows[i][P_NIK])
         taken.update(picked)
-        quirks[kind] = [_plant_death(kind, rng, registry, i, as_of) for i in picked]
+        quirks[kind] = [_untold_death(kind, rows[i]) for i in picked]
     return quirks
 
 
-def _plant_death(kind: str, rng: random.Random, registry: Registry, i: int, as_of: date) -> dict[str, Any]:
-    # Died some weeks before as_of (after any class of this year began), recorded days later.
-    died = as_of - timedelta(days=rng.randint(20, 60))
-    moment = datetime.combine(died + timedelta(days=rng.randint(1, 14)), time(9, rng.randrange(60)))
-    patched = list(registry.penduduk[i])
-    patched[P_STATUS], patched[P_UPDATE] = "MATI", min(moment, datetime.combine(as_of, time(9)))
-    registry.penduduk[i] = tuple(patched)
+def _untold_death(kind: str, row: tuple[Any, ...]) -> dict[str, Any]:
     agency, system, field, value = AGENCY_OF[kind]
     return {
-        "nik": patched[P_NIK],
+        "nik": row[P_NIK],
         "agency": agency,
         "system": system,
         "field": field,
         "registry": "MATI",
         system: value,
-        "died_on": died.isoformat(),
+        # The registry keeps when it recorded the death; the day itself is not in SIAK's table.
+        "died_on": row[P_UPDATE].date().isoformat(),
     }
 
 

@@ -129,6 +129,10 @@ NO_SOURCE: frozenset[str] = frozenset(
         "Person.birthYear",
         "Student.birthYear",
         "DiscrepancyValue.birthYear",
+        # the comparisons a report's walk made, and their errors, held by the page and its count rows
+        "DiscrepancyConnection.comparisons",
+        "DiscrepancyComparison.complete",
+        "DiscrepancyCount.count",
         # a class's participants are counted from the attendance lists its page was cut from
         "ProgrammeParticipationConnection.totalCount",
         "PageInfo.startCursor",
@@ -148,6 +152,7 @@ FROM_CONFIG: dict[str, str] = {
     "Feedback.agency": "Agency",
     "DiscrepancyValue.agency": "Agency",
     "DiscrepancyCount.agency": "Agency",
+    "DiscrepancyComparison.agency": "Agency",
 }
 
 #: Fields whose type a protocol fixes, whatever they read: federation's ``_entities: [_Entity]!``

@@ -23,7 +23,7 @@ from .region import Region
 from .scalars import KK, NIK, NISN, NPSN, RegionCode
 from .school import School, Student
 from .signals.alerts import AbsenceAlert, absence_alerts
-from .truth import Discrepancy, DiscrepancyCount, Fact, Report, discrepancy_counts, discrepancy_page
+from .truth import DiscrepancyCount, DiscrepancyPage, Fact, Report, discrepancy_counts, discrepancy_page
 
 #: Shortest name search the sources are asked to run; shorter ones match half the regency.
 MIN_NAME_SEARCH = 3
@@ -232,9 +232,12 @@ class Query:
         description=(
             "Where agencies' records of the same persons disagree with the civil registry (the authority for "
             "identity), a page at a time: each with both values side by side, their systems, the records' "
-            "last-update times and the authority. Read live, page by page, from the agencies' systems (the other "
-            "agency's records in key order, each chunk compared in batched lookups); nothing is stored. Personal "
-            "data: children's data where the records are pupils'."
+            "last-update times and the authority. Compared: Dapodik's pupils (name, birth date, sex, NIK, alive), "
+            "then the registry's deaths against the health office's patients, the JKN portal's memberships and "
+            "Sepeda Keren's enrolments (alive), each only for a caller who may see that system's records. Read "
+            "live, page by page, from the agencies' systems (one side's records in key order, each chunk compared "
+            "in batched lookups); nothing is stored. A system that fails costs only its own discrepancies "
+            "(`comparisons`). Personal data: children's data where the records are pupils'."
         )
     )
     async def discrepancies(
@@ -245,13 +248,14 @@ class Query:
         region: RegionArg = None,
         first: PageSize = 20,
         after: After = None,
-    ) -> Connection[Discrepancy] | None:
+    ) -> DiscrepancyPage | None:
         return await discrepancy_page(info, Report(fact, agency, region), first=first, after=after)
 
     @strawberry.field(
         description=(
             "The discrepancy report counted per fact, agency and kecamatan, with no person in it: what a role that "
-            "sees persons only masked reads instead of the list. Walks the agencies' systems when asked."
+            "sees persons only masked reads instead of the list. Counts every comparison the report makes; walks "
+            "the agencies' systems when asked. A system that fails has a null count, with its error."
         )
     )
     async def discrepancy_counts(

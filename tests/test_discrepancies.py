@@ -1,7 +1,8 @@
 """One truth across OPDs (issue 12): the discrepancy report finds every disagreement the demo
 generator planted between Dapodik and the registry (``ground-truth.json``), with both sides,
 and reports nothing it did not plant. The expected set is computed here from the ground truth;
-the comparison rules have their own unit tests below."""
+the comparison rules have their own unit tests below. The gateway here runs the registry and
+Dapodik only; with the other agencies' systems beside them: tests/test_discrepancies_agencies.py."""
 
 from __future__ import annotations
 
@@ -34,16 +35,16 @@ REPORT = f"""query($first: Int, $after: String, $fact: Fact, $agency: String, $r
 }}"""
 
 
-async def walk(gateway: Gateway, first: int = 100, **args: Any) -> list[dict[str, Any]]:
-    """Every item of the report, page by page, as a client pages it."""
+async def walk(gateway: Gateway, first: int = 100, *, query: str = REPORT, **args: Any) -> list[dict[str, Any]]:
+    """Every item of the report, page by page, as a client pages it (each page's comparisons complete, if asked)."""
 
     items: list[dict[str, Any]] = []
     after = None
     while True:
-        answer = await gateway.query(REPORT, {"first": first, "after": after, **args})
+        answer = await gateway.query(query, {"first": first, "after": after, **args})
         assert "errors" not in answer, answer["errors"]
         page = answer["data"]["discrepancies"]
-        assert len(page["nodes"]) <= first
+        assert len(page["nodes"]) <= first and all(c["complete"] for c in page.get("comparisons", ()))
         items += page["nodes"]
         if not page["pageInfo"]["hasNextPage"]:
             return items
@@ -232,12 +233,20 @@ async def test_a_failing_dapodik_costs_only_the_discrepancies(sqlite_backend: Ba
         with sqlite_file(copy) as conn:  # the pupils' table goes away under the running gateway
             conn.execute("ALTER TABLE peserta_didik RENAME TO peserta_didik_lama")
         answer = await gateway.query(
-            "query($nik: NIK!) { person(nik: $nik) { name status discrepancies { fact } } discrepancyCounts { count } }",
+            """query($nik: NIK!) { person(nik: $nik) { name status discrepancies { fact } } discrepancyCounts { fact count }
+                discrepancies(first: 5) { nodes { fact } comparisons { source complete } } }""",
             {"nik": q["nik"]},
         )
     assert answer["data"]["person"]["name"] and answer["data"]["person"]["status"] == "DECEASED"
-    assert answer["data"]["person"]["discrepancies"] is None and answer["data"]["discrepancyCounts"] is None
-    assert {tuple(e["path"]) for e in answer["errors"]} == {("person", "discrepancies"), ("discrepancyCounts",)}
+    assert answer["data"]["person"]["discrepancies"] is None
+    # The report and its counts stand, saying which comparison failed: Dapodik's, the only one here.
+    counts = answer["data"]["discrepancyCounts"]
+    assert [c["fact"] for c in counts] == ["NAME", "BIRTH_DATE", "SEX", "ALIVE", "NIK"]  # every fact Dapodik holds
+    assert all(c["count"] is None for c in counts)
+    assert answer["data"]["discrepancies"] == {"nodes": [], "comparisons": [{"source": "dapodik", "complete": None}]}
+    assert {tuple(e["path"]) for e in answer["errors"]} == {
+        ("person", "discrepancies"), ("discrepancies", "comparisons", 0, "complete"), *(("discrepancyCounts", i, "count") for i in range(len(counts)))
+    }
     assert {e["extensions"].get("source") for e in answer["errors"]} == {"dapodik"}
 
 

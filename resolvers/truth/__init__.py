@@ -4,12 +4,13 @@ Facts several agencies hold about one person (name, birth date, sex, desa, alive
 NIK itself) are compared live, by the rules of ``rules``, between the civil registry (the
 authority for identity unless ``[discrepancies.authority]`` names another) and the other agencies' systems; nothing is
 copied. ``Person.discrepancies`` compares one person; the ``discrepancies`` report and its
-``discrepancyCounts`` walk the other system's records page by page (``report``).
+``discrepancyCounts`` walk the systems page by page (``report``).
 
-Compared today: Dapodik's pupils (name, birth date, sex, NIK, and the registry's deaths against
-active enrolments). The health office's patients, Sepeda Keren's participants and the JKN
-portal hold none of these facts beyond the NIK they are asked by (they are looked up by it),
-so nothing of theirs can disagree yet; a source that maps more of a person joins here.
+Compared: Dapodik's pupils (name, birth date, sex, NIK, and the registry's deaths against active
+enrolments; ``compare``), and the registry's deaths against every system that holds whether a
+person is alive: the health office's patients, the JKN portal's memberships and Sepeda Keren's
+enrolments (``holders``, declared per vocabulary entity). Those three hold no other fact of a
+person beside the NIK they are asked by; a source that maps more of a person joins in ``holders``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from ..context import Info
 from .compare import PUPIL, RESIDENT, pupil_discrepancies, sides
+from .holders import HOLDER_ENTITIES, HOLDERS, death_discrepancies
 from .report import Report, discrepancy_counts, discrepancy_page
-from .types import Discrepancy, DiscrepancyCount, DiscrepancyValue, Fact
+from .types import Discrepancy, DiscrepancyComparison, DiscrepancyCount, DiscrepancyPage, DiscrepancyValue, Fact
 
 if TYPE_CHECKING:
     from ..person import Person
@@ -28,17 +30,13 @@ if TYPE_CHECKING:
 async def person_discrepancies(info: Info, person: Person) -> list[Discrepancy]:
     """Where the other systems' records of ``person`` disagree with the registry's.
 
-    Only the records the caller may follow from the person are compared (``Person.student``
-    for Dapodik): a discrepancy never shows a system the caller could not reach.
+    Only the records the caller may follow from the person are compared (``Person.student`` for
+    Dapodik, ``Person.healthRecord`` for the health office, ...): a discrepancy never shows a
+    system the caller could not reach. A system that fails nulls this list, with its error.
     """
 
-    if not info.context.may_resolve("Person", "student"):
-        return []
-    found = await sides(info, PUPIL, RESIDENT)
-    if PUPIL not in found or RESIDENT not in found:
-        return []
-    pupil = await info.context.loaders.one(PUPIL, "nik").load(person.nik)
-    if pupil is None:
+    found = await sides(info, PUPIL, RESIDENT, *HOLDER_ENTITIES)
+    if RESIDENT not in found:
         return []
     resident = {
         "nik": person.nik,
@@ -49,12 +47,25 @@ async def person_discrepancies(info: Info, person: Person) -> list[Discrepancy]:
         "updatedAt": person.updated_at,
         "regionCode": person.region_code,
     }
-    return pupil_discrepancies(pupil, resident, found)
+    out: list[Discrepancy] = []
+    if PUPIL in found and info.context.may_resolve("Person", "student"):
+        pupil = await info.context.loaders.one(PUPIL, "nik").load(person.nik)
+        if pupil is not None:
+            out += pupil_discrepancies(pupil, resident, found)
+    if getattr(person.status, "value", person.status) != "DECEASED":
+        return out  # the other systems hold only whether the person is alive: nothing to disagree with
+    for holder in HOLDERS:
+        if holder.entity in found and info.context.may_resolve("Person", holder.link):
+            record = await info.context.loaders.one(holder.entity, "nik").load(person.nik)
+            out += death_discrepancies(resident, holder, record, found)
+    return out
 
 
 __all__ = [
     "Discrepancy",
+    "DiscrepancyComparison",
     "DiscrepancyCount",
+    "DiscrepancyPage",
     "DiscrepancyValue",
     "Fact",
     "Report",

@@ -29,6 +29,8 @@ DEFAULT_AUTHORITY = "Person"
 
 #: The record each side of a pupil's discrepancy is read from.
 PUPIL, RESIDENT = "Student", "Person"
+#: The report's segment of the pupils' comparisons (``report``: segments are walked in order).
+PUPILS = 0
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def pupil_discrepancies(
                 person_nik=(resident or {}).get("nik"),
                 region_code=region,
                 agency_code=pupil_side.agency,
-                position=f"{pupil['nisn']}:{FACT_ORDER.index(fact)}",
+                position=f"{PUPILS}:{pupil['nisn']}:{FACT_ORDER.index(fact)}",
                 pupil=pupil if not nik else None,
             )
         )

@@ -11,6 +11,7 @@ import strawberry
 
 from ..context import Info
 from ..enums import Sex
+from ..pagination import Connection
 from ..scalars import NIK
 
 if TYPE_CHECKING:
@@ -60,16 +61,25 @@ class DiscrepancyValue:
         description="Whether this system holds the person at all; false when, say, the registry has no resident with the other side's NIK."
     )
     record: str | None = strawberry.field(
-        description="The record's key in this system: the NIK in the registry, the NISN in Dapodik. Personal data."
+        description=(
+            "The record's key in this system: the NISN in Dapodik, the NIK in the registry and the systems held by "
+            "NIK (the health office, the JKN portal, Sepeda Keren). Personal data."
+        )
     )
     updated_at: datetime | None = strawberry.field(
-        description="When this system last changed the record; null where the system keeps no such time (Dapodik)."
+        description=(
+            "When this system last changed the record; null where the system keeps no such time (Dapodik, the "
+            "health office's patients, the JKN portal, Sepeda Keren)."
+        )
     )
     name: str | None = strawberry.field(description="NAME: the name as this system writes it.")
     birth_date: date | None = strawberry.field(description="BIRTH_DATE: the date of birth this system holds.")
     sex: Sex | None = strawberry.field(description="SEX: the sex this system holds.")
     alive: bool | None = strawberry.field(
-        description="ALIVE: false where this system records a death, true where its record is active (a pupil enrolled)."
+        description=(
+            "ALIVE: false where this system records a death, true where its record is active (a pupil enrolled, a "
+            "patient not recorded as dead, a JKN membership paid up, a Sepeda Keren enrolment running)."
+        )
     )
     nik: NIK | None = strawberry.field(description="NIK: the NIK this system holds for the person; null if none.")
     region_code: strawberry.Private[str | None]
@@ -157,9 +167,23 @@ class Discrepancy:
 @strawberry.type(description="How many discrepancies of one fact one agency's system has in one kecamatan: no person in it.")
 class DiscrepancyCount:
     fact: Fact = strawberry.field(description="What disagrees.")
-    count: int = strawberry.field(description="Discrepancies of this fact, agency and kecamatan.")
     agency_code: strawberry.Private[str]
     kecamatan_code: strawberry.Private[str | None]
+    tally: strawberry.Private[int]
+    #: The error of the agency's system, when it failed during the walk (the count is then unknown).
+    error: strawberry.Private[Exception | None] = None
+
+    @strawberry.field(
+        description=(
+            "Discrepancies of this fact, agency and kecamatan. Null, with the system's error, when that agency's "
+            "system failed during the walk: the one row of its fact then has no kecamatan, and the other "
+            "agencies' counts stand."
+        )
+    )
+    def count(self) -> int | None:
+        if self.error is not None:
+            raise self.error
+        return self.tally
 
     @strawberry.field(description="The agency whose records disagree with the authority (the side to be corrected).")
     async def agency(self, info: Info) -> Annotated[Agency, strawberry.lazy("..agency")] | None:
@@ -172,3 +196,55 @@ class DiscrepancyCount:
         from ..region import Region
 
         return await Region.load(info, self.kecamatan_code)
+
+
+@strawberry.type(
+    description=(
+        "One comparison a report made: an agency's system against the authority, for the facts it holds. No "
+        "person in it."
+    )
+)
+class DiscrepancyComparison:
+    source: str = strawberry.field(description="The gateway's name for the agency's system compared with the authority.")
+    system: str | None = strawberry.field(description="The system behind it, e.g. Dapodik.")
+    facts: list[Fact] = strawberry.field(description="The facts compared: those this system holds of a person.")
+    agency_code: strawberry.Private[str]
+    #: The system's error, once it failed: its comparison stops, the others go on.
+    error: strawberry.Private[Exception | None] = None
+
+    @strawberry.field(
+        description=(
+            "True when this system was read as far as the answer needed. Null, with the system's error, when it "
+            "failed: its discrepancies are missing from the answer, the other systems' stand."
+        )
+    )
+    def complete(self) -> bool | None:
+        if self.error is not None:
+            raise self.error
+        return True
+
+    @strawberry.field(description="The agency (OPD) running this system.")
+    async def agency(self, info: Info) -> Annotated[Agency, strawberry.lazy("..agency")] | None:
+        from ..agency import Agency
+
+        return await Agency.load(info, self.agency_code)
+
+
+@strawberry.type(
+    name="DiscrepancyConnection",
+    description=(
+        "A page of the discrepancy report, Relay-style, with the comparisons its walk made: a system that failed "
+        "costs only its own discrepancies, and `comparisons` says which."
+    ),
+)
+class DiscrepancyPage(Connection[Discrepancy]):
+    made: strawberry.Private[list[DiscrepancyComparison]]
+
+    @strawberry.field(
+        description=(
+            "Each agency's system this page compared with the authority, in the report's order; `complete` is null, "
+            "with the error, for one that failed (its discrepancies are missing from the page)."
+        )
+    )
+    def comparisons(self) -> list[DiscrepancyComparison]:
+        return self.made
