@@ -21,6 +21,7 @@ from gateway.access.audit import AuditLog
 from .conftest import Backend, Gateway, open_gateway
 from .gateway.access_expectations import mask_initials, mask_nik
 from .test_discrepancies import KIND_FACT
+from .test_discrepancies_agencies import jkn_api  # noqa: F401 (a fixture)
 
 CLIENTS = {c.role: c for c in demo_clients("placeholder")}
 
@@ -167,3 +168,71 @@ async def test_a_persons_discrepancies_follow_the_same_rules(guarded, quirks, sc
     nodes = body["data"]["persons"]["nodes"]
     assert nodes and all(n["birthYear"] and n["discrepancies"] is None for n in nodes)
     assert codes_at(body, "persons", "nodes", 0, "discrepancies") == {"FORBIDDEN"}
+
+
+# -- with the health office, the JKN portal and Sepeda Keren beside the registry and Dapodik ------------
+
+AGENCY_LIST = """query($fact: Fact, $agency: String) { discrepancies(first: 100, fact: $fact, agency: $agency) {
+  pageInfo { hasNextPage }
+  comparisons { source complete }
+  nodes { fact values { source authoritative record alive agency { code } } }
+} }"""
+
+
+@pytest.fixture
+async def guarded_every_opd(  # type: ignore[no-untyped-def]
+    sqlite_backend: Backend, school: str, tmp_path: Path, dinkes_api: str, sepeda_keren_api: str, jkn_api: str
+) -> AsyncIterator[tuple[Gateway, AuditLog]]:
+    audit = {"path": str(tmp_path / "audit.sqlite")}
+    config = tomllib.loads(render_config(
+        registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url,
+        dinkes_url=dinkes_api, sepeda_keren_url=sepeda_keren_api, jkn_url=jkn_api,
+        samples={"npsn": school}, access=True,
+    ))
+    config["audit"] = audit
+    async for gateway in open_gateway(config):
+        log = AuditLog.from_settings({"audit": audit})
+        try:
+            yield gateway, log
+        finally:
+            await log.aclose()
+
+
+async def test_with_every_opd_the_analyst_counts_every_agency_but_lists_only_what_it_may_see(guarded_every_opd, dataset) -> None:  # type: ignore[no-untyped-def]
+    gateway, log = guarded_every_opd
+    agency_quirks = dataset.ground_truth()["agency_quirks"]
+    body = await ask(gateway, "smart_center_analyst", "{ discrepancyCounts(fact: ALIVE) { count agency { code } } }")
+    assert "errors" not in body, body["errors"]
+    counted: Counter[str] = Counter()
+    for c in body["data"]["discrepancyCounts"]:
+        counted[c["agency"]["code"]] += c["count"]
+    planted = Counter(q["agency"] for entries in agency_quirks.values() for q in entries)
+    assert {a: counted[a] for a in planted} == planted and counted["DINDIKPORA"] > 0  # counts: every agency
+
+    # The list: only the systems whose records the analyst may see at all (JKN masked; health and
+    # disability data not), each value masked like the same field of a person.
+    body = await ask(gateway, "smart_center_analyst", AGENCY_LIST, {"fact": "ALIVE"})
+    page = body["data"]["discrepancies"]
+    assert [c["source"] for c in page["comparisons"]] == ["dapodik", "jkn_portal"]
+    insured = [q["nik"] for q in agency_quirks["deceased_insured_active"]]
+    jkn = [i for i in page["nodes"] if i["values"][1]["source"] == "jkn_portal"]
+    assert sorted(i["values"][1]["record"] for i in jkn) == sorted(map(mask_nik, insured))  # in NIK order, masked
+    assert not {"dinkes", "sepeda_keren"} & {v["source"] for i in page["nodes"] for v in i["values"]}
+    assert all(v["alive"] is None for i in jkn for v in i["values"])  # withheld from a masked role
+    assert not any(nik in str(body) for nik in insured)
+    assert any(e.record.role == "smart_center_analyst" for e in await log.for_person(insured[0]))
+
+
+async def test_with_every_opd_the_school_operator_sees_only_its_pupils_and_others_are_refused(guarded_every_opd, quirks, school) -> None:  # type: ignore[no-untyped-def]
+    gateway, _ = guarded_every_opd
+    body = await ask(gateway, "school_operator", AGENCY_LIST, {"fact": "ALIVE"})
+    assert "errors" not in body, body["errors"]
+    page = body["data"]["discrepancies"]
+    assert [c["source"] for c in page["comparisons"]] == ["dapodik"]
+    mine = {q["nisn"] for kind, q in quirks if kind == "deceased_enrolled" and q["npsn"] == school}
+    assert {i["values"][1]["record"] for i in page["nodes"]} == mine
+    assert not {"dinkes", "jkn_portal", "sepeda_keren"} & set(body["extensions"]["sources"])
+    # The health office's and the programme's officers read no report (its class is children's data).
+    for role in ("health_officer", "programme_facilitator", "registry_officer"):
+        body = await ask(gateway, role, AGENCY_LIST, {"fact": "ALIVE"})
+        assert body["data"]["discrepancies"] is None and codes_at(body, "discrepancies") <= {"FORBIDDEN", "PURPOSE_REQUIRED"}
