@@ -179,6 +179,7 @@ async def test_a_dead_system_costs_only_its_own_comparison(sqlite_backend: Backe
     async for gateway in open_gateway(config):
         answer = await gateway.query(REPORT, {"first": 100, "fact": "ALIVE"})
         counts = await gateway.query("{ discrepancyCounts(fact: ALIVE) { fact count agency { code } } }")
+        total = await gateway.query("{ discrepancies(first: 1) { totalCount nodes { fact } } }")
     page = answer["data"]["discrepancies"]
     complete = {c["source"]: c["complete"] for c in page["comparisons"]}
     assert complete == {"dapodik": True, "dinkes": None, "jkn_portal": True, "sepeda_keren": True}
@@ -194,6 +195,9 @@ async def test_a_dead_system_costs_only_its_own_comparison(sqlite_backend: Backe
         a for a, _, f in planted if f == "ALIVE" and a != "DINKES"
     )
     assert {(tuple(e["path"][:1]), e["extensions"]["source"]) for e in counts["errors"]} == {(("discrepancyCounts",), "dinkes")}
+    # A total short of the health office's items would pass for the whole: it is null, with the error.
+    assert total["data"]["discrepancies"]["totalCount"] is None and len(total["data"]["discrepancies"]["nodes"]) == 1
+    assert [(e["path"], e["extensions"]["source"]) for e in total["errors"]] == [(["discrepancies", "totalCount"], "dinkes")]
 
 
 @pytest.mark.slow  # the demo's own scale: 75,000 residents and 12,199 pupils generated, loaded, served and walked

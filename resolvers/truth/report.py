@@ -17,7 +17,8 @@ page resumes at that record. ``totalCount`` and ``discrepancyCounts`` walk every
 
 An agency's system that fails costs only its own comparison: the walk records the error on that
 comparison (``DiscrepancyConnection.comparisons``, a null ``DiscrepancyCount.count``) and goes on
-with the others. The registry failing fails the report: every comparison needs the authority.
+with the others; ``totalCount`` is null with the error (a total short of a system would pass for
+the whole). The registry failing fails the report: every comparison needs the authority.
 """
 
 from __future__ import annotations
@@ -230,7 +231,11 @@ async def discrepancy_page(info: Info, report: Report, *, first: int | None, aft
 
     async def count_total() -> int:
         again = await Walk.start(info, report)
-        return sum([1 async for _ in discrepancies(info, report, again)])
+        total = sum([1 async for _ in discrepancies(info, report, again)])
+        failed = next((c.error for c in again.comparisons.values() if c.error is not None), None)
+        if failed is not None:
+            raise failed  # a total short of a failed system's items would pass for the whole
+        return total
 
     return DiscrepancyPage(
         edges=edges,
