@@ -403,6 +403,7 @@ DISCREPANCY_EXAMPLES: list[Example] = [
         """query Discrepancies($first: Int) {
   discrepancies(first: $first) {
     pageInfo { hasNextPage endCursor }
+    comparisons { source complete agency { shortName } }
     nodes {
       fact
       authority
