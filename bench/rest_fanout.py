@@ -108,13 +108,13 @@ class Runs:
 
 
 @contextmanager
-def demo_apis(checkout: Checkout, scale: float, seed: int, log_dir: Path) -> Iterator[dict[str, str]]:
-    """The demo APIs of ``checkout`` on free ports, until the block ends."""
+def demo_apis(checkout: Checkout, scale: float, seed: int, log_dir: Path, names: tuple[str, ...] = APIS) -> Iterator[dict[str, str]]:
+    """The demo APIs ``names`` (``python -m demo.apis`` names) of ``checkout`` on free ports, until the block ends."""
 
     processes: list[subprocess.Popen[bytes]] = []
     urls: dict[str, str] = {}
     try:
-        for name in APIS:
+        for name in names:
             port = free_port()
             log = (log_dir / f"api-{name}.log").open("wb")
             processes.append(
