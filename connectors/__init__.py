@@ -20,6 +20,7 @@ from .resilience import BreakerState, CircuitBreaker, HealthObserver, Resilience
 from .settings import resolve_env
 from .redaction import quiet_client_loggers, redact_numbers
 from .tracing import Tracing, current_tracing, traced_batch
+from .shuffle import position as shuffled_position
 
 __all__ = [
     "Change",
@@ -58,6 +59,7 @@ __all__ = [
     "Tracing",
     "current_tracing",
     "traced_batch",
+    "shuffled_position",
     "quiet_client_loggers",
     "redact_numbers",
 ]

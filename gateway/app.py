@@ -126,6 +126,7 @@ def create_app(
         guard=guard,
         compiled=settings.compiled_execution,
         signals=signal_parameters(settings.raw.get("signals")),
+        shuffled_lists=frozenset(settings.shuffled_lists),
     )
 
     operations = Operations(

@@ -59,6 +59,9 @@ NAME = Str()
 
 # -- [gateway] ---------------------------------------------------------------------------------
 
+#: The lists whose order a masked key would decide, by ``Type.key`` (``GraphContext.list_order_salt``).
+SHUFFLEABLE_LISTS = ("Person.nik", "Student.nisn")
+
 GATEWAY = Table(
     description="The gateway itself: its name, request limits, the door's deadlines and proxies.",
     example='[gateway]\ntitle = "Satu Data Trenggalek"\ncursor_key = "env:SATUDATA_CURSOR_KEY"',
@@ -83,6 +86,10 @@ GATEWAY = Table(
             "believed. Needs a restart.", []),
         Key("compiled_execution", Bool(), "false: run every query on graphql-core's executor (same answers, "
             "slower).", True),
+        Key("shuffled_lists", ListOf(Choice(SHUFFLEABLE_LISTS)), "Lists every caller gets in a shuffled order (a keyed "
+            "digest of the key), not only the roles that see their key masked or refused, who always do (a NIK's "
+            "order tells its owner's sex and birth date): `\"Person.nik\"` (persons, residents, family members, "
+            "programme participants), `\"Student.nisn\"` (pupils).", []),
     ),
 )
 

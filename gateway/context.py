@@ -27,11 +27,23 @@ class RequestContext(GraphContext):
     access: AccessContext | None = None
     #: Event-loop time by which every source call of the request must be done.
     deadline: float | None = None
+    #: ``Type.key`` of lists every caller gets shuffled (``[gateway] shuffled_lists``).
+    shuffled_lists: frozenset[str] = frozenset()
 
     def may_resolve(self, type_name: str, field_name: str) -> bool:
         """False when the caller's role is refused ``Type.field`` (a masked field may resolve)."""
 
         return self.access is None or self.access.decide(type_name, field_name).action is not Action.REFUSE
+
+    def list_order_salt(self, type_name: str, key_field: str) -> str | None:
+        """A salt (lists shuffled) unless the caller reads ``Type.key`` in full: a masked or refused
+        key must not be told by its place in a list either. ``[gateway] shuffled_lists`` shuffles
+        a list for every caller."""
+
+        name = f"{type_name}.{key_field}"
+        if name not in self.shuffled_lists and (self.access is None or self.access.may_read_in_full(name)):
+            return None
+        return self.cursors.order_salt(name)
 
     @property
     def role(self) -> str | None:

@@ -115,6 +115,7 @@ class GraphQLEndpoint:
         guard: QueryGuard | None = None,
         compiled: bool = True,
         signals: SignalParameters | None = None,
+        shuffled_lists: frozenset[str] = frozenset(),
     ) -> None:
         self.schema = schema
         self.registry = registry
@@ -137,6 +138,8 @@ class GraphQLEndpoint:
         self.compiled = compiled
         #: The absence-alert method's parameters (``[signals.absence]``), handed to every request.
         self.signals = signals or SignalParameters()
+        #: Lists every caller gets shuffled (``[gateway] shuffled_lists``; ``RequestContext.list_order_salt``).
+        self.shuffled_lists = shuffled_lists
         #: Persisted queries (APQ) and trusted documents: what a ``persistedQuery`` extension names.
         self.persisted = persisted
 
@@ -300,6 +303,7 @@ class GraphQLEndpoint:
             cursors=admission.cursors(self.cursors) if admission is not None else self.cursors,
             deadline=deadline,
             signals=self.signals,
+            shuffled_lists=self.shuffled_lists,
         )
         if admission is not None:
             # The operation the audit names: the client's, or the document's only one.

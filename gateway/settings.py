@@ -99,6 +99,9 @@ class GatewaySettings:
     #: Run queries with the compiled executor (``resolvers.compiled``) where they compile; ``false``
     #: runs everything on graphql-core's executor (same answers, slower; a switch for operators).
     compiled_execution: bool = True
+    #: ``Type.key`` of lists every caller gets shuffled (``[gateway] shuffled_lists``), besides
+    #: those of keys a role does not read in full, which it always gets shuffled.
+    shuffled_lists: tuple[str, ...] = ()
     #: The whole parsed file: ``[policy]``, ``[[clients]]``, ``[auth]``, ``[audit]``, ``[limits]``,
     #: ``[ratelimit]`` and ``[documents]`` are read by the components they configure.
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -156,6 +159,7 @@ class GatewaySettings:
             max_concurrency=get("max_concurrency"),
             trusted_proxies=_trusted_proxies(get("trusted_proxies")),
             compiled_execution=get("compiled_execution"),
+            shuffled_lists=tuple(get("shuffled_lists")),
             raw=raw,
         )
 

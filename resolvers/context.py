@@ -37,5 +37,13 @@ class GraphContext:
 
         return True
 
+    def list_order_salt(self, type_name: str, key_field: str) -> str | None:
+        """``None`` to list ``type_name`` in the order of its key ``key_field``, or a salt to list it
+        in a shuffled order (``connectors.shuffle``) when the key's order would tell what this
+        request may not see: the gateway shuffles for a caller who does not see the key in full
+        (a NIK's order holds its owner's sex and birth date). Here: the key order."""
+
+        return None
+
 
 Info = _Info[GraphContext, None]

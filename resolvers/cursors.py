@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import secrets
 
 from cryptography.exceptions import InvalidTag
@@ -38,6 +40,8 @@ _NONCE_BYTES = 12
 _TAG_BYTES = 16
 #: Bound to every cursor with its scope, so that nothing else sealed with the same key is taken for one.
 _PURPOSE = b"satudata:cursor:v1:"
+#: What the list-order salts are derived with from the cursor key (``CursorSeal.order_salt``).
+_ORDER_PURPOSE = b"satudata:list-order:v1"
 #: A cursor longer than this is refused before any decoding (keys are short identifiers).
 _MAX_CURSOR_CHARS = 512
 
@@ -50,6 +54,7 @@ class CursorSeal:
             raise ValueError(f"a cursor key is {KEY_BYTES} bytes; got {len(key)}")
         self._aead = AESGCM(key)
         self._binding = b""
+        self._order_key = hmac.new(key, _ORDER_PURPOSE, hashlib.sha256).digest()
 
     def bound(self, binding: str) -> CursorSeal:
         """A seal under the same key whose cursors open only with a seal bound alike (e.g. to a role)."""
@@ -57,7 +62,15 @@ class CursorSeal:
         seal = object.__new__(CursorSeal)
         seal._aead = self._aead
         seal._binding = self._binding + binding.encode() + b"\x00"
+        seal._order_key = self._order_key
         return seal
+
+    def order_salt(self, name: str) -> str:
+        """The secret salt of a shuffled list of ``name`` (e.g. ``"Person.nik"``; see
+        ``connectors.shuffle``): derived from the cursor key, so the same on every replica that
+        shares it and for as long as its cursors stay valid, and unknowable without it."""
+
+        return hmac.new(self._order_key, name.encode(), hashlib.sha256).hexdigest()[:32]
 
     @classmethod
     def generate(cls) -> CursorSeal:

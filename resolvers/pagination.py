@@ -16,7 +16,7 @@ from typing import Annotated, Generic, TypeVar
 
 import strawberry
 
-from connectors import Filter, Record, SourceQuery, SourceReader
+from connectors import Filter, Record, SourceQuery, SourceReader, shuffled_position
 
 from .cursors import CursorSeal
 from .errors import InvalidInput
@@ -26,6 +26,13 @@ T = TypeVar("T")
 #: The paging arguments of every connection field.
 PageSize = Annotated[int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")]
 After = Annotated[str | None, strawberry.argument(description="Return items after this cursor (`pageInfo.endCursor`).")]
+
+#: What a list's description adds when its order may be shuffled (``GraphContext.list_order_salt``).
+SHUFFLED_NIK = (
+    " For a role that sees NIKs masked, in a shuffled order no NIK decides (the same on every page): a NIK's place "
+    "in NIK order would tell the sex and birth date its mask hides."
+)
+SHUFFLED_NISN = " For a role that sees NISNs masked, in a shuffled order no NISN decides (the same on every page)."
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -117,8 +124,10 @@ async def paginate(
     after: str | None,
     cursors: CursorSeal,
     to_node: Callable[[Record], T],
+    order_salt: str | None = None,
 ) -> Connection[T]:
-    """One page of ``entity`` records matching ``where``, in key order; ``cursors`` seals the positions."""
+    """One page of ``entity`` records matching ``where``, in key order (shuffled with ``order_salt``:
+    ``GraphContext.list_order_salt``); ``cursors`` seals the positions."""
 
     size = check_page_size(first)
     where = tuple(where)
@@ -126,7 +135,7 @@ async def paginate(
     after_key = cursors.open(after, scope) if after is not None else None
     # One record more than the page says whether another page follows; `first: 0` still asks
     # for that one, so an empty page of a non-empty list says hasNextPage: true.
-    records = await sources.fetch(SourceQuery(entity, where=where, after=after_key, limit=size + 1))
+    records = await sources.fetch(SourceQuery(entity, where=where, after=after_key, limit=size + 1, shuffle=order_salt))
     page = records[:size]
     edges = [Edge(node=to_node(r), position=Position(cursors, str(r[key]), scope)) for r in page]
 
@@ -152,14 +161,16 @@ async def paginate_keys(
     cursors: CursorSeal,
     scope: str,
     to_nodes: Callable[[Sequence[str]], Awaitable[Sequence[T]]],
+    order_salt: str | None = None,
 ) -> Connection[T]:
-    """One page of a list of known keys, in key order; ``to_nodes`` turns the page's keys into its nodes.
-    ``scope`` names the keys' entity, which the cursors are bound to."""
+    """One page of a list of known keys, in key order (shuffled with ``order_salt``); ``to_nodes``
+    turns the page's keys into its nodes. ``scope`` names the keys' entity, which the cursors are bound to."""
 
     size = check_page_size(first)
     after_key = cursors.open(after, scope) if after is not None else None
-    ordered = sorted(set(keys))
-    rest = [k for k in ordered if after_key is None or k > after_key]
+    place = (lambda k: (k,)) if order_salt is None else (lambda k: (shuffled_position(order_salt, k), k))
+    ordered = sorted(set(keys), key=place)
+    rest = ordered if after_key is None else [k for k in ordered if place(k) > place(after_key)]
     page = rest[:size]
     nodes = await to_nodes(page) if page else []
     edges = [Edge(node=n, position=Position(cursors, k, scope)) for k, n in zip(page, nodes, strict=True)]
@@ -168,6 +179,15 @@ async def paginate_keys(
         return len(ordered)
 
     return _connection(edges, has_next_page=len(rest) > size, after_given=after_key is not None, count_total=count_total)
+
+
+def in_list_order(records: Sequence[Record], key: str, order_salt: str | None) -> Sequence[Record]:
+    """A whole list (not paged) in the order ``paginate`` gives: as the source sent it (key
+    order), or shuffled by ``order_salt``."""
+
+    if order_salt is None:
+        return records
+    return sorted(records, key=lambda r: (shuffled_position(order_salt, r.get(key)), str(r.get(key))))
 
 
 def _connection(

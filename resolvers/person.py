@@ -14,6 +14,7 @@ from .entities import by_key
 from .enums import FamilyRelation, MaritalStatus, Religion, ResidentStatus, Sex, enum_or_none
 from .identifiers import validate_kk, validate_nik
 from .lookahead import prefetch, selects
+from .pagination import SHUFFLED_NIK, in_list_order
 from .scalars import KK, NIK
 
 if TYPE_CHECKING:
@@ -211,10 +212,10 @@ class Family:
     async def head(self, info: Info) -> Person | None:
         return await Person.load(info, self.head_nik)
 
-    @strawberry.field(description="Everyone listed on this card, ordered by NIK.")
+    @strawberry.field(description="Everyone listed on this card, ordered by NIK." + SHUFFLED_NIK)
     async def members(self, info: Info) -> list[Person] | None:
         records = await info.context.loaders.many("Person", "kk").load(self.kk)
-        return [Person.from_record(r) for r in records]
+        return [Person.from_record(r) for r in in_list_order(records, "nik", info.context.list_order_salt("Person", "nik"))]
 
     @strawberry.field(description="The desa/kelurahan of the family's address.")
     async def region(self, info: Info) -> Annotated[Region, strawberry.lazy(".region")] | None:

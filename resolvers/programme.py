@@ -20,7 +20,7 @@ from connectors import Record
 
 from .context import Info
 from .enums import DisabilityType, enum_or_none
-from .pagination import Connection, paginate_keys
+from .pagination import SHUFFLED_NIK, Connection, paginate_keys
 
 if TYPE_CHECKING:
     from .person import Person
@@ -132,7 +132,7 @@ class Programme:
     @strawberry.field(
         description=(
             "Everyone enrolled in the class, a page at a time, ordered by NIK: the people on the attendance list of "
-            "any of its sessions."
+            "any of its sessions." + SHUFFLED_NIK
         )
     )
     async def participants(
@@ -156,7 +156,10 @@ class Programme:
                 for nik, r in zip(page, records, strict=True)
             ]
 
-        return await paginate_keys(sorted(niks), first=first, after=after, cursors=info.context.cursors, scope=f"ProgrammeParticipant:{self.code}", to_nodes=to_nodes)
+        return await paginate_keys(
+            sorted(niks), first=first, after=after, cursors=info.context.cursors, scope=f"ProgrammeParticipant:{self.code}",
+            to_nodes=to_nodes, order_salt=info.context.list_order_salt("Person", "nik"),
+        )
 
 
 @strawberry.type(description="One session of a Sepeda Keren class.")

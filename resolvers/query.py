@@ -16,7 +16,7 @@ from .errors import InvalidInput
 from .feedback import Feedback, FeedbackFilter, feedback_page
 from .health import HealthFacility
 from .lookahead import prefetch, selects
-from .pagination import After, Connection, PageSize, paginate
+from .pagination import SHUFFLED_NIK, SHUFFLED_NISN, After, Connection, PageSize, paginate
 from .person import Family, Person
 from .programme import Programme
 from .region import Region
@@ -200,13 +200,14 @@ class Query:
     ) -> list[AbsenceAlert] | None:
         return await absence_alerts(info, from_, to, region, info.context.signals)
 
-    @strawberry.field(description="Residents, a page at a time, ordered by NIK.")
+    @strawberry.field(description="Residents, a page at a time, ordered by NIK." + SHUFFLED_NIK)
     async def persons(
         self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[PersonFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
     ) -> Connection[Person] | None:
         where = person_conditions(filter or PersonFilter())
         return await paginate(
-            info.context.loaders.sources, "Person", "nik", where, first=first, after=after, cursors=info.context.cursors, to_node=Person.from_record
+            info.context.loaders.sources, "Person", "nik", where, first=first, after=after, cursors=info.context.cursors,
+            to_node=Person.from_record, order_salt=info.context.list_order_salt("Person", "nik"),
         )
 
     @strawberry.field(description="Schools, a page at a time, ordered by NPSN.")
@@ -218,14 +219,15 @@ class Query:
             info.context.loaders.sources, "School", "npsn", where, first=first, after=after, cursors=info.context.cursors, to_node=School.from_record
         )
 
-    @strawberry.field(description="Pupils, a page at a time, ordered by NISN.")
+    @strawberry.field(description="Pupils, a page at a time, ordered by NISN." + SHUFFLED_NISN)
     async def students(
         self, info: Info, first: PageSize = 20, after: After = None, filter: Annotated[StudentFilter | None, strawberry.argument(description="Conditions; all must hold.")] = None
     ) -> Connection[Student] | None:
         f = filter or StudentFilter()
         where = [*_eq("school", f.school), *_eq("grade", f.grade), *_name_filter(f.name_contains)]
         return await paginate(
-            info.context.loaders.sources, "Student", "nisn", where, first=first, after=after, cursors=info.context.cursors, to_node=Student.from_record
+            info.context.loaders.sources, "Student", "nisn", where, first=first, after=after, cursors=info.context.cursors,
+            to_node=Student.from_record, order_salt=info.context.list_order_salt("Student", "nisn"),
         )
 
     @strawberry.field(

@@ -14,7 +14,7 @@ from .enums import RegionLevel, ResidentStatus, SchoolLevel, enum_or_none
 from .feedback import Feedback, FeedbackFilter, feedback_page
 from .health import Disease, FromWeek, ToWeek, Year
 from .identifiers import validate_region_code
-from .pagination import After, Connection, PageSize, paginate
+from .pagination import SHUFFLED_NIK, After, Connection, PageSize, paginate
 from .scalars import RegionCode
 from .statistics import ResidentCount, resident_counts
 
@@ -98,7 +98,7 @@ class Region:
     @strawberry.field(
         description=(
             "Registered residents whose address lies within this region, a page at a time, ordered by NIK. Everyone the "
-            "registry lists there, the dead and the moved-away included, unless `status` is given."
+            "registry lists there, the dead and the moved-away included, unless `status` is given." + SHUFFLED_NIK
         )
     )
     async def residents(
@@ -127,6 +127,7 @@ class Region:
             after=after,
             cursors=info.context.cursors,
             to_node=Person.from_record,
+            order_salt=info.context.list_order_salt("Person", "nik"),
         )
 
     @strawberry.field(

@@ -11,6 +11,7 @@ from connectors import Record
 
 from .context import Info
 from .entities import by_key
+from .pagination import SHUFFLED_NISN, in_list_order
 from .enums import AttendanceStatus, SchoolLevel, SchoolOwnership, Sex, enum_or_none
 from .errors import InvalidInput
 from .identifiers import validate_nisn, validate_npsn
@@ -66,13 +67,14 @@ class School:
 
         return await Region.load(info, self.region_code)
 
-    @strawberry.field(description="Pupils enrolled at this school, ordered by NISN.")
+    @strawberry.field(description="Pupils enrolled at this school, ordered by NISN." + SHUFFLED_NISN)
     async def students(
         self,
         info: Info,
         grade: Annotated[int | None, strawberry.argument(description="Only pupils in this grade (1-12).")] = None,
     ) -> list[Student] | None:
         records = await info.context.loaders.many("Student", "school").load(self.npsn)
+        records = in_list_order(records, "nisn", info.context.list_order_salt("Student", "nisn"))
         return [Student.from_record(r) for r in records if grade is None or r.get("grade") == grade]
 
     @strawberry.field(

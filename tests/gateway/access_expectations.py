@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resolvers.cursors import new_cursor_key
+
 FULL, MASKED, REFUSED = "full", "masked", "refused"
 PUBLIC = "public"
 
@@ -416,6 +418,10 @@ class Sources:
     jkn: str
 
 
+#: The cursor key of every gateway these tests start (``demo_config``).
+SESSION_CURSOR_KEY = new_cursor_key()
+
+
 def demo_config(sources: Sources, *, access: bool, npsn: str, audit: Path) -> dict[str, Any]:
     """The demo gateway config over ``sources``; with ``access``, the demo policy and clients
     (the school operator at ``npsn``, both officers in Watulimo), without rate limits."""
@@ -435,6 +441,9 @@ def demo_config(sources: Sources, *, access: bool, npsn: str, audit: Path) -> di
     config["gateway"]["request_timeout_s"] = 60
     for source in config["sources"].values():
         source["timeout_s"] = 30
+    # One cursor key for every gateway of the session, as replicas of a deployment share one: a masked
+    # key's lists are shuffled with a salt derived from it, so the matrices' variants list alike.
+    config["gateway"]["cursor_key"] = SESSION_CURSOR_KEY
     return config
 
 

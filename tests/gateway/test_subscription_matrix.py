@@ -46,13 +46,14 @@ import pytest
 from graphql import get_named_type, is_leaf_type, is_non_null_type
 from graphql.pyutils import Undefined
 
-from connectors import Change
+from connectors import Change, shuffled_position
 from demo.access_config import POLICY, demo_clients
 from demo.changes import AttendanceSimulator, ensure_attendance_register
 from demo.gateway_config import render_config
 from gateway import GatewaySettings, create_app
 from gateway.server import server_config
 from resolvers import build_schema
+from resolvers.cursors import CursorSeal, new_cursor_key
 
 from ..conftest import Backend, serve_api
 from ..support.server import free_port, serve_in_thread
@@ -69,6 +70,8 @@ FIELDS = list(SCHEMA.subscription_type.fields)  # type: ignore[union-attr]
 PUBLIC = "public"
 #: The region every subscription asks for: the whole regency, so only the row scope can drop a notice.
 REGENCY = "35.03"
+#: The matrix gateway's cursor key, whence its lists' order salts (``cursor_before``).
+MATRIX_CURSOR_KEY = new_cursor_key()
 WATULIMO = "35.03.08"
 ELSEWHERE = "35.03.01"
 
@@ -132,6 +135,11 @@ class Oracle:
     query: str
     variables: dict[str, Any]
     path: tuple[str | int, ...]
+    #: Variables for a role whose list is in another order (a masked NIK's: shuffled), by role.
+    by_role: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def variables_for(self, role: str) -> dict[str, Any]:
+        return self.by_role.get(role, self.variables)
 
 
 @dataclass
@@ -193,16 +201,22 @@ class Picks:
     case_report: dict[str, Any]  # year, week, disease, region of an SKDR line
     attendance: tuple[str, str, str]  # (NPSN, day, desa) of a school's recorded day
     alert: tuple[str, str, str, dict[str, Any]]  # (NPSN, day, desa, the alert's leaves) of a day that raises an alert
+    #: (role, NIK) -> the cursor after which that role's list of the resident's desa holds the resident
+    #: next, for each role that lists residents shuffled (it does not read NIKs in full).
+    after: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
 
-PERSON_ORACLE = "query($r: RegionCode!) {{ persons(first: 1, filter: {{region: $r}}) {{ nodes {{ {} }} }} }}"
+PERSON_ORACLE = "query($r: RegionCode!, $a: String) {{ persons(first: 1, after: $a, filter: {{region: $r}}) {{ nodes {{ {} }} }} }}"
 
 
 def resident_cases(picks: Picks) -> list[Case]:
     cases = []
     for (nik, desa), kind in ((picks.outside, "MOVED_OUT"), (picks.inside, "UPDATED")):
         notice = change(nik, kind, desa)
-        oracle = Oracle(PERSON_ORACLE.format(selection("Person")), {"r": desa}, ("persons", "nodes", 0))
+        # The resident is the desa's first in NIK order; a role that sees NIKs masked lists them shuffled,
+        # and asks after the cursor of the one before (picked for it beforehand, see pick).
+        by_role = {role: {"r": desa, "a": after} for (role, subject), after in picks.after.items() if subject == nik}
+        oracle = Oracle(PERSON_ORACLE.format(selection("Person")), {"r": desa, "a": None}, ("persons", "nodes", 0), by_role)
         cases.append(Case(notice, "Person", desa, {"kind": kind, "at": notice.at}, {"person": oracle}, subject=nik))
     return cases
 
@@ -310,6 +324,7 @@ def world(dataset: Any, sqlite_backend: Backend, dinkes_api: str, sepeda_keren_a
         ))
         config["audit"] = {"path": str(folder / "audit.sqlite")}
         config["ratelimit"] = {"requests_per_minute": 60000, "burst": 10000}
+        config["gateway"]["cursor_key"] = MATRIX_CURSOR_KEY  # whence the shuffled lists' salt, which pick needs
         keys = {c.id: c for c in demo_clients(npsn)}
         clients = {}
         for entry in config["clients"]:
@@ -374,7 +389,28 @@ def pick(world: World, registry: Any, education: Any) -> Picks:
     operator_school = world.clients["school_operator"][1]["school"]
     where = world.ask("anonymous", "query($n: NPSN!) { school(npsn: $n) { region { code } } }", {"n": operator_school})
     alert = record_outbreak(world, education, operator_school, where["data"]["school"]["region"]["code"])
-    return Picks(inside, outside, case_report, (npsn, str(day)[:10], desa), alert)
+    after = {(role, nik): cursor_before(world, role, registry, nik, desa)
+             for role in ROLES if not reads_in_full(role, policy_class("Person.nik")) for nik, desa in (inside, outside)}
+    return Picks(inside, outside, case_report, (npsn, str(day)[:10], desa), alert, after)
+
+
+def cursor_before(world: World, role: str, registry: Any, nik: str, desa: str) -> str | None:
+    """The cursor of the resident listed just before ``nik`` in ``role``'s shuffled list of ``desa``."""
+
+    with sqlite_file(registry) as conn:
+        niks = [n for (n,) in conn.execute("SELECT nik FROM penduduk WHERE kode_wilayah = ?", (desa,))]
+    salt = CursorSeal.from_text(MATRIX_CURSOR_KEY).order_salt("Person.nik")
+    rank = sorted(niks, key=lambda n: (shuffled_position(salt, n), n)).index(nik)
+    after = None
+    while rank > 0:  # pages of at most 100
+        page = min(rank, 100)
+        answer = world.ask(role, "query($r: RegionCode!, $a: String) { persons(first: %d, after: $a, filter: {region: $r}) "
+                           "{ pageInfo { endCursor } } }" % page, {"r": desa, "a": after})
+        persons = (answer.get("data") or {}).get("persons")
+        if persons is None or persons["pageInfo"]["endCursor"] is None:
+            return None  # the role may not list them, or sees none of them: nothing to continue after
+        after, rank = persons["pageInfo"]["endCursor"], rank - page
+    return after
 
 
 def record_outbreak(world: World, education: Any, npsn: str, desa: str) -> tuple[str, str, str, dict[str, Any]]:
@@ -541,7 +577,7 @@ def check_refused(world: World, role: str, name: str, cases: list[Case], stream:
     # The code a query of the same data gets from the same role (sourceStatus has no query: operators only).
     oracles = [o for case in cases for o in case.oracles.values()]
     refusals = {"FORBIDDEN", "UNAUTHENTICATED"}
-    expected = codes(world.ask(role, oracles[0].query, oracles[0].variables).get("errors") or []) & refusals if oracles else set()
+    expected = codes(world.ask(role, oracles[0].query, oracles[0].variables_for(role)).get("errors") or []) & refusals if oracles else set()
     # No query to compare with, or one that is answered (the policy classes the subscription field alone).
     expected = expected or {"FORBIDDEN"}
     if got != expected:
@@ -606,7 +642,7 @@ def check_delivered(world: World, role: str, name: str, cases: list[Case], strea
         if unexplained:
             problems.append(f"errors outside the event's objects: {unexplained}")
         for obj, oracle in case.oracles.items():
-            answer = world.ask(role, oracle.query, oracle.variables)
+            answer = world.ask(role, oracle.query, oracle.variables_for(role))
             expected_obj = at(oracle.path, answer.get("data"))
             if expected_obj is None and not relative_errors(answer.get("errors") or [], oracle.path):
                 # (None with an error is the same role's query refused there: the event must say the same.)
@@ -624,7 +660,7 @@ def check_delivered(world: World, role: str, name: str, cases: list[Case], strea
         if case.subject is not None and any(case.subject in r.persons for r in audit_records(world.audit_db)[before:]):
             problems.append(f"{case.subject}, outside {role}'s rows, is in the audit log")
         for oracle in case.oracles.values():
-            found = at(oracle.path, world.ask(role, oracle.query, oracle.variables).get("data"))
+            found = at(oracle.path, world.ask(role, oracle.query, oracle.variables_for(role)).get("data"))
             if found is not None:
                 problems.append(f"the policy puts {case.notice.key} outside {role}'s rows, yet its query finds it: {found}")
 
@@ -681,7 +717,7 @@ def test_purposes_hold_for_subscriptions_as_for_queries(world: World, role: str)
             headers = {k: v for k, v in world.headers(role).items() if k != "X-Satudata-Purpose"}
             if purpose is not None:
                 headers["X-Satudata-Purpose"] = purpose
-            query = world.http.post(world.url, json={"query": oracle.query, "variables": oracle.variables}, headers=headers).json()
+            query = world.http.post(world.url, json={"query": oracle.query, "variables": oracle.variables_for(role)}, headers=headers).json()
             expected = codes(query.get("errors") or [])
             variables = spec.values(world.picks)
             world.feed.wait_for_subscribers(0, spec.entity, exactly=True)

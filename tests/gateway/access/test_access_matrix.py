@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from graphql import GraphQLNonNull, get_named_type, is_leaf_type
 
+from connectors import shuffled_position
 from resolvers import build_schema
+from resolvers.cursors import CursorSeal
 
 from ..access_expectations import (
     FULL,
@@ -32,6 +34,7 @@ from ..access_expectations import (
     REPRESENTATIONS,
     ROLES,
     ROW_SCOPES,
+    SESSION_CURSOR_KEY,
     Answer,
     World,
     argument_allowed,
@@ -45,6 +48,24 @@ SCHEMA = build_schema()._schema
 STAR = "*"
 #: Response levels of connections, not fields of the vocabulary.
 PLUMBING = {STAR, "nodes", "edges", "node"}
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a list entry's elements are ordered for a role that does not read their key in full:
+    shuffled (``GraphContext.list_order_salt``) with the salt the session's cursor key gives ``salt``."""
+
+    #: ``Type.key`` whose outcome for the role decides, and whose name the salt is made of.
+    salt: str
+    #: The whole list as the reference answers it: ``%s`` for the selection, ``_k`` the element's
+    #: key, and for a paged list ``$after`` and ``pageInfo``.
+    complete: str
+    #: Path to the list's elements in that answer; from an element to the entry's item.
+    elements: tuple[str | int, ...]
+    inner: tuple[str | int, ...] = ()
+    #: A paged list: where its ``pageInfo`` is, and the entry's page size.
+    page_info: tuple[str, ...] | None = None
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,8 @@ class Entry:
     witness: str = ""
     #: For ``_entities``: the representation's ``__typename``.
     representation: str = ""
+    #: For a list whose order a masked key would decide: how it is shuffled (``Listing``).
+    listing: Listing | None = None
 
 
 def E(name: str, type_name: str, template: str, key: str, key_type: str, items: tuple[str | int, ...],
@@ -85,28 +108,52 @@ PERSONS = ("Query.persons", ("Query.persons(first)", "Query.persons(filter.regio
 FEEDBACK = ("Query.feedback", ("Query.feedback(first)", "Query.feedback(filter.region)"))
 PARTICIPANTS = ("Programme.participants", ("Programme.participants(first)",))
 
+def PERSONS_LISTING_OF(*inner: str) -> Listing:  # noqa: N802 - read as a constant with an argument
+    return Listing("Person.nik", "persons(first: 100, after: $after, filter: {region: $k}) { pageInfo { hasNextPage endCursor } "
+                   "nodes { _k: nik %s } }" % ("%s" if not inner else f"{inner[0]} {{ %s }}"), ("persons", "nodes", STAR),
+                   inner=inner, page_info=("persons", "pageInfo"), size=20)
+
+
+PERSONS_LISTING = PERSONS_LISTING_OF()
+MEMBERS_LISTING = Listing("Person.nik", "family(kk: $k) { members { _k: nik %s } }", ("family", "members", STAR))
+
+
+def participants_listing(inner: tuple[str, ...] = ()) -> Listing:
+    # A participation's key is its person's NIK: shuffled as persons are.
+    selection = "%s" if not inner else f"{inner[0]} {{ %s }}"
+    return Listing("Person.nik", "programme(code: $k) { participants(first: 100, after: $after) { pageInfo { hasNextPage endCursor } "
+                   f"nodes {{ _k: person {{ nik }} {selection} }} }} }}", ("programme", "participants", "nodes", STAR),
+                   inner=inner, page_info=("programme", "participants", "pageInfo"), size=100)
+
+
 ENTRIES = [
     # Person
     E("person(nik)", "Person", "person(nik: $k) { %s }", "nik", "NIK!", ("person",), (ROOT_PERSON,)),
     E("persons", "Person", "persons(first: 20, filter: {region: $k}) { nodes { %s } }", "desa", "RegionCode!",
-      ("persons", "nodes", STAR), (PERSONS,), drops=True),
+      ("persons", "nodes", STAR), (PERSONS,), drops=True, listing=PERSONS_LISTING),
     E("region.residents", "Person", "region(code: $k) { residents(first: 20) { edges { node { %s } } } }", "desa",
       "RegionCode!", ("region", "residents", "edges", STAR, "node"),
-      (ROOT_REGION, ("Region.residents", ("Region.residents(first)",))), drops=True),
+      (ROOT_REGION, ("Region.residents", ("Region.residents(first)",))), drops=True,
+      listing=Listing("Person.nik", "region(code: $k) { residents(first: 100, after: $after) { pageInfo { hasNextPage endCursor } "
+                      "edges { node { _k: nik %s } } } }", ("region", "residents", "edges", STAR, "node"),
+                      page_info=("region", "residents", "pageInfo"), size=20)),
     E("family.members", "Person", "family(kk: $k) { members { %s } }", "kk", "KK!", ("family", "members", STAR),
-      (ROOT_FAMILY, ("Family.members", ())), drops=True),
+      (ROOT_FAMILY, ("Family.members", ())), drops=True, listing=MEMBERS_LISTING),
     E("family.head", "Person", "family(kk: $k) { head { %s } }", "kk", "KK!", ("family", "head"),
       (ROOT_FAMILY, ("Family.head", ()))),
     E("student.person", "Person", "student(nisn: $k) { person { %s } }", "nisn", "NISN!", ("student", "person"),
       (ROOT_STUDENT, ("Student.person", ()))),
     E("school.students.person", "Person", "school(npsn: $k) { students { person { %s } } }", "npsn", "NPSN!",
-      ("school", "students", STAR, "person"), (ROOT_SCHOOL, ("School.students", ()), ("Student.person", ()))),
+      ("school", "students", STAR, "person"), (ROOT_SCHOOL, ("School.students", ()), ("Student.person", ())),
+      listing=Listing("Student.nisn", "school(npsn: $k) { students { _k: nisn person { %s } } }", ("school", "students", STAR),
+                      inner=("person",))),
     E("programme.facilitator", "Person", "programme(code: $k) { facilitator { %s } }", "programme", "String!",
       ("programme", "facilitator"), (ROOT_PROGRAMME, ("Programme.facilitator", ()))),
     E("programme.participants.person", "Person",
       "programme(code: $k) { participants(first: 100) { nodes { person { %s } } } }", "programme", "String!",
       ("programme", "participants", "nodes", STAR, "person"),
-      (ROOT_PROGRAMME, PARTICIPANTS, ("ProgrammeParticipation.person", ())), drops=True),
+      (ROOT_PROGRAMME, PARTICIPANTS, ("ProgrammeParticipation.person", ())), drops=True,
+      listing=participants_listing(inner=("person",))),
     E("feedback.reporter", "Person", "feedback(first: 40, filter: {region: $k}) { nodes { reporter { %s } } }", "desa",
       "RegionCode!", ("feedback", "nodes", STAR, "reporter"), (FEEDBACK, ("Feedback.reporter", ()))),
     E("_entities(Person)", "Person", "_entities(representations: $k) { ... on Person { %s } }", "nik", "[_Any!]!",
@@ -121,9 +168,12 @@ ENTRIES = [
     E("student(nisn)", "Student", "student(nisn: $k) { %s }", "nisn", "NISN!", ("student",), (ROOT_STUDENT,)),
     E("students", "Student", "students(first: 100, filter: {school: $k}) { nodes { %s } }", "npsn", "NPSN!",
       ("students", "nodes", STAR), (("Query.students", ("Query.students(first)", "Query.students(filter.school)")),),
-      drops=True),
+      drops=True,
+      listing=Listing("Student.nisn", "students(first: 100, after: $after, filter: {school: $k}) { pageInfo { hasNextPage endCursor } "
+                      "nodes { _k: nisn %s } }", ("students", "nodes", STAR), page_info=("students", "pageInfo"), size=100)),
     E("school.students", "Student", "school(npsn: $k) { students { %s } }", "npsn", "NPSN!", ("school", "students", STAR),
-      (ROOT_SCHOOL, ("School.students", ())), drops=True),
+      (ROOT_SCHOOL, ("School.students", ())), drops=True,
+      listing=Listing("Student.nisn", "school(npsn: $k) { students { _k: nisn %s } }", ("school", "students", STAR))),
     E("person.student", "Student", "person(nik: $k) { student { %s } }", "pupil_nik", "NIK!", ("person", "student"),
       (ROOT_PERSON, ("Person.student", ()))),
     E("_entities(Student)", "Student", "_entities(representations: $k) { ... on Student { %s } }", "nisn", "[_Any!]!",
@@ -132,18 +182,21 @@ ENTRIES = [
     E("person.healthRecord", "HealthRecord", "person(nik: $k) { healthRecord { %s } }", "patient_nik", "NIK!",
       ("person", "healthRecord"), (ROOT_PERSON, ("Person.healthRecord", ()))),
     E("persons.healthRecord", "HealthRecord", "persons(first: 20, filter: {region: $k}) { nodes { healthRecord { %s } } }",
-      "desa", "RegionCode!", ("persons", "nodes", STAR, "healthRecord"), (PERSONS, ("Person.healthRecord", ()))),
+      "desa", "RegionCode!", ("persons", "nodes", STAR, "healthRecord"), (PERSONS, ("Person.healthRecord", ())),
+      listing=PERSONS_LISTING_OF("healthRecord")),
     E("person.healthInsurance", "HealthInsurance", "person(nik: $k) { healthInsurance { %s } }", "insured_nik", "NIK!",
       ("person", "healthInsurance"), (ROOT_PERSON, ("Person.healthInsurance", ()))),
     E("family.members.healthInsurance", "HealthInsurance", "family(kk: $k) { members { healthInsurance { %s } } }",
       "kk", "KK!", ("family", "members", STAR, "healthInsurance"),
-      (ROOT_FAMILY, ("Family.members", ()), ("Person.healthInsurance", ()))),
+      (ROOT_FAMILY, ("Family.members", ()), ("Person.healthInsurance", ())),
+      listing=Listing("Person.nik", "family(kk: $k) { members { _k: nik healthInsurance { %s } } }", ("family", "members", STAR),
+                      inner=("healthInsurance",))),
     # Programme places
     E("person.programmes", "ProgrammeParticipation", "person(nik: $k) { programmes { %s } }", "participant_nik", "NIK!",
       ("person", "programmes", STAR), (ROOT_PERSON, ("Person.programmes", ()))),
     E("programme.participants", "ProgrammeParticipation", "programme(code: $k) { participants(first: 100) { nodes { %s } } }",
       "programme", "String!", ("programme", "participants", "nodes", STAR), (ROOT_PROGRAMME, PARTICIPANTS), drops=True,
-      witness="_w: person { region { code } }"),
+      witness="_w: person { region { code } }", listing=participants_listing()),
     E("person.programmes.attendance", "SessionAttendance", "person(nik: $k) { programmes { attendance { %s } } }",
       "participant_nik", "NIK!", ("person", "programmes", STAR, "attendance", STAR),
       (ROOT_PERSON, ("Person.programmes", ()), ("ProgrammeParticipation.attendance", ()))),
@@ -266,6 +319,8 @@ class Cell:
     field_name: str
     key: str
     reference_items: list[Any] = field(default_factory=list)
+    #: A listing entry's whole list from the reference, its elements with their keys (``_k``).
+    complete: list[Any] = field(default_factory=list)
 
 
 #: Cells the demo data holds no value for, and why; each is covered through another entry.
@@ -301,7 +356,45 @@ def reference_cells(world: World) -> list[Cell]:
                 pending.remove((entry, field_name))
     missing = [f"{e.name}.{f}" for e, f in pending if f"{e.name}.{f}" not in NEVER_HELD]
     assert not missing, f"cells without any reference value (pick other subjects): {missing}"
+    for cell in cells:
+        if cell.entry.listing is not None:
+            cell.complete = complete_list(world, cell)
     return cells
+
+
+def complete_list(world: World, cell: Cell) -> list[Any]:
+    """A listing cell's whole list from the reference (every page), each element with its key."""
+
+    entry, listing = cell.entry, cell.entry.listing
+    assert listing is not None
+    body = listing.complete % f"{selection(entry.type_name, cell.field_name)} {entry.witness}"
+    paged = "$after" in body
+    query = f"query($k: {entry.key_type}{', $after: String' if paged else ''}) {{ {body} }}"
+    elements: list[Any] = []
+    after = None
+    while True:
+        answer = world.reference.ask("anonymous", query, {"k": cell.key, **({"after": after} if paged else {})})
+        assert not answer.errors, (entry.name, answer.errors)
+        elements += every(answer.data, listing.elements)
+        if listing.page_info is None:
+            return elements
+        (info,) = every(answer.data, listing.page_info)
+        if not info["hasNextPage"]:
+            return elements
+        after = info["endCursor"]
+
+
+def shuffled_items(listing: Listing, elements: list[Any]) -> list[Any]:
+    """The entry's items in the order a role that does not read ``listing.salt`` in full gets them."""
+
+    salt = CursorSeal.from_text(SESSION_CURSOR_KEY).order_salt(listing.salt)
+
+    def key(element: dict[str, Any]) -> str:
+        k = element["_k"]
+        return k["nik"] if isinstance(k, dict) else k
+
+    ordered = sorted(elements, key=lambda e: (shuffled_position(salt, key(e)), key(e)))
+    return [every(e, listing.inner)[0] for e in ordered]
 
 
 @pytest.fixture(scope="module")
@@ -333,14 +426,24 @@ def check_cell(role: str, world: World, cell: Cell, answer: Answer) -> list[str]
         if tuple(names[: refused_at + 1]) not in error_paths:
             problems.append(f"{where}: expected FORBIDDEN at {names[: refused_at + 1]}, got {answer.errors}")
         return problems
-    expected_items = [i for i in cell.reference_items if i is not None and visible(role, world, entry.type_name, i.get("_w"))]
+    reference_items = cell.reference_items
+    shuffled = entry.listing is not None and outcome(role, entry.listing.salt) != FULL
+    if shuffled:
+        # Listed in the order a masked key gets (shuffled at the source, after the row scope): the
+        # page is the first of the whole list so ordered, not of the reference's page.
+        assert entry.listing is not None
+        reference_items = shuffled_items(entry.listing, cell.complete)
+    expected_items = [i for i in reference_items if i is not None and visible(role, world, entry.type_name, i.get("_w"))]
+    if shuffled and entry.listing is not None and entry.listing.size is not None:
+        expected_items = expected_items[: entry.listing.size]
+        reference_items = reference_items[: entry.listing.size]
     if entry.drops:
         if len(got) != len(expected_items):
             return [f"{where}: {len(got)} items where the role's rows hold {len(expected_items)}: {got}"]
         pairs = list(zip(got, expected_items))
     else:
         pairs = []
-        for g, r in zip(got, cell.reference_items):
+        for g, r in zip(got, reference_items):
             if r is None:
                 if g is not None:
                     problems.append(f"{where}: {g} where the source has nothing")
