@@ -43,12 +43,13 @@ def school(quirks) -> str:  # type: ignore[no-untyped-def]
     return Counter(q["npsn"] for _, q in quirks).most_common(1)[0][0]
 
 
-@pytest.fixture
-async def guarded(sqlite_backend: Backend, school: str, tmp_path: Path) -> AsyncIterator[tuple[Gateway, AuditLog]]:
+async def serve_guarded(backend: Backend, school: str, tmp_path: Path, **apis: str) -> AsyncIterator[tuple[Gateway, AuditLog]]:
+    """The demo gateway under the demo policy (the school operator at ``school``), with its audit log;
+    ``apis`` are ``render_config``'s URLs of the OPDs' APIs (none: the registry and Dapodik only)."""
+
     audit = {"path": str(tmp_path / "audit.sqlite")}
     config = tomllib.loads(render_config(
-        registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url,
-        samples={"npsn": school}, access=True,
+        registry_url=backend.registry_url, education_url=backend.education_url, samples={"npsn": school}, access=True, **apis,
     ))
     config["audit"] = audit
     async for gateway in open_gateway(config):
@@ -57,6 +58,12 @@ async def guarded(sqlite_backend: Backend, school: str, tmp_path: Path) -> Async
             yield gateway, log
         finally:
             await log.aclose()
+
+
+@pytest.fixture
+async def guarded(sqlite_backend: Backend, school: str, tmp_path: Path) -> AsyncIterator[tuple[Gateway, AuditLog]]:
+    async for served in serve_guarded(sqlite_backend, school, tmp_path):
+        yield served
 
 
 async def ask(gateway: Gateway, role: str | None, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -183,19 +190,10 @@ AGENCY_LIST = """query($fact: Fact, $agency: String) { discrepancies(first: 100,
 async def guarded_every_opd(  # type: ignore[no-untyped-def]
     sqlite_backend: Backend, school: str, tmp_path: Path, dinkes_api: str, sepeda_keren_api: str, jkn_api: str
 ) -> AsyncIterator[tuple[Gateway, AuditLog]]:
-    audit = {"path": str(tmp_path / "audit.sqlite")}
-    config = tomllib.loads(render_config(
-        registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url,
-        dinkes_url=dinkes_api, sepeda_keren_url=sepeda_keren_api, jkn_url=jkn_api,
-        samples={"npsn": school}, access=True,
-    ))
-    config["audit"] = audit
-    async for gateway in open_gateway(config):
-        log = AuditLog.from_settings({"audit": audit})
-        try:
-            yield gateway, log
-        finally:
-            await log.aclose()
+    async for served in serve_guarded(
+        sqlite_backend, school, tmp_path, dinkes_url=dinkes_api, sepeda_keren_url=sepeda_keren_api, jkn_url=jkn_api
+    ):
+        yield served
 
 
 async def test_with_every_opd_the_analyst_counts_every_agency_but_lists_only_what_it_may_see(guarded_every_opd, dataset) -> None:  # type: ignore[no-untyped-def]
