@@ -102,7 +102,9 @@ CHANGES = Table(
         Key("entity", Str(), "The vocabulary entity whose records change.", required=True),
         Key("table", Str(), "SQL: the table."),
         Key("path", Str(), "REST: the list's path."),
-        Key("key", AnyOf((Str(), ListOf(Str()))), "The column (or JSON fields) naming the record.", required=True),
+        Key("key", AnyOf((Str(), ListOf(Str()))), "What names the record: a column, or several whose values are "
+            "joined by `:` (SQL: `[\"npsn\", \"tanggal\"]` gives `NPSN:YYYY-MM-DD`); a REST record's JSON field or "
+            "fields.", required=True),
         Key("change", Str(), "The change column or field, watermarked with the key (e.g. tgl_update)."),
         Key("region", Str(), "The column or field holding the record's desa code.", required=True),
         Key("region_transform", Str(), "Converts the source's region codes (region_code_digits)."),
