@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from connectors import shuffled_position
 from demo.access_config import demo_clients
 from demo.gateway_config import render_config
 from gateway.access.audit import AuditLog
+from resolvers.cursors import CursorSeal, new_cursor_key
 
 from .conftest import Backend, Gateway, open_gateway
 from .gateway.access_expectations import mask_initials, mask_nik
@@ -43,19 +45,23 @@ def school(quirks) -> str:  # type: ignore[no-untyped-def]
     return Counter(q["npsn"] for _, q in quirks).most_common(1)[0][0]
 
 
-async def serve_guarded(backend: Backend, school: str, tmp_path: Path, **apis: str) -> AsyncIterator[tuple[Gateway, AuditLog]]:
+async def serve_guarded(
+    backend: Backend, school: str, tmp_path: Path, gateway: dict[str, Any] | None = None, **apis: str
+) -> AsyncIterator[tuple[Gateway, AuditLog]]:
     """The demo gateway under the demo policy (the school operator at ``school``), with its audit log;
-    ``apis`` are ``render_config``'s URLs of the OPDs' APIs (none: the registry and Dapodik only)."""
+    ``gateway`` adds to its ``[gateway]`` table; ``apis`` are ``render_config``'s URLs of the OPDs'
+    APIs (none: the registry and Dapodik only)."""
 
     audit = {"path": str(tmp_path / "audit.sqlite")}
     config = tomllib.loads(render_config(
         registry_url=backend.registry_url, education_url=backend.education_url, samples={"npsn": school}, access=True, **apis,
     ))
     config["audit"] = audit
-    async for gateway in open_gateway(config):
+    config["gateway"] |= gateway or {}
+    async for served in open_gateway(config):
         log = AuditLog.from_settings({"audit": audit})
         try:
-            yield gateway, log
+            yield served, log
         finally:
             await log.aclose()
 
@@ -234,3 +240,25 @@ async def test_with_every_opd_the_school_operator_sees_only_its_pupils_and_other
     for role in ("health_officer", "programme_facilitator", "registry_officer"):
         body = await ask(gateway, role, AGENCY_LIST, {"fact": "ALIVE"})
         assert body["data"]["discrepancies"] is None and codes_at(body, "discrepancies") <= {"FORBIDDEN", "PURPOSE_REQUIRED"}
+
+
+@pytest.mark.parametrize("shuffled", [False, True], ids=["key-order", "shuffled"])
+async def test_the_report_walks_in_the_order_a_list_of_its_records_would_have(  # type: ignore[no-untyped-def]
+    sqlite_backend: Backend, school: str, tmp_path: Path, shuffled: bool
+) -> None:
+    """The report walks Dapodik's pupils in NISN order for a role that reads NISNs in full (the school
+    operator), and shuffled like a list of pupils where they are shuffled (here for every caller, by
+    ``[gateway] shuffled_lists``): a masked reader learns no more from the report's order than from a list's."""
+
+    key = new_cursor_key()
+    settings = {"cursor_key": key, **({"shuffled_lists": ["Student.nisn"]} if shuffled else {})}
+    async for gateway, _ in serve_guarded(sqlite_backend, school, tmp_path, gateway=settings):
+        body = await ask(gateway, "school_operator", LIST)
+    assert "errors" not in body, body["errors"]
+    walked = [i["values"][1]["record"] for i in body["data"]["discrepancies"]["nodes"]]
+    pupils = [n for i, n in enumerate(walked) if i == 0 or walked[i - 1] != n]  # a pupil's facts stand together
+    assert len(pupils) > 3 and len(set(pupils)) == len(pupils)
+    salt = CursorSeal.from_text(key).order_salt("Student.nisn")
+    expected = sorted(pupils, key=lambda n: (shuffled_position(salt, n), n)) if shuffled else sorted(pupils)
+    assert pupils == expected
+    assert (pupils != sorted(pupils)) == shuffled

@@ -189,7 +189,8 @@ async def _held(reader: SourceReader, walk: Walk, holder: Holder, niks: list[str
 async def _chunks(
     info: Info, walk: Walk, entity: str, key: str, where: tuple[Filter, ...], resume: tuple[str, int] | None
 ) -> AsyncIterator[tuple[Sequence[Record], int]]:
-    """``entity``'s records in ``key`` order, ``CHUNK`` at a time, each chunk with the rank its items must pass.
+    """``entity``'s records in ``key`` order (or shuffled: ``GraphContext.list_order_salt``), ``CHUNK`` at a
+    time, each chunk with the rank its items must pass.
 
     With ``resume`` the record it names comes first, alone, with the rank of the last item shown
     of it; the chunks after it start above its key. A failure of a system other than the
@@ -197,6 +198,9 @@ async def _chunks(
     """
 
     reader = info.context.loaders.sources
+    # Walked in key order, or shuffled for a caller who does not read the key in full: the report's
+    # order must not tell a masked NIK's sex and birth date any more than a list of persons may.
+    salt = info.context.list_order_salt(entity, key)
     after: str | None = None
     try:
         if resume is not None:
@@ -204,7 +208,7 @@ async def _chunks(
             yield await reader.fetch(SourceQuery(entity, where=(*where, Filter(key, "in", (last,))))), rank
             after = last
         while True:
-            records = await reader.fetch(SourceQuery(entity, where=where, after=after, limit=CHUNK))
+            records = await reader.fetch(SourceQuery(entity, where=where, after=after, limit=CHUNK, shuffle=salt))
             if not records:
                 return
             yield records, -1
