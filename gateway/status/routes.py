@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..errors import RequestError, refusal
 from .screen import StatusScreen
 from .settings import StatusSettings
 
@@ -45,11 +46,10 @@ def status_routes(settings: StatusSettings, screen: StatusScreen) -> list[BaseRo
         host = request.client.host if request.client else None
         if settings.admits(host):
             return None
-        return JSONResponse(
-            {"errors": [{"message": "Layar Smart Center hanya untuk jaringan yang diizinkan ([status] allow_from).",
-                         "extensions": {"code": "FORBIDDEN"}}]},
-            status_code=403,
+        body, status, headers = refusal(
+            RequestError(403, "Layar Smart Center hanya untuk jaringan yang diizinkan ([status] allow_from).", "FORBIDDEN")
         )
+        return JSONResponse(body, status_code=status, headers=headers)
 
     async def page(request: Request) -> Response:
         return refused(request) or Response(
