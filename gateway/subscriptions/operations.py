@@ -394,6 +394,8 @@ class Operations:
             deadline=deadline,
             changes=self.changes if changes is None else changes,
             source_health=self.source_health,
+            signals=endpoint.signals,
+            shuffled_lists=endpoint.shuffled_lists,
         )
 
     async def _record_refusal(self, admission: Admission | None, params: GraphQLParams, request_id: str) -> None:

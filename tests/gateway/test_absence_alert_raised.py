@@ -44,7 +44,10 @@ QUERY = f"query($d: Date!, $r: RegionCode) {{ absenceAlerts(from: $d, to: $d, re
 WITHIN_S = 5.0
 
 
-def test_recorded_attendance_raises_each_alert_once_live(sqlite_backend: Any, tmp_path: Path) -> None:
+def _serve(sqlite_backend: Any, tmp_path: Path, signals: dict[str, Any] | None = None) -> Any:
+    """The demo gateway capturing Dapodik's register every 0.3 s (with ``[signals.absence]`` = ``signals``),
+    its education database a copy of the suite's; yields (url, analyst's headers, education URL, NPSN, two classes)."""
+
     education_file = tmp_path / "dinas-pendidikan.sqlite"
     shutil.copy(sqlite_backend.education_url.removeprefix("sqlite+aiosqlite:///"), education_file)
     education = f"sqlite+aiosqlite:///{education_file}"
@@ -58,13 +61,49 @@ def test_recorded_attendance_raises_each_alert_once_live(sqlite_backend: Any, tm
     capture = tomllib.loads(EDUCATION_CHANGES)["sources"]["dapodik"]["changes"]
     raw["sources"]["dapodik"]["changes"] = {**capture, "interval_s": 0.3}
     raw["audit"] = {"path": str(tmp_path / "audit.sqlite")}
+    if signals is not None:
+        raw["signals"] = {"absence": signals}
     analyst = next(c for c in demo_clients(npsn) if c.role == "smart_center_analyst")
     headers = {"X-API-Key": analyst.key, "X-Satudata-Purpose": analyst.purpose}
     settings = GatewaySettings.from_dict(raw, base_dir=tmp_path)
     app = create_app(settings)
     uvicorn_config = server_config(app, settings, host="127.0.0.1", port=free_port(), log_level="warning")
     with serve_in_thread(uvicorn_config, name="absence-alert-gateway") as url:
-        asyncio.run(_alerts_arrive(url, headers, education, npsn, (first, second)))
+        yield url, headers, education, npsn, (first, second)
+
+
+def test_recorded_attendance_raises_each_alert_once_live(sqlite_backend: Any, tmp_path: Path) -> None:
+    for url, headers, education, npsn, classes in _serve(sqlite_backend, tmp_path):
+        asyncio.run(_alerts_arrive(url, headers, education, npsn, classes))
+
+
+def test_live_alerts_use_the_configured_method(sqlite_backend: Any, tmp_path: Path) -> None:
+    """``[signals.absence]`` holds for the subscription as for the query: with ``min_count = 10`` two
+    days of 9 sick raise nothing, live or asked; two days of 11 then raise the alert."""
+
+    for url, headers, education, npsn, classes in _serve(sqlite_backend, tmp_path, {"min_count": 10}):
+        asyncio.run(_configured_alert_arrives(url, headers, education, npsn, classes[0]))
+
+
+async def _configured_alert_arrives(url: str, headers: dict[str, str], education: str, npsn: str, rombel: str) -> None:
+    simulator = AttendanceSimulator(education, seed=13)
+    async with httpx.AsyncClient(timeout=30, headers=headers) as client:
+        school = (await _ask(client, url, "query($n: NPSN!) { school(npsn: $n) { region { code } } }", {"n": npsn}))["school"]
+        kecamatan = ".".join(school["region"]["code"].split(".")[:3])
+        body = {"query": SUBSCRIPTION, "variables": {"r": kecamatan}}
+        try:
+            async with client.stream("POST", f"{url}/graphql", json=body, headers={"Accept": "text/event-stream"}) as stream:
+                assert stream.status_code == 200, await stream.aread()
+                events = _events(stream)
+                await asyncio.sleep(0.5)
+                below = [await simulator.record(npsn, sick={rombel: 9}) for _ in range(2)]
+                assert await _alerts_of(client, url, below[1].day, kecamatan) == []
+                above = [await simulator.record(npsn, sick={rombel: 11}) for _ in range(2)]
+                event = await _next(events)
+                assert (event["date"], event["rombel"], event["count"]) == (above[1].day.isoformat(), rombel, 11)
+                assert event["threshold"] >= 10
+        finally:
+            await simulator.aclose()
 
 
 async def _alerts_arrive(url: str, headers: dict[str, str], education: str, npsn: str, classes: tuple[str, str]) -> None:
