@@ -19,6 +19,7 @@ import time
 import tomllib
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,29 +86,14 @@ def test_live_alerts_use_the_configured_method(sqlite_backend: Any, tmp_path: Pa
         asyncio.run(_configured_alert_arrives(url, headers, education, npsn, classes[0]))
 
 
-async def _configured_alert_arrives(url: str, headers: dict[str, str], education: str, npsn: str, rombel: str) -> None:
-    simulator = AttendanceSimulator(education, seed=13)
-    async with httpx.AsyncClient(timeout=30, headers=headers) as client:
-        school = (await _ask(client, url, "query($n: NPSN!) { school(npsn: $n) { region { code } } }", {"n": npsn}))["school"]
-        kecamatan = ".".join(school["region"]["code"].split(".")[:3])
-        body = {"query": SUBSCRIPTION, "variables": {"r": kecamatan}}
-        try:
-            async with client.stream("POST", f"{url}/graphql", json=body, headers={"Accept": "text/event-stream"}) as stream:
-                assert stream.status_code == 200, await stream.aread()
-                events = _events(stream)
-                await asyncio.sleep(0.5)
-                below = [await simulator.record(npsn, sick={rombel: 9}) for _ in range(2)]
-                assert await _alerts_of(client, url, below[1].day, kecamatan) == []
-                above = [await simulator.record(npsn, sick={rombel: 11}) for _ in range(2)]
-                event = await _next(events)
-                assert (event["date"], event["rombel"], event["count"]) == (above[1].day.isoformat(), rombel, 11)
-                assert event["threshold"] >= 10
-        finally:
-            await simulator.aclose()
+@asynccontextmanager
+async def _subscribed(
+    url: str, headers: dict[str, str], education: str, npsn: str, seed: int
+) -> AsyncIterator[tuple[httpx.AsyncClient, AttendanceSimulator, str, AsyncIterator[dict[str, Any]]]]:
+    """A client subscribed to ``absenceAlertRaised`` in the kecamatan of ``npsn``'s school, and a
+    simulator recording that school's days: (client, simulator, kecamatan, events)."""
 
-
-async def _alerts_arrive(url: str, headers: dict[str, str], education: str, npsn: str, classes: tuple[str, str]) -> None:
-    simulator = AttendanceSimulator(education, seed=12)
+    simulator = AttendanceSimulator(education, seed=seed)
     async with httpx.AsyncClient(timeout=30, headers=headers) as client:
         school = (await _ask(client, url, "query($n: NPSN!) { school(npsn: $n) { region { code } } }", {"n": npsn}))["school"]
         kecamatan = ".".join(school["region"]["code"].split(".")[:3])
@@ -117,34 +103,48 @@ async def _alerts_arrive(url: str, headers: dict[str, str], education: str, npsn
                 assert stream.status_code == 200, await stream.aread()
                 events = _events(stream)
                 await asyncio.sleep(0.5)  # subscribed, and the capture's first poll has set its position
-
-                normal = await simulator.record(npsn)
-                assert max(normal.sick.values(), default=0) < 4, normal  # below any limit (min_count 4)
-                assert await _alerts_of(client, url, normal.day, kecamatan) == []
-
-                outbreak = {c: 9 for c in classes}
-                days = [await simulator.record(npsn, sick=outbreak) for _ in range(2)]
-                written = time.monotonic()
-                raised = [await _next(events), await _next(events)]
-                assert time.monotonic() - written < WITHIN_S
-                # Only the outbreak's second day alerts (two days running): nothing came of the normal day
-                # nor of the outbreak's first, whose notices came before.
-                assert {(a["date"], a["rombel"]) for a in raised} == {(days[1].day.isoformat(), c) for c in classes}
-                assert all(a["school"]["npsn"] == npsn and a["count"] >= 9 for a in raised)
-                # The same alerts as the same role's query of that day: the one detection.
-                assert _by_class(raised) == _by_class(await _alerts_of(client, url, days[1].day, kecamatan))
-
-                again = await simulator.record(npsn, day=days[1].day, sick=outbreak)  # a corrected entry
-                after = await simulator.record(npsn, sick={classes[0]: 9})
-                written = time.monotonic()
-                event = await _next(events)
-                assert time.monotonic() - written < WITHIN_S
-                # The day recorded again raised no second alert: the next event is the day after's.
-                assert (event["date"], event["rombel"]) == (after.day.isoformat(), classes[0]), (again, event)
-                assert _by_class([event]) == _by_class(await _alerts_of(client, url, after.day, kecamatan))
-                assert _days(normal, *days, after) == sorted(_days(normal, *days, after))
+                yield client, simulator, kecamatan, events
         finally:
             await simulator.aclose()
+
+
+async def _configured_alert_arrives(url: str, headers: dict[str, str], education: str, npsn: str, rombel: str) -> None:
+    async with _subscribed(url, headers, education, npsn, seed=13) as (client, simulator, kecamatan, events):
+        below = [await simulator.record(npsn, sick={rombel: 9}) for _ in range(2)]
+        assert await _alerts_of(client, url, below[1].day, kecamatan) == []
+        above = [await simulator.record(npsn, sick={rombel: 11}) for _ in range(2)]
+        event = await _next(events)
+        assert (event["date"], event["rombel"], event["count"]) == (above[1].day.isoformat(), rombel, 11)
+        assert event["threshold"] >= 10
+
+
+async def _alerts_arrive(url: str, headers: dict[str, str], education: str, npsn: str, classes: tuple[str, str]) -> None:
+    async with _subscribed(url, headers, education, npsn, seed=12) as (client, simulator, kecamatan, events):
+        normal = await simulator.record(npsn)
+        assert max(normal.sick.values(), default=0) < 4, normal  # below any limit (min_count 4)
+        assert await _alerts_of(client, url, normal.day, kecamatan) == []
+
+        outbreak = {c: 9 for c in classes}
+        days = [await simulator.record(npsn, sick=outbreak) for _ in range(2)]
+        written = time.monotonic()
+        raised = [await _next(events), await _next(events)]
+        assert time.monotonic() - written < WITHIN_S
+        # Only the outbreak's second day alerts (two days running): nothing came of the normal day
+        # nor of the outbreak's first, whose notices came before.
+        assert {(a["date"], a["rombel"]) for a in raised} == {(days[1].day.isoformat(), c) for c in classes}
+        assert all(a["school"]["npsn"] == npsn and a["count"] >= 9 for a in raised)
+        # The same alerts as the same role's query of that day: the one detection.
+        assert _by_class(raised) == _by_class(await _alerts_of(client, url, days[1].day, kecamatan))
+
+        again = await simulator.record(npsn, day=days[1].day, sick=outbreak)  # a corrected entry
+        after = await simulator.record(npsn, sick={classes[0]: 9})
+        written = time.monotonic()
+        event = await _next(events)
+        assert time.monotonic() - written < WITHIN_S
+        # The day recorded again raised no second alert: the next event is the day after's.
+        assert (event["date"], event["rombel"]) == (after.day.isoformat(), classes[0]), (again, event)
+        assert _by_class([event]) == _by_class(await _alerts_of(client, url, after.day, kecamatan))
+        assert _days(normal, *days, after) == sorted(_days(normal, *days, after))
 
 
 def _two_largest_classes(conn: Any) -> tuple[str, str, str]:
