@@ -4,6 +4,7 @@ when CI=true)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import secrets
@@ -341,6 +342,7 @@ def cluster(sqlite_backend: Backend, dataset: Any, redis_reachable: None, tmp_pa
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},  # where the metrics directory goes
+            start_new_session=True,  # its workers in a process group of their own, to stop with it
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -356,9 +358,24 @@ def cluster(sqlite_backend: Backend, dataset: Any, redis_reachable: None, tmp_pa
         niks = [row[0] for row in dataset.penduduk[:40]]
         yield Cluster(process, url, config, log, key, niks)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``satudata serve --workers`` as an operator does (SIGTERM: the supervisor stops its workers),
+    then kill whatever of its process group is left. Killing the supervisor alone left its workers
+    running, orphaned, for as long as the machine ran (seen after CI runs)."""
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        process.wait(timeout=10)
 
 
 def alive(pid: int) -> bool:
