@@ -24,6 +24,7 @@ from connectors.changes import Change
 from connectors.changes.jetstream import JetStream, JetStreamChangeFeed, JetStreamLease
 from demo.changes import RegistrySimulator
 
+from ..support.leases import Leases
 from .change_registry import make_registry
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -114,18 +115,8 @@ async def test_two_replicas_each_deliver_a_change_once_and_survive_the_pollers_d
         for name, process in replicas.items():
             line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)  # type: ignore[union-attr]
             assert line.strip() == "ready", f"{name} did not start: {line!r} {process.stderr.read() if process.poll() is not None else ''}"  # type: ignore[union-attr]
-        kv = await (await jetstream.connect()).key_value(jetstream.lease_bucket)
-
-        async def holder() -> str | None:
-            try:
-                return (await kv.get("siak")).value.decode()  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001 - no lease yet
-                return None
-
-        deadline = time.monotonic() + 10
-        while (polling := await holder()) is None:
-            assert time.monotonic() < deadline, "no replica took the lease"
-            await asyncio.sleep(0.1)
+        leases = await Leases.of(jetstream)
+        polling = await leases.taken("siak", within_s=10, what="replica")
         await asyncio.sleep(0.5)  # the first poll stores the starting position
 
         written = await simulator.step("move")
@@ -149,7 +140,7 @@ async def test_two_replicas_each_deliver_a_change_once_and_survive_the_pollers_d
             ("MOVED_OUT", written.nik), ("MOVED_IN", written.nik),
             ("DIED", during.nik), ("BORN", after_births[0].nik), ("BORN", after_births[1].nik),
         ]
-        assert await holder() == survivor
+        assert await leases.holder("siak") == survivor
     finally:
         await simulator.aclose()
         for process in replicas.values():

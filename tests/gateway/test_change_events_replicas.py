@@ -30,6 +30,7 @@ from demo.changes import RegistrySimulator, ensure_mutation_table
 from demo.gateway_config import render_config
 
 from ..conftest import Backend
+from ..support.leases import Leases
 from ..support.server import free_port
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -128,18 +129,8 @@ async def test_two_gateways_deliver_each_change_once_and_the_survivor_takes_the_
             opened = asyncio.Event()
             gateway.subscriber = asyncio.ensure_future(subscribe(gateway, opened))
             await asyncio.wait_for(opened.wait(), 10)
-        kv = await (await jetstream.connect()).key_value(jetstream.lease_bucket)
-
-        async def holder() -> str | None:
-            try:
-                return (await kv.get("siak")).value.decode()  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001 - no lease yet
-                return None
-
-        deadline = time.monotonic() + 15
-        while (owner := await holder()) is None:
-            assert time.monotonic() < deadline, "no gateway took the poll lease"
-            await asyncio.sleep(0.1)
+        leases = await Leases.of(jetstream)
+        owner = await leases.taken("siak", within_s=15, what="gateway")
         await asyncio.sleep(2.5)  # the holder's first poll stores the starting position
 
         birth = await simulator.step("birth")
@@ -163,7 +154,7 @@ async def test_two_gateways_deliver_each_change_once_and_the_survivor_takes_the_
         await asyncio.sleep(1.5)
         assert of(survivor, death.nik) == ["DIED"]
         assert of(survivor, second.nik) == ["BORN"]
-        assert (await holder()) == f"{owner.rsplit(':', 1)[0]}:{survivor.process.pid}"
+        assert (await leases.holder("siak")) == f"{owner.rsplit(':', 1)[0]}:{survivor.process.pid}"
     finally:
         await simulator.aclose()
         for gateway in gateways.values():
