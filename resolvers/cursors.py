@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -70,7 +71,7 @@ class CursorSeal:
         ``connectors.shuffle``): derived from the cursor key, so the same on every replica that
         shares it and for as long as its cursors stay valid, and unknowable without it."""
 
-        return hmac.new(self._order_key, name.encode(), hashlib.sha256).hexdigest()[:32]
+        return _order_salt(self._order_key, name)
 
     @classmethod
     def generate(cls) -> CursorSeal:
@@ -117,6 +118,12 @@ class CursorSeal:
             argument="after",
             reason="MALFORMED",
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _order_salt(order_key: bytes, name: str) -> str:
+    # Once per key and list, not per list read: a page of 50 families asks for it 50 times.
+    return hmac.new(order_key, name.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def new_cursor_key() -> str:
