@@ -397,10 +397,12 @@ POLICY = Table(
     description="Field sensitivity, roles, row scopes and lookup budgets. Without it (development only) every "
     "field is public.",
     keys=(
-        Key("fields", MapOf(AnyOf((Choice(CLASSES), Table(
+        Key("fields", MapOf(AnyOf((Choice(CLASSES), ListOf(Choice(CLASSES[1:])), Table(
             description="A field's data class and how it is masked.",
             keys=(
-                Key("class", Choice(CLASSES), "The data class.", required=True),
+                Key("class", AnyOf((Choice(CLASSES), ListOf(Choice(CLASSES[1:])))),
+                    "The data class; a list: the field is open to a role that may see any of them (a report "
+                    "whose items, of several classes, are decided one by one).", required=True),
                 Key("mask", Choice(tuple(m.value for m in Mask)), "How a masked value is shown.", "hide"),
             ),
         ))), name='"Type.field"', key_pattern=r"[A-Za-z_][A-Za-z0-9_]*\.([A-Za-z_][A-Za-z0-9_]*|\*)",

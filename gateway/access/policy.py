@@ -6,6 +6,7 @@ Everything here comes from the ``[policy]`` tables of the gateway's config, not 
     "Person.*" = "personal"
     "Person.nik" = { class = "personal", mask = "nik" }
     "HealthRecord.*" = "health"
+    "Query.report" = ["personal", "children"]   # any of: a report over several systems, its items decided one by one
 
     [policy.lookups]                # distinct persons looked up by key per window (RedisBudget if redis_url)
     window_s = 3600
@@ -95,6 +96,11 @@ class FieldWithheld(SatudataError):
 class FieldRule:
     sensitivity: str = PUBLIC
     mask: Mask = Mask.HIDE
+    #: A list of classes (``"Query.discrepancies" = ["personal", "children"]``): the field is open to a
+    #: role that may see any of them (the first it sees in full, else the first it sees masked),
+    #: for an entry point to items of several classes that are decided one by one. ``sensitivity``
+    #: is then the first of them.
+    any_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,9 +230,17 @@ class Policy:
         for name, spec in (raw.get("fields") or {}).items():
             if not isinstance(name, str) or "." not in name:
                 raise ConfigError(f"policy.fields key {name!r} must be Type.field or Type.*")
-            if isinstance(spec, str):
+            if isinstance(spec, str | list):
                 spec = {"class": spec}
             sensitivity = spec.get("class")
+            any_of: tuple[str, ...] = ()
+            if isinstance(sensitivity, list):
+                any_of = tuple(sensitivity)
+                if not any_of or any(c not in CLASSES or c == PUBLIC for c in any_of):
+                    raise ConfigError(
+                        f"policy.fields.{name!r}: a list of classes must name one or more of {list(CLASSES[1:])}, not {sensitivity!r}"
+                    )
+                sensitivity = any_of[0]
             if sensitivity not in CLASSES:
                 raise ConfigError(f"policy.fields.{name!r}: class {sensitivity!r} is not one of {list(CLASSES)}")
             try:
@@ -235,7 +249,7 @@ class Policy:
                 raise ConfigError(
                     f"policy.fields.{name!r}: mask {spec.get('mask')!r} is not one of {[m.value for m in Mask]}"
                 ) from None
-            fields[name] = FieldRule(sensitivity, mask)
+            fields[name] = FieldRule(sensitivity, mask, any_of)
         roles = {ANONYMOUS.role: Role(ANONYMOUS.role, "Clients without credentials: public data only.")}
         for name, spec in (raw.get("roles") or {}).items():
             roles[name] = _role(name, spec)
@@ -298,21 +312,25 @@ class Policy:
         if rule.sensitivity == PUBLIC:
             return Decision(Action.ALLOW, PUBLIC)
         where = f"{type_name}.{field_name}"
-        if rule.sensitivity in role.grant:
-            action = Action.ALLOW
-        elif rule.sensitivity in role.mask:
-            action = Action.MASK
+        classes = rule.any_of or (rule.sensitivity,)
+        granted = next((c for c in classes if c in role.grant), None)
+        masked = next((c for c in classes if c in role.mask), None)
+        if granted is not None:
+            action, sensitivity = Action.ALLOW, granted
+        elif masked is not None:
+            action, sensitivity = Action.MASK, masked
         else:
+            what = " or ".join(classes)
             return Decision(
                 Action.REFUSE,
                 rule.sensitivity,
-                reason=f"{where} is {rule.sensitivity} data, which the role {role.name!r} may not see.",
+                reason=f"{where} is {what} data, which the role {role.name!r} may not see.",
             )
         if purpose is None:
             return Decision(
                 Action.REFUSE,
-                rule.sensitivity,
-                reason=f"{where} is {rule.sensitivity} data: declare a purpose in the X-Satudata-Purpose header.",
+                sensitivity,
+                reason=f"{where} is {sensitivity} data: declare a purpose in the X-Satudata-Purpose header.",
                 code="PURPOSE_REQUIRED",
             )
         if action is Action.MASK and self.is_person_link(type_name, field_name):
@@ -320,11 +338,11 @@ class Policy:
             # discloses is that it leads somewhere at all.
             return Decision(
                 Action.REFUSE,
-                rule.sensitivity,
-                reason=f"{where} links to {rule.sensitivity} data, which the role {role.name!r} may see only masked; "
+                sensitivity,
+                reason=f"{where} links to {sensitivity} data, which the role {role.name!r} may see only masked; "
                 "a link cannot be masked.",
             )
-        return Decision(action, rule.sensitivity, rule.mask)
+        return Decision(action, sensitivity, rule.mask)
 
     def budget(self, role: Role) -> int:
         """Distinct persons ``role`` may look up by key per ``[policy.lookups] window_s``."""

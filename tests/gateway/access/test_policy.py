@@ -77,6 +77,36 @@ def test_row_scope_filters_fail_closed_without_the_attribute() -> None:
     assert POLICY.row_filters(operator, {"school": "20512345"}) == {"Student": (Filter("school", "eq", "20512345"),)}
 
 
+def test_a_list_of_classes_opens_a_field_to_a_role_that_sees_any_of_them() -> None:
+    """``"Query.report" = ["health", "children"]``: granted where the role sees one of them in full,
+    masked where it sees one only masked, refused where it sees none; a link so classed cannot be masked."""
+
+    policy = Policy.from_config({
+        "fields": {"Query.report": ["health", "children"], "Person.report": {"class": ["health", "children"]}},
+        "roles": {
+            "nurse": {"grant": ["personal", "health"], "purposes": ["p"]},
+            "teacher": {"grant": ["children"], "purposes": ["p"]},
+            "analyst": {"mask": ["personal", "children"], "purposes": ["p"]},
+            "clerk": {"grant": ["personal"], "purposes": ["p"]},
+        },
+    })
+    policy.classify_links({"Person.report": ("Person", frozenset({"Person"}))}, {"Person"})
+
+    def decide(role: str, field: str, purpose: str | None = "p") -> tuple[Action, str]:
+        d = policy.decide(policy.role(role), purpose, *field.split("."))
+        return d.action, d.sensitivity if d.action is not Action.REFUSE else d.code
+
+    assert decide("nurse", "Query.report") == (Action.ALLOW, "health")
+    assert decide("teacher", "Query.report") == (Action.ALLOW, "children")
+    assert decide("analyst", "Query.report") == (Action.MASK, "children")
+    assert decide("clerk", "Query.report") == (Action.REFUSE, "FORBIDDEN")
+    assert decide("anonymous", "Query.report") == (Action.REFUSE, "FORBIDDEN")
+    assert decide("nurse", "Query.report", None) == (Action.REFUSE, "PURPOSE_REQUIRED")
+    assert decide("teacher", "Person.report") == (Action.ALLOW, "children")
+    assert decide("analyst", "Person.report") == (Action.REFUSE, "FORBIDDEN")  # a link, only masked
+    assert "health or children" in policy.decide(policy.role("clerk"), "p", "Query", "report").reason
+
+
 def test_unknown_roles_are_refused() -> None:
     with pytest.raises(AccessDenied):
         POLICY.role("superuser")
@@ -93,6 +123,8 @@ def test_unknown_roles_are_refused() -> None:
         ({"roles": {"anonymous": {"grant": ["personal"]}}}, "anonymous"),
         ({"roles": {"x": {"colour": "red"}}}, "unknown key"),
         ({"rules": {}}, "unknown key"),
+        ({"fields": {"Query.report": []}}, "a list of classes"),
+        ({"fields": {"Query.report": ["personal", "public"]}}, "a list of classes"),
     ],
 )
 def test_config_errors_name_the_key(raw: dict, message: str) -> None:  # type: ignore[type-arg]
