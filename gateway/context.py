@@ -14,6 +14,15 @@ from .access.enforcement import AccessContext
 from .access.policy import Action
 
 
+def shuffles_list(name: str, shuffled_lists: frozenset[str], access: AccessContext | None) -> bool:
+    """Whether a request's lists by the key ``name`` (``Type.key``) are shuffled: for every caller
+    when ``[gateway] shuffled_lists`` names it, else unless the caller reads the key in full (a
+    masked or refused key must not be told by its place in a list either). The rule of
+    ``RequestContext.list_order_salt``, and of the cost of a shuffled list (``QueryGuard``)."""
+
+    return name in shuffled_lists or (access is not None and not access.may_read_in_full(name))
+
+
 @dataclass
 class RequestContext(GraphContext):
     """``info.context`` for one HTTP request."""
@@ -36,14 +45,17 @@ class RequestContext(GraphContext):
         return self.access is None or self.access.decide(type_name, field_name).action is not Action.REFUSE
 
     def list_order_salt(self, type_name: str, key_field: str) -> str | None:
-        """A salt (lists shuffled) unless the caller reads ``Type.key`` in full: a masked or refused
-        key must not be told by its place in a list either. ``[gateway] shuffled_lists`` shuffles
-        a list for every caller."""
+        """A salt (lists shuffled) when ``shuffles_list`` says so, else ``None`` (key order)."""
 
         name = f"{type_name}.{key_field}"
-        if name not in self.shuffled_lists and (self.access is None or self.access.may_read_in_full(name)):
+        if not shuffles_list(name, self.shuffled_lists, self.access):
             return None
         return self.cursors.order_salt(name)
+
+    def shuffles(self, name: str) -> bool:
+        """Whether this request's lists by the key ``name`` (``Type.key``) are shuffled (``shuffles_list``)."""
+
+        return shuffles_list(name, self.shuffled_lists, self.access)
 
     @property
     def role(self) -> str | None:

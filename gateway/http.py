@@ -52,7 +52,7 @@ from resolvers.signals import Parameters as SignalParameters
 from .access import PURPOSE_HEADER, AccessControl, Admission
 from .access.audit import AuditUnavailable
 from .access.limits import QueryGuard, QueryLimits
-from .context import RequestContext
+from .context import RequestContext, shuffles_list
 from .errors import RequestError, format_error, refusal, refuses_request
 from .graphiql import wants_graphiql
 from .logs import note_request
@@ -287,7 +287,12 @@ class GraphQLEndpoint:
         if self.production and admission is not None:
             self._refuse_service_sdl(prepared, admission)
         try:
-            found = self.guard.check_prepared(entry, role, variables=params.variables, operation_name=params.operation_name)
+            # Lists read shuffled without a narrowing filter are scans of their source: costed for this caller.
+            access = admission.access if admission is not None else None
+            found = self.guard.check_prepared(
+                entry, role, variables=params.variables, operation_name=params.operation_name,
+                shuffles=lambda name: shuffles_list(name, self.shuffled_lists, access),
+            )
         except SatudataError as exc:
             raise _PreExecution([GraphQLError(exc.message, original_error=exc)]) from None
         # Every source call of this request must finish by then; a slow source costs only its fields.

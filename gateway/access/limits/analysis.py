@@ -18,6 +18,11 @@ default. A list's length is, in order:
    for introspection lists, a size taken from the schema;
 5. ``ListSizes.default``.
 
+A list its source sorts whole when it is shuffled (``persons`` without a kecamatan or desa
+filter: ``scans``) is also recorded, with how many times it is read and the whole list's length
+(``ListSizes.fields``, by the list's name); whether it counts, and what, depends on who asks, so
+``QueryGuard`` adds it (``QueryMeasure.scans``).
+
 Fragments are expanded (each spread counts again) and memoised, so documents that spread
 fragments exponentially are measured in linear time; a fragment cycle counts as nothing
 (validation rejects the document anyway). Inline fragments on different types are summed,
@@ -28,10 +33,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from operator import add
 from typing import Any
 
 from graphql import (
@@ -64,6 +70,8 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from resolvers.arguments import representation_typename
+
+from .scans import REGION, REGION_BY_CODE, SCANS, region_level
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 
@@ -125,6 +133,20 @@ class ListSizes:
 
 
 @dataclass(frozen=True)
+class ScanRead:
+    """A list the operation reads that its source sorts whole when shuffled (``scans.SCANS``)."""
+
+    #: ``Type.field`` of the list (``Query.persons``).
+    field: str
+    #: ``Type.key`` whose reading decides whether it is shuffled (``Person.nik``).
+    key: str
+    #: How many times it is read: the lengths of the lists it hangs under, multiplied.
+    times: float
+    #: The whole list's length (``[limits.list_sizes]``, by ``field``); ``None``: not configured.
+    rows: float | None
+
+
+@dataclass(frozen=True)
 class QueryMeasure:
     """What ``measure`` found in the operation that will run."""
 
@@ -136,6 +158,11 @@ class QueryMeasure:
     #: The variables the estimate read (list sizes, spans, representations): another request
     #: with the same document and the same values of these has the same measure.
     reads: frozenset[str] = frozenset()
+    #: Lists read without a narrowing condition that are scans of their source when shuffled;
+    #: the same for every role (``QueryGuard`` counts those shuffled for the caller).
+    scans: tuple[ScanRead, ...] = ()
+    #: ``scans`` that were shuffled for the caller and counted in ``cost`` (set by ``QueryGuard``).
+    scanned: tuple[str, ...] = ()
 
 
 def measure(
@@ -173,7 +200,16 @@ def measure(
         cost=math.ceil(found.cost),
         representations=found.representations,
         reads=frozenset(reads),
+        scans=tuple(
+            ScanRead(name, SCANS[name].key, times, _whole_length(sizes.fields.get(name))) for name, times in found.scans
+        ),
     )
+
+
+def _whole_length(configured: float | ListSize | None) -> float | None:
+    if isinstance(configured, ListSize):
+        return configured.most if configured.span is not None else configured.each
+    return configured
 
 
 def asks_for_introspection(document: DocumentNode) -> bool:
@@ -200,6 +236,8 @@ class _Tally:
     aliases: int = 0
     cost: float = 0
     representations: int = 0
+    #: (``Type.field``, times read) of the scans under it (``ScanRead``), each field once.
+    scans: tuple[tuple[str, float], ...] = ()
 
     def plus(self, other: _Tally) -> _Tally:
         """Two selections side by side."""
@@ -209,6 +247,7 @@ class _Tally:
             self.aliases + other.aliases,
             self.cost + other.cost,
             self.representations + other.representations,
+            _merged(self.scans, other.scans, add),
         )
 
     def widest(self, other: _Tally) -> _Tally:
@@ -217,11 +256,31 @@ class _Tally:
             max(self.aliases, other.aliases),
             max(self.cost, other.cost),
             max(self.representations, other.representations),
+            _merged(self.scans, other.scans, max),
         )
 
 
+def _merged(
+    one: tuple[tuple[str, float], ...], other: tuple[tuple[str, float], ...], combine: Callable[[float, float], float]
+) -> tuple[tuple[str, float], ...]:
+    if not other:
+        return one
+    if not one:
+        return other
+    times = dict(one)
+    for name, n in other:
+        times[name] = combine(times[name], n) if name in times else n
+    return tuple(times.items())
+
+
+def _times(scans: tuple[tuple[str, float], ...], length: float) -> tuple[tuple[str, float], ...]:
+    """The scans of one item, for a list of ``length`` items."""
+
+    return tuple((name, n * length) for name, n in scans) if scans else scans
+
+
 class _Walker:
-    """Walks one operation; fragments are memoised per (name, page, runtime type)."""
+    """Walks one operation; fragments are memoised per (name, page, runtime type, region level)."""
 
     def __init__(
         self,
@@ -236,7 +295,7 @@ class _Walker:
         self.sizes = sizes
         self.introspection_sizes = introspection_sizes
         self.variables = variables
-        self._memo: dict[tuple[str, int | None, str | None], _Tally] = {}
+        self._memo: dict[tuple[str, int | None, str | None, _Level], _Tally] = {}
         self._expanding: set[str] = set()
         #: Variables inside the arguments the estimate reads (sizes, spans, representations).
         self.reads: set[str] = set()
@@ -247,24 +306,26 @@ class _Walker:
         parent: GraphQLNamedType | None,
         page: int | None,
         runtime: GraphQLObjectType | None = None,
+        level: _Level = None,
     ) -> _Tally:
-        """``runtime``: the concrete type the items will have, so fragments on other types count nothing."""
+        """``runtime``: the concrete type the items will have, so fragments on other types count nothing.
+        ``level``: for a region, its level as far as the document tells (``scans.region_level``)."""
 
         tally = _Tally()
         for selection in node.selections:
             if isinstance(selection, FieldNode):
-                tally = tally.plus(self.field(selection, parent, page))
+                tally = tally.plus(self.field(selection, parent, page, level))
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 on = self.schema.get_type(condition.name.value) if condition else parent
                 if self._applies(on, runtime):
-                    tally = tally.plus(self.selection_set(selection.selection_set, on, page, runtime))
+                    tally = tally.plus(self.selection_set(selection.selection_set, on, page, runtime, level))
             elif isinstance(selection, FragmentSpreadNode):
-                tally = tally.plus(self.fragment(selection.name.value, page, runtime))
+                tally = tally.plus(self.fragment(selection.name.value, page, runtime, level))
         return tally
 
-    def fragment(self, name: str, page: int | None, runtime: GraphQLObjectType | None) -> _Tally:
-        key = (name, page, runtime.name if runtime is not None else None)
+    def fragment(self, name: str, page: int | None, runtime: GraphQLObjectType | None, level: _Level = None) -> _Tally:
+        key = (name, page, runtime.name if runtime is not None else None, level)
         if key in self._memo:
             return self._memo[key]
         definition = self.fragments.get(name)
@@ -276,13 +337,13 @@ class _Walker:
         # Our own recursion must not be the thing a fragment cycle exhausts.
         self._expanding.add(name)
         try:
-            tally = self.selection_set(definition.selection_set, on, page, runtime)
+            tally = self.selection_set(definition.selection_set, on, page, runtime, level)
         finally:
             self._expanding.discard(name)
         self._memo[key] = tally
         return tally
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType | None, page: int | None) -> _Tally:
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None, page: int | None, level: _Level = None) -> _Tally:
         aliases = 1 if node.alias is not None else 0
         definition = self._definition(parent, node.name.value)
         if node.selection_set is None:
@@ -292,14 +353,50 @@ class _Walker:
         self._note_reads(node, parent)
         if definition is not None and node.name.value == ENTITIES_FIELD and parent is self.schema.query_type:
             return self._entities(node, child_type, arguments, aliases)
+        name = f"{parent.name if parent is not None else '?'}.{node.name.value}"
+        is_region = child_type is not None and child_type.name == REGION
+        child_level = self._region_level(node, name, arguments, level) if is_region else None
+        scanned = self._scan(node, name, arguments, level)
         size = self._size_argument(arguments, definition)
         if definition is not None and isinstance(get_nullable_type(definition.type), GraphQLList):
             length = size if size is not None else page if page is not None else self._assumed(parent, node.name.value, arguments)
-            inner = self.selection_set(node.selection_set, child_type, None)
-            return _Tally(1 + inner.depth, aliases + inner.aliases, 1 + length * inner.cost, inner.representations)
+            inner = self.selection_set(node.selection_set, child_type, None, None, child_level)
+            return _Tally(
+                1 + inner.depth, aliases + inner.aliases, 1 + length * inner.cost, inner.representations,
+                _merged(scanned, _times(inner.scans, length), add),
+            )
         # An object with a size argument is a connection: its lists are as long as its page.
-        inner = self.selection_set(node.selection_set, child_type, size)
-        return _Tally(1 + inner.depth, aliases + inner.aliases, 1 + inner.cost, inner.representations)
+        inner = self.selection_set(node.selection_set, child_type, size, None, child_level)
+        return _Tally(
+            1 + inner.depth, aliases + inner.aliases, 1 + inner.cost, inner.representations,
+            _merged(scanned, inner.scans, add),
+        )
+
+    def _scan(
+        self, node: FieldNode, name: str, arguments: Mapping[str, Any], level: _Level
+    ) -> tuple[tuple[str, float], ...]:
+        """``((name, 1),)`` when this field is a list its source sorts whole if shuffled (``scans``)."""
+
+        scan = SCANS.get(name)
+        if scan is None:
+            return ()
+        parts, read = level if level is not None else (None, frozenset())
+        # The estimate now depends on what decided the region's level and on the narrowing arguments.
+        self.reads |= read
+        for argument in node.arguments or ():
+            if argument.name.value in scan.arguments:
+                self.reads.update(_variables_in(argument.value))
+        return () if scan.narrow(arguments, parts) else ((name, 1.0),)
+
+    def _region_level(self, node: FieldNode, name: str, arguments: Mapping[str, Any], level: _Level) -> _Level:
+        """The level of the region(s) the field gives, with the variables that decided it."""
+
+        parts, read = level if level is not None else (None, frozenset())
+        if name == REGION_BY_CODE[0]:
+            read = frozenset(
+                v for a in node.arguments or () if a.name.value == REGION_BY_CODE[1] for v in _variables_in(a.value)
+            )
+        return (region_level(name, arguments, parts), read)
 
     def _entities(
         self, node: FieldNode, union: GraphQLNamedType | None, arguments: Mapping[str, Any], aliases: int
@@ -315,10 +412,14 @@ class _Walker:
         # A representation is any JSON value: only a string __typename names a type (and hashes).
         typenames = Counter(representation_typename(r) for r in representations)
         cost: float = 1
+        scans: tuple[tuple[str, float], ...] = ()
         for typename, count in typenames.items():
             runtime = self.schema.get_type(typename) if isinstance(typename, str) else None
             if isinstance(runtime, GraphQLObjectType) and self._applies(union, runtime):
-                cost += count * self.selection_set(node.selection_set, union, None, runtime).cost
+                # A region's level is not read from its representation: its lists count as broad.
+                one = self.selection_set(node.selection_set, union, None, runtime)
+                cost += count * one.cost
+                scans = _merged(scans, _times(one.scans, count), add)
             else:
                 cost += count  # a null (and an error) in the list
         return _Tally(
@@ -326,6 +427,7 @@ class _Walker:
             aliases + everything.aliases,
             cost,
             everything.representations + len(representations),
+            scans,
         )
 
     def _note_reads(self, node: FieldNode, parent: GraphQLNamedType | None) -> None:
@@ -392,6 +494,11 @@ class _Walker:
         if configured is not None:
             return configured
         return self.introspection_sizes.get(key, self.sizes.default)
+
+
+#: A region's level (code parts, ``None``: not known) and the variables that decided it; ``None``
+#: for anything but a region.
+_Level = tuple[int | None, frozenset[str]] | None
 
 
 def _variables_in(value: Any) -> set[str]:

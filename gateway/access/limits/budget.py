@@ -14,6 +14,8 @@ connection_default = 20       # assumed page size when `first`/`limit` is left o
 
 [limits.list_sizes]           # assumed lengths of particular list fields: what the data holds
 "School.students" = 300       # a number: a fixed length (a mean may have a fraction: 3.3)
+"Query.persons" = 750000      # a connection: the whole list, the cost of reading it shuffled with no
+                              #   narrowing filter (a scan of its source, see scans.py; else heavy_cost)
 # a table: `each` items per step between two of the field's arguments (days between two Dates,
 # the difference of two Ints, inclusive), at most `most`: one attendance row per day asked
 "School.attendance" = { each = 1, from = "from", to = "to", most = 98 }
@@ -132,7 +134,9 @@ LIMITS = Table(
                 Key("most", Number(minimum=0), "Longest the list can be."),
             ),
         ))), name='"Type.field"', key_pattern=r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*",
-            key_doc='"Type.field", e.g. "School.students"'), "List field -> its assumed length.", {}),
+            key_doc='"Type.field", e.g. "School.students"'), "List field -> its assumed length; for a connection "
+            "(`Query.persons`), the whole list's, which a read in a shuffled order without a narrowing filter costs "
+            "(a scan of its source).", {}),
         Key("heavy_cost", Int(minimum=0), "Estimated cost from which a query waits for a heavy-query slot.",
             QueryLimits.heavy_cost),
         Key("heavy_concurrency", Int(minimum=0), "Heavy queries executing at once per process; 0 turns the gate "

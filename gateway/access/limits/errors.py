@@ -63,15 +63,26 @@ class TooManyAliases(LimitExceeded):
 
 
 class QueryTooCostly(LimitExceeded):
-    """The estimated size of the answer (see ``gateway.access.limits.analysis``) is over the budget."""
+    """The estimated size of the answer (see ``gateway.access.limits.analysis``) is over the budget.
+
+    ``scanned``: lists read in a shuffled order without a narrowing filter, each a scan of its
+    source that a smaller page does not make cheaper (``scans``); the message says so.
+    """
 
     code = "QUERY_TOO_COSTLY"
 
-    def __init__(self, *, limit: int, measured: int) -> None:
+    def __init__(self, *, limit: int, measured: int, scanned: tuple[str, ...] = ()) -> None:
+        advice = "Ask for smaller pages or fewer fields."
+        if scanned:
+            names = ", ".join(f"`{name}`" for name in dict.fromkeys(scanned))
+            advice = (
+                f"It reads {names} in a shuffled order without a narrowing filter, which sorts the whole list at its "
+                "source whatever the page size: narrow it to a kecamatan or desa (`region`), or to a school."
+            )
         super().__init__(
             limit=limit,
             measured=measured,
-            message=f"The query's estimated cost is {measured}; the limit is {limit}. Ask for smaller pages or fewer fields.",
+            message=f"The query's estimated cost is {measured}; the limit is {limit}. {advice}",
         )
 
 

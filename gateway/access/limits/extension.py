@@ -50,6 +50,8 @@ class QueryLimitsExtension(SchemaExtension):
             self.role_of(context.context),
             variables=context.variables,
             operation_name=context.operation_name,
+            # A context that shuffles lists says which (``RequestContext.shuffles``); others shuffle none.
+            shuffles=getattr(context.context, "shuffles", None),
         )
         self.cost = found.cost
 

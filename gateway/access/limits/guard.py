@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -44,6 +46,11 @@ class QueryGuard:
     ``check_prepared`` for a document prepared before (``gateway.prepared``); ``QueryLimitsExtension``
     runs them inside strawberry's own pipeline, for a schema served without the gateway. Each refusal raises a
     ``SatudataError`` subclass whose ``code`` ``gateway.errors.format_error`` passes on.
+
+    ``shuffles`` tells, for a ``Type.key`` (``Person.nik``), whether this request's lists by it
+    are shuffled (``gateway.context.shuffles_list``): a list read shuffled without a narrowing
+    condition is a scan of its source (``scans``), whose whole length is added to the cost
+    (``heavy_cost`` when ``[limits.list_sizes]`` does not give it) and which makes the query heavy.
     """
 
     def __init__(self, schema: GraphQLSchema, limits: QueryLimits, *, production: bool) -> None:
@@ -77,12 +84,13 @@ class QueryGuard:
         *,
         variables: Mapping[str, Any] | None = None,
         operation_name: str | None = None,
+        shuffles: Callable[[str], bool] | None = None,
     ) -> QueryMeasure:
         """``check_document`` on a prepared document, its estimate cached in the entry.
 
         An estimate depends on the document and on the values of the variables it read (list
-        sizes, spans, representations), never on the role: a cached one is compared with this
-        role's budget like a fresh one.
+        sizes, spans, representations, narrowing filters), never on the role: a cached one gets
+        this request's scans (``shuffles``) and is compared with this role's budget like a fresh one.
         """
 
         document = entry.prepared.document
@@ -96,14 +104,14 @@ class QueryGuard:
         if reads is not None:
             found = entry.measures.get(_measure_key(operation_name, reads, sent))
             if found is not None:
-                return self._within_budget(found, role)
+                return self._within_budget(self._scanned(found, shuffles), role)
         found = measure(document, self.schema, variables=sent, operation_name=operation_name, sizes=self.limits.sizes)
         reads = entry.reads[operation_name] = tuple(sorted(found.reads))
         key = _measure_key(operation_name, reads, sent)
         if len(entry.measures) >= self.MAX_MEASURES:
             entry.measures.pop(next(iter(entry.measures)))
         entry.measures[key] = found
-        return self._within_budget(found, role)
+        return self._within_budget(self._scanned(found, shuffles), role)
 
     #: Estimates kept per prepared document (distinct values of its size variables).
     MAX_MEASURES = 64
@@ -115,10 +123,12 @@ class QueryGuard:
         *,
         variables: Mapping[str, Any] | None = None,
         operation_name: str | None = None,
+        shuffles: Callable[[str], bool] | None = None,
     ) -> QueryMeasure:
         """Refuse introspection the role may not do, then depth, aliases, representations and cost over budget.
 
         ``variables`` are the ones sent, uncoerced: the estimate coerces them as the executor will.
+        ``shuffles``: whether the request's lists by a ``Type.key`` are shuffled (``None``: none are).
 
         Returns what was measured, for logs and metrics.
         """
@@ -126,7 +136,28 @@ class QueryGuard:
         if not introspection_allowed(role, self.production) and asks_for_introspection(document):
             raise IntrospectionDisabled()
         found = measure(document, self.schema, variables=variables, operation_name=operation_name, sizes=self.limits.sizes)
-        return self._within_budget(found, role)
+        return self._within_budget(self._scanned(found, shuffles), role)
+
+    def _scanned(self, found: QueryMeasure, shuffles: Callable[[str], bool] | None) -> QueryMeasure:
+        """``found`` with the scans this request makes (its lists by their key shuffled) in its cost.
+
+        A scan costs the whole list's length each time it is read (``heavy_cost`` when not
+        configured: the gateway does not know how long the list is), and the query costs at least
+        ``heavy_cost``: a full sort at the source per request takes a heavy-query slot.
+        """
+
+        if not found.scans or shuffles is None:
+            return found
+        extra = 0.0
+        scanned: list[str] = []
+        for scan in found.scans:
+            if scan.times > 0 and shuffles(scan.key):
+                extra += scan.times * (scan.rows if scan.rows is not None else self.limits.heavy_cost)
+                scanned.append(scan.field)
+        if not scanned:
+            return found
+        cost = max(math.ceil(found.cost + extra), self.limits.heavy_cost)
+        return replace(found, cost=cost, scanned=tuple(scanned))
 
     def _within_budget(self, found: QueryMeasure, role: str | None) -> QueryMeasure:
         budget = self.limits.budget(role)
@@ -138,7 +169,7 @@ class QueryGuard:
         if found.representations > budget.max_representations:
             raise TooManyRepresentations(limit=budget.max_representations, measured=found.representations)
         if found.cost > budget.max_cost:
-            raise QueryTooCostly(limit=budget.max_cost, measured=found.cost)
+            raise QueryTooCostly(limit=budget.max_cost, measured=found.cost, scanned=found.scanned)
         return found
 
 
