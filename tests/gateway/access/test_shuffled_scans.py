@@ -22,7 +22,7 @@ import pytest
 from graphql import GraphQLObjectType, GraphQLSchema, get_named_type, parse
 
 from gateway import GatewaySettings, create_app
-from gateway.access.limits import HeavyQueryGate, QueryGuard, QueryLimits, QueryTooCostly, measure
+from gateway.access.limits import HeavyQueryGate, QueryGuard, QueryLimits, QueryLimitsExtension, QueryTooCostly, measure
 from gateway.access.limits.analysis import ListSizes
 from gateway.access.limits.scans import DESA_PARTS, NARROW_REGION_PARTS, region_level
 from gateway.prepared import PreparedDocuments
@@ -188,6 +188,29 @@ def test_a_cached_estimate_serves_both_kinds_of_caller() -> None:
     assert len(entry.measures) == 1  # one estimate, counted per caller
     assert shuffled.cost == again.cost == full.cost + 750_000
     assert next(iter(entry.measures.values())).cost == full.cost  # the cached one holds no caller's scan
+
+
+class ShufflingContext:
+    """A context of a schema served without the gateway that shuffles lists (``RequestContext.shuffles``)."""
+
+    def __init__(self, shuffled: frozenset[str]) -> None:
+        self.role = "analyst"
+        self.shuffled = shuffled
+
+    def shuffles(self, name: str) -> bool:
+        return name in self.shuffled
+
+
+async def test_the_strawberry_extension_asks_the_context_which_lists_are_shuffled() -> None:
+    g = guard({"list_sizes": {"Query.persons": 750_000}, "max_cost": 100_000})
+    limited = build_schema()
+    limited.extensions = [*graph().extensions, lambda: QueryLimitsExtension(g)]
+    query = "{ persons(first: 0) { pageInfo { hasNextPage } } }"
+    refused = await limited.execute(query, context_value=ShufflingContext(frozenset({"Person.nik"})))
+    assert refused.data is None and [e.original_error.code for e in refused.errors or []] == ["QUERY_TOO_COSTLY"]  # type: ignore[union-attr]
+    # Key order: no scan, so the query gets past the guard (and fails later, for want of the gateway's loaders).
+    passed = await limited.execute(query, context_value=ShufflingContext(frozenset()))
+    assert passed.data == {"persons": None} and [e.path for e in passed.errors or []] == [["persons"]]
 
 
 # end to end: the heavy-query gate -----------------------------------------------------------
