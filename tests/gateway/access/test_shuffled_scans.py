@@ -190,6 +190,16 @@ def test_a_cached_estimate_serves_both_kinds_of_caller() -> None:
     assert next(iter(entry.measures.values())).cost == full.cost  # the cached one holds no caller's scan
 
 
+def test_a_cached_estimate_is_not_reused_for_a_broader_filter() -> None:
+    g = guard({"max_cost": 10_000_000})
+    entry = PreparedDocuments(graph()).prepare("query($r: RegionCode) { persons(filter: {region: $r}) { totalCount } }", 20)
+    kecamatan = g.check_prepared(entry, "analyst", variables={"r": "35.03.08"}, shuffles=lambda key: True)
+    regency = g.check_prepared(entry, "analyst", variables={"r": "35.03"}, shuffles=lambda key: True)
+    unfiltered = g.check_prepared(entry, "analyst", variables={}, shuffles=lambda key: True)
+    assert not kecamatan.scanned and regency.scanned == unfiltered.scanned == ("Query.persons",)
+    assert len(entry.measures) == 3
+
+
 class ShufflingContext:
     """A context of a schema served without the gateway that shuffles lists (``RequestContext.shuffles``)."""
 
