@@ -65,6 +65,28 @@ def demo_clients(school_npsn: str | None, facilitator_region: str | None = None)
     return clients
 
 
+#: The class of a discrepancy's values, by the record the discrepancy is about (``resolvers.truth``):
+#: the class of that record's own fields.
+DISCREPANCY_VALUE_CLASSES = {
+    "StudentDiscrepancyValue": "children",  # a Dapodik pupil: like Student
+    "HealthRecordDiscrepancyValue": "health",  # a health office patient: like HealthRecord
+    "HealthInsuranceDiscrepancyValue": "personal",  # a JKN membership: like HealthInsurance
+    "ProgrammeParticipationDiscrepancyValue": "disability",  # a Sepeda Keren enrolment: like ProgrammeParticipation
+}
+
+
+def _discrepancy_value_fields() -> str:
+    """The policy entries of each type of discrepancy value: its class, masked as a person's fields are."""
+
+    lines: list[str] = []
+    for type_name, cls in DISCREPANCY_VALUE_CLASSES.items():
+        lines.append(f'"{type_name}.*" = "{cls}"')
+        lines += [f'"{type_name}.{field}" = "public"' for field in ("source", "system", "authoritative", "agency")]
+        for field, mask in (("name", "initials"), ("nik", "nik"), ("record", "nik"), ("birthDate", "year"), ("birthYear", "year")):
+            lines.append(f'"{type_name}.{field}" = {{ class = "{cls}", mask = "{mask}" }}')
+    return "\n".join(lines) + "\n"
+
+
 POLICY = '''
 # ---------------------------------------------------------------------------------------
 # Access policy (UU 27/2022 PDP). Fields not listed are public. Classes: personal, and the
@@ -132,29 +154,28 @@ POLICY = '''
 "HealthRecord.*" = "health"
 "ProgrammeParticipation.*" = "disability"
 "SessionAttendance.*" = "disability"
-# Discrepancies between agencies' records of one person (issue 12). The demo's are pupils: Dapodik
-# against the registry, so children's data, for the school operator (Dapodik's side, to correct it:
-# the operator's Student scope holds in the report too) and, masked, the analyst; both sides of a
-# discrepancy are masked like the same field of a person, and a link to the person cannot be masked.
-# The counts have no person in them, but small cells are about someone: children, at least masked.
-"Query.discrepancies" = "children"
-"Query.discrepancyCounts" = "children"
-"Person.discrepancies" = "children"
-"Discrepancy.*" = "children"
+# Discrepancies between agencies' records of one person (issue 12). Each is about one record of an
+# OPD's system compared with the registry: a Dapodik pupil's, a health office patient's, a JKN
+# membership's or a Sepeda Keren enrolment's. Both its values (the registry's side too) have that
+# record's type and class, and are masked like the record's own fields, so each OPD's officer gets
+# its own system's persons, both sides: the school operator its pupils (children), the health
+# officer its patients (health), the facilitator its participants (disability), the registry
+# officer the JKN memberships (personal); the analyst (and the neighbour portal, JKN only) the
+# classes it sees masked, masked. The report, its counts and a person's discrepancies are open to a
+# role that may see any of those classes; the walk compares only the systems whose values the
+# role may see, through its row scopes as any list of their records (the operator's school, the
+# officers' kecamatan), and the counts count that walk: no count covers records its reader may
+# not see, so the analyst counts Dapodik and the JKN portal, not the health office or Sepeda Keren.
+# A discrepancy links to the resident in the registry: personal data, and a link cannot be masked.
+"Query.discrepancies" = ["personal", "health", "disability", "children"]
+"Query.discrepancyCounts" = ["personal", "health", "disability", "children"]
+"Person.discrepancies" = ["personal", "health", "disability", "children"]
+"Discrepancy.*" = "personal"
 "Discrepancy.fact" = "public"
 "Discrepancy.authority" = "public"
 "Discrepancy.region" = "public"
 "Discrepancy.values" = "public"     # the list itself: each value's fields are decided one by one
-"DiscrepancyValue.*" = "children"
-"DiscrepancyValue.source" = "public"
-"DiscrepancyValue.system" = "public"
-"DiscrepancyValue.authoritative" = "public"
-"DiscrepancyValue.agency" = "public"
-"DiscrepancyValue.name" = { class = "children", mask = "initials" }
-"DiscrepancyValue.nik" = { class = "children", mask = "nik" }
-"DiscrepancyValue.record" = { class = "children", mask = "nik" }
-"DiscrepancyValue.birthDate" = { class = "children", mask = "year" }
-"DiscrepancyValue.birthYear" = { class = "children", mask = "year" }
+''' + _discrepancy_value_fields() + '''
 "Feedback.reporter" = "personal"
 "Feedback.body" = "personal"
 # Where, in words, down to RT/RW: with the desa and the date it can name the reporter.

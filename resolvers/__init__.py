@@ -23,6 +23,7 @@ from .loaders import Loaders
 from .query import Query
 from .scalars import SCALAR_MAP
 from .subscription import Subscription
+from .truth.types import VALUE_TYPES
 
 
 class GraphSchema(CheckedRepresentations, strawberry.federation.Schema):
@@ -83,6 +84,7 @@ def build_schema(extensions: Sequence[Any] = ()) -> GraphSchema:
     schema = GraphSchema(
         query=Query,
         subscription=Subscription,
+        types=VALUE_TYPES,  # a discrepancy's values: no field names them, the interface DiscrepancyValue does
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version="2.5",
         extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256), *extensions],

@@ -16,6 +16,14 @@ attributes (no resolver) are read from the parent's own record and need no entry
 
 from __future__ import annotations
 
+#: The types of a discrepancy's values, one per kind of record compared (``resolvers.truth.types.VALUE_TYPES``).
+DISCREPANCY_VALUES = (
+    "StudentDiscrepancyValue",
+    "HealthRecordDiscrepancyValue",
+    "HealthInsuranceDiscrepancyValue",
+    "ProgrammeParticipationDiscrepancyValue",
+)
+
 #: Connection types: their ``totalCount`` is a count query of its own at the source.
 CONNECTIONS = (
     "PersonConnection",
@@ -82,7 +90,7 @@ SOURCE_FED: dict[str, str] = {
     "Person.discrepancies": "Student",
     "Discrepancy.person": "Person",
     "Discrepancy.region": "Region",
-    "DiscrepancyValue.region": "Region",
+    **{f"{value}.region": "Region" for value in DISCREPANCY_VALUES},
     "DiscrepancyCount.region": "Region",
     "Query.discrepancies": "Student",
     "Query.discrepancyCounts": "Student",
@@ -128,7 +136,7 @@ NO_SOURCE: frozenset[str] = frozenset(
         "AttendanceDay.total",
         "Person.birthYear",
         "Student.birthYear",
-        "DiscrepancyValue.birthYear",
+        *(f"{value}.birthYear" for value in DISCREPANCY_VALUES),
         # the comparisons a report's walk made, and their errors, held by the page and its count rows
         "DiscrepancyConnection.comparisons",
         "DiscrepancyComparison.complete",
@@ -150,7 +158,7 @@ FROM_CONFIG: dict[str, str] = {
     "Agency.sources": "Source",
     "Source.agency": "Agency",
     "Feedback.agency": "Agency",
-    "DiscrepancyValue.agency": "Agency",
+    **{f"{value}.agency": "Agency" for value in DISCREPANCY_VALUES},
     "DiscrepancyCount.agency": "Agency",
     "DiscrepancyComparison.agency": "Agency",
 }

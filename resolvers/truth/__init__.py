@@ -21,7 +21,7 @@ from ..context import Info
 from .compare import PUPIL, RESIDENT, pupil_discrepancies, sides
 from .holders import HOLDER_ENTITIES, HOLDERS, death_discrepancies
 from .report import Report, discrepancy_counts, discrepancy_page
-from .types import Discrepancy, DiscrepancyComparison, DiscrepancyCount, DiscrepancyPage, DiscrepancyValue, Fact
+from .types import VALUE_TYPES, Discrepancy, DiscrepancyComparison, DiscrepancyCount, DiscrepancyPage, DiscrepancyValue, Fact
 
 if TYPE_CHECKING:
     from ..person import Person
@@ -69,6 +69,7 @@ __all__ = [
     "DiscrepancyValue",
     "Fact",
     "Report",
+    "VALUE_TYPES",
     "discrepancy_counts",
     "discrepancy_page",
     "person_discrepancies",

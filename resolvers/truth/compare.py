@@ -18,7 +18,7 @@ from connectors import Filter, Record, SourceQuery, SourceReader
 from ..context import Info
 from ..enums import Sex, enum_or_none
 from .rules import names_differ, values_differ
-from .types import FACT_ORDER, Discrepancy, DiscrepancyValue, Fact
+from .types import FACT_ORDER, Discrepancy, DiscrepancyValue, Fact, StudentDiscrepancyValue
 
 #: Without ``[discrepancies.authority]`` in the config, the authority for every fact is the system
 #: answering this entity: the civil registry holds a resident's identity (name, birth date, sex,
@@ -198,7 +198,8 @@ def _code(value: Any) -> Any:
 def _value(fact: Fact, side: Side, record: Record | None, *, key: str, subject: str | None, authoritative: bool) -> DiscrepancyValue:
     r: Record = record or {}
     present = record is not None
-    return DiscrepancyValue(
+    # Both sides of a pupil's discrepancy are children's data: the registry's too is shown to whoever may see the pupil.
+    return StudentDiscrepancyValue(
         source=side.source,
         system=side.system,
         authoritative=authoritative,

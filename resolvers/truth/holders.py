@@ -23,7 +23,14 @@ from typing import Any
 from connectors import Record, SourceReader
 
 from .compare import RESIDENT, Catalogue, Side, fetch_in
-from .types import Discrepancy, DiscrepancyValue, Fact
+from .types import (
+    Discrepancy,
+    DiscrepancyValue,
+    Fact,
+    HealthInsuranceDiscrepancyValue,
+    HealthRecordDiscrepancyValue,
+    ProgrammeParticipationDiscrepancyValue,
+)
 
 #: The report's segment of these comparisons (after the pupils', ``compare.PUPILS``).
 DEATHS = 1
@@ -43,9 +50,9 @@ class Holder:
     #: The ``Person`` field a caller follows to this record: a person's discrepancies compare it
     #: only for a caller the policy lets follow it (a discrepancy never shows a system the caller could not reach).
     link: str
-    #: A field (``Type.field``) of the record as the graph shows it: the report lists the comparison
-    #: only to a caller who may see it, in full or masked (the items are masked like it).
-    seen: str
+    #: The type of both values of a discrepancy about this record, classed by the policy as the
+    #: record's data: the report lists the comparison only to a caller who may see it (``types.seen_by``).
+    value: type[DiscrepancyValue]
     field: str
     active: tuple[Any, ...]
 
@@ -57,9 +64,12 @@ class Holder:
 
 #: Every holder compared, in the order a resident's items are listed.
 HOLDERS: tuple[Holder, ...] = (
-    Holder("Patient", link="healthRecord", seen="HealthRecord.registeredOn", field="deceased", active=(False,)),
-    Holder("HealthInsurance", link="healthInsurance", seen="HealthInsurance.status", field="status", active=("ACTIVE",)),
-    Holder("ProgrammeParticipant", link="programmes", seen="ProgrammeParticipation.status", field="enrolmentStatus", active=("ACTIVE",)),
+    Holder("Patient", link="healthRecord", value=HealthRecordDiscrepancyValue, field="deceased", active=(False,)),
+    Holder("HealthInsurance", link="healthInsurance", value=HealthInsuranceDiscrepancyValue, field="status", active=("ACTIVE",)),
+    Holder(
+        "ProgrammeParticipant", link="programmes", value=ProgrammeParticipationDiscrepancyValue, field="enrolmentStatus",
+        active=("ACTIVE",),
+    ),
 )
 HOLDER_ENTITIES: tuple[str, ...] = tuple(h.entity for h in HOLDERS)
 
@@ -78,8 +88,9 @@ def death_discrepancies(resident: Record, holder: Holder, record: Record | None,
     registry_side, other_side = found[RESIDENT], found[holder.entity]
     authority = found.authority_of(Fact.ALIVE)
     nik = str(resident["nik"])
-    registry = _alive_value(registry_side, resident, alive=False, updated=resident.get("updatedAt"), authority=authority)
-    other = _alive_value(other_side, record, alive=True, updated=record.get("updatedAt"), authority=authority)
+    # Both sides are the holder's kind of value: the registry's death is shown to whoever may see the record.
+    registry = _alive_value(holder, registry_side, resident, alive=False, updated=resident.get("updatedAt"), authority=authority)
+    other = _alive_value(holder, other_side, record, alive=True, updated=record.get("updatedAt"), authority=authority)
     values = [registry, other] if registry.authoritative or not other.authoritative else [other, registry]
     return [
         Discrepancy(
@@ -95,8 +106,8 @@ def death_discrepancies(resident: Record, holder: Holder, record: Record | None,
     ]
 
 
-def _alive_value(side: Side, record: Record, *, alive: bool, updated: Any, authority: str | None) -> DiscrepancyValue:
-    return DiscrepancyValue(
+def _alive_value(holder: Holder, side: Side, record: Record, *, alive: bool, updated: Any, authority: str | None) -> DiscrepancyValue:
+    return holder.value(
         source=side.source,
         system=side.system,
         authoritative=authority == side.source,

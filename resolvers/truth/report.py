@@ -36,7 +36,16 @@ from ..errors import InvalidInput
 from ..pagination import Edge, PageInfo, Position, check_page_size
 from .compare import PUPIL, PUPILS, RESIDENT, Catalogue, compare_pupils, match_nameless, sides
 from .holders import DEATHS, HOLDERS, Holder, death_discrepancies, holder_records
-from .types import FACT_ORDER, Discrepancy, DiscrepancyComparison, DiscrepancyCount, DiscrepancyPage, Fact
+from .types import (
+    FACT_ORDER,
+    Discrepancy,
+    DiscrepancyComparison,
+    DiscrepancyCount,
+    DiscrepancyPage,
+    Fact,
+    StudentDiscrepancyValue,
+    seen_by,
+)
 
 #: Records of the scanned system compared per round-trip (one source call each way).
 CHUNK = 500
@@ -44,8 +53,6 @@ CHUNK = 500
 #: The facts each comparison holds: a pupil's record all of them but the desa, the others only alive or dead.
 PUPIL_FACTS = (Fact.NAME, Fact.BIRTH_DATE, Fact.SEX, Fact.ALIVE, Fact.NIK)
 HOLDER_FACTS = (Fact.ALIVE,)
-#: A pupil's field as the graph shows it: the report lists Dapodik's side to whoever may see it (see ``Holder.seen``).
-PUPIL_SEEN = "Student.name"
 
 
 @dataclass(frozen=True)
@@ -84,25 +91,30 @@ class Report:
 class Walk:
     """The comparisons one walk of a report makes (entity -> comparison), each with its error once it failed.
 
-    ``counting`` walks (``discrepancyCounts``) compare every system; listing walks only those whose
-    records the caller may see, in full or masked (``Student.name``, ``HealthRecord.registeredOn``,
-    ...), so a listed discrepancy never shows a system the caller could not reach.
+    A walk compares only the systems whose discrepancies the caller may see, in full or masked: the
+    policy classes each kind of value as the data of the record it is about (a pupil's
+    ``StudentDiscrepancyValue`` as children's data, a patient's ``HealthRecordDiscrepancyValue`` as
+    health data, ...; ``types.seen_by``), so a listed discrepancy never shows a system the caller
+    could not reach. Counting walks (``discrepancyCounts``) compare the same systems: a count never
+    covers records its caller may not see. Each system is read through the caller's row scopes (a
+    school operator's pupils are its school's, a health officer's deaths and patients those of its
+    area), as any list of its records is.
     """
 
     found: Catalogue
     comparisons: dict[str, DiscrepancyComparison] = field(default_factory=dict)
 
     @classmethod
-    async def start(cls, info: Info, report: Report, *, counting: bool = False) -> Walk:
+    async def start(cls, info: Info, report: Report) -> Walk:
         found = await sides(info, PUPIL, RESIDENT, "School", *(h.entity for h in HOLDERS))
         walk = cls(found)
         if RESIDENT not in found:
             return walk  # nothing to compare with
-        wanted = [(PUPIL, PUPIL_SEEN, PUPIL_FACTS), *((h.entity, h.seen, HOLDER_FACTS) for h in HOLDERS)]
-        for entity, seen, facts in wanted:
+        wanted = [(PUPIL, StudentDiscrepancyValue, PUPIL_FACTS), *((h.entity, h.value, HOLDER_FACTS) for h in HOLDERS)]
+        for entity, value, facts in wanted:
             if entity not in found or not report.compares(found[entity].agency, facts):
                 continue
-            if counting or info.context.may_resolve(*seen.split(".")):
+            if info.context.may_resolve(*seen_by(value)):
                 side = found[entity]
                 walk.comparisons[entity] = DiscrepancyComparison(
                     source=side.source, system=side.system, facts=list(facts), agency_code=side.agency
@@ -265,13 +277,14 @@ async def _matched(info: Info, walk: Walk, items: list[Discrepancy]) -> list[Dis
 
 
 async def discrepancy_counts(info: Info, report: Report) -> list[DiscrepancyCount]:
-    """The report counted per fact, agency and kecamatan (a walk of every segment).
+    """The report counted per fact, agency and kecamatan (a walk of every segment, of the systems whose
+    discrepancies the caller may see: ``Walk``).
 
     A comparison whose system failed is counted as one row per fact with a null count and the
     error: a part of it was read, but how much is missing is unknown.
     """
 
-    walk = await Walk.start(info, report, counting=True)
+    walk = await Walk.start(info, report)
     tally: Counter[tuple[Fact, str, str | None]] = Counter()
     async for d in discrepancies(info, report, walk):
         tally[(d.fact, d.agency_code, _kecamatan(d.region_code))] += 1

@@ -43,12 +43,17 @@ FACT_ORDER: tuple[Fact, ...] = tuple(Fact)
 FACT_NAMES: tuple[str, ...] = tuple(f.name for f in Fact)
 
 
-@strawberry.type(
+@strawberry.interface(
     description=(
         "One agency's side of a discrepancy: the value its system holds, which system, when that record last "
         "changed, and whether that system is the authority for the fact. Only the field of the discrepancy's "
-        "`fact` is set (`name` for NAME, `birthDate` for BIRTH_DATE, ...). Personal data, masked for a role "
-        "exactly as the same field of a person is: both sides of one discrepancy are masked the same way."
+        "`fact` is set (`name` for NAME, `birthDate` for BIRTH_DATE, ...). Personal data of the class of the "
+        "record the discrepancy is about, whose type says which: a pupil's (`StudentDiscrepancyValue`, "
+        "children's data), a patient's (`HealthRecordDiscrepancyValue`, health data), a JKN membership's "
+        "(`HealthInsuranceDiscrepancyValue`), a Sepeda Keren enrolment's "
+        "(`ProgrammeParticipationDiscrepancyValue`, disability data). Both sides of one discrepancy have the "
+        "same type, so they are shown to the same roles and masked the same way, as the same field of that "
+        "record is."
     )
 )
 class DiscrepancyValue:
@@ -109,6 +114,63 @@ class DiscrepancyValue:
         from ..agency import Agency
 
         return await Agency.load(info, self.agency_code)
+
+
+@strawberry.type(
+    description=(
+        "A side of a discrepancy about a pupil in Dapodik (Dapodik's value or the registry's): children's data, "
+        "classed like the pupil's own fields (`Student`)."
+    )
+)
+class StudentDiscrepancyValue(DiscrepancyValue):
+    pass
+
+
+@strawberry.type(
+    description=(
+        "A side of a discrepancy about a patient of the health office (its value or the registry's): health "
+        "data, classed like the patient's record (`HealthRecord`)."
+    )
+)
+class HealthRecordDiscrepancyValue(DiscrepancyValue):
+    pass
+
+
+@strawberry.type(
+    description=(
+        "A side of a discrepancy about a JKN membership (the JKN portal's value or the registry's): personal "
+        "data, classed like the membership (`HealthInsurance`)."
+    )
+)
+class HealthInsuranceDiscrepancyValue(DiscrepancyValue):
+    pass
+
+
+@strawberry.type(
+    description=(
+        "A side of a discrepancy about a Sepeda Keren enrolment (the programme's value or the registry's): "
+        "disability data, classed like the enrolment (`ProgrammeParticipation`)."
+    )
+)
+class ProgrammeParticipationDiscrepancyValue(DiscrepancyValue):
+    pass
+
+
+#: Every type of a discrepancy's values, one per kind of record compared with the authority (the schema
+#: lists them: no field returns them by name).
+VALUE_TYPES: tuple[type[DiscrepancyValue], ...] = (
+    StudentDiscrepancyValue,
+    HealthRecordDiscrepancyValue,
+    HealthInsuranceDiscrepancyValue,
+    ProgrammeParticipationDiscrepancyValue,
+)
+
+
+def seen_by(value_type: type[DiscrepancyValue]) -> tuple[str, str]:
+    """The field (type, name) whose decision says whether a caller may see ``value_type``'s items at
+    all, in full or masked: the record's key, classed like the rest of the value."""
+
+    return value_type.__name__, "record"
 
 
 @strawberry.type(
