@@ -109,7 +109,9 @@ LINKS: dict[str, str] = {
     "Person.healthRecord": "health",
     "Person.healthInsurance": "personal",
     "Person.programmes": "disability",
-    "Person.discrepancies": "children",  # the demo's discrepancies are pupils' (Dapodik against the registry)
+    # A person's discrepancies with other OPDs' records: open to a role that sees any of their classes
+    # (each item's values are classed as the record it is about); a link, so never masked.
+    "Person.discrepancies": "personal|health|disability|children",
     "Family.head": "personal",
     "Family.members": "personal",
     "Family.region": "personal",  # Family.* is personal: which desa a family card is in
@@ -132,9 +134,10 @@ LINKS: dict[str, str] = {
     "School.students": "children",
     "Programme.facilitator": "personal",
     "Programme.participants": "disability",
-    # The discrepancy report and its counts (no person in the counts, but small cells).
-    "Query.discrepancies": "children",
-    "Query.discrepancyCounts": "children",
+    # The discrepancy report and its counts (no person in the counts, but small cells): open to a role
+    # that sees any of the classes of the records compared; what it lists and counts is decided per item.
+    "Query.discrepancies": "personal|health|disability|children",
+    "Query.discrepancyCounts": "personal|health|disability|children",
 }
 #: Links from person types that the policy makes public.
 PUBLIC_LINKS = frozenset({"Person.region", "Feedback.agency", "Feedback.region"})
@@ -144,6 +147,8 @@ STRICTNESS = (PUBLIC, "personal", "health", "disability", "children")
 
 
 def field_class(name: str) -> str:
+    """The field's class; ``a|b``: open to a role that sees any of the classes ``a``, ``b``."""
+
     if name in LEAVES:
         return LEAVES[name][0]
     return LINKS.get(name, PUBLIC)
@@ -152,11 +157,11 @@ def field_class(name: str) -> str:
 def outcome(role: str, name: str) -> str:
     """``full``, ``masked`` or ``refused``: how ``role`` gets the field ``Type.field``."""
 
-    cls = field_class(name)
+    classes = set(field_class(name).split("|"))
     spec = ROLES[role]
-    if cls == PUBLIC or cls in spec.full:
+    if PUBLIC in classes or classes & spec.full:
         return FULL
-    if cls in spec.masked:
+    if classes & spec.masked:
         is_link = name in LINKS
         # A link cannot be masked: what it discloses is that it leads somewhere.
         return REFUSED if is_link and name.split(".")[0] in PERSON_TYPES else MASKED
