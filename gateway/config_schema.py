@@ -462,8 +462,8 @@ SIGNALS = Table(
     description="The Smart Center's early warnings (`absenceAlerts`).",
     keys=(
         Key("absence", Table(
-            description="The absence-alert method: a Poisson limit on each class's moving baseline, held "
-            "`persistence` school days.",
+            description="The absence-alert method: a Poisson limit on each class's moving baseline scaled by the "
+            "day factor, held `persistence` school days.",
             example="[signals.absence]\nbaseline_days = 15\nalpha = 0.001",
             keys=(
                 Key("baseline_days", Int(minimum=2), "School days whose mean is the class's baseline.",
@@ -472,8 +472,12 @@ SIGNALS = Table(
                     "(the guard band: a rise's first days stay out of its own baseline).", _ABSENCE.guard_days),
                 Key("alpha", Number(above=0), "The limit is the smallest count whose Poisson tail is at most this "
                     "(below 1).", _ABSENCE.alpha),
-                Key("min_mean", Number(above=0), "The baseline mean is raised to this first, so a class that is "
-                    "never ill does not alert on two pupils.", _ABSENCE.min_mean),
+                Key("day_effect", Bool(), "Scale the baseline mean by the day factor: the rest of the regency's "
+                    "schools' rate of counted pupils that day over their rate on the baseline days, so a rise every "
+                    "school shares (the rainy season) does not alert. false: the baseline mean alone.",
+                    _ABSENCE.day_effect),
+                Key("min_mean", Number(above=0), "The expected count (the baseline mean times the day factor) is "
+                    "raised to this, so a class that is never ill does not alert on two pupils.", _ABSENCE.min_mean),
                 Key("min_count", Int(minimum=1), "The lowest limit: fewer pupils never alert.", _ABSENCE.min_count),
                 Key("persistence", Int(minimum=1), "Consecutive school days at or above the limit that make an "
                     "alert (on the last of them).", _ABSENCE.persistence),

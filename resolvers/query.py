@@ -183,11 +183,13 @@ class Query:
         description=(
             "Early warnings (issue 12): school days on which a class's (rombel's) pupils off sick rise beyond the "
             "class's own baseline, between two dates (inclusive, at most 366 days), at the schools within `region` "
-            "(the whole regency when not given), in date order. Method: a Poisson threshold on a moving baseline, "
-            "held two days: the limit is the smallest count whose probability under Poisson(mean of the class's "
-            "previous 15 school days, ending 2 school days before: the guard band) is at most 0.001, the mean raised "
-            "to 0.75 and the limit to 4 at least; an alert is a day at or above the limit following another. A "
-            "class needs 17 school days of records before it can alert. Counted by the education office "
+            "(the whole regency when not given), in date order. Method: a Poisson threshold on a moving baseline "
+            "adjusted for the day's level, held two days: the expected count is the mean of the class's previous 15 "
+            "school days (ending 2 school days before: the guard band) times the day factor (the rest of the "
+            "regency's schools' rate of pupils off sick that day over their rate on those 15 days, so a rise every "
+            "school shares is not an alert), raised to 0.75; the limit is the smallest count whose probability under "
+            "Poisson(expected) is at most 0.001, and 4 at least; an alert is a day at or above the limit following "
+            "another. A class needs 17 school days of records before it can alert. Counted by the education office "
             "(`GROUP BY`), never a pupil's row; an aggregate."
         )
     )

@@ -27,7 +27,7 @@ SEED = 3503
 
 QUERY = """query ($from: Date!, $to: Date!, $region: RegionCode) {
   absenceAlerts(from: $from, to: $to, region: $region) {
-    date rombel count threshold method statuses baseline { mean sd days }
+    date rombel count threshold dayFactor expected method statuses baseline { mean sd days }
     school { npsn name }
   }
 }"""
@@ -86,12 +86,47 @@ async def test_every_planted_outbreak_is_found_and_nine_alerts_in_ten_are_plante
     assert score.recall == 1.0, score.missed
     assert score.precision >= 0.9, score.unplanted
     hits = [a for a in alerts if a not in score.unplanted]
+    from resolvers.signals.detection import poisson_limit
+
     for alert in hits:
-        assert alert["count"] >= alert["threshold"] > alert["baseline"]["mean"]
+        assert alert["count"] >= alert["threshold"] > alert["expected"] > 0
+        # The threshold is the limit on the expected count, the baseline mean times the day factor (raised to 0.75).
+        assert alert["expected"] == pytest.approx(max(alert["baseline"]["mean"] * alert["dayFactor"], 0.75), abs=2e-3)
+        assert alert["threshold"] == max(poisson_limit(alert["expected"], 1e-3), 4)
         assert alert["method"] == "POISSON_MOVING_BASELINE" and alert["statuses"] == ["SICK"]
+    # November's rainy season reaches every school: the outbreaks' days are tested against a sicker regency.
+    assert any(a["dayFactor"] > 1.2 for a in hits)
     # Counted at the source: the schools, the school days and the sick pupils per class and day are three
     # statements whatever the region's size, and the alerts' `school` one batched lookup more.
     assert answer["extensions"]["sources"]["dapodik"]["calls"] == 4
+
+
+async def test_a_regions_alerts_are_tested_against_the_rest_of_the_regency(
+    gateway: Gateway, term: tuple[Any, Path], term_dinkes: str
+) -> None:
+    """Asked for one kecamatan, an alert is the regency-wide scan's alert, the same day factor included: the
+    reference is the rest of the regency's schools whatever the region asked, counted by one more grouped
+    statement (pupils per day and status, every school)."""
+
+    truth = _truth(term[1])
+    variables = {"from": truth["term_start"], "to": truth["as_of"]}
+    regency = (await gateway.query(QUERY, variables))["data"]["absenceAlerts"]
+    kecamatan = ".".join(truth["outbreaks"][0]["kode_wilayah"].split(".")[:3])
+    answer = await gateway.query(QUERY, {**variables, "region": kecamatan}, trace=True)
+    assert "errors" not in answer, answer.get("errors")
+    mine = answer["data"]["absenceAlerts"]
+    assert mine and any(a["dayFactor"] != 1.0 for a in mine)
+    school_ids = {a["school"]["npsn"] for a in mine}
+    assert mine == [a for a in regency if a["school"]["npsn"] in school_ids]
+    # the schools, school days, sick pupils per class, the regency per day and status; the alerts' schools
+    assert answer["extensions"]["sources"]["dapodik"]["calls"] == 5
+    # Without the day effect the region's scan reads no more than before, and its factors are 1.
+    config = _config(term[1], term_dinkes)
+    config["signals"] = {"absence": {"day_effect": False}}
+    async for plain in open_gateway(config):
+        unadjusted = await plain.query(QUERY, {**variables, "region": kecamatan}, trace=True)
+    assert unadjusted["extensions"]["sources"]["dapodik"]["calls"] == 4
+    assert all(a["dayFactor"] == 1.0 and a["expected"] == max(a["baseline"]["mean"], 0.75) for a in unadjusted["data"]["absenceAlerts"])
 
 
 async def test_an_alert_explains_itself_with_the_desa_spread_and_the_clinics_reports(

@@ -1,5 +1,6 @@
-"""The alert scan's grouped statements (sick pupils per class through the Attendance join) on every
-database kind, against the same counts computed from the generator's rows."""
+"""The alert scan's grouped statements (sick pupils per class through the Attendance join; pupils per day
+and status, the day factor's reference) on every database kind, against the same counts computed from
+the generator's rows."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ async def test_sick_pupils_per_class_and_day_are_counted_alike_on_every_backend(
         nik_rows = await connector.fetch(
             SourceQuery("Attendance", where=(Filter("status", "eq", "SICK"),), group_by=("nik",))
         )
+        # the day factor's reference: every school's pupils per day and status
+        day_rows = await connector.fetch(SourceQuery("Attendance", group_by=("date", "status")))
     finally:
         await connector.aclose()
     rombel = {r[S_NISN]: r[S_ROMBEL] for r in dataset.peserta_didik}
@@ -31,3 +34,6 @@ async def test_sick_pupils_per_class_and_day_are_counted_alike_on_every_backend(
     got = {(r["school"], r["className"], r["date"]): r["count"] for r in rows}
     assert got == dict(expected)
     assert sum(r["count"] for r in nik_rows) == sum(expected.values())
+    status = {"H": "PRESENT", "S": "SICK", "I": "PERMITTED", "A": "ABSENT"}
+    per_day = Counter((day, status[code]) for _, day, _, code in dataset.kehadiran())
+    assert {(r["date"], r["status"]): r["count"] for r in day_rows} == dict(per_day)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resolvers.signals.alerts import epi_week
-from resolvers.signals.detection import Parameters, detect, poisson_limit
+from resolvers.signals.detection import Parameters, Reference, day_factor, detect, poisson_limit
 
 DAYS = [date(2026, 8, 3) + timedelta(days=i) for i in range(60)]
 SMALL = Parameters(baseline_days=5, guard_days=1, alpha=1e-3, min_mean=0.75, min_count=4, persistence=2)
@@ -58,6 +58,47 @@ def test_since_reports_only_later_days_but_reads_earlier_ones() -> None:
     assert detect(counts, DAYS[: len(counts)], SMALL, since=DAYS[9]) == []
 
 
+def _reference(rates: list[float], pupils: int = 1000) -> Reference:
+    """The rest of the regency at these daily rates of pupils counted, ``pupils`` recorded every day."""
+
+    return Reference(counted=[round(r * pupils) for r in rates], recorded=[pupils] * len(rates))
+
+
+def test_the_day_factor_is_the_references_rate_that_day_over_its_rate_on_the_baseline_days() -> None:
+    # Baseline days of day 8 (SMALL: 5 days, guard 1): days 2-6, at 2% and 3% (1,000 and 500 pupils recorded).
+    reference = Reference(counted=[0, 0, 20, 20, 15, 20, 20, 99, 60], recorded=[1] * 2 + [1000, 1000, 500, 1000, 1000, 1, 1000])
+    assert day_factor(reference, 8, SMALL) == pytest.approx(0.06 / (95 / 4500))
+    assert day_factor(None, 8, SMALL) == 1.0
+    assert day_factor(reference, 8, Parameters(baseline_days=5, guard_days=1, day_effect=False)) == 1.0
+    # Nobody recorded that day elsewhere (a school's day recorded before the others'): no factor.
+    assert day_factor(Reference(counted=[20] * 9, recorded=[1000] * 8 + [0]), 8, SMALL) == 1.0
+
+
+def test_a_rise_every_school_shares_is_the_days_and_a_local_one_the_classs() -> None:
+    counts = [1, 1, 1, 1, 1, 1, 1, 6, 6, 1, 1]
+    days = DAYS[: len(counts)]
+    # Without a reference, 6 twice over a mean of 1 is an alert (limit 6).
+    assert [a.day for a in detect(counts, days, SMALL)] == [DAYS[8]]
+    # The rest of the regency tripled that week (from 2% to 6%): the class's rise is the regency's.
+    regency_wide = _reference([0.02] * 7 + [0.06, 0.06, 0.02, 0.02])
+    assert detect(counts, days, SMALL, reference=regency_wide) == []
+    # The rest of the regency as before: the rise is the class's own, the alert says the factor was 1.
+    flat = detect(counts, days, SMALL, reference=_reference([0.02] * len(counts)))
+    assert [(a.day, a.factor, a.expected, a.threshold) for a in flat] == [(DAYS[8], 1.0, 1.0, poisson_limit(1.0, 1e-3))]
+    # With the day effect off, the reference is not read.
+    off = Parameters(baseline_days=5, guard_days=1, day_effect=False)
+    assert [a.day for a in detect(counts, days, off, reference=regency_wide)] == [DAYS[8]]
+
+
+def test_the_expected_count_is_floored_after_the_day_factor() -> None:
+    # A quiet day elsewhere (factor 0.5) does not take a class below min_mean: the limit stays the floor's.
+    counts = [0, 1, 1, 0, 1, 1, 0, 5, 6, 0]
+    quiet = detect(counts, DAYS[: len(counts)], SMALL, reference=_reference([0.02] * 7 + [0.01, 0.01, 0.02]))
+    plain = detect(counts, DAYS[: len(counts)], SMALL)
+    assert [(a.day, a.threshold) for a in quiet] == [(a.day, a.threshold) for a in plain]
+    assert all(a.expected == SMALL.min_mean and a.factor == pytest.approx(0.5) for a in quiet)
+
+
 def test_epidemiological_weeks_run_sunday_to_saturday() -> None:
     assert epi_week(date(2026, 1, 4)) == (2026, 1)
     assert epi_week(date(2026, 1, 3)) == (2025, 53)
@@ -102,3 +143,23 @@ def test_every_alert_is_at_or_above_its_threshold_and_follows_exceedances(counts
         for back in range(1, persistence):
             earlier = detect(counts[: t - back + 1], days[: t - back + 1], Parameters(baseline_days=5, guard_days=1, persistence=1))
             assert earlier and earlier[-1].day == days[t - back]
+
+
+@settings(max_examples=200, deadline=None)
+@given(series, st.floats(min_value=0.005, max_value=0.2))
+def test_a_reference_at_a_constant_rate_changes_nothing(counts: list[int], rate: float) -> None:
+    days = DAYS[: len(counts)]
+    assert detect(counts, days, SMALL, reference=_reference([rate] * len(counts), pupils=10_000)) == detect(counts, days, SMALL)
+
+
+@settings(max_examples=200, deadline=None)
+@given(series, st.lists(st.floats(min_value=0.0, max_value=0.2), min_size=40, max_size=40), st.integers(min_value=0, max_value=39))
+def test_a_sicker_regency_on_a_day_never_adds_an_alert_up_to_that_day(counts: list[int], rates: list[float], day: int) -> None:
+    day %= len(counts)
+    days = DAYS[: len(counts)]
+    rates = rates[: len(counts)]
+    before = {a.day for a in detect(counts, days, SMALL, reference=_reference(rates, pupils=10_000)) if a.day <= days[day]}
+    sicker = list(rates)
+    sicker[day] += 0.05
+    after = {a.day for a in detect(counts, days, SMALL, reference=_reference(sicker, pupils=10_000)) if a.day <= days[day]}
+    assert after <= before

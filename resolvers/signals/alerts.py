@@ -1,13 +1,16 @@
-"""``absenceAlerts``: school days on which a class's pupils off sick rise beyond the class's own baseline.
+"""``absenceAlerts``: school days on which a class's pupils off sick rise beyond the class's own baseline,
+adjusted for the day's level in the rest of the regency.
 
 Cost, whatever the region: one statement for the schools, two grouped statements at the education
-office (sick pupils per school, class and day; school days per school), computed by its database
-(``GROUP BY``), never a pupil's row. Each alert's explanation is read on demand: the health
+office (sick pupils per school, class and day; pupils recorded per school and day), computed by its
+database (``GROUP BY``), never a pupil's row. The day factor's reference (the rest of the regency's
+schools) comes from the same two statements when the question covers the regency; a smaller region
+(and the live subscription's one school) adds one grouped statement: pupils per day and status over
+every school. Each alert's explanation is read on demand: the health
 office's case reports of its weeks in its kecamatan (one call per distinct kecamatan and weeks),
 the facilities covering its desa, and the pupils' desa spread (the NIKs of the class's pupils off
 that day are read as keys of one grouped registry statement, never answered: the education
-database does not hold pupils' addresses).
-"""
+database does not hold pupils' addresses)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from connectors import Filter, Record, SourceQuery, SourceReader
 
 from ..context import Info
 from ..errors import InvalidInput
-from .detection import METHOD, Parameters, detect
+from .detection import METHOD, Parameters, Reference, detect
 
 if TYPE_CHECKING:
     from ..health import CaseReport, HealthFacility
@@ -60,8 +63,9 @@ class DesaCount:
 @strawberry.type(
     description=(
         "An early warning: on `date`, `count` pupils of one class (rombel) of `school` were off sick, at or above "
-        "`threshold`, the limit the class's own baseline sets, and so on the school day before. An aggregate: no "
-        "pupil is named. See `Query.absenceAlerts` for the method."
+        "`threshold`, the limit set by the count `expected` that day (the class's own baseline times the day's "
+        "regency-wide `dayFactor`), and so on the school day before. An aggregate: no pupil is named. See "
+        "`Query.absenceAlerts` for the method."
     )
 )
 class AbsenceAlert:
@@ -69,9 +73,25 @@ class AbsenceAlert:
     rombel: str | None = strawberry.field(description="The class (rombongan belajar), e.g. `4B`.")
     count: int = strawberry.field(description="Pupils of the class with a counted status that day.")
     baseline: AbsenceBaseline = strawberry.field(description="The class's level before the day (mean, sd).")
-    threshold: int = strawberry.field(description="The count that raises an alert, from the baseline (see `method`).")
+    threshold: int = strawberry.field(
+        description="The count that raises an alert: the Poisson limit on `expected` (see `method`)."
+    )
+    day_factor: float = strawberry.field(
+        description=(
+            "The day effect: the rate of pupils off sick that day at the rest of the regency's schools (all but this "
+            "one) over their rate on the class's baseline days. Above 1 when the whole regency is sicker than "
+            "before (the rainy season), so a rise every school shares does not alert; 1 when the method's "
+            "`day_effect` is off."
+        )
+    )
+    expected: float = strawberry.field(
+        description="The count expected that day: `baseline.mean` times `dayFactor`, at least the method's `min_mean`."
+    )
     method: str = strawberry.field(
-        description="The method: `POISSON_MOVING_BASELINE` (a Poisson limit on the moving baseline, held two school days)."
+        description=(
+            "The method: `POISSON_MOVING_BASELINE` (a Poisson limit on the class's moving baseline scaled by the "
+            "day factor, held two school days)."
+        )
     )
     statuses: list[str] = strawberry.field(description="The attendance statuses counted (`SICK` by default).")
     school_npsn: strawberry.Private[str]
@@ -188,20 +208,32 @@ async def absence_alerts(
         schools = await sources.fetch(SourceQuery("School", where=(Filter("regionCode", "prefix", (region,)),)))
     else:
         schools = await sources.fetch(SourceQuery("School"))
-    return await alerts_at(sources, {s["npsn"]: s.get("regionCode") for s in schools}, from_, to, params)
+    where_school = {s["npsn"]: s.get("regionCode") for s in schools}
+    return await alerts_at(sources, where_school, from_, to, params, regency=region is None)
 
 
 async def alerts_at(
-    sources: SourceReader, where_school: dict[str, str | None], from_: date, to: date, params: Parameters
+    sources: SourceReader,
+    where_school: dict[str, str | None],
+    from_: date,
+    to: date,
+    params: Parameters,
+    *,
+    regency: bool = False,
 ) -> list[AbsenceAlert]:
     """The alerts between ``from_`` and ``to`` at the schools ``where_school`` names (NPSN -> desa):
-    the detection both ``absenceAlerts`` and ``absenceAlertRaised`` run, on two grouped statements."""
+    the detection both ``absenceAlerts`` and ``absenceAlertRaised`` run, on two grouped statements.
+
+    ``regency``: ``where_school`` is every school of the regency, so the day factor's reference is
+    summed from the same statements; otherwise (and with ``day_effect`` on) a third statement counts
+    the regency's pupils per day and status."""
 
     if not where_school:
         return []
     start = from_ - timedelta(days=math.ceil(params.lookback * _CALENDAR_PER_SCHOOL_DAY) + _HOLIDAY_MARGIN_DAYS)
-    in_range = (Filter("school", "in", tuple(where_school)), Filter("date", "gte", start), Filter("date", "lte", to))
-    days_rows, off_rows = await asyncio.gather(
+    dates = (Filter("date", "gte", start), Filter("date", "lte", to))
+    in_range = (Filter("school", "in", tuple(where_school)), *dates)
+    statements = [
         sources.fetch(SourceQuery("Attendance", where=in_range, group_by=("school", "date"))),
         sources.fetch(
             SourceQuery(
@@ -210,8 +242,34 @@ async def alerts_at(
                 group_by=("school", "className", "date"),
             )
         ),
-    )
-    return _alerts(days_rows, off_rows, where_school, from_, to, params)
+    ]
+    if params.day_effect and not regency:
+        statements.append(sources.fetch(SourceQuery("Attendance", where=dates, group_by=("date", "status"))))
+    days_rows, off_rows, *regency_rows = await asyncio.gather(*statements)
+    if not params.day_effect:
+        totals = None
+    elif regency_rows:
+        totals = _regency_totals(regency_rows[0], params)
+    else:  # the regency's totals are the sums of the schools' own
+        totals = _sum_by_day(days_rows), _sum_by_day(off_rows)
+    return _alerts(days_rows, off_rows, where_school, from_, to, params, totals)
+
+
+#: The regency's pupils per day: recorded, and with a counted status.
+Totals = tuple[dict[date, int], dict[date, int]]
+
+
+def _sum_by_day(rows: Sequence[Record]) -> dict[date, int]:
+    summed: dict[date, int] = defaultdict(int)
+    for r in rows:
+        summed[r["date"]] += int(r.get("count") or 0)
+    return summed
+
+
+def _regency_totals(rows: Sequence[Record], params: Parameters) -> Totals:
+    """Pupils recorded and pupils with a counted status per day, from rows grouped by day and status."""
+
+    return _sum_by_day(rows), _sum_by_day([r for r in rows if r.get("status") in params.statuses])
 
 
 def _alerts(
@@ -221,18 +279,30 @@ def _alerts(
     from_: date,
     to: date,
     params: Parameters,
+    totals: Totals | None = None,
 ) -> list[AbsenceAlert]:
-    school_days: dict[str, list[date]] = defaultdict(list)
+    school_days: dict[str, dict[date, int]] = defaultdict(dict)
     for r in days_rows:
-        school_days[r["school"]].append(r["date"])
+        school_days[r["school"]][r["date"]] = int(r.get("count") or 0)
     counts: dict[tuple[str, str | None], dict[date, int]] = defaultdict(dict)
+    school_counted: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     for r in off_rows:
-        counts[(r["school"], r.get("className"))][r["date"]] = int(r.get("count") or 0)
+        n = int(r.get("count") or 0)
+        counts[(r["school"], r.get("className"))][r["date"]] = n
+        school_counted[r["school"]][r["date"]] += n
     alerts: list[AbsenceAlert] = []
     for (npsn, rombel), per_day in counts.items():
         days = sorted(school_days.get(npsn, ()))
         series = [per_day.get(d, 0) for d in days]
-        for hit in detect(series, days, params, since=from_):
+        reference = None
+        if totals is not None:  # the rest of the regency: its totals less the unit's own school
+            recorded, counted = totals
+            own_recorded, own_counted = school_days[npsn], school_counted[npsn]
+            reference = Reference(
+                counted=[max(counted.get(d, 0) - own_counted.get(d, 0), 0) for d in days],
+                recorded=[max(recorded.get(d, 0) - own_recorded.get(d, 0), 0) for d in days],
+            )
+        for hit in detect(series, days, params, since=from_, reference=reference):
             if hit.day > to:
                 continue
             alerts.append(
@@ -242,6 +312,8 @@ def _alerts(
                     count=hit.count,
                     baseline=AbsenceBaseline(mean=round(hit.mean, 3), sd=round(hit.sd, 3), days=params.baseline_days),
                     threshold=hit.threshold,
+                    day_factor=round(hit.factor, 3),
+                    expected=round(hit.expected, 3),
                     method=METHOD,
                     statuses=list(params.statuses),
                     school_npsn=npsn,

@@ -1,4 +1,5 @@
-"""The absence-alert method: a Poisson limit on each unit's own moving baseline, held two days.
+"""The absence-alert method: a Poisson limit on each unit's own moving baseline, adjusted for the
+day's regency-wide level, held two days.
 
 Pure functions over one unit's daily counts (a school's, or one rombel's, pupils sick or absent
 per school day); no source, no GraphQL. ``resolvers.signals.alerts`` feeds them the counts the
@@ -11,8 +12,15 @@ baseline, the EARS family's layout of baseline and guard band):
 - **baseline**: the mean (and sample standard deviation, shown) of the unit's counts on the
   ``baseline_days`` school days that end ``guard_days`` school days before the day tested; the
   guard band keeps the first days of a rise out of its own baseline;
-- **limit**: the smallest count ``k`` with ``P(X >= k) <= alpha`` for ``X ~ Poisson(mean)``, the
-  mean raised to ``min_mean`` first, so a class that is never ill does not alert on two pupils;
+- **day factor** (``day_effect``): the rest of the regency's rate that day (pupils counted over
+  pupils recorded, at every school but the unit's own) over its rate on the unit's baseline days.
+  A rise that every school shares (the rainy season setting in, a regency-wide epidemic week) is
+  the day's, not the unit's; an outbreak is local, and the unit's own school is left out of the
+  reference so that it cannot raise its own expected count. This is the common-mode adjustment of
+  syndromic surveillance (an expected count from the unit's history scaled by the day's level);
+- **expected count**: the baseline mean times the day factor, raised to ``min_mean``, so a class
+  that is never ill does not alert on two pupils;
+- **limit**: the smallest count ``k`` with ``P(X >= k) <= alpha`` for ``X ~ Poisson(expected)``;
 - **exceedance**: a day whose count reaches both the limit and ``min_count``;
 - **alert**: an exceedance on ``persistence`` consecutive school days, the day tested last. One
   pupil off sick with a long illness, or a bad day, is common in a class; the same class far above
@@ -46,6 +54,9 @@ class Parameters:
     min_mean: float = 0.75
     min_count: int = 4
     persistence: int = 2
+    #: Scale each day's expected count by the day factor (the rest of the regency's level that day
+    #: over its level on the baseline days); off, the expected count is the baseline mean alone.
+    day_effect: bool = True
     #: Which attendance statuses count (``SICK``, ``ABSENT``, ``PERMITTED``): sick pupils by default,
     #: since alpa and izin add their own noise to a class's count and say nothing of illness.
     statuses: tuple[str, ...] = ("SICK",)
@@ -91,6 +102,10 @@ class Exceedance:
     mean: float
     sd: float
     threshold: int
+    #: The day factor applied (1.0 with ``day_effect`` off or no reference).
+    factor: float = 1.0
+    #: The expected count the limit was computed from: ``max(mean * factor, min_mean)``.
+    expected: float = 0.0
 
 
 def poisson_limit(mean: float, alpha: float) -> int:
@@ -124,30 +139,67 @@ def baseline(counts: Sequence[int], t: int, params: Parameters) -> tuple[float, 
     return mean, sd
 
 
-def test_day(counts: Sequence[int], days: Sequence[date], t: int, params: Parameters) -> Exceedance | None:
-    """Day ``t`` with its baseline and limit, or ``None`` when it has no baseline."""
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The level the unit's days are compared with: pupils counted and pupils recorded per school day
+    of the unit, summed over the rest of the regency's schools (aligned with the unit's days)."""
+
+    counted: Sequence[int]
+    recorded: Sequence[int]
+
+
+def day_factor(reference: Reference | None, t: int, params: Parameters) -> float:
+    """The reference's rate on day ``t`` over its rate on day ``t``'s baseline days; 1.0 when there is
+    no reference, the day effect is off, or either rate is not defined (nobody recorded, nobody counted)."""
+
+    if reference is None or not params.day_effect:
+        return 1.0
+    end = t - params.guard_days
+    start = end - params.baseline_days
+    base_counted = sum(reference.counted[start:end])
+    base_recorded = sum(reference.recorded[start:end])
+    if start < 0 or not base_counted or not base_recorded or not reference.recorded[t]:
+        return 1.0
+    return (reference.counted[t] / reference.recorded[t]) / (base_counted / base_recorded)
+
+
+def test_day(
+    counts: Sequence[int], days: Sequence[date], t: int, params: Parameters, reference: Reference | None = None
+) -> Exceedance | None:
+    """Day ``t`` with its baseline, day factor and limit, or ``None`` when it has no baseline."""
 
     found = baseline(counts, t, params)
     if found is None:
         return None
     mean, sd = found
-    limit = max(poisson_limit(max(mean, params.min_mean), params.alpha), params.min_count)
-    return Exceedance(days[t], counts[t], mean, sd, limit)
+    factor = day_factor(reference, t, params)
+    expected = max(mean * factor, params.min_mean)
+    limit = max(poisson_limit(expected, params.alpha), params.min_count)
+    return Exceedance(days[t], counts[t], mean, sd, limit, factor, expected)
 
 
-def detect(counts: Sequence[int], days: Sequence[date], params: Parameters, *, since: date | None = None) -> list[Exceedance]:
+def detect(
+    counts: Sequence[int],
+    days: Sequence[date],
+    params: Parameters,
+    *,
+    since: date | None = None,
+    reference: Reference | None = None,
+) -> list[Exceedance]:
     """The alert days of one unit: ``counts[i]`` pupils on school day ``days[i]`` (ascending).
 
-    Only days on or after ``since`` are reported; earlier days serve as baseline and for the
-    persistence rule.
+    ``reference`` gives the day factor (``None``: 1.0 every day). Only days on or after ``since``
+    are reported; earlier days serve as baseline and for the persistence rule.
     """
 
     if len(counts) != len(days):
         raise ValueError("counts and days must be of the same length")
+    if reference is not None and not len(reference.counted) == len(reference.recorded) == len(days):
+        raise ValueError("the reference must have one count per day")
     alerts: list[Exceedance] = []
     run = 0
     for t in range(len(counts)):
-        tested = test_day(counts, days, t, params)
+        tested = test_day(counts, days, t, params, reference)
         if tested is None or tested.count < tested.threshold:
             run = 0
             continue

@@ -5,7 +5,8 @@ recorded) the subscription hands the gateway a ``DayRecorded`` event; the gatewa
 ``admits`` with the event's own context (the subscriber's policy and a fresh deadline) before
 executing it, and that is where the detection runs: ``alerts.alerts_at`` for that school and
 that day only, the same two grouped statements at the education office as ``absenceAlerts``
-(``GROUP BY``, never a pupil's row). The event then *becomes* the day's first new alert; the
+and a third for the day factor's reference, the regency's pupils per day and status (``GROUP BY``,
+never a pupil's row). The event then *becomes* the day's first new alert; the
 day's other new alerts (another class of the same school) wait in ``AlertWatch.waiting``, and
 the subscription yields them next, as plain ``AbsenceAlert`` events (their fields are read live
 when each is executed, like any other event's).
@@ -69,6 +70,7 @@ class DayRecorded(AbsenceAlert):
     def of(cls, watch: AlertWatch, npsn: str, day: date) -> DayRecorded:
         event = cls(
             date=day, rombel=None, count=0, baseline=AbsenceBaseline(mean=0.0, sd=0.0, days=0), threshold=0,
+            day_factor=1.0, expected=0.0,
             method=METHOD, statuses=[], school_npsn=npsn, region_code=None,
         )
         event.watch = watch

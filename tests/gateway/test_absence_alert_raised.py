@@ -38,7 +38,7 @@ from ..support.server import free_port, serve_in_thread
 from ..support.sqlite import sqlite_file
 
 #: Every leaf of an alert, and its school: what the event and the query are compared on.
-ALERT = "date rombel count threshold method statuses baseline { mean sd days } school { npsn name }"
+ALERT = "date rombel count threshold dayFactor expected method statuses baseline { mean sd days } school { npsn name }"
 SUBSCRIPTION = f"subscription($r: RegionCode!) {{ absenceAlertRaised(region: $r) {{ {ALERT} }} }}"
 QUERY = f"query($d: Date!, $r: RegionCode) {{ absenceAlerts(from: $d, to: $d, region: $r) {{ {ALERT} }} }}"
 #: Time from the write to the event: the poll interval below, the detection, the delivery.
