@@ -134,10 +134,13 @@ class FieldPlan:
     typename: bool = False
     #: ``resolve.prepare_rows`` when the resolver offers it (see ``_Run.prepared``).
     prepare_rows: Any = None
-    #: The strawberry field whose own resolver is called directly (no gateway guard around it,
-    #: no field extensions): strawberry's per-call wrapper (argument conversion, extension
-    #: chain, an extra coroutine) is done once per request instead.
+    #: The strawberry field whose own resolver is called directly (no field extensions):
+    #: strawberry's per-call wrapper (argument conversion, extension chain, an extra coroutine)
+    #: is done once per request instead.
     direct: Any = None
+    #: The wrapper's ``call_around(source, info, arguments, inner)`` when a wrapper (the access
+    #: guard) is around the ``direct`` resolver: it runs as it would around strawberry's.
+    around: Any = None
 
 
 def compile_operation(
@@ -251,15 +254,20 @@ class _Compiler:
             # strawberry's resolver for a field without one of its own: the attribute itself.
             definition_of = (definition.extensions or {}).get("strawberry-definition")
             attribute = getattr(definition_of, "python_name", None)
-        direct = None
+        direct = around = None
         definition_of = (definition.extensions or {}).get("strawberry-definition")
+        # A wrapper (the gateway's access guard) may offer ``call_around``: it then runs around
+        # the strawberry resolver it wraps, which is called directly like an unwrapped one.
+        inner = getattr(resolve, "wrapped", None) if hasattr(resolve, "call_around") else resolve
         if (
             attribute is None
-            and _is_strawberry_resolver(resolve)
+            and _is_strawberry_resolver(inner)
             and getattr(definition_of, "base_resolver", None) is not None
             and not definition_of.extensions
         ):
             direct = definition_of
+            if inner is not resolve:
+                around = resolve.call_around
         static = None
         if not any(_uses_variables(a.value) for a in nodes[0].arguments or ()):
             try:
@@ -268,7 +276,7 @@ class _Compiler:
                 static = None  # the same error again per request, located at each value
         return FieldPlan(
             key, name, definition, parent, nodes, shape, nullable, conditions, attribute, resolve, static,
-            direct=direct, prepare_rows=getattr(resolve, "prepare_rows", None),
+            direct=direct, around=around, prepare_rows=getattr(resolve, "prepare_rows", None),
         )
 
     def _shape(self, gql_type: GraphQLOutputType, nodes: list[FieldNode]) -> tuple[Shape, bool]:
@@ -414,13 +422,18 @@ class _Run:
             raise found
         return found
 
-    def call_direct(self, plan: FieldPlan, source: Any, path: Path) -> Any:
+    def call_direct(self, plan: FieldPlan, source: Any, path: Path, raw_info: GraphQLResolveInfo | None = None) -> Any:
         """Call a strawberry field's own resolver as strawberry's wrapper would, with its
-        arguments converted once per request."""
+        arguments converted once per request (inside the wrapper's guard, if it has one)."""
 
+        if raw_info is None:
+            raw_info = self.info(plan, path)
+            if plan.around is not None:
+                inner = lambda root, info, **_: self.call_direct(plan, root, path, info)  # noqa: E731
+                return plan.around(source, raw_info, self.arguments(plan), inner)
         field = plan.direct
         resolver = field.base_resolver
-        info = StrawberryInfo(_raw_info=self.info(plan, path), _field=field)
+        info = StrawberryInfo(_raw_info=raw_info, _field=field)
         converted = self._converted.get(id(plan))
         if converted is None:
             strawberry_schema = self.plan.schema._strawberry_schema  # type: ignore[attr-defined]

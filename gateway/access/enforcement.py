@@ -247,16 +247,23 @@ def _guard(
     is_entities = f"{name}(representations)" == REPRESENTATIONS
 
     def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        return call_around(root, info, args, resolve)
+
+    def call_around(root: Any, info: GraphQLResolveInfo, args: dict[str, Any], inner: Callable[..., Any]) -> Any:
+        """The guard around ``inner(root, info, **args)``: ``resolve`` itself, or what an executor
+        calls in its place with the same answer (``resolvers.compiled`` calls strawberry's field
+        resolver directly, its arguments converted once per request)."""
+
         access: AccessContext | None = getattr(info.context, "access", None)
         if access is None:  # the schema used without the gateway (tests of the vocabulary)
-            return resolve(root, info, **args)
+            return inner(root, info, **args)
         decision = access.decide(type_name, field_name)
         _check(access, decision, name, root, args, is_entities)
         person_keys = _person_keys(args, key_argument, is_entities)
         if person_keys and access.budget is not None:
-            then = lambda: _resolve(access, decision, resolve, root, info, args, leaf, returns_persons)  # noqa: E731
+            then = lambda: _resolve(access, decision, inner, root, info, args, leaf, returns_persons)  # noqa: E731
             return _after_budget(access, name, person_keys, then)
-        return _resolve(access, decision, resolve, root, info, args, leaf, returns_persons)
+        return _resolve(access, decision, inner, root, info, args, leaf, returns_persons)
 
     reads_attribute = bool(getattr(resolve, "_is_default", False))
 
@@ -288,6 +295,8 @@ def _guard(
         return per_value
 
     guarded.prepare_rows = prepare_rows  # type: ignore[attr-defined]
+    guarded.call_around = call_around  # type: ignore[attr-defined]
+    guarded.wrapped = resolve  # type: ignore[attr-defined]
     return guarded
 
 
