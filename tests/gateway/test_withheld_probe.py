@@ -370,8 +370,12 @@ REACH: dict[str, list[str]] = {
 if "discrepancies" in SCHEMA.query_type.fields:  # type: ignore[union-attr]
     # Discrepancies between agencies' records (issue 12): both sides of one are masked like the person's fields.
     REACH["Discrepancy"] = ["discrepancies(first: 10) { nodes { %s } }", "person(nik: $nik) { discrepancies { %s } }"]
-    REACH["DiscrepancyValue"] = ["discrepancies(first: 10) { nodes { values { %s } } }",
-                                 "person(nik: $nik) { discrepancies { values { %s } } }"]
+    # A value's type is the kind of record compared (its class): a pupil's, a JKN membership's (the kinds
+    # a demo role sees masked), each reached where the report holds such items.
+    REACH["StudentDiscrepancyValue"] = ['discrepancies(first: 10, agency: "DINDIKPORA") { nodes { values { %s } } }',
+                                        "person(nik: $nik) { discrepancies { values { %s } } }"]
+    REACH["HealthInsuranceDiscrepancyValue"] = ['discrepancies(first: 10, agency: "JKN_JATIM") { nodes { values { %s } } }',
+                                                "person(nik: $nik) { discrepancies { values { %s } } }"]
 #: Types whose records come from the databases directly; the others' from the unguarded gateway.
 FROM_DATABASES = {"Person": ("siak", "regionCode", "desa"), "Family": ("siak", "regionCode", "desa"),
                   "Student": ("dapodik", "school", "npsn")}
