@@ -35,7 +35,7 @@ ALERTS_TERM = BenchQuery(
     title="(f) absenceAlerts over the whole term, every school of the regency",
     text="""query AbsenceAlerts($from: Date!, $to: Date!) {
   absenceAlerts(from: $from, to: $to) {
-    date rombel count threshold baseline { mean sd }
+    date rombel count threshold expected dayFactor baseline { mean sd }
     school { npsn name }
   }
 }""",
