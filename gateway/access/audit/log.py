@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, event, inspect, insert, null, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from . import schema
@@ -234,6 +234,9 @@ class AuditLog:
     async def _write_batch(self, conn: AsyncConnection, records: list[AuditRecord]) -> list[AuditEntry]:
         """Chain ``records`` onto the head in one transaction on ``conn``; all of them or none."""
 
+        if conn.dialect.driver == "asyncpg":
+            driver = (await conn.get_raw_connection()).driver_connection
+            return await _write_batch_asyncpg(driver, records)
         entries: list[AuditEntry] = []
         async with conn.begin():
             head = schema.head.c
@@ -407,6 +410,62 @@ async def _discard(conn: AsyncConnection) -> None:
         await conn.close()
     except (SQLAlchemyError, OSError):
         pass  # already gone
+
+
+#: The batch's statements on PostgreSQL, sent straight to asyncpg: SQLAlchemy's execution
+#: machinery (a greenlet hop, a compiled-cache lookup and result objects per statement) cost
+#: more per batch than the statements themselves, on the path every answer with personal data
+#: waits on. The entries and subjects go in one statement each (``unnest`` of arrays), the
+#: head's steps in one pipelined ``executemany``.
+_PG_LOCK_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+_PG_INSERT_ENTRIES = (
+    "INSERT INTO audit_entry (seq, record, prev_hash, hash) "
+    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::varchar[], $4::varchar[])"
+)
+_PG_INSERT_SUBJECTS = "INSERT INTO audit_subject (nik, seq) SELECT * FROM unnest($1::text[], $2::bigint[])"
+_PG_MOVE_HEAD = "UPDATE audit_head SET seq = $1, hash = $2, prev_hash = $3 WHERE id = 1"
+
+
+async def _write_batch_asyncpg(pg: Any, records: list[AuditRecord]) -> list[AuditEntry]:
+    """``AuditLog._write_batch`` on an asyncpg connection: the same rows, fewer layers."""
+
+    import asyncpg
+
+    try:
+        async with pg.transaction():
+            current = await pg.fetchrow(_PG_LOCK_HEAD)
+            seq, previous = current["seq"], current["hash"]
+            seqs: list[int] = []
+            canonicals: list[str] = []
+            prev_hashes: list[str] = []
+            hashes: list[str] = []
+            subject_niks: list[str] = []
+            subject_seqs: list[int] = []
+            entries: list[AuditEntry] = []
+            for record in records:
+                seq += 1
+                canonical = record.canonical_json(seq)
+                hash_ = chain_hash(previous, canonical)
+                seqs.append(seq)
+                canonicals.append(canonical)
+                prev_hashes.append(previous)
+                hashes.append(hash_)
+                for nik in record.persons:
+                    subject_niks.append(nik)
+                    subject_seqs.append(seq)
+                entries.append(AuditEntry(seq=seq, hash=hash_, record=record))
+                previous = hash_
+            await pg.execute(_PG_INSERT_ENTRIES, seqs, canonicals, prev_hashes, hashes)
+            if subject_niks:
+                await pg.execute(_PG_INSERT_SUBJECTS, subject_niks, subject_seqs)
+            # The head moves one entry at a time (the database's own trigger refuses a jump).
+            await pg.executemany(_PG_MOVE_HEAD, list(zip(seqs, hashes, prev_hashes, strict=True)))
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:
+        # InternalClientError: the rollback of a transaction whose connection died under it.
+        # As SQLAlchemy would raise it, so the writer's handling (retry on a new connection,
+        # AuditUnavailable) is the same on both paths.
+        raise DBAPIError(None, None, exc) from exc
+    return entries
 
 
 def _head_has_prev_hash(conn: Connection) -> bool:
