@@ -428,7 +428,7 @@ def record_outbreak(world: World, education: Any, npsn: str, desa: str) -> tuple
             await simulator.aclose()
 
     day = asyncio.run(write())
-    leaves = "date rombel count threshold method statuses"
+    leaves = "date rombel count threshold dayFactor expected method statuses"
     query = f"query($a: Date!, $r: RegionCode) {{ absenceAlerts(from: $a, to: $a, region: $r) {{ {leaves} }} }}"
     found = world.ask("smart_center_analyst", query, {"a": day, "r": desa})["data"]["absenceAlerts"]
     assert len(found) == 1, f"the outbreak recorded at {npsn} on {day} raised {found}"
