@@ -262,6 +262,7 @@ EXAMPLE_ROLES = {
     "A resident's Sepeda Keren classes": "programme_facilitator",
     "Citizens' reports in a kecamatan": "neighbour_portal",
     "Discrepancies between Dapodik and the registry": "school_operator",
+    "Deaths the health office was not told of": "health_officer",
     "Discrepancy counts per agency and kecamatan": "smart_center_analyst",
     "Absence alerts with the clinics' reports": "smart_center_analyst",
     "Live: absence alerts as schools record their days": "smart_center_analyst",

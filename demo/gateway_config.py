@@ -437,6 +437,26 @@ DISCREPANCY_EXAMPLES: list[Example] = [
 ]
 
 
+#: The health office's side of the report, as its own officer reads it (the demo's puskesmas officer:
+#: Watulimo's residents whom the registry records as dead while a patient record of theirs is active).
+PATIENT_DISCREPANCY_EXAMPLE: Example = (
+    "Deaths the health office was not told of",
+    """query PatientsRecordedDead($first: Int) {
+  discrepancies(first: $first, fact: ALIVE, agency: "DINKES") {
+    totalCount
+    comparisons { source complete }
+    nodes {
+      region { name parent { name } }
+      person { nik name }
+      values { source authoritative record alive updatedAt agency { shortName } }
+    }
+  }
+}
+""",
+    {"first": "first"},
+)
+
+
 def sample_keys(data_dir: Path) -> dict[str, object]:
     """A NIK, NPSN and NISN from the demo data for the preloaded examples: a pupil in a family of 3+."""
 
@@ -609,6 +629,8 @@ def render_config(
         examples.insert(1, RESIDENT_CHANGES_EXAMPLE)
         if dinkes_url is not None:  # beside the absenceAlerts example
             examples.insert(examples.index(ALERT_EXAMPLE) + 1, ALERT_RAISED_EXAMPLE)
+    if dinkes_url is not None:  # the health office's side of the report, beside Dapodik's
+        examples.insert(examples.index(DISCREPANCY_EXAMPLES[0]) + 1, PATIENT_DISCREPANCY_EXAMPLE)
     clients: list[DemoClient] = []
     if access:
         npsn, region = (samples or {}).get("npsn"), (samples or {}).get("participant_kecamatan")

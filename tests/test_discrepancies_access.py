@@ -391,6 +391,28 @@ async def test_the_health_officer_follows_a_patient_to_its_discrepancies_within_
     assert body["data"]["person"] is None  # out of its area, as if the registry had no such resident
 
 
+async def test_the_health_officers_graphiql_example_shows_its_kecamatans_patients(  # type: ignore[no-untyped-def]
+    guarded_every_opd, dataset, regions
+) -> None:
+    """The demo's GraphiQL tab for the health officer answers, in full, with Watulimo's patients whom the
+    registry records as dead (sent with the role its EXAMPLE_ROLES entry names)."""
+
+    from demo.access_config import EXAMPLE_ROLES
+    from demo.gateway_config import PATIENT_DISCREPANCY_EXAMPLE
+
+    title, query, _ = PATIENT_DISCREPANCY_EXAMPLE
+    assert EXAMPLE_ROLES[title] == "health_officer"
+    gateway, _ = guarded_every_opd
+    body = await ask(gateway, "health_officer", query, {"first": 20})
+    assert "errors" not in body, body["errors"]
+    page = body["data"]["discrepancies"]
+    planted = sorted(q["nik"] for q in dataset.ground_truth()["agency_quirks"]["deceased_patient_alive"]
+                     if regions[q["nik"]].startswith(DEMO_KECAMATAN + "."))
+    assert planted and page["totalCount"] == len(planted) and page["comparisons"] == [{"source": "dinkes", "complete": True}]
+    assert sorted(n["person"]["nik"] for n in page["nodes"]) == planted
+    assert all([v["record"] for v in n["values"]] == [n["person"]["nik"]] * 2 for n in page["nodes"])
+
+
 async def test_a_discrepancy_leads_to_the_person_only_for_roles_that_see_residents(guarded_every_opd) -> None:  # type: ignore[no-untyped-def]
     """``Discrepancy.person`` is personal data, a link: the school operator (children's data only) and the
     analyst (residents masked) get the items but not the way to the resident."""
