@@ -362,6 +362,8 @@ _ALERT_FIELDS = """
     rombel
     count
     threshold
+    expected
+    dayFactor
     baseline { mean sd days }
     method
     desaSpread { count region { name } }
