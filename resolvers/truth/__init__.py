@@ -11,6 +11,11 @@ enrolments; ``compare``), and the registry's deaths against every system that ho
 person is alive: the health office's patients, the JKN portal's memberships and Sepeda Keren's
 enrolments (``holders``, declared per vocabulary entity). Those three hold no other fact of a
 person beside the NIK they are asked by; a source that maps more of a person joins in ``holders``.
+
+Both values of a discrepancy have the type of the record compared (``types.VALUE_TYPES``: a
+pupil's, a patient's, a JKN membership's, an enrolment's), which the access policy classes as
+that record's data; a walk compares, and counts, only the systems whose values the caller may
+see (``report.Walk``), so each OPD's officer gets its own system's discrepancies.
 """
 
 from __future__ import annotations
@@ -21,7 +26,17 @@ from ..context import Info
 from .compare import PUPIL, RESIDENT, pupil_discrepancies, sides
 from .holders import HOLDER_ENTITIES, HOLDERS, death_discrepancies
 from .report import Report, discrepancy_counts, discrepancy_page
-from .types import VALUE_TYPES, Discrepancy, DiscrepancyComparison, DiscrepancyCount, DiscrepancyPage, DiscrepancyValue, Fact
+from .types import (
+    VALUE_TYPES,
+    Discrepancy,
+    DiscrepancyComparison,
+    DiscrepancyCount,
+    DiscrepancyPage,
+    DiscrepancyValue,
+    Fact,
+    StudentDiscrepancyValue,
+    seen_by,
+)
 
 if TYPE_CHECKING:
     from ..person import Person
@@ -31,11 +46,13 @@ async def person_discrepancies(info: Info, person: Person) -> list[Discrepancy]:
     """Where the other systems' records of ``person`` disagree with the registry's.
 
     Only the records the caller may follow from the person are compared (``Person.student`` for
-    Dapodik, ``Person.healthRecord`` for the health office, ...): a discrepancy never shows a
-    system the caller could not reach. A system that fails nulls this list, with its error.
+    Dapodik, ``Person.healthRecord`` for the health office, ...), and whose discrepancies' values
+    it may see (``types.seen_by``, as the report asks): a discrepancy never shows a system the
+    caller could not reach. A system that fails nulls this list, with its error.
     """
 
     found = await sides(info, PUPIL, RESIDENT, *HOLDER_ENTITIES)
+    may = info.context.may_resolve
     if RESIDENT not in found:
         return []
     resident = {
@@ -48,14 +65,14 @@ async def person_discrepancies(info: Info, person: Person) -> list[Discrepancy]:
         "regionCode": person.region_code,
     }
     out: list[Discrepancy] = []
-    if PUPIL in found and info.context.may_resolve("Person", "student"):
+    if PUPIL in found and may("Person", "student") and may(*seen_by(StudentDiscrepancyValue)):
         pupil = await info.context.loaders.one(PUPIL, "nik").load(person.nik)
         if pupil is not None:
             out += pupil_discrepancies(pupil, resident, found)
     if getattr(person.status, "value", person.status) != "DECEASED":
         return out  # the other systems hold only whether the person is alive: nothing to disagree with
     for holder in HOLDERS:
-        if holder.entity in found and info.context.may_resolve("Person", holder.link):
+        if holder.entity in found and may("Person", holder.link) and may(*seen_by(holder.value)):
             record = await info.context.loaders.one(holder.entity, "nik").load(person.nik)
             out += death_discrepancies(resident, holder, record, found)
     return out
