@@ -24,6 +24,11 @@ worker keeps them all:
   own default would trust 127.0.0.1 — and so any local reverse proxy's clients, or anyone
   who reaches the port through one, could choose the address their rate limit is kept under.
 
+- **streams end when the server stops**: on SIGTERM uvicorn asks each connection to shut down,
+  and the protocol tells the request on it (``gateway.going_away``), so an SSE subscription or
+  the ``/status`` stream ends at once with a last word, rather than holding the shutdown for its
+  whole margin and being cancelled.
+
 The body read deadline is the endpoint's (``GraphQLEndpoint``, ``[gateway] body_read_timeout_s``):
 it starts once the request has been admitted, so a caller who is refused never gets to send one.
 """
@@ -38,6 +43,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from .going_away import SCOPE_KEY as GOING_AWAY
 from .settings import GatewaySettings
 
 log = logging.getLogger("satudata.gateway.server")
@@ -82,6 +88,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_fields = 0
         self._refusal: tuple[int, str] | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
+        self._going_away = asyncio.Event()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown reached this connection: a stream on it ends now, with a
+        last word for its client, instead of holding the shutdown until its margin runs out."""
+
+        self._going_away.set()
+        super().shutdown()
 
     # The head deadline runs from the connection's first moment (a client that sends nothing
     # is held no longer than one that sends slowly) and again from each later request's first byte.
@@ -102,6 +116,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # Streams read it to end when the server shuts down (gateway.going_away).
+        self.scope[GOING_AWAY] = self._going_away  # type: ignore[literal-required]
         self._head_bytes = 0
         self._head_fields = 0
         if self._head_timer is None:

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import RequestError, refusal
+from ..going_away import until_going_away
 from .screen import StatusScreen
 from .settings import StatusSettings
 
@@ -60,7 +61,10 @@ def status_routes(settings: StatusSettings, screen: StatusScreen) -> list[BaseRo
         denied = refused(request)
         if denied is not None:
             return denied
-        return StreamingResponse(_sse(screen), media_type="text/event-stream", headers=_STREAM_HEADERS)
+        # Ends when the server shuts down: the page's EventSource reconnects to the next one.
+        return StreamingResponse(
+            until_going_away(request.scope, _sse(screen)), media_type="text/event-stream", headers=_STREAM_HEADERS
+        )
 
     async def assets(scope, receive, send):  # type: ignore[no-untyped-def]
         request = Request(scope, receive)

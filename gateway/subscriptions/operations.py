@@ -72,6 +72,17 @@ def too_slow() -> RequestError:
     )
 
 
+def shutting_down() -> RequestError:
+    """Why a subscription was ended when the server began to shut down (``gateway.going_away``)."""
+
+    return RequestError(
+        503,
+        "The gateway is shutting down (a restart or a deploy), so this subscription was ended; subscribe again "
+        "in a moment.",
+        "GATEWAY_SHUTTING_DOWN",
+    )
+
+
 class Carrier:
     """What the access layer and the HTTP endpoint read of a request, for one transport's operations.
 

@@ -8,7 +8,8 @@ operation runs (a refusal, a document that does not validate, too many subscript
 answered with the endpoint's JSON error body and its 4xx status, not with a stream.
 
 A subscription that falls behind (``SUBSCRIBER_TOO_SLOW``), whose event could not be audited,
-or whose bearer token expires (``UNAUTHENTICATED``, reason ``EXPIRED``) gets a last
+whose bearer token expires (``UNAUTHENTICATED``, reason ``EXPIRED``), or that is open when
+the server shuts down (``GATEWAY_SHUTTING_DOWN``, ``gateway.going_away``) gets a last
 ``event: next`` with that error, then ``event: complete``. An idle stream carries a comment
 line every ``keepalive_s`` so proxies do not cut it.
 """
@@ -29,8 +30,9 @@ from starlette.types import Receive, Scope, Send
 from core import SatudataError
 
 from ..errors import error_object, refusal
+from ..going_away import going_away
 from ..http import GraphQLEndpoint
-from .operations import Carrier, Operations, Single, credential_expiry, expired
+from .operations import Carrier, Operations, Single, credential_expiry, expired, shutting_down
 
 EVENT_STREAM = "text/event-stream"
 
@@ -82,13 +84,20 @@ class GraphQLOverSSE:
             return StreamingResponse(_single(opened.body), media_type=EVENT_STREAM, headers=_STREAM_HEADERS)
         expiry = credential_expiry(request.headers, admission)
         return StreamingResponse(
-            self._stream(opened.events, opened.close, expiry), media_type=EVENT_STREAM, headers=_STREAM_HEADERS
+            self._stream(opened.events, opened.close, expiry, going_away(request.scope)),
+            media_type=EVENT_STREAM,
+            headers=_STREAM_HEADERS,
         )
 
     async def _stream(
-        self, events: AsyncGenerator[dict[str, Any], None], close: Any, expiry: float | None
+        self,
+        events: AsyncGenerator[dict[str, Any], None],
+        close: Any,
+        expiry: float | None,
+        stopping: asyncio.Event | None = None,
     ) -> AsyncIterator[bytes]:
-        """The events as SSE, with keep-alive comments, until the subscription or the credential ends."""
+        """The events as SSE, with keep-alive comments, until the subscription or the credential
+        ends, or the server shuts down (``stopping``: a last ``next`` saying so, then ``complete``)."""
 
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=1)
 
@@ -100,7 +109,15 @@ class GraphQLOverSSE:
             except SatudataError as exc:
                 await queue.put(("error", exc))
 
+        async def end_when_stopping(event: asyncio.Event) -> None:
+            await event.wait()
+            task.cancel()  # no further events; the client is told to subscribe again
+            with contextlib.suppress(BaseException):
+                await task
+            await queue.put(("error", shutting_down()))
+
         task = asyncio.create_task(pump())
+        watcher = asyncio.create_task(end_when_stopping(stopping)) if stopping is not None else None
         try:
             while True:
                 timeout = self.keepalive_s
@@ -126,6 +143,8 @@ class GraphQLOverSSE:
                 yield _event("complete", None)
                 return
         finally:
+            if watcher is not None:
+                watcher.cancel()
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
