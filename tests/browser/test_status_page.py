@@ -3,8 +3,8 @@
 The gateway runs over a whole term of demo data (scale 0.02): the education database on SQLite,
 the civil registry on the machine's PostgreSQL behind a fault proxy, so the test can take the
 registry away while the page is open. The screen reads as the Smart Center analyst ([status]),
-with "today" fixed to the second day of an outbreak of ``ground-truth.json`` (the first day the
-method can alert). The page may reach the gateway's own origin only: every other request is
+with "today" fixed to the second day of the largest outbreak of ``ground-truth.json`` (the first
+day the method can alert). The page may reach the gateway's own origin only: every other request is
 aborted and fails the test.
 
 Set ``SATUDATA_STATUS_SCREENSHOT=docs/status.png`` to keep the screenshot the README shows.
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ..conftest import _create_pg, _drop_pg, service_missing
-from ..gateway.test_status_stream import STATUS, Term, serve_gateway, status_config
+from ..gateway.test_status_stream import STATUS, Term, largest_outbreak, serve_gateway, status_config
 from ..gateway.test_status_stream import term as term  # noqa: F401  (the module-scoped fixture, shared)
 from ..support.faultproxy import ThreadedFaultProxy
 
@@ -58,7 +58,7 @@ def test_the_screen_shows_the_planted_alert_offline_and_a_source_going_down(
     from playwright.sync_api import expect
 
     page = browser_page
-    outbreak = term.truth["outbreaks"][0]
+    outbreak = largest_outbreak(term.truth)
     day = outbreak["dates"][1]
     kecamatan = ".".join(outbreak["kode_wilayah"].split(".")[:3])
     status = STATUS + f'today = "{day}"\n'
