@@ -12,9 +12,11 @@ replicas must share it. It is created on first use.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 _metadata = MetaData()
@@ -33,13 +35,23 @@ class PositionStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: AsyncEngine | None = None
+        self._opening: asyncio.Lock | None = None
 
     async def _ready(self) -> AsyncEngine:
-        if self._engine is None:
-            engine = create_async_engine(self.url)
-            async with engine.begin() as conn:
-                await conn.run_sync(lambda sync: _metadata.create_all(sync, checkfirst=True))
-            self._engine = engine
+        if self._engine is not None:
+            return self._engine
+        # Every source's capture starts at once and asks first: one of them opens the store.
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._engine is None:
+                engine = create_async_engine(self.url)
+                try:
+                    await _create_table(engine)
+                except BaseException:
+                    await engine.dispose()
+                    raise
+                self._engine = engine
         return self._engine
 
     async def get(self, source: str) -> str | None:
@@ -66,3 +78,17 @@ class PositionStore:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+
+async def _create_table(engine: AsyncEngine) -> None:
+    """Create the table unless it exists. Another process (a replica sharing the database) may
+    create it between the check and the ``CREATE``; the second look then finds it."""
+
+    for attempt in (1, 2):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(lambda sync: _metadata.create_all(sync, checkfirst=True))
+            return
+        except DBAPIError:
+            if attempt == 2:
+                raise
