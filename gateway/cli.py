@@ -177,7 +177,10 @@ def _demo(data_dir: Path, scale: float, seed: int, host: str, port: int, changes
     from demo.gateway_config import write_demo_config
     from demo.services import api_ports, running_apis
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    from .private_files import ensure_private_dir
+
+    # 0700: it holds the OPDs' databases and the audit log (the gateway warned of its own folder at start).
+    ensure_private_dir(data_dir, narrow=True)
     registry_url, education_url = ensure_sqlite_demo(data_dir, scale=scale, seed=seed)
     # SIAK keeps its mutasi records whether or not the simulator writes any: the change capture reads them.
     asyncio.run(ensure_mutation_table(registry_url))

@@ -225,9 +225,9 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> It
     import sys
     import time
 
-    data_dir = tmp_path_factory.mktemp("demo-data")
+    data_dir = tmp_path_factory.mktemp("demo-data") / "demo"  # made by the demo, as .data/demo on a fresh clone
     port = _free_port()
-    log = (data_dir / "server.log").open("w")
+    log = (data_dir.parent / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "demo", "--data-dir", str(data_dir), "--scale", "0.02", "--port", str(port),
          "--changes-per-minute", "0"],  # the registry stays as generated: tests compare it to the ground truth
@@ -240,14 +240,14 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> It
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"satudata demo exited with {process.returncode}: {(data_dir / 'server.log').read_text()}")
+                raise RuntimeError(f"satudata demo exited with {process.returncode}: {(data_dir.parent / 'server.log').read_text()}")
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"satudata demo did not start: {(data_dir / 'server.log').read_text()}")
+                raise RuntimeError(f"satudata demo did not start: {(data_dir.parent / 'server.log').read_text()}")
             time.sleep(0.2)
         yield DemoServer(url, data_dir)
     finally:

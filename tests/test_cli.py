@@ -44,6 +44,19 @@ def with_demo_key(title: str, headers: dict[str, str]) -> dict[str, str]:
     return {**headers, "X-API-Key": key}
 
 
+def test_the_demo_starts_without_a_warning_in_a_folder_of_its_own(demo_server: DemoServer) -> None:
+    """A fresh `satudata demo` warned at every start: its own data folder was open to others (it
+    made it 0755, then complained of it), and each source's change capture but one failed once
+    creating the positions table the others were creating too."""
+
+    import stat
+
+    assert stat.S_IMODE(demo_server.data_dir.stat().st_mode) == 0o700
+    log = (demo_server.data_dir.parent / "server.log").read_text()
+    warnings = [line for line in log.splitlines() if '"level":"WARNING"' in line or '"level":"ERROR"' in line]
+    assert warnings == [], warnings
+
+
 def test_every_preloaded_example_answers_with_data(demo_server: DemoServer) -> None:
     config = tomllib.loads((demo_server.data_dir / "gateway.toml").read_text(encoding="utf-8"))
     examples = config["graphiql"]["examples"]
