@@ -167,6 +167,13 @@ POLICY = '''
 # officers' kecamatan), and the counts count that walk: no count covers records its reader may
 # not see, so the analyst counts Dapodik and the JKN portal, not the health office or Sepeda Keren.
 # A discrepancy links to the resident in the registry: personal data, and a link cannot be masked.
+# An item is listed only to a role shown something of its fact's field in the value's type (name,
+# birthDate, sex, region, alive, nik): an ALIVE item says the registry records a death, so a role
+# with `alive` withheld (hidden: the analyst, the neighbour portal) would learn, by the item's masked
+# NIK and desa and the residents it lists masked, which of them died; a SEX item likewise tells
+# two withheld sexes differ. Such facts are counted for it, not listed (discrepancyCounts: per
+# kecamatan, at the finest a desa, as residentCounts' deceased per desa). Masked name, birth date
+# and NIK items are listed, both sides masked: they add only that the two whole values differ.
 "Query.discrepancies" = ["personal", "health", "disability", "children"]
 "Query.discrepancyCounts" = ["personal", "health", "disability", "children"]
 "Person.discrepancies" = ["personal", "health", "disability", "children"]

@@ -11,7 +11,7 @@ from resolvers import GraphContext
 
 from .access.auth import Principal
 from .access.enforcement import AccessContext
-from .access.policy import Action
+from .access.policy import PUBLIC, Action, Mask
 
 
 def shuffles_list(name: str, shuffled_lists: frozenset[str], access: AccessContext | None) -> bool:
@@ -43,6 +43,17 @@ class RequestContext(GraphContext):
         """False when the caller's role is refused ``Type.field`` (a masked field may resolve)."""
 
         return self.access is None or self.access.decide(type_name, field_name).action is not Action.REFUSE
+
+    def reads_value(self, type_name: str, field_name: str) -> bool:
+        """False when the caller's role is refused ``Type.field`` or has it withheld whole (``hide``);
+        a mask that shows a part (``initials``, ``nik``, ``year``: the year in its own field) reads."""
+
+        if self.access is None:
+            return True
+        decision = self.access.decide(type_name, field_name)
+        if self.access.public_only is not None and decision.sensitivity != PUBLIC:
+            return False
+        return decision.action is Action.ALLOW or (decision.action is Action.MASK and decision.mask is not Mask.HIDE)
 
     def list_order_salt(self, type_name: str, key_field: str) -> str | None:
         """A salt (lists shuffled) when ``shuffles_list`` says so, else ``None`` (key order)."""

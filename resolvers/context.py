@@ -37,6 +37,15 @@ class GraphContext:
 
         return True
 
+    def reads_value(self, type_name: str, field_name: str) -> bool:
+        """Whether this request is shown something of ``Type.field``'s values: all of each, or a part
+        where its mask shows one (initials, a NIK's ends, a date's year in its own field). False where
+        the field is refused or withheld whole (masked by ``hide``): a resolver that derives an answer
+        from such a value (a discrepancy whose fact is that value) must not give it to this caller.
+        The gateway answers from its access policy (here: always)."""
+
+        return True
+
     def list_order_salt(self, type_name: str, key_field: str) -> str | None:
         """``None`` to list ``type_name`` in the order of its key ``key_field``, or a salt to list it
         in a shuffled order (``connectors.shuffle``) when the key's order would tell what this

@@ -51,11 +51,11 @@ def school(quirks) -> str:  # type: ignore[no-untyped-def]
 
 async def serve_guarded(
     backend: Backend, school: str, tmp_path: Path, gateway: dict[str, Any] | None = None, facilitator: str | None = None,
-    **apis: str,
+    ratelimit: dict[str, Any] | None = None, **apis: str,
 ) -> AsyncIterator[tuple[Gateway, AuditLog]]:
     """The demo gateway under the demo policy (the school operator at ``school``, the facilitator in
     ``facilitator``'s kecamatan, default Watulimo), with its audit log; ``gateway`` adds to its
-    ``[gateway]`` table; ``apis`` are ``render_config``'s URLs of the OPDs' APIs (none: the registry
+    ``[gateway]`` table, ``ratelimit`` to its ``[ratelimit]``; ``apis`` are ``render_config``'s URLs of the OPDs' APIs (none: the registry
     and Dapodik only)."""
 
     audit = {"path": str(tmp_path / "audit.sqlite")}
@@ -65,6 +65,7 @@ async def serve_guarded(
     ))
     config["audit"] = audit
     config["gateway"] |= gateway or {}
+    config["ratelimit"] = config.get("ratelimit", {}) | (ratelimit or {})
     async for served in open_gateway(config):
         log = AuditLog.from_settings({"audit": audit})
         try:
@@ -221,6 +222,11 @@ SYSTEMS = {
     "jkn_portal": ("JKN_JATIM", "HealthInsuranceDiscrepancyValue"),
     "sepeda_keren": ("DINSOS", "ProgrammeParticipationDiscrepancyValue"),
 }
+#: The facts each system is compared on (a pupil's record on all but the desa; the others on alive or dead).
+SYSTEM_FACTS = {"dapodik": ("NAME", "BIRTH_DATE", "SEX", "ALIVE", "NIK"), "dinkes": ("ALIVE",), "jkn_portal": ("ALIVE",),
+                "sepeda_keren": ("ALIVE",)}
+#: The field of a discrepancy's values holding each fact (the schema's descriptions say which).
+FACT_FIELD = {"NAME": "name", "BIRTH_DATE": "birthDate", "SEX": "sex", "REGION": "region", "ALIVE": "alive", "NIK": "nik"}
 #: The ground truth's kinds of quirk of the systems held by NIK.
 HOLDER_KINDS = {"deceased_patient_alive": "dinkes", "deceased_insured_active": "jkn_portal", "deceased_participant_active": "sepeda_keren"}
 ROLES = ["anonymous", *CLIENTS]
@@ -230,7 +236,7 @@ OWNS = {"school_operator": "dapodik", "health_officer": "dinkes", "programme_fac
 
 MATRIX = """query($first: Int, $after: String) { discrepancies(first: $first, after: $after) {
   pageInfo { hasNextPage endCursor }
-  comparisons { source complete }
+  comparisons { source complete facts }
   nodes { fact region { code } values { __typename source authoritative record alive } }
 } }"""
 COUNTS = "{ discrepancyCounts { fact count agency { code } region { code } } }"
@@ -238,12 +244,28 @@ COUNTS = "{ discrepancyCounts { fact count agency { code } region { code } } }"
 
 @dataclass(frozen=True)
 class Expected:
-    """What one role should get of the report: per system, ``full`` or ``masked`` (absent: refused),
-    and each system's items as (source, the record's key as shown, fact), with the region they lie in."""
+    """What one role should get of the report: per system, ``full`` or ``masked`` (absent: refused);
+    each system's items as (source, the record's key as shown, fact) that the role gets listed, and
+    those it gets counted (every fact of a system it sees); per system the facts it gets items of."""
 
     open: bool
     systems: dict[str, str]
     items: Counter[tuple[str, str, str]]
+    counted: Counter[tuple[str, str, str]]
+    itemised: dict[str, tuple[str, ...]]
+
+
+def shows(policy: dict[str, Any], spec: dict[str, Any], type_name: str, field_name: str) -> bool:
+    """Whether the policy's text shows the role something of ``type_name.field_name``: in full, or masked by
+    a mask that shows a part (initials, a NIK's ends, a year); not where its class is masked with
+    nothing (``hide``) or not the role's at all."""
+
+    fields = policy["fields"]
+    entry = fields.get(f"{type_name}.{field_name}", fields.get(f"{type_name}.*", "public"))
+    cls, mask = (entry, "hide") if isinstance(entry, str) else (entry["class"], entry.get("mask", "hide"))
+    if cls == "public" or cls in spec.get("grant", ()):
+        return True
+    return cls in spec.get("mask", ()) and mask != "hide"
 
 
 def expected_for(role: str, policy: dict[str, Any], clients: dict[str, dict[str, Any]], quirks, truth, regions) -> Expected:  # type: ignore[no-untyped-def]
@@ -275,16 +297,22 @@ def expected_for(role: str, policy: dict[str, Any], clients: dict[str, dict[str,
     def shown(source: str, key: str) -> str:
         return key if systems[source] == "full" else mask_nik(key)
 
-    items: Counter[tuple[str, str, str]] = Counter()
+    counted: Counter[tuple[str, str, str]] = Counter()
     if "dapodik" in systems:
         # A role whose Person rows are scoped would see a pupil outside them as one the registry does
         # not know: the demo gives no such role children's data, and this table does not model it.
         assert "Person" not in scope, role
-        items.update(("dapodik", shown("dapodik", q["nisn"]), KIND_FACT[kind]) for kind, q in quirks if in_scope("Student", q["npsn"]))
+        counted.update(("dapodik", shown("dapodik", q["nisn"]), KIND_FACT[kind]) for kind, q in quirks if in_scope("Student", q["npsn"]))
     for kind, source in HOLDER_KINDS.items():
         if source in systems:
-            items.update((source, shown(source, q["nik"]), "ALIVE") for q in truth["agency_quirks"][kind] if in_scope("Person", regions[q["nik"]]))
-    return Expected(bool(opens & (grant | mask)), systems, items)
+            counted.update((source, shown(source, q["nik"]), "ALIVE") for q in truth["agency_quirks"][kind] if in_scope("Person", regions[q["nik"]]))
+    # An item of a fact whose value the role has withheld would tell that value (an ALIVE item: the
+    # registry records a death): listed only where the role is shown something of the fact's field.
+    itemised = {
+        source: tuple(f for f in SYSTEM_FACTS[source] if shows(policy, spec, SYSTEMS[source][1], FACT_FIELD[f])) for source in systems
+    }
+    items = Counter({key: n for key, n in counted.items() if key[2] in itemised[key[0]]})
+    return Expected(bool(opens & (grant | mask)), systems, items, counted, itemised)
 
 
 @pytest.fixture(scope="module")
@@ -333,9 +361,12 @@ async def test_each_role_gets_exactly_the_discrepancies_of_the_systems_it_may_se
         assert counts["data"]["discrepancyCounts"] is None and codes_at(counts, "discrepancyCounts") == {"FORBIDDEN"}
         assert not set(body["extensions"]["sources"]) & {"siak", *SYSTEMS}
         return
-    assert [c["source"] for c in body["data"]["discrepancies"]["comparisons"]] == [s for s in SYSTEMS if s in want.systems]
-    assert all(c["complete"] for c in body["data"]["discrepancies"]["comparisons"])
-    assert not set(body["extensions"]["sources"]) & set(SYSTEMS) - set(want.systems), "a system the role may not see was asked"
+    # A system none of whose facts the role gets items of is not compared in a list (it is counted).
+    listed_systems = [s for s in SYSTEMS if want.itemised.get(s)]
+    comparisons = body["data"]["discrepancies"]["comparisons"]
+    assert [(c["source"], tuple(c["facts"])) for c in comparisons] == [(s, want.itemised[s]) for s in listed_systems]
+    assert all(c["complete"] for c in comparisons)
+    assert not set(body["extensions"]["sources"]) & set(SYSTEMS) - set(listed_systems), "a system the role gets nothing of was asked"
     got: Counter[tuple[str, str, str]] = Counter()
     for item in items:
         registry, other = item["values"]
@@ -350,15 +381,16 @@ async def test_each_role_gets_exactly_the_discrepancies_of_the_systems_it_may_se
         elif item["fact"] == "ALIVE":
             assert (registry["alive"], other["alive"]) == (False, True)
     assert got == want.items
-    assert sum(want.items.values()) > 0, "the matrix needs items to say something"
+    assert sum(want.counted.values()) > 0, "the matrix needs discrepancies to say something"
 
-    # The counts: exactly the items the role may list, per agency.
+    # The counts: every discrepancy of the systems the role may see, within its rows, per agency
+    # (facts it gets no items of too: a count per kecamatan names no one).
     assert "errors" not in counts, counts["errors"]
     counted: Counter[str] = Counter()
     for row in counts["data"]["discrepancyCounts"]:
         counted[row["agency"]["code"]] += row["count"]
     listed = Counter({SYSTEMS[source][0]: 0 for source in want.systems})
-    for (source, _, _), n in want.items.items():
+    for (source, _, _), n in want.counted.items():
         listed[SYSTEMS[source][0]] += n
     assert +counted == +listed
 
@@ -446,3 +478,75 @@ async def test_the_report_walks_in_the_order_a_list_of_its_records_would_have(  
     expected = sorted(pupils, key=lambda n: (shuffled_position(salt, n), n)) if shuffled else sorted(pupils)
     assert pupils == expected
     assert (pupils != sorted(pupils)) == shuffled
+
+
+
+async def every_page(gateway: Gateway, role: str, query: str, name: str, **variables: Any) -> list[dict[str, Any]]:
+    """Every node of the list field ``name`` as ``role`` pages through it (pages of 100)."""
+
+    out: list[dict[str, Any]] = []
+    after = None
+    while True:
+        body = await ask(gateway, role, query, {**variables, "after": after})
+        page = body["data"][name]
+        out += page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            return out
+        after = page["pageInfo"]["endCursor"]
+
+
+REPORT = """query($after: String) { discrepancies(first: 100, after: $after) {
+  pageInfo { hasNextPage endCursor } nodes { fact region { code } values { source record name } } } }"""
+STUDENTS = """query($after: String) { students(first: 100, after: $after) {
+  pageInfo { hasNextPage endCursor } nodes { nisn nik name birthYear } } }"""
+PERSONS_IN = """query($region: RegionCode!, $after: String) { persons(first: 100, after: $after, filter: { region: $region }) {
+  pageInfo { hasNextPage endCursor } nodes { nik name birthYear } } }"""
+
+
+@pytest.fixture
+async def guarded_unthrottled(  # type: ignore[no-untyped-def]
+    sqlite_backend: Backend, school: str, tmp_path: Path, jkn_api: str
+) -> AsyncIterator[tuple[Gateway, AuditLog]]:
+    """The demo gateway with the JKN portal, its rate limit raised for an attacker's few hundred pages."""
+
+    async for served in serve_guarded(sqlite_backend, school, tmp_path, jkn_url=jkn_api, ratelimit={"burst": 2000}):
+        yield served
+
+
+async def test_the_analyst_cannot_tell_from_the_report_which_resident_died(guarded_unthrottled, dataset) -> None:  # type: ignore[no-untyped-def]
+    """The attack, with only what the analyst may read: a pupil's item carries the pupil's masked NISN
+    and NIK; the pupils it lists masked give that pupil's initials and birth year; the residents it
+    lists masked in the item's desa, the one resident with that masked NIK, initials and birth year.
+    An ALIVE item would then tell that the registry records that resident as dead, a status withheld
+    from the analyst. The analyst gets no ALIVE items (nor SEX: its value is withheld too), while the
+    same join pins down the residents of the items it does get (a NAME item's)."""
+
+    gateway, _ = guarded_unthrottled
+    role = "smart_center_analyst"
+    registry = {row[0]: row for row in dataset.rows("penduduk")}
+    items = await every_page(gateway, role, REPORT, "discrepancies")
+    pupils = await every_page(gateway, role, STUDENTS, "students")
+    residents: dict[str, list[dict[str, Any]]] = {}
+    pinned: dict[str, list[str]] = {}  # fact -> the NIKs of the residents an item pins down
+    for item in [i for i in items if i["fact"] == "ALIVE"] + [i for i in items if i["fact"] == "NAME"][:3]:
+        ours, theirs = item["values"]
+        if theirs["source"] != "dapodik" or not item["region"]:
+            continue
+        candidates = [p for p in pupils if (p["nisn"], p["nik"]) == (theirs["record"], ours["record"])]
+        if len(candidates) != 1:
+            continue
+        (pupil,) = candidates
+        desa = item["region"]["code"]
+        if desa not in residents:
+            residents[desa] = await every_page(gateway, role, PERSONS_IN, "persons", region=desa)
+        name = ours["name"] or pupil["name"]  # a NAME item shows the registry's initials
+        matches = [r for r in residents[desa] if (r["nik"], r["name"], r["birthYear"]) == (ours["record"], name, pupil["birthYear"])]
+        if len(matches) == 1:
+            # Who that is, from the generated registry: the one resident there shown that way.
+            (nik,) = [n for n, row in registry.items() if row[10] == desa and mask_nik(n) == ours["record"]
+                      and mask_initials(row[2]) == name and row[5].year == pupil["birthYear"]]
+            pinned.setdefault(item["fact"], []).append(nik)
+    dead = [nik for nik in pinned.get("ALIVE", []) if registry[nik][11] == "MATI"]
+    assert dead == [], f"the analyst tells {len(dead)} residents it lists masked dead (the registry's status, withheld)"
+    assert not {"ALIVE", "SEX"} & {item["fact"] for item in items}
+    assert pinned.get("NAME"), "the join pins down the resident of an item the analyst gets"

@@ -35,6 +35,7 @@ from .types import (
     DiscrepancyValue,
     Fact,
     StudentDiscrepancyValue,
+    itemised,
     seen_by,
 )
 
@@ -48,7 +49,8 @@ async def person_discrepancies(info: Info, person: Person) -> list[Discrepancy]:
     Only the records the caller may follow from the person are compared (``Person.student`` for
     Dapodik, ``Person.healthRecord`` for the health office, ...), and whose discrepancies' values
     it may see (``types.seen_by``, as the report asks): a discrepancy never shows a system the
-    caller could not reach. A system that fails nulls this list, with its error.
+    caller could not reach. As in the report, a fact whose value the caller has withheld is not
+    itemised (``types.itemised``). A system that fails nulls this list, with its error.
     """
 
     found = await sides(info, PUPIL, RESIDENT, *HOLDER_ENTITIES)
@@ -68,11 +70,13 @@ async def person_discrepancies(info: Info, person: Person) -> list[Discrepancy]:
     if PUPIL in found and may("Person", "student") and may(*seen_by(StudentDiscrepancyValue)):
         pupil = await info.context.loaders.one(PUPIL, "nik").load(person.nik)
         if pupil is not None:
-            out += pupil_discrepancies(pupil, resident, found)
+            shown = itemised(info, StudentDiscrepancyValue, Fact)
+            out += [d for d in pupil_discrepancies(pupil, resident, found) if d.fact in shown]
     if getattr(person.status, "value", person.status) != "DECEASED":
         return out  # the other systems hold only whether the person is alive: nothing to disagree with
     for holder in HOLDERS:
-        if holder.entity in found and may("Person", holder.link) and may(*seen_by(holder.value)):
+        compares = may("Person", holder.link) and may(*seen_by(holder.value)) and bool(itemised(info, holder.value, [Fact.ALIVE]))
+        if holder.entity in found and compares:
             record = await info.context.loaders.one(holder.entity, "nik").load(person.nik)
             out += death_discrepancies(resident, holder, record, found)
     return out

@@ -43,7 +43,9 @@ from .types import (
     DiscrepancyCount,
     DiscrepancyPage,
     Fact,
+    DiscrepancyValue,
     StudentDiscrepancyValue,
+    itemised,
     seen_by,
 )
 
@@ -99,27 +101,43 @@ class Walk:
     covers records its caller may not see. Each system is read through the caller's row scopes (a
     school operator's pupils are its school's, a health officer's deaths and patients those of its
     area), as any list of its records is.
+
+    A listing walk yields only the facts the caller may have itemised (``types.itemised``: not
+    ``ALIVE`` or ``SEX`` to a caller who has them withheld, whose items would tell that withheld
+    value of a person it lists masked), and skips a system none of whose facts it may; a counting
+    walk counts every fact of the systems it compares: a count per kecamatan, or per desa at the
+    finest ``region``, names no one, as ``Region.residentCounts``' deceased per desa does not.
     """
 
     found: Catalogue
     comparisons: dict[str, DiscrepancyComparison] = field(default_factory=dict)
+    #: The facts this walk yields, by the type of their values (every fact compared, when counting).
+    facts: dict[type[DiscrepancyValue], frozenset[Fact]] = field(default_factory=dict)
 
     @classmethod
-    async def start(cls, info: Info, report: Report) -> Walk:
+    async def start(cls, info: Info, report: Report, *, counting: bool = False) -> Walk:
         found = await sides(info, PUPIL, RESIDENT, "School", *(h.entity for h in HOLDERS))
         walk = cls(found)
         if RESIDENT not in found:
             return walk  # nothing to compare with
         wanted = [(PUPIL, StudentDiscrepancyValue, PUPIL_FACTS), *((h.entity, h.value, HOLDER_FACTS) for h in HOLDERS)]
-        for entity, value, facts in wanted:
-            if entity not in found or not report.compares(found[entity].agency, facts):
+        for entity, value, compared in wanted:
+            if entity not in found or not info.context.may_resolve(*seen_by(value)):
                 continue
-            if info.context.may_resolve(*seen_by(value)):
-                side = found[entity]
-                walk.comparisons[entity] = DiscrepancyComparison(
-                    source=side.source, system=side.system, facts=list(facts), agency_code=side.agency
-                )
+            facts = compared if counting else itemised(info, value, compared)
+            if not facts or not report.compares(found[entity].agency, facts):
+                continue
+            side = found[entity]
+            walk.comparisons[entity] = DiscrepancyComparison(
+                source=side.source, system=side.system, facts=list(facts), agency_code=side.agency
+            )
+            walk.facts[value] = frozenset(facts)
         return walk
+
+    def yields(self, d: Discrepancy) -> bool:
+        """Whether ``d`` is one of this walk's items (its fact one the walk yields for its kind of value)."""
+
+        return d.fact in self.facts.get(type(d.values[0]), ())
 
     def live(self, entity: str) -> bool:
         """Whether ``entity``'s system is compared in this walk and has not failed."""
@@ -146,7 +164,7 @@ async def discrepancies(
             continue
         resume = start[1:] if start is not None and start[0] == segment else None
         async for d in items(info, walk, resume):
-            if report.admits(d):
+            if report.admits(d) and walk.yields(d):
                 yield d
 
 
@@ -284,7 +302,7 @@ async def discrepancy_counts(info: Info, report: Report) -> list[DiscrepancyCoun
     error: a part of it was read, but how much is missing is unknown.
     """
 
-    walk = await Walk.start(info, report)
+    walk = await Walk.start(info, report, counting=True)
     tally: Counter[tuple[Fact, str, str | None]] = Counter()
     async for d in discrepancies(info, report, walk):
         tally[(d.fact, d.agency_code, _kecamatan(d.region_code))] += 1

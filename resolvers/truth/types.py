@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -173,6 +173,34 @@ def seen_by(value_type: type[DiscrepancyValue]) -> tuple[str, str]:
     return value_type.__name__, "record"
 
 
+#: The field of a discrepancy's values that holds each fact: what an item of the fact is a function of.
+FACT_FIELDS: dict[Fact, str] = {
+    Fact.NAME: "name",
+    Fact.BIRTH_DATE: "birthDate",
+    Fact.SEX: "sex",
+    Fact.REGION: "region",
+    Fact.ALIVE: "alive",
+    Fact.NIK: "nik",
+}
+
+
+def itemised(info: Info, value_type: type[DiscrepancyValue], facts: Iterable[Fact]) -> tuple[Fact, ...]:
+    """Those of ``facts`` whose discrepancies in ``value_type`` are listed to the caller: the facts
+    whose field (``FACT_FIELDS``) it is shown something of (``GraphContext.reads_value``).
+
+    An item's existence is a function of its fact's values: an ``ALIVE`` item says the registry
+    records the person as dead, a ``SEX`` item that the two systems hold different sexes. To a
+    caller who has that field withheld (hidden, as the analyst has a pupil's or a resident's
+    status and sex), the item would tell the withheld value of a person it can pick out by the
+    item's masked NIK and desa among the residents it lists masked. A field masked to a part (a
+    name's initials, a date's year, a NIK's ends) is shown on both sides, and the item adds only
+    that the two systems' whole values differ, not either value. Counts are not itemised
+    (``discrepancyCounts`` counts every fact of the systems the caller may see).
+    """
+
+    return tuple(f for f in facts if info.context.reads_value(value_type.__name__, FACT_FIELDS[f]))
+
+
 @strawberry.type(
     description=(
         "Two agencies disagree on one fact about one person: both values side by side with their systems, the "
@@ -269,7 +297,12 @@ class DiscrepancyCount:
 class DiscrepancyComparison:
     source: str = strawberry.field(description="The gateway's name for the agency's system compared with the authority.")
     system: str | None = strawberry.field(description="The system behind it, e.g. Dapodik.")
-    facts: list[Fact] = strawberry.field(description="The facts compared: those this system holds of a person.")
+    facts: list[Fact] = strawberry.field(
+        description=(
+            "The facts compared: those this system holds of a person, less those whose value the caller has "
+            "withheld (an ALIVE item would tell a status the caller may not read): those are only counted."
+        )
+    )
     agency_code: strawberry.Private[str]
     #: The system's error, once it failed: its comparison stops, the others go on.
     error: strawberry.Private[Exception | None] = None
