@@ -19,7 +19,8 @@ default. A list's length is, in order:
 5. ``ListSizes.default``.
 
 A list its source sorts whole when it is shuffled (``persons`` without a kecamatan or desa
-filter: ``scans``) is also recorded, with how many times it is read and the whole list's length
+filter: ``scans``), or a field that walks its sources whole in any order (the discrepancy
+report), is also recorded, with how many times it is read and the whole list's length
 (``ListSizes.fields``, by the list's name); whether it counts, and what, depends on who asks, so
 ``QueryGuard`` adds it (``QueryMeasure.scans``).
 
@@ -138,8 +139,9 @@ class ScanRead:
 
     #: ``Type.field`` of the list (``Query.persons``).
     field: str
-    #: ``Type.key`` whose reading decides whether it is shuffled (``Person.nik``).
-    key: str
+    #: ``Type.key`` whose reading decides whether it is shuffled (``Person.nik``); ``None``: a walk of
+    #: its sources in any order (the discrepancy report), a scan for every caller.
+    key: str | None
     #: How many times it is read: the lengths of the lists it hangs under, multiplied.
     times: float
     #: The whole list's length (``[limits.list_sizes]``, by ``field``); ``None``: not configured.

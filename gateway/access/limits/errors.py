@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from core import SatudataError
 
+from .scans import WALKS
+
 
 class LimitExceeded(SatudataError):
     """A measure of the document is over the caller's budget.
@@ -66,18 +68,26 @@ class QueryTooCostly(LimitExceeded):
     """The estimated size of the answer (see ``gateway.access.limits.analysis``) is over the budget.
 
     ``scanned``: lists read in a shuffled order without a narrowing filter, each a scan of its
-    source that a smaller page does not make cheaper (``scans``); the message says so.
+    source that a smaller page does not make cheaper (``scans``), and fields that walk their
+    sources whole whatever the order (``scans.WALKS``); the message says so.
     """
 
     code = "QUERY_TOO_COSTLY"
 
     def __init__(self, *, limit: int, measured: int, scanned: tuple[str, ...] = ()) -> None:
         advice = "Ask for smaller pages or fewer fields."
-        if scanned:
-            names = ", ".join(f"`{name}`" for name in dict.fromkeys(scanned))
+        walks = [name for name in dict.fromkeys(scanned) if name in WALKS]
+        shuffled = [name for name in dict.fromkeys(scanned) if name not in WALKS]
+        if shuffled:
+            names = ", ".join(f"`{name}`" for name in shuffled)
             advice = (
                 f"It reads {names} in a shuffled order without a narrowing filter, which sorts the whole list at its "
                 "source whatever the page size: narrow it to a kecamatan or desa (`region`), or to a school."
+            )
+        if walks:
+            names = ", ".join(f"`{name}`" for name in walks)
+            advice = (advice + " " if shuffled else "") + (
+                f"{names} walks its sources whole whatever its arguments: ask for it on its own."
             )
         super().__init__(
             limit=limit,

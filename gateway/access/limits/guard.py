@@ -51,6 +51,8 @@ class QueryGuard:
     are shuffled (``gateway.context.shuffles_list``): a list read shuffled without a narrowing
     condition is a scan of its source (``scans``), whose whole length is added to the cost
     (``heavy_cost`` when ``[limits.list_sizes]`` does not give it) and which makes the query heavy.
+    A field that walks its sources whole in any order (the discrepancy report: ``scans.WALKS``)
+    is such a scan for every caller, ``shuffles`` or not.
     """
 
     def __init__(self, schema: GraphQLSchema, limits: QueryLimits, *, production: bool) -> None:
@@ -146,12 +148,13 @@ class QueryGuard:
         ``heavy_cost``: a full sort at the source per request takes a heavy-query slot.
         """
 
-        if not found.scans or shuffles is None:
+        if not found.scans:
             return found
         extra = 0.0
         scanned: list[str] = []
         for scan in found.scans:
-            if scan.times > 0 and shuffles(scan.key):
+            # A walk (no key) scans whatever the order; a list, only where this caller gets it shuffled.
+            if scan.times > 0 and (scan.key is None or (shuffles is not None and shuffles(scan.key))):
                 extra += scan.times * (scan.rows if scan.rows is not None else self.limits.heavy_cost)
                 scanned.append(scan.field)
         if not scanned:

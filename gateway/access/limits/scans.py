@@ -20,6 +20,13 @@ The estimate (``analysis``) records each unnarrowed read with the key that decid
 shuffled (``Person.nik``), the same for every role; the guard adds a scan's cost for the roles whose
 lists by that key are shuffled (``gateway.context.shuffles_list``), so the cached estimate of a
 document serves every role.
+
+Some fields walk their sources whole in any order, for every role: the discrepancy report
+(``Query.discrepancies``, ``Query.discrepancyCounts``; ``resolvers.truth.report``) reads the
+pupils and the registry's deaths chunk by chunk, and its ``fact``, ``agency`` and ``region``
+arguments select among the items it compares, not what it reads, so a rare filter walks further
+for a page, not less (``totalCount`` and the counts walk everything: 3 to 6 s at scale 1.0).
+Their ``Scan`` has no key (``WALKS``): the guard counts them for every caller.
 """
 
 from __future__ import annotations
@@ -40,8 +47,9 @@ class Scan:
 
     #: ``Type.field`` of the list, also its name in ``[limits.list_sizes]`` (the whole list's length).
     field: str
-    #: ``Type.key`` whose reading decides the order (``RequestContext.list_order_salt``).
-    key: str
+    #: ``Type.key`` whose reading decides the order (``RequestContext.list_order_salt``); ``None``: a
+    #: walk of its sources whatever the order, a scan for every caller.
+    key: str | None
     #: Whether these (coerced) arguments, and the level of the region the list hangs from (code
     #: parts; ``None``: not known, or not a region), narrow the list to a part of its source.
     narrow: Callable[[Mapping[str, Any], int | None], bool]
@@ -61,14 +69,23 @@ def _region_narrow(_arguments: Mapping[str, Any], level: int | None) -> bool:
     return level is not None and level >= NARROW_REGION_PARTS
 
 
+def _never_narrow(_arguments: Mapping[str, Any], _level: int | None) -> bool:
+    return False
+
+
 SCANS: Mapping[str, Scan] = {
     s.field: s
     for s in (
         Scan("Query.persons", "Person.nik", _filter_region_narrow, ("filter",)),
         Scan("Query.students", "Student.nisn", _filter_school_given, ("filter",)),
         Scan("Region.residents", "Person.nik", _region_narrow),
+        # The discrepancy report walks Dapodik's pupils and the registry's deaths whole, whatever the order.
+        Scan("Query.discrepancies", None, _never_narrow),
+        Scan("Query.discrepancyCounts", None, _never_narrow),
     )
 }
+#: The fields that walk their sources whole for every caller.
+WALKS = frozenset(name for name, scan in SCANS.items() if scan.key is None)
 
 REGION = "Region"
 #: ``region(code:)``: the region's level is its code's.
