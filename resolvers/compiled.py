@@ -10,8 +10,10 @@ time. Like graphql-jit does for graphql-js, this module does the document-depend
   ``FieldPlan``s: fragments and type conditions resolved for each concrete type, fields merged,
   leaf serialisers and list/non-null wrappers looked up, arguments without variables coerced,
   and strawberry's plain attribute fields (no resolver, no guard) turned into ``getattr``.
-  It returns ``None`` for what it does not handle (introspection, unions and interfaces,
-  subscriptions, fragment variables), and the caller falls back to graphql-core.
+  An interface or union is compiled once per object type it may be at runtime, and each value
+  is given the one its ``resolve_type`` names, checked as graphql-core checks it.
+  It returns ``None`` for what it does not handle (introspection, a type that tells its runtime
+  type asynchronously, subscriptions, fragment variables), and the caller falls back to graphql-core.
 - ``CompiledOperation.execute`` runs the plan breadth-first: each field of a selection is
   resolved for every row at that level, the awaitables of the whole level gathered at once (so
   the loaders see every key of a level in one batch, as before), then the objects found become
@@ -42,12 +44,14 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -55,11 +59,12 @@ from graphql import (
     Undefined,
     VariableNode,
     default_field_resolver,
+    default_type_resolver,
     is_leaf_type,
     located_error,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
-from graphql.pyutils import Path
+from graphql.pyutils import Path, inspect
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.info import Info as StrawberryInfo
@@ -110,7 +115,15 @@ class ObjectOf:
     fields: list[FieldPlan] = field(default_factory=list)
 
 
-Shape = Leaf | ListOf | ObjectOf
+@dataclass(slots=True)
+class AbstractOf:
+    """An interface or union: the selection compiled for each object type a value may be at runtime."""
+
+    type: GraphQLInterfaceType | GraphQLUnionType
+    objects: dict[str, ObjectOf]
+
+
+Shape = Leaf | ListOf | ObjectOf | AbstractOf
 
 
 @dataclass(slots=True)
@@ -289,10 +302,15 @@ class _Compiler:
             return ListOf(item, item_nullable), nullable
         if is_leaf_type(gql_type):
             return Leaf(gql_type), nullable
+        sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if isinstance(gql_type, GraphQLObjectType):
-            sets = [n.selection_set for n in nodes if n.selection_set is not None]
             return self.selection(gql_type, sets), nullable
-        raise _NotCompiled(f"abstract type {gql_type}")  # unions and interfaces: graphql-core
+        if isinstance(gql_type, (GraphQLInterfaceType, GraphQLUnionType)):
+            possible = self.schema.get_possible_types(gql_type)
+            if _may_await(gql_type.resolve_type) or any(_may_await(t.is_type_of) for t in possible):
+                raise _NotCompiled(f"{gql_type} tells its runtime type asynchronously")
+            return AbstractOf(gql_type, {t.name: self.selection(t, sets) for t in possible}), nullable
+        raise _NotCompiled(f"output type {gql_type}")
 
 
 _UNPREPARED = object()
@@ -518,6 +536,7 @@ class _Run:
         below: dict[int, tuple[ObjectOf, list[_Row]]] = {}
         pending: list[Any] = []
         waiting: list[tuple[_Row, Path]] = []
+        lists = isinstance(plan.shape, ListOf)
         for row in rows:
             path = Path(row.path, plan.key, plan.parent.name)
             if attribute is not None:
@@ -533,6 +552,8 @@ class _Run:
                         value = plan.resolve(row.source, self.info(plan, path), **self.arguments(plan))
                 except Exception as exc:  # noqa: BLE001 - a resolver's error is its field's
                     value = exc
+                if lists and _holds_awaitables(value):
+                    value = _each_settled(value)  # a list of awaitables (_entities): each item awaited
                 if _is_awaitable(value):
                     pending.append(value)
                     waiting.append((row, path))
@@ -611,6 +632,10 @@ class _Run:
                 values = [exc]
         else:
             values = await asyncio.gather(*pending, return_exceptions=True) if pending else []
+        if isinstance(plan.shape, ListOf):
+            for index, value in enumerate(values):
+                if _holds_awaitables(value):
+                    values[index] = await _each_settled(value)
         for (row, path), value in zip(waiting, values, strict=True):
             if isinstance(value, BaseException) and not isinstance(value, Exception):
                 raise value  # cancellation and exits are not field errors
@@ -640,6 +665,8 @@ class _Run:
                     raise _null_in_non_null(plan)
                 slot.container[slot.key] = None
                 return
+            if isinstance(shape, AbstractOf):
+                shape = self.runtime_shape(plan, shape, value, path)
             if isinstance(shape, Leaf):
                 slot.container[slot.key] = _serialized(shape, value)
             elif isinstance(shape, ObjectOf):
@@ -682,6 +709,43 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - located at this value, as graphql-core does
             self.fail(plan, exc, path, slot)
 
+    def runtime_shape(self, plan: FieldPlan, shape: AbstractOf, value: Any, path: Path) -> ObjectOf:
+        """The compiled selection of the object type ``value`` is, as graphql-core finds and checks it
+        (``complete_abstract_value``, ``ensure_valid_runtime_type``, ``complete_object_value``), with
+        its error messages."""
+
+        abstract = shape.type
+        info = self.info(plan, path)
+        name = (abstract.resolve_type or default_type_resolver)(value, info, abstract)
+        where = f"for field '{plan.parent.name}.{plan.name}'"
+        if name is None:
+            raise GraphQLError(
+                f"Abstract type '{abstract}' must resolve to an Object type at runtime {where}. Either the "
+                f"'{abstract}' type should provide a 'resolve_type' function or each possible type should provide "
+                "an 'is_type_of' function.",
+                plan.nodes,
+            )
+        if not isinstance(name, str):
+            raise GraphQLError(
+                f"Abstract type '{abstract}' must resolve to an Object type at runtime {where} with value "
+                f"{inspect(value)}, received '{inspect(name)}', which is not a valid Object type name.",
+                plan.nodes,
+            )
+        runtime = self.plan.schema.get_type(name)
+        if runtime is None:
+            raise GraphQLError(
+                f"Abstract type '{abstract}' was resolved to a type '{name}' that does not exist inside the schema.",
+                plan.nodes,
+            )
+        if not isinstance(runtime, GraphQLObjectType):
+            raise GraphQLError(f"Abstract type '{abstract}' was resolved to a non-object type '{name}'.", plan.nodes)
+        selection = shape.objects.get(name)
+        if selection is None:
+            raise GraphQLError(f"Runtime Object type '{runtime}' is not a possible type for '{abstract}'.", plan.nodes)
+        if runtime.is_type_of is not None and not runtime.is_type_of(value, info):
+            raise GraphQLError(f"Expected value of type '{runtime}' but got: {inspect(value)}.", plan.nodes)
+        return selection
+
     def fail(self, plan: FieldPlan, error: Exception, path: Path, slot: _Slot) -> None:
         """Report ``error`` at ``path`` and null the value (or the nearest nullable one above)."""
 
@@ -716,6 +780,32 @@ class _Run:
         # What was below stays in a dict that is no longer in the answer: its rows may still
         # resolve (their loads are already batched) but nothing of them reaches the client.
         slot.container[slot.key] = None
+
+
+def _holds_awaitables(value: Any) -> bool:
+    """A list some of whose items are still to be awaited (graphql-core awaits each one)."""
+
+    return type(value) is list and any(_is_awaitable(item) for item in value)
+
+
+async def _each_settled(items: list[Any]) -> list[Any]:
+    """The list with each awaitable item awaited; an item that failed is its exception, so that the
+    item (not the list) is the error, at its own index, as graphql-core reports it."""
+
+    async def settled(item: Any) -> Any:
+        return await item if _is_awaitable(item) else item
+
+    results = await asyncio.gather(*(settled(item) for item in items), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result  # cancellation and exits are not field errors
+    return results
+
+
+def _may_await(function: Any) -> bool:
+    """Whether ``function`` (a ``resolve_type`` or ``is_type_of``) is a coroutine function."""
+
+    return function is not None and asyncio.iscoroutinefunction(function)
 
 
 def _is_awaitable(value: Any) -> bool:
