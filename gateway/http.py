@@ -295,21 +295,8 @@ class GraphQLEndpoint:
             )
         except SatudataError as exc:
             raise _PreExecution([GraphQLError(exc.message, original_error=exc)]) from None
-        # Every source call of this request must finish by then; a slow source costs only its fields.
-        deadline = asyncio.get_running_loop().time() + self.request_timeout_s
-        session = self.registry().session(trace, deadline=deadline, row_filters=admission.row_filters if admission else None)
-        context = RequestContext(
-            loaders=Loaders(admission.reader(session) if admission is not None else session),
-            request=request,
-            request_id=request_id,
-            trace=trace,
-            principal=admission.principal if admission is not None else None,
-            access=admission.access if admission is not None else None,
-            cursors=admission.cursors(self.cursors) if admission is not None else self.cursors,
-            deadline=deadline,
-            signals=self.signals,
-            shuffled_lists=self.shuffled_lists,
-        )
+        context = self.request_context(request, request_id, admission, trace)
+        deadline = context.deadline
         if admission is not None:
             # The operation the audit names: the client's, or the document's only one.
             admission.access.operation = operation.name.value if operation.name else None
@@ -325,6 +312,32 @@ class GraphQLEndpoint:
                 allowed=allowed,
                 compiled=self.compiled,
             )
+
+    def request_context(
+        self, request: Any, request_id: str, admission: Admission | None, trace: SourceTrace, **extra: Any
+    ) -> RequestContext:
+        """The context one operation runs with (a query here, a subscription's event in
+        ``gateway.subscriptions``): its sources read through the caller's row scopes and lookup
+        budget, by a deadline ``request_timeout_s`` from now, with the caller's decisions and
+        cursor binding. ``request`` is the HTTP request, or a subscription's carrier of it;
+        ``extra`` sets the context's other fields (a subscription's change feed)."""
+
+        # Every source call must finish by then; a slow source costs only its fields.
+        deadline = asyncio.get_running_loop().time() + self.request_timeout_s
+        session = self.registry().session(trace, deadline=deadline, row_filters=admission.row_filters if admission else None)
+        return RequestContext(
+            loaders=Loaders(admission.reader(session) if admission is not None else session),
+            request=request,
+            request_id=request_id,
+            trace=trace,
+            principal=admission.principal if admission is not None else None,
+            access=admission.access if admission is not None else None,
+            cursors=admission.cursors(self.cursors) if admission is not None else self.cursors,
+            deadline=deadline,
+            signals=self.signals,
+            shuffled_lists=self.shuffled_lists,
+            **extra,
+        )
 
     def format_error(self, error: GraphQLError, request_id: str) -> dict[str, Any]:
         formatted = format_error(error, request_id=request_id)

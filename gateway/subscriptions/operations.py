@@ -19,7 +19,6 @@ subscriber's delivery is then audited on its own, under its own principal.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import uuid
@@ -42,7 +41,6 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from connectors import ChangeFeed, SourceHealth, SourceTrace, SubscriberTooSlow
 from core import SatudataError
-from resolvers import Loaders
 from resolvers.execution import NoSuchOperation
 
 from ..access import Admission
@@ -391,22 +389,9 @@ class Operations:
         self, carrier: Carrier, request_id: str, admission: Admission | None, trace: SourceTrace,
         *, changes: Any = None,
     ) -> RequestContext:
-        endpoint = self.endpoint
-        deadline = asyncio.get_running_loop().time() + endpoint.request_timeout_s
-        session = endpoint.registry().session(trace, deadline=deadline, row_filters=admission.row_filters if admission else None)
-        return RequestContext(
-            loaders=Loaders(admission.reader(session) if admission is not None else session),
-            request=carrier,  # type: ignore[arg-type]
-            request_id=request_id,
-            trace=trace,
-            principal=admission.principal if admission is not None else None,
-            access=admission.access if admission is not None else None,
-            cursors=admission.cursors(endpoint.cursors) if admission is not None else endpoint.cursors,
-            deadline=deadline,
-            changes=self.changes if changes is None else changes,
-            source_health=self.source_health,
-            signals=endpoint.signals,
-            shuffled_lists=endpoint.shuffled_lists,
+        return self.endpoint.request_context(
+            carrier, request_id, admission, trace,
+            changes=self.changes if changes is None else changes, source_health=self.source_health,
         )
 
     async def _record_refusal(self, admission: Admission | None, params: GraphQLParams, request_id: str) -> None:
