@@ -234,10 +234,13 @@ async def gated(sqlite_backend: Backend, sample: dict[str, Any], tmp_path: Path)
 
 @contextlib.asynccontextmanager
 async def _gated(
-    backend: Backend, sample: dict[str, Any], tmp_path: Path, **gateway: Any  # noqa: F811
+    backend: Backend, sample: dict[str, Any], tmp_path: Path, *, request_timeout_s: float = 1.0, **gateway: Any  # noqa: F811
 ) -> AsyncIterator[tuple[Gateway, HeavyQueryGate]]:
+    """A gateway with one heavy-query slot, whose requests wait for it ``request_timeout_s`` at most
+    (short, so that a refusal for want of a slot comes soon)."""
+
     config = config_for(backend, {"path": str(tmp_path / "audit.sqlite")}, kecamatan=sample["kecamatan"], npsn=sample["npsn"], **gateway)
-    config["gateway"]["request_timeout_s"] = 1.0
+    config["gateway"]["request_timeout_s"] = request_timeout_s
     config["limits"]["heavy_concurrency"] = 1  # the demo's other limits, its list sizes among them
     app = create_app(GatewaySettings.from_dict(config))
     async with app.router.lifespan_context(app):
