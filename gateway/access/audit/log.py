@@ -237,22 +237,15 @@ class AuditLog:
         if conn.dialect.driver == "asyncpg":
             driver = (await conn.get_raw_connection()).driver_connection
             return await _write_batch_asyncpg(driver, records)
-        entries: list[AuditEntry] = []
         async with conn.begin():
             head = schema.head.c
             current = (await conn.execute(select(head.seq, head.hash).where(head.id == 1).with_for_update())).one()
-            seq, previous = current.seq, current.hash
-            rows: list[dict[str, Any]] = []
-            subjects: list[dict[str, Any]] = []
-            for record in records:
-                seq += 1
-                canonical = record.canonical_json(seq)
-                hash_ = chain_hash(previous, canonical)
-                rows.append({"seq": seq, "record": canonical, "prev_hash": previous, "hash": hash_})
-                subjects.extend({"nik": nik, "seq": seq} for nik in record.persons)
-                entries.append(AuditEntry(seq=seq, hash=hash_, record=record))
-                previous = hash_
-            await conn.execute(insert(schema.entries), rows)
+            entries = _chain(records, current.seq, current.hash)
+            await conn.execute(
+                insert(schema.entries),
+                [{"seq": e.seq, "record": e.canonical, "prev_hash": e.prev_hash, "hash": e.hash} for e in entries],
+            )
+            subjects = [{"nik": nik, "seq": e.seq} for e in entries for nik in e.record.persons]
             if subjects:
                 await conn.execute(insert(schema.subjects), subjects)
             # The head moves one entry at a time (the database's own trigger refuses a jump),
@@ -261,9 +254,9 @@ class AuditLog:
                 update(schema.head)
                 .where(head.id == 1)
                 .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"), prev_hash=bindparam("old_hash")),
-                [{"new_seq": r["seq"], "new_hash": r["hash"], "old_hash": r["prev_hash"]} for r in rows],
+                [{"new_seq": e.seq, "new_hash": e.hash, "old_hash": e.prev_hash} for e in entries],
             )
-        return entries
+        return [e.entry for e in entries]
 
     async def verify(self, *, batch: int = 1000) -> VerifyResult:
         """Walk the whole chain and hold it against the latest checkpoint; the result names
@@ -434,38 +427,51 @@ async def _write_batch_asyncpg(pg: Any, records: list[AuditRecord]) -> list[Audi
     try:
         async with pg.transaction():
             current = await pg.fetchrow(_PG_LOCK_HEAD)
-            seq, previous = current["seq"], current["hash"]
-            seqs: list[int] = []
-            canonicals: list[str] = []
-            prev_hashes: list[str] = []
-            hashes: list[str] = []
-            subject_niks: list[str] = []
-            subject_seqs: list[int] = []
-            entries: list[AuditEntry] = []
-            for record in records:
-                seq += 1
-                canonical = record.canonical_json(seq)
-                hash_ = chain_hash(previous, canonical)
-                seqs.append(seq)
-                canonicals.append(canonical)
-                prev_hashes.append(previous)
-                hashes.append(hash_)
-                for nik in record.persons:
-                    subject_niks.append(nik)
-                    subject_seqs.append(seq)
-                entries.append(AuditEntry(seq=seq, hash=hash_, record=record))
-                previous = hash_
-            await pg.execute(_PG_INSERT_ENTRIES, seqs, canonicals, prev_hashes, hashes)
-            if subject_niks:
-                await pg.execute(_PG_INSERT_SUBJECTS, subject_niks, subject_seqs)
+            entries = _chain(records, current["seq"], current["hash"])
+            await pg.execute(
+                _PG_INSERT_ENTRIES,
+                [e.seq for e in entries], [e.canonical for e in entries],
+                [e.prev_hash for e in entries], [e.hash for e in entries],
+            )
+            subjects = [(nik, e.seq) for e in entries for nik in e.record.persons]
+            if subjects:
+                await pg.execute(_PG_INSERT_SUBJECTS, [nik for nik, _ in subjects], [seq for _, seq in subjects])
             # The head moves one entry at a time (the database's own trigger refuses a jump).
-            await pg.executemany(_PG_MOVE_HEAD, list(zip(seqs, hashes, prev_hashes, strict=True)))
+            await pg.executemany(_PG_MOVE_HEAD, [(e.seq, e.hash, e.prev_hash) for e in entries])
     except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:
         # InternalClientError: the rollback of a transaction whose connection died under it.
         # As SQLAlchemy would raise it, so the writer's handling (retry on a new connection,
         # AuditUnavailable) is the same on both paths.
         raise DBAPIError(None, None, exc) from exc
-    return entries
+    return [e.entry for e in entries]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Chained:
+    """One record chained onto the log: the row it is written as, and the entry it becomes."""
+
+    seq: int
+    canonical: str
+    prev_hash: str
+    hash: str
+    record: AuditRecord
+
+    @property
+    def entry(self) -> AuditEntry:
+        return AuditEntry(seq=self.seq, hash=self.hash, record=self.record)
+
+
+def _chain(records: list[AuditRecord], seq: int, previous: str) -> list[_Chained]:
+    """``records`` as the entries after the head ``(seq, previous)``, each hash covering the one before."""
+
+    chained: list[_Chained] = []
+    for record in records:
+        seq += 1
+        canonical = record.canonical_json(seq)
+        hash_ = chain_hash(previous, canonical)
+        chained.append(_Chained(seq, canonical, previous, hash_, record))
+        previous = hash_
+    return chained
 
 
 def _head_has_prev_hash(conn: Connection) -> bool:
