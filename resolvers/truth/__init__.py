@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from ..context import Info
 from .compare import PUPIL, RESIDENT, pupil_discrepancies, sides
 from .holders import HOLDER_ENTITIES, HOLDERS, death_discrepancies
-from .report import Report, discrepancy_counts, discrepancy_page
+from .report import HOLDER_FACTS, PUPIL_FACTS, Report, discrepancy_counts, discrepancy_page
 from .types import (
     VALUE_TYPES,
     Discrepancy,
@@ -70,12 +70,12 @@ async def person_discrepancies(info: Info, person: Person) -> list[Discrepancy]:
     if PUPIL in found and may("Person", "student") and may(*seen_by(StudentDiscrepancyValue)):
         pupil = await info.context.loaders.one(PUPIL, "nik").load(person.nik)
         if pupil is not None:
-            shown = itemised(info, StudentDiscrepancyValue, Fact)
+            shown = itemised(info, StudentDiscrepancyValue, PUPIL_FACTS)
             out += [d for d in pupil_discrepancies(pupil, resident, found) if d.fact in shown]
     if getattr(person.status, "value", person.status) != "DECEASED":
         return out  # the other systems hold only whether the person is alive: nothing to disagree with
     for holder in HOLDERS:
-        compares = may("Person", holder.link) and may(*seen_by(holder.value)) and bool(itemised(info, holder.value, [Fact.ALIVE]))
+        compares = may("Person", holder.link) and may(*seen_by(holder.value)) and bool(itemised(info, holder.value, HOLDER_FACTS))
         if holder.entity in found and compares:
             record = await info.context.loaders.one(holder.entity, "nik").load(person.nik)
             out += death_discrepancies(resident, holder, record, found)
