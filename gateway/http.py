@@ -39,7 +39,8 @@ from graphql import (
     OperationType,
     SelectionSetNode,
 )
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -145,13 +146,13 @@ class GraphQLEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request = Request(scope, receive)
+        request = _Request(scope, receive)
         response = await self.handle(request)
         await response(scope, receive, send)
         if self.on_response is not None:
             self.on_response(response.status_code, time.perf_counter() - started)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response | _JsonAnswer:
         request_id = _request_id(request)
         media_type: str | None = JSON
         body_read = False
@@ -373,24 +374,99 @@ class GraphQLEndpoint:
         return _params(data)
 
     async def read_body(self, request: Request) -> bytes:
+        """The body, at most ``max_body_bytes`` of it, within ``body_read_timeout_s``.
+
+        Read from the ASGI ``receive`` itself rather than through ``Request.stream()``: an async
+        generator per request cost more than the read, which is one message for most bodies.
+        """
+
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise RequestError(413, f"The request body exceeds {self.max_body_bytes} bytes.", "PAYLOAD_TOO_LARGE")
+        receive = request.receive
         chunks: list[bytes] = []
         size = 0
         try:
             # A client that trickles its body would otherwise hold a connection and its buffer for ever.
             async with asyncio.timeout(self.body_read_timeout_s):
-                async for chunk in request.stream():
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":  # http.disconnect: as Request.stream() says it
+                        raise ClientDisconnect()
+                    chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > self.max_body_bytes:
                         raise RequestError(413, f"The request body exceeds {self.max_body_bytes} bytes.", "PAYLOAD_TOO_LARGE")
                     chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
         except TimeoutError:
             raise RequestError(
                 408, f"The request body did not arrive within {self.body_read_timeout_s:g} s.", "REQUEST_TIMEOUT"
             ) from None
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _RequestHeaders(Headers):
+    """Starlette's ``Headers`` with lookups by name in a dict made once per request.
+
+    ``Headers`` scans and decodes the header list on every lookup, and a missing name costs
+    it a ``KeyError`` raised and caught (``Mapping.get``); a request's path asks for a dozen
+    names (accept, content-type, the credential, the purpose, the trace header ...). The first
+    value of a repeated name is the one returned, as ``Headers`` does; ``getlist`` and the
+    rest are ``Headers``' own.
+    """
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(scope=scope)
+        first: dict[bytes, bytes] = {}
+        for name, value in self._list:
+            first.setdefault(name, value)
+        self._first = first
+
+    def __getitem__(self, key: str) -> str:
+        value = self._first.get(key.lower().encode("latin-1"))
+        if value is None:
+            raise KeyError(key)
+        return value.decode("latin-1")
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        value = self._first.get(key.lower().encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def __contains__(self, key: Any) -> bool:
+        return isinstance(key, str) and key.lower().encode("latin-1") in self._first
+
+
+class _Request(Request):
+    """The endpoint's request: its headers are ``_RequestHeaders``."""
+
+    @property
+    def headers(self) -> Headers:
+        headers = self.__dict__.get("_request_headers")
+        if headers is None:
+            headers = self.__dict__["_request_headers"] = _RequestHeaders(self.scope)
+        return headers
+
+
+class _JsonAnswer:
+    """A JSON answer sent as two ASGI messages, its header list made once (what Starlette's
+    ``Response`` does, without its per-instance header merging and background-task hook)."""
+
+    __slots__ = ("body", "status_code", "raw_headers")
+
+    def __init__(self, body: bytes, status_code: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.body = body
+        self.status_code = status_code
+        self.raw_headers = raw_headers
+
+    @property
+    def headers(self) -> Headers:
+        return Headers(raw=self.raw_headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _params(data: Mapping[str, Any]) -> GraphQLParams:
@@ -483,6 +559,10 @@ def _request_id(request: Request) -> str:
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
+#: ``content-type`` header values by media type.
+_CONTENT_TYPES = {media: f"{media}; charset=utf-8".encode("latin-1") for media in (JSON, GRAPHQL_RESPONSE)}
+
+
 def _json_response(
     body: dict[str, Any],
     status: int,
@@ -491,13 +571,15 @@ def _json_response(
     *,
     allow: bool = False,
     extra_headers: Mapping[str, str] | None = None,
-) -> Response:
-    headers = {"x-request-id": request_id, **(extra_headers or {})}
+) -> _JsonAnswer:
+    content = orjson.dumps(body)
+    raw = [
+        (b"x-request-id", request_id.encode("latin-1")),
+        (b"content-length", str(len(content)).encode("latin-1")),
+        (b"content-type", _CONTENT_TYPES.get(media_type) or f"{media_type}; charset=utf-8".encode("latin-1")),
+    ]
+    if extra_headers:
+        raw.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra_headers.items())
     if allow:
-        headers["allow"] = "GET, POST"
-    return Response(
-        orjson.dumps(body),
-        status_code=status,
-        media_type=f"{media_type}; charset=utf-8",
-        headers=headers,
-    )
+        raw.append((b"allow", b"GET, POST"))
+    return _JsonAnswer(content, status, raw)
