@@ -126,7 +126,9 @@ class SourceTrace:
     sources: dict[str, SourceStats] = field(default_factory=dict)
 
     def record(self, source: str, *, rows: int, ms: float, error: bool = False) -> None:
-        stats = self.sources.setdefault(source, SourceStats())
+        stats = self.sources.get(source)
+        if stats is None:  # not setdefault: that would build a SourceStats on every call
+            stats = self.sources[source] = SourceStats()
         stats.calls += 1
         stats.rows += rows
         stats.ms += ms

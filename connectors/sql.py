@@ -45,6 +45,10 @@ log = logging.getLogger("satudata.connectors.sql")
 
 #: PostgreSQL allows 32,767 bind parameters per statement; batches above this are split.
 MAX_KEYS_PER_STATEMENT = 10_000
+#: The driver and pool errors a SQL source translates (``SqlConnector._translated``); any other propagates.
+TRANSLATED_ERRORS = (DriverFailure, TimeoutError, OSError, sa_exc.SQLAlchemyError)
+#: Of those, what says the source cannot be reached (any other SQLAlchemy error: it could not answer).
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError)
 #: Statements of one shape at the source at once before further lookups of it wait and merge
 #: (``connectors.coalesce``), and the longest a lookup waits for one to return. At 20 concurrent
 #: ``person(nik)`` requests one slot sends 0.8-1.0 statements per request, two 1.8, none 3.0.
@@ -171,10 +175,15 @@ class SqlConnector:
             table = self._tables[mapping.location]  # the join would only cost a lookup per row
         plan = self._plans.get(bound.shape, lambda: self._plan(query, bound, mapping, table))
         # The time limit is the caller's (ResilientConnector); a timer here would only add cost.
-        with self._map_errors():
-            if self._driver is not None:
+        if self._driver is not None:
+            # ``_map_errors`` inlined: a generator-based context manager cost more than the rest of this path.
+            try:
                 rows = await self._driver.rows(plan, plan.positional(bound.params))
-                return plan.read(rows)  # type: ignore[misc]  # set in _plan
+            except TRANSLATED_ERRORS as exc:
+                error, cause = self._translated(exc)
+                raise error from cause
+            return plan.read(rows)  # type: ignore[misc]  # set in _plan
+        with self._map_errors():
             if self.engine.dialect.name == "sqlite":
                 rows = await _sqlite_rows(self.engine, plan.statement, bound.params)
             else:
@@ -244,29 +253,35 @@ class SqlConnector:
     def _map_errors(self) -> Iterator[None]:
         """Translate driver and pool errors into ``SourceError``s, once, here."""
 
-        name = self.info.name
         try:
             yield
-        except DriverFailure as exc:
+        except TRANSLATED_ERRORS as exc:
+            error, cause = self._translated(exc)
+            raise error from cause
+
+    def _translated(self, exc: BaseException) -> tuple[SourceError, BaseException]:
+        """The ``SourceError`` one of ``TRANSLATED_ERRORS`` becomes (logged), and the error it is raised from."""
+
+        name = self.info.name
+        if isinstance(exc, DriverFailure):
             if exc.connection:
                 log.warning("source %s unavailable: %s", name, _said(exc))
-                raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc.cause
+                return SourceUnavailable(f"Source '{name}' is unavailable.", source=name), exc.cause
             log.error("source %s rejected a statement: %s", name, _said(exc))
-            raise SourceBadResponse(f"Source '{name}' could not answer the query.", source=name) from exc.cause
-        except TimeoutError as exc:
-            raise SourceTimeout(f"Source '{name}' did not answer within {self.timeout_s:g} s.", source=name) from exc
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError) as exc:
-            log.warning("source %s unavailable: %s", name, _said(exc))
-            raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc
-        except sa_exc.DBAPIError as exc:
-            if exc.connection_invalidated:
+            return SourceBadResponse(f"Source '{name}' could not answer the query.", source=name), exc.cause
+        if isinstance(exc, TimeoutError):
+            return SourceTimeout(f"Source '{name}' did not answer within {self.timeout_s:g} s.", source=name), exc
+        if isinstance(exc, _UNAVAILABLE) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
+            if isinstance(exc, _UNAVAILABLE):
+                log.warning("source %s unavailable: %s", name, _said(exc))
+            else:
                 log.warning("source %s dropped its connection: %s", name, _said(exc))
-                raise SourceUnavailable(f"Source '{name}' is unavailable.", source=name) from exc
+            return SourceUnavailable(f"Source '{name}' is unavailable.", source=name), exc
+        if isinstance(exc, sa_exc.DBAPIError):
             log.error("source %s rejected a statement: %s", name, _said(exc))
-            raise SourceBadResponse(f"Source '{name}' could not answer the query.", source=name) from exc
-        except sa_exc.SQLAlchemyError as exc:
+        else:
             log.error("source %s failed: %s", name, _said(exc))
-            raise SourceBadResponse(f"Source '{name}' could not answer the query.", source=name) from exc
+        return SourceBadResponse(f"Source '{name}' could not answer the query.", source=name), exc
 
 
 #: ``[sources.NAME]`` pool keys -> (SQLAlchemy ``create_engine`` argument, default, smallest allowed).

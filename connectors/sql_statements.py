@@ -71,6 +71,24 @@ def bind(query: SourceQuery, mapping: EntityMapping, *, arrays: bool) -> Bound |
     each key is its own parameter.
     """
 
+    where = query.where
+    if (
+        arrays and len(where) == 1 and where[0].op == "in" and len(where[0].value) == 1 and query.group_by is None
+        and not query.order_by and query.after is None and query.limit is None and query.shuffle is None
+    ):
+        # One key and nothing else (a lookup by NIK, most of what a source is asked): what the
+        # loop below makes of it, without the loop, the lists and the generators.
+        f = where[0]
+        value = mapping.field(f.field).to_source(f.value[0])
+        if value is NO_MATCH:
+            return None
+        return Bound((query.entity, None, query.order_by, False, False, False, (f.field, "in", 1)), {"w0": value}, (1,))
+    return _bind(query, mapping, arrays=arrays)
+
+
+def _bind(query: SourceQuery, mapping: EntityMapping, *, arrays: bool) -> Bound | None:
+    """``bind``, for any query."""
+
     shape: list[Hashable] = [
         query.entity, query.group_by, query.order_by, query.after is not None, query.limit is not None, query.shuffle is not None
     ]
