@@ -126,7 +126,9 @@ POLICY = '''
 "Query.absenceAlerts" = "children"
 # The same alerts as each school's day is recorded (absenceAlertRaised): the same class.
 "Subscription.absenceAlertRaised" = "children"
-# The pupils behind an alert: a link to children's records, like School.students.
+# The pupils behind an alert: a link to children's records, like School.students. They are the
+# pupils of the alert's class, so the list also reads Student.className (resolvers/arguments.py,
+# CHOSEN_BY): only for roles that read the class in full, not the analyst, who has it withheld.
 "AbsenceAlert.pupils" = "children"
 "Person.*" = "personal"
 "Person.nik" = { class = "personal", mask = "nik" }

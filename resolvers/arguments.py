@@ -17,6 +17,10 @@ Each argument of the schema is in exactly one of these tables (a test walks the 
 ``SHAPES``
     the argument shapes the answer without testing any record (page size, cursors, windows).
 
+``CHOSEN_BY`` does the same for a list that no argument narrows but that is chosen by a field of
+its items all the same: an alert's pupils are its class's (``rombel``), so the list tells each
+pupil's ``Student.className`` as ``students(className: "4B")`` would; it is a read of that field.
+
 ``REPRESENTATION_KEYS`` does the same for federation's ``_entities``: each representation
 names a type and tests its key field.
 """
@@ -117,6 +121,15 @@ SHAPES: frozenset[str] = frozenset(
     }
 )
 
+#: ``Type.field`` of a list chosen by a field of its items -> (the parent's field that holds the value it is
+#: chosen by, the ``Type.field`` of the items it tests). Read in full, like a ``MATCHES`` argument: a role
+#: that has the field withheld would read it off the parent for every item listed.
+CHOSEN_BY: dict[str, tuple[str, str]] = {
+    # The class's pupils counted that day: their class is the alert's `rombel` (and their attendance
+    # that day, which the vocabulary gives no role pupil by pupil, the alert's `statuses`).
+    "AbsenceAlert.pupils": ("rombel", "Student.className"),
+}
+
 #: ``__typename`` of an ``_entities`` representation -> the key field it is looked up by.
 REPRESENTATION_KEYS: dict[str, str] = {
     "Person": "Person.nik",
@@ -184,6 +197,14 @@ def argument_reads(type_name: str, field_name: str, args: dict[str, object]) -> 
     return reads
 
 
+def chosen_by(type_name: str, field_name: str) -> ArgumentRead | None:
+    """The read a list chosen by a field of its items makes (``CHOSEN_BY``), whatever its arguments;
+    ``argument`` is then the parent's field that holds the value."""
+
+    chosen = CHOSEN_BY.get(f"{type_name}.{field_name}")
+    return ArgumentRead(chosen[0], chosen[1], True) if chosen is not None else None
+
+
 def _add(reads: list[ArgumentRead], argument: str, key: str) -> None:
     target = MATCHES.get(key)
     if target is not None:
@@ -197,4 +218,4 @@ def _add(reads: list[ArgumentRead], argument: str, key: str) -> None:
 def fields_with_reads() -> set[str]:
     """``Type.field`` names that have an argument reading a field (the gateway guards these)."""
 
-    return {key.split("(")[0] for key in (*MATCHES, *TRAVERSES)} | {REPRESENTATIONS.split("(")[0]}
+    return {key.split("(")[0] for key in (*MATCHES, *TRAVERSES)} | {REPRESENTATIONS.split("(")[0]} | set(CHOSEN_BY)

@@ -15,7 +15,8 @@ before its event stream starts):
   (``Policy.decide``), and a field under a field-level row scope on an object outside it;
 - every argument is a read (``resolvers.arguments``): a key, filter or search term is allowed
   only where the role may read the field it tests in full, a list narrowed like a link only
-  where the role may follow that link — else ``FORBIDDEN`` with ``extensions.argument``;
+  where the role may follow that link — else ``FORBIDDEN`` with ``extensions.argument``; a list
+  chosen by a field of its items (an alert's pupils, by their class) is such a read too;
 - lookups by a person's key (NIK, KK, NISN, also as ``_entities`` representations) spend the
   principal's lookup budget (``gateway.access.lookup_budget``).
 
@@ -42,7 +43,7 @@ from graphql import (
     is_leaf_type,
 )
 
-from resolvers.arguments import REPRESENTATIONS, argument_reads, fields_with_reads, representation_key
+from resolvers.arguments import REPRESENTATIONS, argument_reads, chosen_by, fields_with_reads, representation_key
 
 from .lookup_budget import LookupBudget
 from .policy import PUBLIC, AccessDenied, Action, Decision, FieldWithheld, Mask, Policy, Role, RowScope, apply_mask
@@ -322,6 +323,16 @@ def _check(access: AccessContext, decision: Decision, name: str, root: Any, args
                     argument=read.argument,
                 ),
             )
+    chosen = chosen_by(type_name, field_name)
+    if chosen is not None and not access.may_read_in_full(chosen.reads):
+        raise access.refuse(
+            name,
+            decision.sensitivity,
+            AccessDenied(
+                f"{name} lists the {chosen.reads.split('.')[0]}s whose {chosen.reads} is the `{chosen.argument}` beside "
+                f"it, so it tells each one's {chosen.reads}, which the role {access.role.name!r} may not read in full.",
+            ),
+        )
     if is_entities:
         for representation in args.get("representations") or ():
             keyed = representation_key(representation)
