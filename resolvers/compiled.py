@@ -31,8 +31,10 @@ runs every test query through both executors and compares answers and errors.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import CoroutineType
 from typing import Any
 
 from graphql import (
@@ -631,7 +633,7 @@ class _Run:
             except Exception as exc:  # noqa: BLE001 - the field's error, as gather(return_exceptions) gives it
                 values = [exc]
         else:
-            values = await asyncio.gather(*pending, return_exceptions=True) if pending else []
+            values = await _settle(pending) if pending else []
         if isinstance(plan.shape, ListOf):
             for index, value in enumerate(values):
                 if _holds_awaitables(value):
@@ -799,6 +801,86 @@ async def _each_settled(items: list[Any]) -> list[Any]:
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, Exception):
             raise result  # cancellation and exits are not field errors
+    return results
+
+
+async def _settle(awaitables: list[Any]) -> list[Any]:
+    """Each awaitable's result, or the exception it raised, in order: what
+    ``asyncio.gather(*awaitables, return_exceptions=True)`` gives, without a task per awaitable.
+
+    A level of fifty schools' pupils awaits a coroutine per pupil (its person, then its family,
+    then the family's members): some 15,000 each, and gather wrapped every one in a task of its
+    own (created, scheduled, stepped, its result collected by a callback). Here each coroutine
+    is stepped in place, as a task steps it: until it waits on a future (a loader's), then again
+    once that future is done; one callback per distinct future, however many coroutines wait on
+    it. Every coroutine takes its first step at once, so a level's loads still reach their
+    loaders in the same loop turn and go out as one batch.
+
+    The coroutines run in this coroutine's context (a task would run each in a copy of it; our
+    resolvers set no context variables). Cancelling this throws ``CancelledError`` into every
+    coroutine still waiting, as cancelling gather cancels its tasks.
+    """
+
+    results: list[Any] = [None] * len(awaitables)
+    #: Future -> the coroutines waiting on it (index, coroutine or ``__await__`` iterator).
+    waiting: dict[Any, list[tuple[int, Any]]] = {}
+    #: Coroutines that yielded bare (``asyncio.sleep(0)``): stepped again after a loop turn.
+    again: list[tuple[int, Any]] = []
+    done: deque[Any] = deque()
+    wake: asyncio.Future[None] | None = None
+
+    def on_done(future: Any) -> None:
+        done.append(future)
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def step(index: int, it: Any, error: BaseException | None = None) -> None:
+        try:
+            yielded = it.send(None) if error is None else it.throw(error)
+        except StopIteration as stop:
+            results[index] = stop.value
+            return
+        except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - gather(return_exceptions) keeps it
+            results[index] = exc
+            return
+        if getattr(yielded, "_asyncio_future_blocking", False):
+            yielded._asyncio_future_blocking = False  # what a task does with a future it waits on
+            entry = waiting.get(yielded)
+            if entry is None:
+                waiting[yielded] = [(index, it)]
+                yielded.add_done_callback(on_done)
+            else:
+                entry.append((index, it))
+        elif yielded is None:
+            again.append((index, it))
+        else:
+            step(index, it, RuntimeError(f"Task got bad yield: {yielded!r}"))  # as asyncio.Task says it
+
+    for index, awaitable in enumerate(awaitables):
+        step(index, awaitable if type(awaitable) is CoroutineType else awaitable.__await__())
+    try:
+        while waiting or again:
+            if again:
+                await asyncio.sleep(0)
+                stepping, again[:] = list(again), []
+                for index, it in stepping:
+                    step(index, it)
+            elif not done:
+                wake = asyncio.get_running_loop().create_future()
+                await wake
+                wake = None
+            while done:
+                for index, it in waiting.pop(done.popleft()):
+                    step(index, it)
+    except BaseException:
+        for entries in [*waiting.values(), again]:
+            for _, it in entries:
+                try:
+                    it.throw(asyncio.CancelledError())
+                except BaseException:  # noqa: BLE001, S110 - it ended, as a cancelled task does
+                    continue
+                it.close()  # it went on waiting: a cancelled task would have been cancelled again
+        raise
     return results
 
 
