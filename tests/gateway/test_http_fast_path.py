@@ -85,3 +85,15 @@ async def test_a_body_over_the_limit_in_chunks_is_refused(sqlite_gateway: Gatewa
     )
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_graphql_lane_keeps_the_access_line_and_graphiql(sqlite_gateway: Gateway) -> None:
+    """GET/POST /graphql skip the router (gateway.app.GatewayApp), not the middleware: the request id
+    the access log assigns comes back, GraphiQL still finds its route by name, other methods still 405."""
+
+    response = await sqlite_gateway.client.post("/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "lane-1"})
+    assert response.status_code == 200 and response.headers["x-request-id"] == "lane-1"
+    page = await sqlite_gateway.client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    put = await sqlite_gateway.client.put("/graphql", json={"query": "{ __typename }"})
+    assert put.status_code == 405 and put.headers["allow"] == "GET, POST"
