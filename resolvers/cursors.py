@@ -12,7 +12,7 @@ cursors cannot be used to tell whether two answers hold the same person. Each cu
 to the list it came from (its ``scope``: the entity and the list's conditions, e.g. the residents
 of one desa whose name contains "SITI"), and to whatever the gateway binds the seal to with
 ``bound`` (the caller's role): a resident's cursor passed to ``schools(after:)``, a participant's
-cursor passed to ``persons(after:)``, a cursor of one filter passed with another, or one role's
+cursor passed to ``persons(after:)``, a cursor of one filter passed with another, or one role's (or one row scope's)
 cursor sent by another role, is refused rather than compared with the wrong list's keys. A cursor made with another key or
 for another scope, edited, or cut short fails the tag check and is refused as ``MALFORMED``.
 

@@ -40,10 +40,14 @@ log = logging.getLogger("satudata.gateway.access")
 PURPOSE_HEADER = "x-satudata-purpose"
 
 
-def cursor_binding(role: str) -> str:
-    """What every page cursor a caller of ``role`` receives is bound to (``CursorSeal.bound``)."""
+def cursor_binding(role: str, attributes: Mapping[str, Any] | None = None) -> str:
+    """What every page cursor a caller of ``role`` receives is bound to (``CursorSeal.bound``): the role,
+    and the caller's attributes, which its row scopes read (``region``, ``school``). Two clients of one role in two
+    kecamatans list different rows; a cursor holds a row's key (a NIK), and one officer's, opened for
+    another, would place a resident outside the second's scope among their own."""
 
-    return f"role:{role}"
+    scoped = "".join(f"\x00{name}={value}" for name, value in sorted((attributes or {}).items()) if value not in (None, ""))
+    return f"role:{role}{scoped}"
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,10 @@ class Admission:
         return SubjectScopedReader.wrap(session, self.access.role.row_scope)
 
     def cursors(self, seal: CursorSeal) -> CursorSeal:
-        """``seal`` bound to the caller's role: a cursor made for one role does not page for another."""
+        """``seal`` bound to the caller's role and row-scope attributes: a cursor made for one role, or for
+        a client of it that sees other rows, does not page for another."""
 
-        return seal.bound(cursor_binding(self.access.role.name))
+        return seal.bound(cursor_binding(self.access.role.name, self.access.attributes))
 
 
 class AccessControl:
