@@ -107,7 +107,9 @@ POLICY = '''
 "Query.persons" = "personal"
 # That a resident of a desa was born, died or moved, and when: about someone even without the person.
 "Subscription.residentChanges" = "personal"
-# Born, died, moved away: the change's kind tells the resident's status, as Person.status does.
+# Born, died, moved away: the change's kind tells the resident's status, as Person.status does. The
+# change's person is the resident whose status changed: a read of Person.status (resolvers/arguments.py,
+# CHOSEN_BY), so a role with the status withheld gets the change without the person.
 "ResidentChange.kind" = "personal"
 "Query.family" = "personal"
 "Query.student" = "children"

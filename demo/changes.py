@@ -17,7 +17,7 @@ Dapodik does: one ``kehadiran`` row per pupil and, in the same transaction, the 
 ``rekap_kehadiran`` (the school's daily register: its desa, and ``last_update``), which the
 gateway's change capture watches (``AttendanceDay`` ``RECORDED`` notices, keyed
 ``{npsn}:{YYYY-MM-DD}``). Now and then it records an outbreak instead: most of one class off
-sick on two school days running, which is what ``absenceAlertRaised`` reports. The generated
+sick, the same pupils on three school days running, which is what ``absenceAlertRaised`` reports. The generated
 data has no register lines (``ensure_attendance_register`` creates the empty table): only days
 recorded from now on are announced.
 """
@@ -279,10 +279,13 @@ rekap_kehadiran = SqlTable(
     Index("ix_rekap_kehadiran_last_update", "last_update", "npsn", "tanggal"),
 )
 
-#: An outbreak: this share of the class off sick (at least ``OUTBREAK_MIN_SICK``) on two school days running.
+#: An outbreak: this share of the class off sick (at least ``OUTBREAK_MIN_SICK``), the same pupils on
+#: ``OUTBREAK_DAYS`` school days running (an alert needs two days above the limit and the same pupils
+#: off on three: ``resolvers.signals.detection``).
 OUTBREAK_SHARE = 0.7
 OUTBREAK_MIN_SICK = 8
-#: Of the days the demo's attendance simulator records, this share is an outbreak's (two days each).
+OUTBREAK_DAYS = 3
+#: Of the days the demo's attendance simulator records, this share is an outbreak's (``OUTBREAK_DAYS`` each).
 OUTBREAK_CHANCE = 0.2
 
 
@@ -317,7 +320,9 @@ class AttendanceSimulator(Simulator):
         """Record a school's day (``npsn``: drawn when not given; ``day``: its next school day).
 
         Pupils' statuses are drawn at the generated data's rates; ``sick`` forces that many pupils
-        of each named class off sick. A day recorded again replaces its rows, as a corrected entry does.
+        of each named class off sick: the first of the class in an order fixed per school and class, so
+        the same children stay home day after day, as in an outbreak (and more of them are a superset).
+        A day recorded again replaces its rows, as a corrected entry does.
         """
 
         async with self._engine.begin() as conn:
@@ -336,7 +341,7 @@ class AttendanceSimulator(Simulator):
                     .order_by(peserta_didik.c.nisn)
                 )
             ).all()
-            statuses = self._statuses([(str(n), str(r)) for n, r in pupils], day, sick or {})
+            statuses = self._statuses(npsn, [(str(n), str(r)) for n, r in pupils], day, sick or {})
             await conn.execute(kehadiran.delete().where(kehadiran.c.npsn == npsn, kehadiran.c.tanggal == day))
             await conn.execute(
                 kehadiran.insert(), [{"npsn": npsn, "tanggal": day, "nisn": n, "status": st} for n, st in statuses.items()]
@@ -355,7 +360,7 @@ class AttendanceSimulator(Simulator):
         return RecordedDay(npsn, dotted, day, counts)
 
     async def outbreak(self, npsn: str | None = None, rombel: str | None = None) -> list[RecordedDay]:
-        """Two school days running on which most of one class (the school's largest) is off sick."""
+        """``OUTBREAK_DAYS`` school days running on which most of one class (the school's largest) is off sick."""
 
         async with self._engine.connect() as conn:
             npsn = npsn or await self._school(conn)
@@ -369,10 +374,10 @@ class AttendanceSimulator(Simulator):
         size_of = {str(r): int(n) for r, n in sizes}
         rombel = rombel or max(sorted(size_of), key=lambda r: size_of[r])
         sick = min(size_of[rombel], max(OUTBREAK_MIN_SICK, round(size_of[rombel] * OUTBREAK_SHARE)))
-        return [await self.record(npsn, sick={rombel: sick}) for _ in range(2)]
+        return [await self.record(npsn, sick={rombel: sick}) for _ in range(OUTBREAK_DAYS)]
 
     async def once(self) -> list[RecordedDay]:
-        """A school's next day; now and then (``OUTBREAK_CHANCE``) an outbreak's two."""
+        """A school's next day; now and then (``OUTBREAK_CHANCE``) an outbreak's days."""
 
         if self.rng.random() < OUTBREAK_CHANCE:
             return await self.outbreak()
@@ -393,7 +398,7 @@ class AttendanceSimulator(Simulator):
             raise LookupError("no school with a class large enough in the education database")
         return self.rng.choice(schools)
 
-    def _statuses(self, pupils: list[tuple[str, str]], day: date, sick: dict[str, int]) -> dict[str, str]:
+    def _statuses(self, npsn: str, pupils: list[tuple[str, str]], day: date, sick: dict[str, int]) -> dict[str, str]:
         onset = SICK_ONSET["rainy" if day.month in RAINY_MONTHS else "dry"]
         statuses: dict[str, str] = {}
         for nisn, _ in pupils:
@@ -401,7 +406,8 @@ class AttendanceSimulator(Simulator):
             statuses[nisn] = "S" if r < onset else "I" if r < onset + PERMITTED else "A" if r < onset + PERMITTED + ABSENT else "H"
         for rombel, count in sick.items():
             members = [n for n, r in pupils if r == rombel]
-            for nisn in self.rng.sample(members, min(count, len(members))):
+            random.Random(f"{npsn}/{rombel}").shuffle(members)  # the class's order of falling ill
+            for nisn in members[:count]:
                 statuses[nisn] = "S"
         return statuses
 

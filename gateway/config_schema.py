@@ -464,7 +464,7 @@ SIGNALS = Table(
         Key("absence", Table(
             description="The absence-alert method: a Poisson limit on each class's moving baseline scaled by the "
             "day factor, held `persistence` school days.",
-            example="[signals.absence]\nbaseline_days = 15\nalpha = 0.001",
+            example="[signals.absence]\nbaseline_days = 15\nalpha = 0.002\ncluster_min = 5",
             keys=(
                 Key("baseline_days", Int(minimum=2), "School days whose mean is the class's baseline.",
                     _ABSENCE.baseline_days),
@@ -482,6 +482,11 @@ SIGNALS = Table(
                 Key("persistence", Int(minimum=1), "Consecutive school days at or above the limit that make an "
                     "alert (on the last of them).", _ABSENCE.persistence),
                 Key("statuses", ListOf(Choice(STATUSES)), "Attendance statuses counted.", list(_ABSENCE.statuses)),
+                Key("cluster_days", Int(minimum=1), "School days, up to an alert's day, on each of which the same "
+                    "pupils must have been counted (the cluster test).", _ABSENCE.cluster_days),
+                Key("cluster_min", Int(minimum=0), "Pupils counted on each of the last cluster_days school days that "
+                    "confirm an alert: a run of ordinary bad days at the limit brings different pupils, an outbreak "
+                    "keeps the same ones at home. 0: no cluster test (the counts alone).", _ABSENCE.cluster_min),
             ),
         ), "The absence-alert method's parameters.", {}),
     ),

@@ -17,9 +17,11 @@ Each argument of the schema is in exactly one of these tables (a test walks the 
 ``SHAPES``
     the argument shapes the answer without testing any record (page size, cursors, windows).
 
-``CHOSEN_BY`` does the same for a list that no argument narrows but that is chosen by a field of
-its items all the same: an alert's pupils are its class's (``rombel``), so the list tells each
-pupil's ``Student.className`` as ``students(className: "4B")`` would; it is a read of that field.
+``CHOSEN_BY`` does the same for a list or link that no argument narrows but that is chosen by a
+field of what it leads to all the same: an alert's pupils are its class's (``rombel``), so the list
+tells each pupil's ``Student.className`` as ``students(className: "4B")`` would; a resident's change
+leads to a resident whose status changed (born, died, moved away), so it tells ``Person.status``.
+Each is a read of that field.
 
 ``REPRESENTATION_KEYS`` does the same for federation's ``_entities``: each representation
 names a type and tests its key field.
@@ -121,13 +123,16 @@ SHAPES: frozenset[str] = frozenset(
     }
 )
 
-#: ``Type.field`` of a list chosen by a field of its items -> (the parent's field that holds the value it is
-#: chosen by, the ``Type.field`` of the items it tests). Read in full, like a ``MATCHES`` argument: a role
-#: that has the field withheld would read it off the parent for every item listed.
+#: ``Type.field`` of a list or link chosen by a field of what it leads to -> (the parent's field that holds
+#: the value it is chosen by, the ``Type.field`` it tests). Read in full, like a ``MATCHES`` argument: a
+#: role that has the field withheld would read it off the parent for every item it is shown.
 CHOSEN_BY: dict[str, tuple[str, str]] = {
     # The class's pupils counted that day: their class is the alert's `rombel` (and their attendance
     # that day, which the vocabulary gives no role pupil by pupil, the alert's `statuses`).
     "AbsenceAlert.pupils": ("rombel", "Student.className"),
+    # The resident whose status a change changed: with the desa's residentCounts read before and after,
+    # the count that rose tells the withheld kind, status and sex of the (masked) resident shown.
+    "ResidentChange.person": ("kind", "Person.status"),
 }
 
 #: ``__typename`` of an ``_entities`` representation -> the key field it is looked up by.

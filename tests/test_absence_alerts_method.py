@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resolvers.signals.alerts import epi_week
-from resolvers.signals.detection import Parameters, Reference, day_factor, detect, poisson_limit
+from resolvers.signals.detection import Parameters, Reference, cluster_window, clustered, day_factor, detect, poisson_limit
 
 DAYS = [date(2026, 8, 3) + timedelta(days=i) for i in range(60)]
 SMALL = Parameters(baseline_days=5, guard_days=1, alpha=1e-3, min_mean=0.75, min_count=4, persistence=2)
@@ -163,3 +163,31 @@ def test_a_sicker_regency_on_a_day_never_adds_an_alert_up_to_that_day(counts: li
     sicker[day] += 0.05
     after = {a.day for a in detect(counts, days, SMALL, reference=_reference(sicker, pupils=10_000)) if a.day <= days[day]}
     assert after <= before
+
+
+def test_the_cluster_window_is_the_units_last_school_days_up_to_the_alert() -> None:
+    days = [date(2026, 11, d) for d in (2, 3, 4, 5, 6, 9)]
+    params = Parameters()
+    assert cluster_window(days, date(2026, 11, 9), params) == (date(2026, 11, 5), date(2026, 11, 6), date(2026, 11, 9))
+    assert cluster_window(days, date(2026, 11, 3), params) is None  # fewer school days than the window
+    assert cluster_window(days, date(2026, 11, 3), Parameters(cluster_days=2)) == (date(2026, 11, 2), date(2026, 11, 3))
+
+
+def test_the_cluster_counts_the_pupils_off_on_every_day_of_the_window() -> None:
+    window = (date(2026, 11, 5), date(2026, 11, 6), date(2026, 11, 9))
+    # Five pupils off all three days, others one or two: five, however many days the others add up to.
+    days_counted = {f"00{k}": 3 for k in range(5)} | {"0100": 2, "0101": 2, "0102": 1, "0103": 1}
+    assert clustered(days_counted, window) == 5
+    # The same daily counts (6, 6, 5) made of different pupils: no cluster.
+    assert clustered({f"0{k}": 1 for k in range(17)}, window) == 0
+
+
+@pytest.mark.parametrize("wrong", [{"cluster_days": 0}, {"cluster_min": -1}])
+def test_the_cluster_parameters_are_checked(wrong: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=next(iter(wrong))):
+        Parameters(**wrong)
+
+
+def test_the_look_back_reads_the_cluster_window_too() -> None:
+    assert Parameters(persistence=1, cluster_days=5).lookback == 15 + 2 + 4
+    assert Parameters(persistence=2, cluster_days=1).lookback == 15 + 2 + 1

@@ -16,7 +16,8 @@ before its event stream starts):
 - every argument is a read (``resolvers.arguments``): a key, filter or search term is allowed
   only where the role may read the field it tests in full, a list narrowed like a link only
   where the role may follow that link — else ``FORBIDDEN`` with ``extensions.argument``; a list
-  chosen by a field of its items (an alert's pupils, by their class) is such a read too;
+  or link chosen by a field of what it leads to (an alert's pupils, by their class; a change's
+  resident, by their status) is such a read too (``resolvers.arguments.CHOSEN_BY``);
 - lookups by a person's key (NIK, KK, NISN, also as ``_entities`` representations) spend the
   principal's lookup budget (``gateway.access.lookup_budget``).
 
@@ -329,8 +330,8 @@ def _check(access: AccessContext, decision: Decision, name: str, root: Any, args
             name,
             decision.sensitivity,
             AccessDenied(
-                f"{name} lists the {chosen.reads.split('.')[0]}s whose {chosen.reads} is the `{chosen.argument}` beside "
-                f"it, so it tells each one's {chosen.reads}, which the role {access.role.name!r} may not read in full.",
+                f"{name} leads to what its {chosen.reads} chose (the `{chosen.argument}` beside it), so it tells "
+                f"{chosen.reads}, which the role {access.role.name!r} may not read in full.",
             ),
         )
     if is_entities:

@@ -6,7 +6,10 @@ office (sick pupils per school, class and day; pupils recorded per school and da
 database (``GROUP BY``), never a pupil's row. The day factor's reference (the rest of the regency's
 schools) comes from the same two statements when the question covers the regency; a smaller region
 (and the live subscription's one school) adds one grouped statement: pupils per day and status over
-every school. Each alert's explanation is read on demand: the health
+every school. A day the counts flag is confirmed by the cluster test (``detection``): one more grouped
+statement per distinct window of flagged days, pupils counted per school, class and NISN over the
+window's school days, for the flagged classes only; the NISNs are keys that are counted, never
+answered. Each alert's explanation is read on demand: the health
 office's case reports of its weeks in its kecamatan (one call per distinct kecamatan and weeks),
 the facilities covering its desa, and the pupils' desa spread (the NIKs of the class's pupils off
 that day are read as keys of one grouped registry statement, never answered: the education
@@ -27,7 +30,7 @@ from connectors import Filter, Record, SourceQuery, SourceReader
 
 from ..context import Info
 from ..errors import InvalidInput
-from .detection import METHOD, Parameters, Reference, detect
+from .detection import METHOD, Parameters, Reference, cluster_window, clustered, detect
 
 if TYPE_CHECKING:
     from ..health import CaseReport, HealthFacility
@@ -90,10 +93,19 @@ class AbsenceAlert:
     method: str = strawberry.field(
         description=(
             "The method: `POISSON_MOVING_BASELINE` (a Poisson limit on the class's moving baseline scaled by the "
-            "day factor, held two school days)."
+            "day factor, held two school days, confirmed by a cluster of the same pupils off on each of the last "
+            "three school days)."
         )
     )
     statuses: list[str] = strawberry.field(description="The attendance statuses counted (`SICK` by default).")
+    same_pupils: int | None = strawberry.field(
+        default=None,
+        description=(
+            "The cluster that confirmed the alert: pupils of the class counted on each of its last `clusterDays` "
+            "school days up to `date` (the same children every day, not a sum), at least the method's "
+            "`cluster_min`. Null when the method's cluster test is off."
+        ),
+    )
     school_npsn: strawberry.Private[str]
     region_code: strawberry.Private[str | None]
 
@@ -252,7 +264,56 @@ async def alerts_at(
         totals = _regency_totals(regency_rows[0], params)
     else:  # the regency's totals are the sums of the schools' own
         totals = _sum_by_day(days_rows), _sum_by_day(off_rows)
-    return _alerts(days_rows, off_rows, where_school, from_, to, params, totals)
+    flagged = _alerts(days_rows, off_rows, where_school, from_, to, params, totals)
+    if not params.cluster_min:
+        return [alert for alert, _ in flagged]
+    return await _confirmed(sources, flagged, params)
+
+
+#: A day the counts flag, with the school days its cluster test reads (``None``: too few).
+Flagged = tuple["AbsenceAlert", tuple[date, ...] | None]
+
+
+async def _confirmed(sources: SourceReader, flagged: Sequence[Flagged], params: Parameters) -> list[AbsenceAlert]:
+    """The flagged days whose class had at least ``cluster_min`` pupils counted on each day of the window.
+
+    One grouped statement per distinct window (days flagged on the same school days share it),
+    over the flagged schools and classes only: pupils counted per school, class and NISN."""
+
+    by_window: dict[tuple[date, ...], list[AbsenceAlert]] = defaultdict(list)
+    for alert, window in flagged:
+        if window is not None:
+            by_window[window].append(alert)
+    windows = list(by_window)
+    answers = await asyncio.gather(*(_days_counted(sources, by_window[w], w, params) for w in windows))
+    confirmed: list[AbsenceAlert] = []
+    for window, rows in zip(windows, answers, strict=True):
+        days_counted: dict[tuple[str, str | None], dict[str, int]] = defaultdict(dict)
+        for r in rows:
+            days_counted[(r["school"], r.get("className"))][r["nisn"]] = int(r.get("count") or 0)
+        for alert in by_window[window]:
+            same = clustered(days_counted.get((alert.school_npsn, alert.rombel), {}), window)
+            if same >= params.cluster_min:
+                alert.same_pupils = same
+                confirmed.append(alert)
+    return sorted(confirmed, key=lambda a: (a.date, a.school_npsn, a.rombel or ""))
+
+
+async def _days_counted(
+    sources: SourceReader, alerts: Sequence[AbsenceAlert], window: tuple[date, ...], params: Parameters
+) -> Sequence[Record]:
+    """Each pupil's counted days in ``window`` (the same school days of every school in ``alerts``), per
+    school and class, for the alerts' schools and classes only."""
+
+    where = [
+        Filter("school", "in", tuple(sorted({a.school_npsn for a in alerts}))),
+        Filter("date", "gte", window[0]),
+        Filter("date", "lte", window[-1]),
+        Filter("status", "in", params.statuses),
+    ]
+    if all(a.rombel is not None for a in alerts):  # a unit without a class counts the school's pupils without one
+        where.insert(1, Filter("className", "in", tuple(sorted({a.rombel for a in alerts if a.rombel is not None}))))
+    return await sources.fetch(SourceQuery("Attendance", where=tuple(where), group_by=("school", "className", "nisn")))
 
 
 #: The regency's pupils per day: recorded, and with a counted status.
@@ -280,7 +341,9 @@ def _alerts(
     to: date,
     params: Parameters,
     totals: Totals | None = None,
-) -> list[AbsenceAlert]:
+) -> list[Flagged]:
+    """The days the counts flag (the method's screen), each with its cluster window."""
+
     school_days: dict[str, dict[date, int]] = defaultdict(dict)
     for r in days_rows:
         school_days[r["school"]][r["date"]] = int(r.get("count") or 0)
@@ -290,7 +353,7 @@ def _alerts(
         n = int(r.get("count") or 0)
         counts[(r["school"], r.get("className"))][r["date"]] = n
         school_counted[r["school"]][r["date"]] += n
-    alerts: list[AbsenceAlert] = []
+    alerts: list[Flagged] = []
     for (npsn, rombel), per_day in counts.items():
         days = sorted(school_days.get(npsn, ()))
         series = [per_day.get(d, 0) for d in days]
@@ -305,7 +368,7 @@ def _alerts(
         for hit in detect(series, days, params, since=from_, reference=reference):
             if hit.day > to:
                 continue
-            alerts.append(
+            alerts.append((
                 AbsenceAlert(
                     date=hit.day,
                     rombel=rombel,
@@ -318,9 +381,10 @@ def _alerts(
                     statuses=list(params.statuses),
                     school_npsn=npsn,
                     region_code=where_school.get(npsn),
-                )
-            )
-    return sorted(alerts, key=lambda a: (a.date, a.school_npsn, a.rombel or ""))
+                ),
+                cluster_window(days, hit.day, params),
+            ))
+    return sorted(alerts, key=lambda f: (f[0].date, f[0].school_npsn, f[0].rombel or ""))
 
 
 def _kecamatan(region_code: str | None) -> str | None:

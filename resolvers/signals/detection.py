@@ -1,5 +1,5 @@
 """The absence-alert method: a Poisson limit on each unit's own moving baseline, adjusted for the
-day's regency-wide level, held two days.
+day's regency-wide level, held two days, and confirmed by a cluster of the same pupils.
 
 Pure functions over one unit's daily counts (a school's, or one rombel's, pupils sick or absent
 per school day); no source, no GraphQL. ``resolvers.signals.alerts`` feeds them the counts the
@@ -25,7 +25,15 @@ baseline, the EARS family's layout of baseline and guard band):
 - **alert**: an exceedance on ``persistence`` consecutive school days, the day tested last. One
   pupil off sick with a long illness, or a bad day, is common in a class; the same class far above
   its own level on consecutive days is what an outbreak looks like, and what one-day rules
-  (EARS C1/C2) cannot tell from noise at class size.
+  (EARS C1/C2) cannot tell from noise at class size;
+- **cluster**: the alert stands only when at least ``cluster_min`` pupils of the unit were off on
+  *each* of its last ``cluster_days`` school days: the same children, not a daily sum. An outbreak
+  keeps its cases at home for days; the ordinary ebb and flow of a class's sick days brings new
+  pupils in and others back, so a day's count that reaches the limit is confirmed by who it counts.
+  This is the case definition of a cluster (cases linked in place and time), read from the
+  attendance itself. It is what tells a run of ordinary bad days at the limit from an outbreak
+  with the same daily counts, which no rule on the counts alone can: the counts are the screen,
+  the cluster the confirmation (``cluster_min = 0`` leaves the screen alone).
 
 A unit with fewer than ``baseline_days`` school days before the guard band has no baseline and
 raises nothing: a school's own baseline needs some weeks of data.
@@ -50,7 +58,7 @@ class Parameters:
 
     baseline_days: int = 15
     guard_days: int = 2
-    alpha: float = 1e-3
+    alpha: float = 2e-3
     min_mean: float = 0.75
     min_count: int = 4
     persistence: int = 2
@@ -60,6 +68,10 @@ class Parameters:
     #: Which attendance statuses count (``SICK``, ``ABSENT``, ``PERMITTED``): sick pupils by default,
     #: since alpa and izin add their own noise to a class's count and say nothing of illness.
     statuses: tuple[str, ...] = ("SICK",)
+    #: School days, up to the alert day, on each of which the same pupils must have been counted.
+    cluster_days: int = 3
+    #: Pupils counted on each of the last ``cluster_days`` school days that confirm an alert; 0: no cluster test.
+    cluster_min: int = 5
 
     def __post_init__(self) -> None:
         if self.baseline_days < 2:
@@ -74,6 +86,10 @@ class Parameters:
             raise ValueError("min_count must be at least 1")
         if self.persistence < 1:
             raise ValueError("persistence must be at least 1")
+        if self.cluster_days < 1:
+            raise ValueError("cluster_days must be at least 1")
+        if self.cluster_min < 0:
+            raise ValueError("cluster_min must not be negative")
         if not self.statuses or any(s not in STATUSES for s in self.statuses):
             raise ValueError(f"statuses must be some of {', '.join(STATUSES)}")
 
@@ -90,7 +106,7 @@ class Parameters:
     def lookback(self) -> int:
         """School days before the first day tested that the baseline reads."""
 
-        return self.baseline_days + self.guard_days + self.persistence - 1
+        return self.baseline_days + self.guard_days + max(self.persistence, self.cluster_days) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +192,22 @@ def test_day(
     expected = max(mean * factor, params.min_mean)
     limit = max(poisson_limit(expected, params.alpha), params.min_count)
     return Exceedance(days[t], counts[t], mean, sd, limit, factor, expected)
+
+
+def cluster_window(days: Sequence[date], day: date, params: Parameters) -> tuple[date, ...] | None:
+    """The school days the cluster test reads for an alert on ``day``: the unit's last ``cluster_days``
+    school days up to it (``days`` ascending); ``None`` when the unit has fewer."""
+
+    t = days.index(day)
+    if t + 1 < params.cluster_days:
+        return None
+    return tuple(days[t + 1 - params.cluster_days : t + 1])
+
+
+def clustered(days_counted: Mapping[str, int], window: Sequence[date]) -> int:
+    """Pupils counted on every day of ``window``, from each pupil's number of counted days in it."""
+
+    return sum(1 for n in days_counted.values() if n >= len(window))
 
 
 def detect(

@@ -414,9 +414,9 @@ def cursor_before(world: World, role: str, registry: Any, nik: str, desa: str) -
 
 
 def record_outbreak(world: World, education: Any, npsn: str, desa: str) -> tuple[str, str, str, dict[str, Any]]:
-    """Two school days with most of a class off sick at ``npsn`` (the school operator's school), written
-    into the education database as Dapodik records days; the second day's alert, as the analyst's query
-    finds it (its leaves are public: every role that may see it reads them alike)."""
+    """Three school days with most of a class off sick at ``npsn`` (the school operator's school), the same
+    pupils each day, written into the education database as Dapodik records days; the third day's alert,
+    as the analyst's query finds it (its leaves are public: every role that may see it reads them alike)."""
 
     async def write() -> str:
         url = f"sqlite+aiosqlite:///{education}"
@@ -428,7 +428,7 @@ def record_outbreak(world: World, education: Any, npsn: str, desa: str) -> tuple
             await simulator.aclose()
 
     day = asyncio.run(write())
-    leaves = "date rombel count threshold dayFactor expected method statuses"
+    leaves = "date rombel count threshold dayFactor expected method statuses samePupils"
     query = f"query($a: Date!, $r: RegionCode) {{ absenceAlerts(from: $a, to: $a, region: $r) {{ {leaves} }} }}"
     found = world.ask("smart_center_analyst", query, {"a": day, "r": desa})["data"]["absenceAlerts"]
     assert len(found) == 1, f"the outbreak recorded at {npsn} on {day} raised {found}"
