@@ -97,3 +97,25 @@ async def test_graphql_lane_keeps_the_access_line_and_graphiql(sqlite_gateway: G
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     put = await sqlite_gateway.client.put("/graphql", json={"query": "{ __typename }"})
     assert put.status_code == 405 and put.headers["allow"] == "GET, POST"
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [None, "", "*/*", "application/json", "application/graphql-response+json, application/json", "text/html", "application/json;q=0"],
+)
+def test_negotiate_answers_the_same_from_its_cache(accept: str | None) -> None:
+    from gateway.http import _negotiate, negotiate
+
+    assert negotiate(accept) == _negotiate(accept)
+    assert negotiate(accept) == _negotiate(accept)  # the second time from the cache
+
+
+async def test_the_endpoint_answers_with_the_access_logs_request_id(sqlite_gateway: Gateway) -> None:
+    """A NIK-shaped X-Request-Id is replaced by the access log; the answer carries the replacement."""
+
+    response = await sqlite_gateway.client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "3503010101010001"}
+    )
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] != "3503010101010001"
+    assert len(response.headers["x-request-id"]) == 32
