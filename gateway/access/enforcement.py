@@ -328,7 +328,11 @@ def _check(access: AccessContext, decision: Decision, name: str, root: Any, args
     if chosen is not None and not access.may_read_in_full(chosen.reads):
         raise access.refuse(
             name,
-            decision.sensitivity,
+            # The read refused is of the field it is chosen by: on the record when that one is personal,
+            # whatever the link's own class (a public event's link to a person refused is still a look).
+            decision.sensitivity
+            if decision.sensitivity != PUBLIC
+            else access.decide(*chosen.reads.split(".", 1)).sensitivity,
             AccessDenied(
                 f"{name} leads to what its {chosen.reads} chose (the `{chosen.argument}` beside it), so it tells "
                 f"{chosen.reads}, which the role {access.role.name!r} may not read in full.",

@@ -53,6 +53,7 @@ from demo.gateway_config import render_config
 from gateway import GatewaySettings, create_app
 from gateway.server import server_config
 from resolvers import build_schema
+from resolvers.arguments import CHOSEN_BY
 from resolvers.cursors import CursorSeal, new_cursor_key
 
 from ..conftest import Backend, serve_api
@@ -641,7 +642,18 @@ def check_delivered(world: World, role: str, name: str, cases: list[Case], strea
         ]
         if unexplained:
             problems.append(f"errors outside the event's objects: {unexplained}")
+        refused_objs = set()
         for obj, oracle in case.oracles.items():
+            chosen = CHOSEN_BY.get(f"{event_type}.{obj}")
+            if chosen is not None and not reads_in_full(role, policy_class(chosen[1])):
+                # A link chosen by a field the role has withheld (a resident's change leads to the resident
+                # whose status changed): a read of that field, refused, whatever the same role's query shows.
+                refused_objs.add(f"{event_type}.{obj}")
+                got = {e for e in relative_errors(errors, (name, obj)) if e[1][:1] != ("outside",)}
+                if event.get(obj) is not None or got != {("FORBIDDEN", ())}:
+                    problems.append(f"{obj} of {case.notice.key}: {event.get(obj)!r}, errors {sorted(got)}; "
+                                    f"expected FORBIDDEN: it reads {chosen[1]}, which {role} has withheld")
+                continue
             answer = world.ask(role, oracle.query, oracle.variables_for(role))
             expected_obj = at(oracle.path, answer.get("data"))
             if expected_obj is None and not relative_errors(answer.get("errors") or [], oracle.path):
@@ -655,7 +667,16 @@ def check_delivered(world: World, role: str, name: str, cases: list[Case], strea
             if got_errors != query_errors:
                 problems.append(f"{obj} of {case.notice.key}: errors {sorted(got_errors)}\n  the same role's query: {sorted(query_errors)}")
         query_records = audit_records(world.audit_db)[mark + len(event_records):]
-        check_audit(role, name, case, event_records, query_records, problems)
+        if refused_objs and len(refused_objs) == len(case.oracles):
+            # Nothing of the record was disclosed: the event is on the record as a refusal, naming no one.
+            refused = {f for r in event_records for f in r.refused}
+            if len(event_records) != 1 or not refused_objs <= refused:
+                problems.append(f"audit of the refused event {case.notice.key}: {[(r.persons, r.refused) for r in event_records]}, "
+                                f"expected one record refusing {sorted(refused_objs)}")
+            if case.subject is not None and any(case.subject in r.persons for r in event_records):
+                problems.append(f"the refused event's audit record names {case.subject}")
+        else:
+            check_audit(role, name, case, event_records, query_records, problems)
     for case in held:
         if case.subject is not None and any(case.subject in r.persons for r in audit_records(world.audit_db)[before:]):
             problems.append(f"{case.subject}, outside {role}'s rows, is in the audit log")
