@@ -364,6 +364,7 @@ _ALERT_FIELDS = """
     threshold
     expected
     dayFactor
+    samePupils
     baseline { mean sd days }
     method
     desaSpread { count region { name } }
