@@ -221,7 +221,25 @@ async def absence_alerts(
     else:
         schools = await sources.fetch(SourceQuery("School"))
     where_school = {s["npsn"]: s.get("regionCode") for s in schools}
-    return await alerts_at(sources, where_school, from_, to, params, regency=region is None)
+    return await counted_for_caller(sources, await alerts_at(sources, where_school, from_, to, params, regency=region is None))
+
+
+async def counted_for_caller(sources: SourceReader, alerts: list[AbsenceAlert]) -> list[AbsenceAlert]:
+    """The alerts whose pupils the caller may count: those at schools where its reader finds pupils.
+
+    An alert counts a class's pupils (``Student`` records) and places them by desa, so it goes only to a
+    caller whose row scope on ``Student`` shows that school's pupils, as ``School.pupilCounts`` and
+    ``discrepancyCounts`` count only those (the school operator: its own school; a role without such a
+    scope: every school). The detection itself, and the day factor's regency-wide reference, are read
+    unscoped: they are counts of every school, no class's. One grouped statement over the alerts' schools,
+    through the caller's reader, when there are alerts."""
+
+    if not alerts:
+        return alerts
+    npsns = tuple(sorted({a.school_npsn for a in alerts}))
+    rows = await sources.fetch(SourceQuery("Student", where=(Filter("school", "in", npsns),), group_by=("school",)))
+    seen = {r.get("school") for r in rows if int(r.get("count") or 0) > 0}
+    return [a for a in alerts if a.school_npsn in seen]
 
 
 async def alerts_at(
