@@ -224,3 +224,39 @@ async def test_the_operator_counts_no_other_schools_pupils_through_the_alerts(
     spread = sum(d["count"] for a in others for d in a["desaSpread"] or ())
     print(f"other schools' alerts: {len(others)}, their pupils placed by desa: {spread}")
     assert others == [], f"the operator read {len(others)} alerts of other schools, {spread} pupils placed by desa"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="X-Satudata-Trace gives every caller its request's source calls and rows (gateway/http.py, not this "
+    "helper's file): the fix proposed is the trace for roles that may `operations` only",
+)
+async def test_the_trace_does_not_tell_the_operator_which_days_another_school_had_an_alert(
+    term: tuple[Any, Path], term_dinkes: str, tmp_path: Path
+) -> None:
+    """Another school's alerts are not the operator's, and a day with one must look like a day without: the
+    detection reads every school, and asks more (the cluster test of a flagged day, the caller's pupils at
+    the alerts' schools) when there is something to find. The source trace (``X-Satudata-Trace: sources``)
+    counts those calls and rows for any caller."""
+
+    from datetime import date, timedelta
+
+    folder = term[1]
+    truth = _truth(folder)
+    mine, other = truth["outbreaks"][0], truth["outbreaks"][1]
+    alert_day = other["dates"][-1]
+    quiet = date.fromisoformat(other["dates"][0]) - timedelta(days=21)
+    quiet -= timedelta(days=max(0, quiet.weekday() - 4))  # a weekday, three weeks before the outbreak
+    query = "query($d: Date!, $r: RegionCode) { absenceAlerts(from: $d, to: $d, region: $r) { date count } }"
+    traces = {}
+    async for gateway in open_gateway(_gateway_config(folder, term_dinkes, tmp_path / "audit.sqlite", mine["npsn"])):
+        for day in (quiet.isoformat(), alert_day):
+            response = await gateway.client.post(
+                "/graphql", json={"query": query, "variables": {"d": day, "r": other["kode_wilayah"]}},
+                headers={**_headers(mine["npsn"], "school_operator"), "X-Satudata-Trace": "sources"},
+            )
+            answer = response.json()
+            assert answer["data"]["absenceAlerts"] == [], answer
+            calls = {name: s["calls"] for name, s in ((answer.get("extensions") or {}).get("sources") or {}).items()}
+            traces[day] = calls
+    assert traces[quiet.isoformat()] == traces[alert_day], f"dapodik calls by day: {traces}"
