@@ -34,11 +34,18 @@ class Loaders:
             loader = self._loaders[key] = RequestLoader(_remember_failures(traced_batch(key, batch)))
         return loader
 
+    # The batch functions below close over the sources, never over ``self``: a loader's batch
+    # function referring to the ``Loaders`` that holds the loader is a reference cycle, which
+    # kept every loader's cache (a future and a record per key) alive after the request until
+    # the cyclic collector walked it.
+
     def one(self, entity: str, field: str) -> DataLoader:
         """Key -> the record whose ``field`` equals it, or ``None``."""
 
+        sources = self.sources
+
         async def batch(keys: list[Any]) -> list[Record | UnusableKey | None]:
-            records, refused = await self._by_keys(entity, field, keys)
+            records, refused = await _by_keys(sources, entity, field, keys)
             by_key = {r.get(field): r for r in records}
             return [refused.get(k) or by_key.get(k) for k in keys]
 
@@ -47,8 +54,10 @@ class Loaders:
     def many(self, entity: str, field: str) -> DataLoader:
         """Key -> every record whose ``field`` equals it (in key order)."""
 
+        sources = self.sources
+
         async def batch(keys: list[Any]) -> list[list[Record] | UnusableKey]:
-            records, refused = await self._by_keys(entity, field, keys)
+            records, refused = await _by_keys(sources, entity, field, keys)
             grouped: dict[Any, list[Record]] = defaultdict(list)
             for r in records:
                 grouped[r.get(field)].append(r)
@@ -56,28 +65,13 @@ class Loaders:
 
         return self._get(("many", entity, field), batch)
 
-    async def _by_keys(self, entity: str, field: str, keys: list[Any]) -> tuple[Sequence[Record], dict[Any, UnusableKey]]:
-        """The records whose ``field`` is one of ``keys``, and the keys the source refused to look up.
-
-        A key the source cannot use (``..`` in a REST path) fails only itself: the batch is
-        asked again without it, so a client's malformed key never costs another field its answer.
-        """
-
-        wanted = tuple(set(keys))
-        try:
-            return await self.sources.fetch(SourceQuery(entity, where=(Filter(field, "in", wanted),))), {}
-        except UnusableKey as exc:
-            refused = {k: exc for k in exc.keys}
-            rest = tuple(k for k in wanted if k not in refused)
-            if not rest:
-                return [], refused
-            return await self.sources.fetch(SourceQuery(entity, where=(Filter(field, "in", rest),))), refused
-
     def within(self, entity: str, field: str) -> DataLoader:
         """Region code -> every record whose ``field`` (a region code) lies within that region."""
 
+        sources = self.sources
+
         async def batch(prefixes: list[str]) -> list[list[Record]]:
-            records = await self.sources.fetch(
+            records = await sources.fetch(
                 SourceQuery(entity, where=(Filter(field, "prefix", tuple(set(prefixes))),))
             )
             return [[r for r in records if _within(r.get(field), p)] for p in prefixes]
@@ -92,6 +86,7 @@ class Loaders:
         """
 
         field = within[0]
+        sources = self.sources
 
         async def batch(keys: list[tuple[Any, Any, Any]]) -> list[list[Record]]:
             ranges: dict[tuple[Any, Any], set[Any]] = defaultdict(set)
@@ -104,7 +99,7 @@ class Loaders:
                     where=(Filter(by, "in", tuple(ids)), Filter(field, "gte", low), Filter(field, "lte", high)),
                     group_by=(by, *group_by),
                 )
-                return await self.sources.fetch(query)
+                return await sources.fetch(query)
 
             answers = await asyncio.gather(*(one_range(lo, hi, ids) for (lo, hi), ids in ranges.items()))
             found: dict[tuple[Any, Any, Any], list[Record]] = defaultdict(list)
@@ -147,6 +142,26 @@ class RequestLoader(DataLoader):
         task = self.loop.create_task(dispatch_queue_batch(self, queue))
         self._running.add(task)  # a reference, so the task is not collected half-way
         task.add_done_callback(self._running.discard)
+
+
+async def _by_keys(
+    sources: SourceReader, entity: str, field: str, keys: list[Any]
+) -> tuple[Sequence[Record], dict[Any, UnusableKey]]:
+    """The records whose ``field`` is one of ``keys``, and the keys the source refused to look up.
+
+    A key the source cannot use (``..`` in a REST path) fails only itself: the batch is
+    asked again without it, so a client's malformed key never costs another field its answer.
+    """
+
+    wanted = tuple(set(keys))
+    try:
+        return await sources.fetch(SourceQuery(entity, where=(Filter(field, "in", wanted),))), {}
+    except UnusableKey as exc:
+        refused = {k: exc for k in exc.keys}
+        rest = tuple(k for k in wanted if k not in refused)
+        if not rest:
+            return [], refused
+        return await sources.fetch(SourceQuery(entity, where=(Filter(field, "in", rest),))), refused
 
 
 def _same(key: Any) -> Any:
