@@ -22,30 +22,26 @@ def selects(info: Info, *path: str) -> bool:
     """Whether the current field's selection includes ``path`` (camelCase names, through fragments).
 
     Every item of a list shares its field's selection, so the answer is worked out once per
-    request and position in the answer (the response path without list indices): a page of
-    7,000 persons asks ``Person.family`` whether ``members`` is selected 7,000 times, and
-    converting the selection each time would cost more than the lookup it saves. The walk reads
+    request and list of field nodes: a page of 7,000 persons asks ``Person.family`` whether
+    ``members`` is selected 7,000 times, and converting the selection each time would cost more
+    than the lookup it saves. The walk reads
     the document's own nodes (``field_nodes``, ``fragments``), not strawberry's
     ``selected_fields``, which converts the whole selection below the field, arguments included.
     ``@skip``/``@include`` are not evaluated: at worst a load starts that nobody reads.
     """
 
-    position = _position(info.path)
-    key = (position, info.path.typename, path)
+    raw = info._raw_info  # strawberry's Info has no public field_nodes/fragments
+    nodes = raw.field_nodes
+    # The answer depends on the field's nodes alone (the fragments are the document's): the
+    # compiled executor gives every row of a field the same list, so it is found in one lookup
+    # per row, without walking the row's path. The list is kept with the answer, so that its
+    # id is not reused by another list while the request runs.
+    key = (id(nodes), path)
     memo = info.context.lookahead
-    if key not in memo:
-        raw = info._raw_info  # strawberry's Info has no public field_nodes/fragments
-        memo[key] = _selects(raw.field_nodes, raw.fragments, path)
-    return memo[key]
-
-
-def _position(path: Any) -> tuple[str, ...]:
-    keys: list[str] = []
-    while path is not None:
-        if not isinstance(path.key, int):
-            keys.append(path.key)
-        path = path.prev
-    return tuple(keys)
+    found = memo.get(key)
+    if found is None or found[0] is not nodes:  # type: ignore[index]
+        found = memo[key] = (nodes, _selects(nodes, raw.fragments, path))  # type: ignore[assignment]
+    return found[1]  # type: ignore[index,no-any-return]
 
 
 def _selects(fields: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode], path: tuple[str, ...]) -> bool:
