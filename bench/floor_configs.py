@@ -69,6 +69,8 @@ def gateway_config(
             "grant": sorted({*officer["grant"], "children"}),
             "purposes": [BENCH_PURPOSE],
             "lookup_budget": LOOKUP_BUDGET,
+            # The bench reads each answer's source trace (round trips, rows), which only operators get.
+            "may": ["operations"],
         }
         client = DemoClient("bench-floor", BENCH_ROLE, BENCH_API_KEY, "python -m bench.floor", BENCH_PURPOSE, {})
         text += "\n# python -m bench.floor (bench/floor_configs.py)\n"

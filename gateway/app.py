@@ -124,6 +124,7 @@ def create_app(
         cursors=cursors,
         body_read_timeout_s=settings.body_read_timeout_s,
         production=settings.production,
+        trace_for_everyone=settings.source_trace == "everyone",
         persisted=persisted,
         guard=guard,
         compiled=settings.compiled_execution,

@@ -59,6 +59,9 @@ NAME = Str()
 
 # -- [gateway] ---------------------------------------------------------------------------------
 
+#: Who gets the source trace (``[gateway] source_trace``).
+SOURCE_TRACE = ("operators", "everyone")
+
 #: The lists whose order a masked key would decide, by ``Type.key`` (``GraphContext.list_order_salt``).
 SHUFFLEABLE_LISTS = ("Person.nik", "Student.nisn")
 
@@ -86,6 +89,11 @@ GATEWAY = Table(
             "believed. Needs a restart.", []),
         Key("compiled_execution", Bool(), "false: run every query on graphql-core's executor (same answers, "
             "slower).", True),
+        Key("source_trace", Choice(SOURCE_TRACE), "Who gets the source trace an `X-Satudata-Trace: sources` header "
+            "asks for (calls, rows and time per source): `\"operators\"`, roles with `may = [\"operations\"]` (and "
+            "every caller without a [policy]); `\"everyone\"`, every caller, for development and tests: the trace "
+            "counts what a source read before row scopes and masks, so it tells a caller what the policy keeps from "
+            "it. Production mode refuses `\"everyone\"`.", "operators"),
         Key("shuffled_lists", ListOf(Choice(SHUFFLEABLE_LISTS)), "Lists every caller gets in a shuffled order (a keyed "
             "digest of the key), not only the roles that see their key masked or refused, who always do (a NIK's "
             "order tells its owner's sex and birth date): `\"Person.nik\"` (persons, residents, family members, "

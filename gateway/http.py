@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 TRACE_HEADER = "x-satudata-trace"
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 AUDIT_WITHHELD = (
     "The answer holds personal data and could not be recorded in the audit log, so it is withheld. Try again later."
@@ -112,6 +113,7 @@ class GraphQLEndpoint:
         body_read_timeout_s: float = 10.0,
         graphiql_authenticated: bool = False,
         production: bool = False,
+        trace_for_everyone: bool = False,
         persisted: PersistedDocuments | None = None,
         guard: QueryGuard | None = None,
         compiled: bool = True,
@@ -131,6 +133,9 @@ class GraphQLEndpoint:
         #: Serve GraphiQL only to requests carrying a valid credential (``[graphiql] enabled = "authenticated"``).
         self.graphiql_authenticated = graphiql_authenticated
         self.production = production
+        #: Every caller gets the source trace it asks for (``[gateway] source_trace = "everyone"``); otherwise
+        #: operators only (``AccessControl.traces_for``).
+        self.trace_for_everyone = trace_for_everyone
         #: The abuse limits every document passes before it runs (tokens, depth, cost, the heavy-query gate).
         self.guard = guard or QueryGuard(schema._schema, QueryLimits.from_config(None), production=production)
         #: Parsed, validated and measured documents by text.
@@ -204,6 +209,11 @@ class GraphQLEndpoint:
             raise RequestError(400, f"Send one X-Satudata-Purpose header, not {len(purposes)}.", "AMBIGUOUS_PURPOSE")
         return await self.access.admit(request)
 
+    def traces_for(self, admission: Admission | None) -> bool:
+        """Whether this caller gets the source trace it asks for (``[gateway] source_trace``)."""
+
+        return self.trace_for_everyone or self.access is None or admission is None or self.access.traces_for(admission)
+
     async def execute(
         self, request: Request, request_id: str, params: GraphQLParams, media_type: str, admission: Admission | None
     ) -> tuple[dict[str, Any], int]:
@@ -241,7 +251,7 @@ class GraphQLEndpoint:
                     # Fail closed: personal data that cannot be accounted for is not returned.
                     log.error("request %s: answer withheld, audit log unavailable: %s", request_id, exc.message)
                     raise RequestError(exc.status, AUDIT_WITHHELD, exc.code, extensions={"requestId": request_id}) from None
-        if request.headers.get(TRACE_HEADER, "").strip().lower() == "sources":
+        if request.headers.get(TRACE_HEADER, "").strip().lower() == "sources" and self.traces_for(admission):
             body["extensions"] = {"sources": trace.as_dict()}
         status = 400 if pre_execution and media_type == GRAPHQL_RESPONSE else 200
         return body, status

@@ -102,6 +102,9 @@ class GatewaySettings:
     #: ``Type.key`` of lists every caller gets shuffled (``[gateway] shuffled_lists``), besides
     #: those of keys a role does not read in full, which it always gets shuffled.
     shuffled_lists: tuple[str, ...] = ()
+    #: Who gets the source trace: ``"operators"`` (roles that may ``operations``; everyone without a
+    #: ``[policy]``) or ``"everyone"`` (development and tests; refused in production mode).
+    source_trace: str = "operators"
     #: The whole parsed file: ``[policy]``, ``[[clients]]``, ``[auth]``, ``[audit]``, ``[limits]``,
     #: ``[ratelimit]`` and ``[documents]`` are read by the components they configure.
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -137,6 +140,11 @@ class GatewaySettings:
             return gateway.get(key, GATEWAY.default(key))
 
         production = get("production")
+        if production and get("source_trace") == "everyone":
+            raise ConfigError(
+                '[gateway] source_trace = "everyone" is refused in production mode: the trace counts what a source '
+                "read before row scopes and masks, so it tells a caller what the policy keeps from it"
+            )
         examples = tuple(
             Example(title=e["title"], query=e["query"], variables=e.get("variables"), headers=e.get("headers"))
             for e in graphiql.get("examples", [])
@@ -160,6 +168,7 @@ class GatewaySettings:
             trusted_proxies=_trusted_proxies(get("trusted_proxies")),
             compiled_execution=get("compiled_execution"),
             shuffled_lists=tuple(get("shuffled_lists")),
+            source_trace=get("source_trace"),
             raw=raw,
         )
 

@@ -82,8 +82,11 @@ class AccessControl:
         audit: AuditLog | None = None,
         limiter: RateLimiter | None = None,
         lookups: LookupBudget | None = None,
+        declared: bool = True,
     ) -> None:
         self.policy = policy
+        #: Whether the config has a ``[policy]`` (without one every field is public: development only).
+        self.declared = declared
         self.authenticator = authenticator
         self.audit = audit
         self.limiter = limiter
@@ -114,7 +117,19 @@ class AccessControl:
         # Replicas sharing a Redis lookup count digest keys alike: with the audit's keyed pseudonym.
         digest = audit.subjects.stored if audit is not None and audit.subjects.pseudonymous else None
         lookups = LookupBudget.from_settings(policy.lookups, digest=digest)
-        return cls(policy, Authenticator.from_settings(raw, base_dir=base_dir), audit=audit, limiter=limiter, lookups=lookups)
+        return cls(
+            policy, Authenticator.from_settings(raw, base_dir=base_dir), audit=audit, limiter=limiter, lookups=lookups,
+            declared="policy" in raw,
+        )
+
+    def traces_for(self, admission: Admission) -> bool:
+        """Whether the caller may have the source trace (``X-Satudata-Trace: sources``) in its answer:
+        without a ``[policy]``, or for a role that may ``operations``. The calls and rows per source
+        are counted before a row scope or a mask applies and their time grows with what a source
+        holds, so an answer emptied by the caller's row scope, with a trace that read rows, or more
+        statements on one day than another, tells the caller what the policy keeps from it."""
+
+        return not self.declared or admission.access.role.may("operations")
 
     async def start(self) -> None:
         if self.audit is not None:

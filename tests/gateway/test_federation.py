@@ -89,6 +89,7 @@ async def test_entities_are_batched_and_unknown_keys_are_null(sqlite_gateway: Ga
 async def guarded(sqlite_backend: Backend, tmp_path: Path) -> AsyncIterator[tuple[Gateway, AuditLog]]:
     config = tomllib.loads(render_config(registry_url=sqlite_backend.registry_url, education_url=sqlite_backend.education_url, access=True))
     config["audit"] = {"path": str(tmp_path / "audit.sqlite")}
+    config["gateway"]["source_trace"] = "everyone"  # the tests read restricted roles' source traces
     async for gateway in open_gateway(config):
         log = AuditLog.from_settings({"audit": config["audit"]})
         try:

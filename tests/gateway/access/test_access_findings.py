@@ -40,6 +40,8 @@ def _config(backend: Backend, apis: dict[str, str], npsn: str, audit: Path, **po
         )
     )
     config["audit"] = {"path": str(audit)}
+    # The tests read restricted roles' source traces (nothing asked of a source): development's switch.
+    config["gateway"]["source_trace"] = "everyone"
     config.pop("ratelimit", None)  # enumeration runs send hundreds of requests; the budget is what stops them
     config["policy"]["roles"]["both_classes"] = {
         "grant": ["personal", "children"], "purposes": ["uji"], "description": "test role",

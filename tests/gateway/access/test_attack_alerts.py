@@ -226,11 +226,6 @@ async def test_the_operator_counts_no_other_schools_pupils_through_the_alerts(
     assert others == [], f"the operator read {len(others)} alerts of other schools, {spread} pupils placed by desa"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="X-Satudata-Trace gives every caller its request's source calls and rows (gateway/http.py, not this "
-    "helper's file): the fix proposed is the trace for roles that may `operations` only",
-)
 async def test_the_trace_does_not_tell_the_operator_which_days_another_school_had_an_alert(
     term: tuple[Any, Path], term_dinkes: str, tmp_path: Path
 ) -> None:
