@@ -92,6 +92,17 @@ class LoggingSettings:
         return cls(format=fmt, level=level.lower())
 
 
+def _add_request_ids(entry: dict[str, Any]) -> None:
+    """The current request's id (and its trace's, when traced) into a JSON log entry."""
+
+    request_id = request_id_var.get()
+    if request_id is not None:
+        entry["request_id"] = request_id
+        trace_id = trace_id_var.get()
+        if trace_id is not None:
+            entry["trace_id"] = trace_id
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line."""
 
@@ -114,12 +125,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = request_id_var.get()
-        if request_id is not None:
-            entry["request_id"] = request_id
-            trace_id = trace_id_var.get()
-            if trace_id is not None:
-                entry["trace_id"] = trace_id
+        _add_request_ids(entry)
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -299,12 +305,7 @@ def _write_json_line(handler: _Handler, level: int, message: str, fields: dict[s
         "logger": access_log.name,
         "message": message,
     }
-    request_id = request_id_var.get()
-    if request_id is not None:
-        entry["request_id"] = request_id
-        trace_id = trace_id_var.get()
-        if trace_id is not None:
-            entry["trace_id"] = trace_id
+    _add_request_ids(entry)
     entry.update(fields)
     line = orjson.dumps(entry, default=str).decode() + handler.terminator
     with handler.lock:  # type: ignore[union-attr]
