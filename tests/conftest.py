@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -261,6 +262,38 @@ def serve_api(app, name: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
     with serve_app(app, name=f"{name}-api", lifespan="off") as url:
         yield url
+
+
+#: The demo data of the alert tests: scale 0.1 with the generator's whole term of attendance (13 July to
+#: 27 November), enough for every class's own baseline (the suite's shared dataset has four weeks).
+WHOLE_TERM_SCALE = 0.1
+WHOLE_TERM_SEED = 3503
+
+
+@pytest.fixture(scope="session")
+def whole_term() -> Iterator[tuple[Any, Path]]:
+    """(dataset, folder of its SQLite databases and ground-truth.json) over the whole term; read only."""
+
+    import shutil
+    import tempfile
+
+    from demo import build_dataset
+    from demo.sqlite_demo import generate_sqlite_demo
+
+    ds = build_dataset(scale=WHOLE_TERM_SCALE, seed=WHOLE_TERM_SEED)
+    folder = Path(tempfile.mkdtemp(prefix="whole-term-"))
+    generate_sqlite_demo(folder, ds)
+    yield ds, folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def whole_term_dinkes(whole_term: tuple[Any, Path]) -> Iterator[str]:
+    """The demo health office API over the whole term's residents, on a real socket."""
+
+    from demo.apis import create_dinkes_app
+
+    yield from serve_api(create_dinkes_app(whole_term[0]), "Dinkes (whole term)")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,8 @@ import pytest
 
 from demo.scoring import score_alerts
 
-from .conftest import Gateway, open_gateway, serve_api
+from .conftest import Gateway, open_gateway
 from .support.server import free_port
-
-SCALE = 0.1
-SEED = 3503
 
 QUERY = """query ($from: Date!, $to: Date!, $region: RegionCode) {
   absenceAlerts(from: $from, to: $to, region: $region) {
@@ -34,22 +31,13 @@ QUERY = """query ($from: Date!, $to: Date!, $region: RegionCode) {
 
 
 @pytest.fixture(scope="module")
-def term() -> Iterator[tuple[Any, Path]]:
-    from demo import build_dataset
-    from demo.sqlite_demo import generate_sqlite_demo
-
-    ds = build_dataset(scale=SCALE, seed=SEED)
-    folder = Path(__import__("tempfile").mkdtemp(prefix="absence-alerts-"))
-    generate_sqlite_demo(folder, ds)
-    yield ds, folder
-    __import__("shutil").rmtree(folder, ignore_errors=True)
+def term(whole_term: tuple[Any, Path]) -> tuple[Any, Path]:
+    return whole_term  # tests/conftest.py: the demo data at scale 0.1 over the whole term
 
 
 @pytest.fixture(scope="module")
-def term_dinkes(term: tuple[Any, Path]) -> Iterator[str]:
-    from demo.apis import create_dinkes_app
-
-    yield from serve_api(create_dinkes_app(term[0]), "Dinkes (whole term)")
+def term_dinkes(whole_term_dinkes: str) -> str:
+    return whole_term_dinkes
 
 
 def _config(folder: Path, dinkes_url: str) -> dict[str, Any]:

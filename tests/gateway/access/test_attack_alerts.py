@@ -11,35 +11,22 @@ import json
 import sqlite3
 import tomllib
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ...conftest import open_gateway, serve_api
-
-SCALE = 0.1
-SEED = 3503
+from ...conftest import open_gateway
 
 
 @pytest.fixture(scope="module")
-def term() -> Iterator[tuple[Any, Path]]:
-    from demo import build_dataset
-    from demo.sqlite_demo import generate_sqlite_demo
-
-    ds = build_dataset(scale=SCALE, seed=SEED)
-    folder = Path(__import__("tempfile").mkdtemp(prefix="attack-alerts-"))
-    generate_sqlite_demo(folder, ds)
-    yield ds, folder
-    __import__("shutil").rmtree(folder, ignore_errors=True)
+def term(whole_term: tuple[Any, Path]) -> tuple[Any, Path]:
+    return whole_term  # tests/conftest.py: the demo data at scale 0.1 over the whole term
 
 
 @pytest.fixture(scope="module")
-def term_dinkes(term: tuple[Any, Path]) -> Iterator[str]:
-    from demo.apis import create_dinkes_app
-
-    yield from serve_api(create_dinkes_app(term[0]), "Dinkes (whole term)")
+def term_dinkes(whole_term_dinkes: str) -> str:
+    return whole_term_dinkes
 
 
 def _truth(folder: Path) -> dict[str, Any]:
