@@ -246,6 +246,7 @@ class GraphQLEndpoint:
                         operation=params.operation_name,
                         trace=trace,
                         request_id=request_id,
+                        nulled=bool(result.errors),
                     )
                 except AuditUnavailable as exc:
                     # Fail closed: personal data that cannot be accounted for is not returned.

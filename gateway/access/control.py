@@ -180,8 +180,12 @@ class AccessControl:
         operation: str | None,
         trace: SourceTrace,
         request_id: str,
+        nulled: bool = True,
     ) -> bool:
         """Append the audit record for an answer; ``False`` if it neither disclosed nor was refused anything personal.
+
+        ``nulled=False``: the answer has no errors, so nothing noted was nulled afterwards
+        (``AccessContext.disclosed``).
 
         Any object about a person in the answer is a disclosure, whatever was selected of it;
         a request refused on personal data (a field, an argument, the lookup budget) is recorded
@@ -190,7 +194,7 @@ class AccessControl:
         """
 
         access = admission.access
-        disclosed = access.disclosed(data)
+        disclosed = access.disclosed(data, nulled=nulled)
         outcome = "budget_exceeded" if access.budget_exceeded else "refused" if not disclosed.fields else "answered"
         if access.refused:
             for observe in self.refusal_observers:

@@ -121,14 +121,19 @@ class AccessContext:
             self.refused.append(name)
         return error
 
-    def disclosed(self, data: Any) -> Disclosed:
-        """Subjects and ``Type.field`` names of the notes whose value is in ``data``."""
+    def disclosed(self, data: Any, *, nulled: bool = True) -> Disclosed:
+        """Subjects and ``Type.field`` names of the notes whose value is in ``data``.
+
+        ``nulled=False`` says that nothing was nulled after it was noted (an answer without errors:
+        only an error nulls a value, or its parents, once resolved), so every note's value is in
+        ``data`` and its path need not be walked."""
 
         subjects: set[str] = set()
         fields: set[str] = set()
         full: set[str] = set()
+        every = not nulled and data is not None
         for note in self.notes:
-            if _present(data, note.path):
+            if every or _present(data, note.path):
                 fields.add(note.field)
                 if not note.masked:
                     full.add(note.field)
