@@ -22,7 +22,6 @@ import asyncio
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,6 @@ from graphql import (
     OperationType,
     SelectionSetNode,
 )
-from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -56,17 +54,25 @@ from .access.limits import QueryGuard, QueryLimits
 from .context import RequestContext, shuffles_list
 from .errors import RequestError, format_error, refusal, refuses_request
 from .graphiql import wants_graphiql
-from .logs import note_request, request_id_var
+from .http_wire import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    EndpointRequest,
+    JsonAnswer,
+    has_body,
+    json_param,
+    json_response,
+    negotiate,
+    request_id_of,
+)
+from .logs import note_request
 from .prepared import PreparedDocuments
 
 if TYPE_CHECKING:
     from .documents import PersistedDocuments
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
 TRACE_HEADER = "x-satudata-trace"
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 AUDIT_WITHHELD = (
     "The answer holds personal data and could not be recorded in the audit log, so it is withheld. Try again later."
 )
@@ -151,14 +157,14 @@ class GraphQLEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request = _Request(scope, receive)
+        request = EndpointRequest(scope, receive)
         response = await self.handle(request)
         await response(scope, receive, send)
         if self.on_response is not None:
             self.on_response(response.status_code, time.perf_counter() - started)
 
-    async def handle(self, request: Request) -> Response | _JsonAnswer:
-        request_id = _request_id(request)
+    async def handle(self, request: Request) -> Response | JsonAnswer:
+        request_id = request_id_of(request)
         media_type: str | None = JSON
         body_read = False
         try:
@@ -193,11 +199,11 @@ class GraphQLEndpoint:
         except SatudataError as exc:
             # Refused before GraphQL ran (the HTTP request itself, the caller's admission, a busy gateway).
             body, status, headers = refusal(exc)
-            if not body_read and _has_body(request):
+            if not body_read and has_body(request):
                 # Refused before its body was read: close rather than take the body in to reach the next request.
                 headers["connection"] = "close"
-            return _json_response(body, status, media_type or JSON, request_id, allow=status == 405, extra_headers=headers)
-        return _json_response(body, status, media_type, request_id)
+            return json_response(body, status, media_type or JSON, request_id, allow=status == 405, extra_headers=headers)
+        return json_response(body, status, media_type, request_id)
 
     async def admit(self, request: Request) -> Admission | None:
         """``AccessControl.admit``, after refusing a request that states its purpose twice."""
@@ -369,8 +375,8 @@ class GraphQLEndpoint:
     async def read_params(self, request: Request) -> GraphQLParams:
         if request.method == "GET":
             raw: Mapping[str, Any] = dict(request.query_params)
-            variables = _json_param(raw.get("variables"), "variables")
-            extensions = _json_param(raw.get("extensions"), "extensions")
+            variables = json_param(raw.get("variables"), "variables")
+            extensions = json_param(raw.get("extensions"), "extensions")
             return _params({**raw, "variables": variables, "extensions": extensions})
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != JSON:
@@ -418,68 +424,6 @@ class GraphQLEndpoint:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class _RequestHeaders(Headers):
-    """Starlette's ``Headers`` with lookups by name in a dict made once per request.
-
-    ``Headers`` scans and decodes the header list on every lookup, and a missing name costs
-    it a ``KeyError`` raised and caught (``Mapping.get``); a request's path asks for a dozen
-    names (accept, content-type, the credential, the purpose, the trace header ...). The first
-    value of a repeated name is the one returned, as ``Headers`` does; ``getlist`` and the
-    rest are ``Headers``' own.
-    """
-
-    def __init__(self, scope: Scope) -> None:
-        super().__init__(scope=scope)
-        first: dict[bytes, bytes] = {}
-        for name, value in self._list:
-            first.setdefault(name, value)
-        self._first = first
-
-    def __getitem__(self, key: str) -> str:
-        value = self._first.get(key.lower().encode("latin-1"))
-        if value is None:
-            raise KeyError(key)
-        return value.decode("latin-1")
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        value = self._first.get(key.lower().encode("latin-1"))
-        return default if value is None else value.decode("latin-1")
-
-    def __contains__(self, key: Any) -> bool:
-        return isinstance(key, str) and key.lower().encode("latin-1") in self._first
-
-
-class _Request(Request):
-    """The endpoint's request: its headers are ``_RequestHeaders``."""
-
-    @property
-    def headers(self) -> Headers:
-        headers = self.__dict__.get("_request_headers")
-        if headers is None:
-            headers = self.__dict__["_request_headers"] = _RequestHeaders(self.scope)
-        return headers
-
-
-class _JsonAnswer:
-    """A JSON answer sent as two ASGI messages, its header list made once (what Starlette's
-    ``Response`` does, without its per-instance header merging and background-task hook)."""
-
-    __slots__ = ("body", "status_code", "raw_headers")
-
-    def __init__(self, body: bytes, status_code: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
-        self.body = body
-        self.status_code = status_code
-        self.raw_headers = raw_headers
-
-    @property
-    def headers(self) -> Headers:
-        return Headers(raw=self.raw_headers)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body})
-
-
 def _params(data: Mapping[str, Any]) -> GraphQLParams:
     query = data.get("query")
     extensions = data.get("extensions")
@@ -523,93 +467,3 @@ def root_field_names(document: Any, operation: OperationDefinitionNode | None = 
         if isinstance(definition, OperationDefinitionNode):
             walk(definition.selection_set)
     return names
-
-
-def _has_body(request: Request) -> bool:
-    declared = request.headers.get("content-length", "0").strip()
-    return "transfer-encoding" in request.headers or (declared != "0" and declared != "")
-
-
-def _json_param(value: str | None, name: str) -> Any:
-    if value is None or value == "":
-        return None
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        raise RequestError(400, f"`{name}` is not valid JSON.") from None
-
-
-#: ``negotiate``'s answers by ``Accept`` text: clients send the same few, and parsing one cost up to 7 us.
-_NEGOTIATED: dict[str | None, str | None] = {}
-_NEGOTIATED_MAX = 256
-_UNSEEN = object()
-
-
-def negotiate(accept: str | None) -> str | None:
-    """Pick the response media type from an ``Accept`` header (``None``: nothing acceptable)."""
-
-    chosen = _NEGOTIATED.get(accept, _UNSEEN)
-    if chosen is _UNSEEN:
-        chosen = _negotiate(accept)
-        if len(_NEGOTIATED) < _NEGOTIATED_MAX and (accept is None or len(accept) <= 512):  # bounded: no client fills it
-            _NEGOTIATED[accept] = chosen
-    return chosen  # type: ignore[return-value]
-
-
-def _negotiate(accept: str | None) -> str | None:
-    if accept is None or not accept.strip():
-        return JSON
-    best: tuple[float, bool, int, str] | None = None
-    for position, part in enumerate(accept.split(",")):
-        media, *options = (p.strip() for p in part.split(";"))
-        quality = 1.0
-        for option in options:
-            if option.startswith("q="):
-                try:
-                    quality = float(option[2:])
-                except ValueError:
-                    quality = 0.0
-        media = media.lower()
-        chosen = {GRAPHQL_RESPONSE: GRAPHQL_RESPONSE, JSON: JSON, "application/*": JSON, "*/*": JSON}.get(media)
-        if chosen is None or quality <= 0:
-            continue
-        # A named type beats a wildcard of the same quality, whatever the order.
-        rank = (quality, "*" not in media, -position, chosen)
-        if best is None or rank[:3] > best[:3]:
-            best = rank
-    return best[3] if best else None
-
-
-def _request_id(request: Request) -> str:
-    # Behind AccessLog (every request served), the id it chose, which is also the request's header by now.
-    chosen = request_id_var.get()
-    if chosen is not None:
-        return chosen
-    given = request.headers.get("x-request-id", "")
-    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-
-
-#: ``content-type`` header values by media type.
-_CONTENT_TYPES = {media: f"{media}; charset=utf-8".encode("latin-1") for media in (JSON, GRAPHQL_RESPONSE)}
-
-
-def _json_response(
-    body: dict[str, Any],
-    status: int,
-    media_type: str,
-    request_id: str,
-    *,
-    allow: bool = False,
-    extra_headers: Mapping[str, str] | None = None,
-) -> _JsonAnswer:
-    content = orjson.dumps(body)
-    raw = [
-        (b"x-request-id", request_id.encode("latin-1")),
-        (b"content-length", str(len(content)).encode("latin-1")),
-        (b"content-type", _CONTENT_TYPES.get(media_type) or f"{media_type}; charset=utf-8".encode("latin-1")),
-    ]
-    if extra_headers:
-        raw.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra_headers.items())
-    if allow:
-        raw.append((b"allow", b"GET, POST"))
-    return _JsonAnswer(content, status, raw)

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from starlette.datastructures import Headers
 
-from gateway.http import _json_response, _RequestHeaders
+from gateway.http_wire import RequestHeaders, json_response
 
 from ..conftest import Gateway
 
@@ -25,7 +25,7 @@ RAW = [
 
 @pytest.mark.parametrize("name", ["accept", "Accept", "X-Satudata-Purpose", "x-empty", "x-missing", "content-length"])
 def test_request_headers_answer_as_starlettes(name: str) -> None:
-    ours, theirs = _RequestHeaders({"headers": list(RAW)}), Headers(raw=list(RAW))
+    ours, theirs = RequestHeaders({"headers": list(RAW)}), Headers(raw=list(RAW))
     assert ours.get(name) == theirs.get(name)
     assert ours.get(name, "default") == theirs.get(name, "default")
     assert (name in ours) == (name in theirs)
@@ -38,7 +38,7 @@ def test_request_headers_answer_as_starlettes(name: str) -> None:
 
 
 async def test_answer_carries_what_a_starlette_response_carried() -> None:
-    answer = _json_response({"errors": []}, 405, "application/json", "rid-1", allow=True, extra_headers={"Retry-After": "3"})
+    answer = json_response({"errors": []}, 405, "application/json", "rid-1", allow=True, extra_headers={"Retry-After": "3"})
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -104,7 +104,7 @@ async def test_graphql_lane_keeps_the_access_line_and_graphiql(sqlite_gateway: G
     [None, "", "*/*", "application/json", "application/graphql-response+json, application/json", "text/html", "application/json;q=0"],
 )
 def test_negotiate_answers_the_same_from_its_cache(accept: str | None) -> None:
-    from gateway.http import _negotiate, negotiate
+    from gateway.http_wire import _negotiate, negotiate
 
     assert negotiate(accept) == _negotiate(accept)
     assert negotiate(accept) == _negotiate(accept)  # the second time from the cache

@@ -11,7 +11,6 @@ development gateway with a policy, which production mode refuses.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
