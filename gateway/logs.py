@@ -92,17 +92,6 @@ class LoggingSettings:
         return cls(format=fmt, level=level.lower())
 
 
-def _add_request_ids(entry: dict[str, Any]) -> None:
-    """The current request's id (and its trace's, when traced) into a JSON log entry."""
-
-    request_id = request_id_var.get()
-    if request_id is not None:
-        entry["request_id"] = request_id
-        trace_id = trace_id_var.get()
-        if trace_id is not None:
-            entry["trace_id"] = trace_id
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line."""
 
@@ -118,17 +107,30 @@ class JsonFormatter(logging.Formatter):
             self._second, self._second_text = second, text
         return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
 
-    def format(self, record: logging.LogRecord) -> str:
+    def entry(self, created: float, level: str, logger: str, message: str, fields: Any) -> dict[str, Any]:
+        """A record's JSON object before its exception: time, level, logger, message, the current
+        request's id (and its trace's, when traced), and the record's ``fields`` (a dict)."""
+
         entry: dict[str, Any] = {
-            "time": self.timestamp(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
+            "time": self.timestamp(created),
+            "level": level,
+            "logger": logger,
+            "message": message,
         }
-        _add_request_ids(entry)
-        fields = getattr(record, "fields", None)
+        request_id = request_id_var.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+            trace_id = trace_id_var.get()
+            if trace_id is not None:
+                entry["trace_id"] = trace_id
         if isinstance(fields, dict):
             entry.update(fields)
+        return entry
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self.entry(
+            record.created, record.levelname, record.name, record.getMessage(), getattr(record, "fields", None)
+        )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -299,14 +301,7 @@ def _write_json_line(handler: _Handler, level: int, message: str, fields: dict[s
     then hands the record to ``logging``, whose handler reports the failure)."""
 
     formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]
-    entry: dict[str, Any] = {
-        "time": formatter.timestamp(time.time()),
-        "level": logging.getLevelName(level),
-        "logger": access_log.name,
-        "message": message,
-    }
-    _add_request_ids(entry)
-    entry.update(fields)
+    entry = formatter.entry(time.time(), logging.getLevelName(level), access_log.name, message, fields)
     line = orjson.dumps(entry, default=str).decode() + handler.terminator
     with handler.lock:  # type: ignore[union-attr]
         try:
