@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -221,25 +221,24 @@ async def absence_alerts(
     else:
         schools = await sources.fetch(SourceQuery("School"))
     where_school = {s["npsn"]: s.get("regionCode") for s in schools}
-    return await counted_for_caller(sources, await alerts_at(sources, where_school, from_, to, params, regency=region is None))
+    return await alerts_at(sources, where_school, from_, to, params, regency=region is None)
 
 
-async def counted_for_caller(sources: SourceReader, alerts: list[AbsenceAlert]) -> list[AbsenceAlert]:
-    """The alerts whose pupils the caller may count: those at schools where its reader finds pupils.
+async def countable_schools(sources: SourceReader, npsns: Iterable[str]) -> set[str]:
+    """Of ``npsns``, the schools whose pupils the caller may count: those where its reader finds pupils.
 
     An alert counts a class's pupils (``Student`` records) and places them by desa, so it goes only to a
     caller whose row scope on ``Student`` shows that school's pupils, as ``School.pupilCounts`` and
     ``discrepancyCounts`` count only those (the school operator: its own school; a role without such a
     scope: every school). The detection itself, and the day factor's regency-wide reference, are read
-    unscoped: they are counts of every school, no class's. One grouped statement over the alerts' schools,
-    through the caller's reader, when there are alerts."""
+    unscoped: they are counts of every school, no class's. One grouped statement over the schools,
+    through the caller's reader; none when there are none."""
 
-    if not alerts:
-        return alerts
-    npsns = tuple(sorted({a.school_npsn for a in alerts}))
-    rows = await sources.fetch(SourceQuery("Student", where=(Filter("school", "in", npsns),), group_by=("school",)))
-    seen = {r.get("school") for r in rows if int(r.get("count") or 0) > 0}
-    return [a for a in alerts if a.school_npsn in seen]
+    wanted = tuple(sorted(set(npsns)))
+    if not wanted:
+        return set()
+    rows = await sources.fetch(SourceQuery("Student", where=(Filter("school", "in", wanted),), group_by=("school",)))
+    return {r.get("school") for r in rows if int(r.get("count") or 0) > 0}
 
 
 async def alerts_at(
@@ -252,7 +251,8 @@ async def alerts_at(
     regency: bool = False,
 ) -> list[AbsenceAlert]:
     """The alerts between ``from_`` and ``to`` at the schools ``where_school`` names (NPSN -> desa):
-    the detection both ``absenceAlerts`` and ``absenceAlertRaised`` run, on two grouped statements.
+    the detection both ``absenceAlerts`` and ``absenceAlertRaised`` run, on two grouped statements,
+    kept to the schools whose pupils the caller may count (``countable_schools``).
 
     ``regency``: ``where_school`` is every school of the regency, so the day factor's reference is
     summed from the same statements; otherwise (and with ``day_effect`` on) a third statement counts
@@ -283,6 +283,9 @@ async def alerts_at(
     else:  # the regency's totals are the sums of the schools' own
         totals = _sum_by_day(days_rows), _sum_by_day(off_rows)
     flagged = _alerts(days_rows, off_rows, where_school, from_, to, params, totals)
+    # Only the caller's (its schools' pupils), before the cluster test reads anything more for them.
+    countable = await countable_schools(sources, (alert.school_npsn for alert, _ in flagged))
+    flagged = [(alert, window) for alert, window in flagged if alert.school_npsn in countable]
     if not params.cluster_min:
         return [alert for alert, _ in flagged]
     return await _confirmed(sources, flagged, params)

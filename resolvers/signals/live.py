@@ -25,7 +25,7 @@ from collections import deque
 from datetime import date
 
 from ..context import GraphContext
-from .alerts import AbsenceAlert, AbsenceBaseline, alerts_at, counted_for_caller
+from .alerts import AbsenceAlert, AbsenceBaseline, alerts_at
 from .detection import METHOD
 
 __all__ = ["AlertWatch", "DayRecorded"]
@@ -53,7 +53,6 @@ class AlertWatch:
         if school is None:  # not a school the subscriber's live read finds
             return []
         found = await alerts_at(context.loaders.sources, {npsn: school.get("regionCode")}, day, day, context.signals)
-        found = await counted_for_caller(context.loaders.sources, found)  # the school's pupils, if the subscriber's
         fresh = [a for a in found if (a.school_npsn, a.rombel, a.date) not in self.raised]
         self.raised.update((a.school_npsn, a.rombel, a.date) for a in fresh)
         return fresh
