@@ -242,3 +242,38 @@ async def test_the_trace_does_not_tell_the_operator_which_days_another_school_ha
             calls = {name: s["calls"] for name, s in ((answer.get("extensions") or {}).get("sources") or {}).items()}
             traces[day] = calls
     assert traces[quiet.isoformat()] == traces[alert_day], f"dapodik calls by day: {traces}"
+
+
+async def test_every_role_gets_the_alerts_and_their_pupils_as_the_policy_says(
+    term: tuple[Any, Path], term_dinkes: str, tmp_path: Path
+) -> None:
+    """The role matrix of the alerts' paths, expected from the policy's table (``access_expectations``,
+    never ``resolvers.arguments``): the alerts are children's counts, for roles that see children's data
+    (in full or masked), else ``FORBIDDEN``; an alert's pupils are the pupils of its class, a read of
+    ``Student.className`` (class ``children``), listed only to a role that reads children's data in full,
+    and only those of schools in its scope; every other role that sees the alerts gets ``FORBIDDEN`` there."""
+
+    from ..access_expectations import ROLES
+
+    folder = term[1]
+    truth = _truth(folder)
+    mine = truth["outbreaks"][0]
+    variables = {"from": min(o["dates"][0] for o in truth["outbreaks"]), "to": truth["as_of"]}
+    query = "query ($from: Date!, $to: Date!) { absenceAlerts(from: $from, to: $to) { date school { npsn } pupils { nisn } } }"
+    async for gateway in open_gateway(_gateway_config(folder, term_dinkes, tmp_path / "audit.sqlite", mine["npsn"])):
+        for role, spec in ROLES.items():
+            headers = {} if role == "anonymous" else _headers(mine["npsn"], role)
+            answer = (await gateway.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)).json()
+            refused = {tuple(e.get("path") or ())[-1:] for e in answer.get("errors", []) if e["extensions"]["code"] == "FORBIDDEN"}
+            sees_alerts = "children" in spec.full | spec.masked
+            if not sees_alerts:
+                assert (answer.get("data") or {}).get("absenceAlerts") is None and refused == {("absenceAlerts",)}, (role, answer)
+                continue
+            alerts = answer["data"]["absenceAlerts"]
+            assert alerts, role
+            if "children" in spec.full:
+                assert not refused and all(a["pupils"] for a in alerts), role
+                if spec.scoped_by == "school":  # its own school's alerts only
+                    assert {a["school"]["npsn"] for a in alerts} == {mine["npsn"]}, role
+            else:
+                assert refused == {("pupils",)} and all(a["pupils"] is None for a in alerts), (role, answer.get("errors"))
