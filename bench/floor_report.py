@@ -90,14 +90,15 @@ def _kinds(runs: list[dict[str, Any]]) -> str:
     return ", ".join(f"{code} {n}" for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def replace_section(text: str, new_section: str) -> str:
-    """``text`` (RESULTS.md) with its floor section replaced by ``new_section``, or with it appended.
+def replace_section(text: str, new_section: str, heading: str = HEADING) -> str:
+    """``text`` (RESULTS.md) with its section under ``heading`` (the floor's) replaced by
+    ``new_section``, or with it appended.
 
     The section runs from its heading to the next ``## `` heading or the end; everything else is kept.
     """
 
     lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith(HEADING)), None)
+    start = next((i for i, line in enumerate(lines) if line.startswith(heading)), None)
     body = new_section.rstrip("\n").splitlines()
     if start is None:
         kept = "\n".join(lines).rstrip("\n")
