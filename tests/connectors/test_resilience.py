@@ -209,3 +209,62 @@ async def test_finding_7_a_rejected_input_during_the_probe_leaves_the_probe_to_t
         await connector.fetch(QUERY)  # the probe: the caller's mistake is no verdict on the source
     assert await connector.fetch(QUERY) == [{"id": 1}]  # the next caller may probe, and closes it
     assert connector.breaker.state is BreakerState.CLOSED
+
+
+class PromptConnector(ScriptedConnector):
+    """A connector whose clean-up is prompt (an SQL driver): timed in the caller's own task."""
+
+    cancels_promptly = True
+
+
+@pytest.mark.parametrize("inner_kind", [ScriptedConnector, PromptConnector])
+async def test_timeouts_are_the_same_whether_the_call_is_timed_in_its_own_task_or_in_the_callers(
+    inner_kind: type[ScriptedConnector],
+) -> None:
+    """Both timers: the source's ``timeout_s`` is a ``SourceTimeout`` (and a breaker failure),
+    the request's shorter deadline a ``DeadlineExceeded`` (no failure), and a timer whose call
+    returned in time never fires later into the caller."""
+
+    from connectors.resilience import request_deadline
+
+    inner = inner_kind(5.0, [{"id": 1}], 5.0)
+    connector = resilient(inner, timeout_s=0.05)
+    with pytest.raises(SourceTimeout, match="within 0.05 s"):
+        await connector.fetch(QUERY)
+    assert await connector.fetch(QUERY) == [{"id": 1}]
+    await asyncio.sleep(0.1)  # past the second call's timer: it was cancelled, so this sleep is not
+    assert connector.breaker.failures == 0  # the success reset it
+    token = request_deadline.set(asyncio.get_running_loop().time() + 0.02)
+    try:
+        with pytest.raises(SourceTimeout, match="request's deadline"):
+            await connector.fetch(QUERY)
+    finally:
+        request_deadline.reset(token)
+    assert connector.breaker.failures == 0 and inner.calls == 3
+
+
+async def test_a_call_cancelled_from_outside_stays_cancelled_not_a_timeout() -> None:
+    """The client left (its task is cancelled) while the source was being asked: that is a
+    cancellation, not the source's timeout, and it counts nothing against the source."""
+
+    inner = PromptConnector(5.0)
+    connector = resilient(inner, timeout_s=1.0)
+    call = asyncio.create_task(connector.fetch(QUERY))
+    await asyncio.sleep(0.02)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert connector.breaker.failures == 0 and connector.health().last_error_code is None
+
+
+async def test_a_timeout_inside_an_outer_timeout_is_the_inner_ones() -> None:
+    """A source timer that fires inside a caller's own ``asyncio.timeout`` is the source's timeout;
+    the caller's timer, still running, is not spent (its uncancel count is left as it was)."""
+
+    inner = PromptConnector(5.0, [{"id": 2}])
+    connector = resilient(inner, timeout_s=0.05)
+    async with asyncio.timeout(2.0):
+        with pytest.raises(SourceTimeout):
+            await connector.fetch(QUERY)
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+        assert await connector.fetch(QUERY) == [{"id": 2}]
