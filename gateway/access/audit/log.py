@@ -155,8 +155,10 @@ class AuditLog:
         try:
             # A caller that stops waiting (timeout, disconnect) does not stop the commit: its
             # entry may still be written, which errs towards the record, never away from it.
+            # (Awaited unshielded: stopping cancels only ``done``, which the writer skips when it
+            # has the batch's entries; the record is in the batch all the same.)
             async with asyncio.timeout(self.timeout_s):
-                return await asyncio.shield(done)
+                return await done
         except TimeoutError as exc:
             raise AuditUnavailable(f"the audit log did not accept the entry within {self.timeout_s:g} s") from exc
 

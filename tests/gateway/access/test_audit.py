@@ -218,6 +218,23 @@ async def test_concurrent_appends_share_commits_and_each_returns_once_its_entry_
         await log.aclose()
 
 
+async def test_an_append_whose_caller_stops_waiting_is_still_written(audit_log: AuditLog, store: Store) -> None:
+    """A caller that stops waiting (its client left, its deadline ran out) does not take its
+    entry back: the record errs towards the log, never away from it, and the chain goes on."""
+
+    await audit_log.append(record(1))
+    left = asyncio.create_task(audit_log.append(record(2, client="left-early")))
+    await asyncio.sleep(0)  # queued, perhaps not yet written
+    left.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await left
+    after = await audit_log.append(record(3))
+    assert after.seq == 3
+    rows = await store.sql("SELECT record FROM audit_entry ORDER BY seq")
+    assert [json.loads(str(text))["client_id"] for (text,) in rows] == ["dinkes-surveilans", "left-early", "dinkes-surveilans"]
+    assert (await audit_log.verify()).ok
+
+
 async def test_the_writer_keeps_its_connection_while_appends_keep_coming(store: Store) -> None:
     """Batches that follow each other within LINGER_S share one checked-out connection; after a
     quiet LINGER_S the writer gives it back; an append that comes later is written all the same."""
