@@ -3,8 +3,9 @@
 Run by ``bench.instructions`` as ``valgrind --tool=callgrind --instr-atstart=no python
 bench/instructions_driver.py ...`` with the measured checkout as its working directory and first
 on ``sys.path``, so that the code counted is that checkout's (as ``bench.server.serve_command``
-does for the floor's servers). It imports only what every checkout has (``gateway.settings``,
-``gateway.app``) and, for the bare endpoint, this checkout's ``bench.floor_bare`` by path.
+does for the floor's servers). It builds the gateway as ``satudata serve`` does, with what the
+checkout has of that (``gateway.settings``, ``gateway.app``; the logging, ``gateway.reload``'s
+wrapper and ``gateway.server.tune_garbage_collector`` where they exist) and, for the bare endpoint, this checkout's ``bench.floor_bare`` by path.
 
 It opens the app's lifespan, sends ``--warmup`` requests (pools filled, statements prepared,
 documents cached), then turns callgrind's instrumentation on for its own process
@@ -52,10 +53,32 @@ def _app(args: argparse.Namespace) -> Any:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module.app
+    # As `satudata serve` builds it (gateway.cli), with what the checkout has of it: logging as the
+    # config says (the access line is part of every request), the reloadable wrapper, and the
+    # garbage collector's tuning.
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
 
-    return create_app(GatewaySettings.from_file(args.config))
+    settings = GatewaySettings.from_file(args.config)
+    try:
+        from gateway.logs import configure_logging_from
+    except ImportError:
+        pass
+    else:
+        configure_logging_from(settings.raw.get("logging"))
+    try:
+        from gateway.reload import ReloadableGateway
+    except ImportError:
+        app = create_app(settings)
+    else:
+        app = ReloadableGateway(Path(args.config), settings, create_app)
+    try:
+        from gateway.server import tune_garbage_collector
+    except ImportError:
+        pass
+    else:
+        tune_garbage_collector()
+    return app
 
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
