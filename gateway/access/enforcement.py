@@ -59,10 +59,21 @@ _KEY_ARGUMENTS = {"Query.person": "nik", "Query.family": "kk", "Query.student": 
 
 @dataclass(frozen=True, slots=True)
 class Disclosure:
-    path: Path
+    """A personal value or object in the answer: where, whose, which field, whether masked.
+
+    ``path`` is a tuple of keys, or a leaf's GraphQL ``Path`` as the executor gave it, read
+    (``steps``) only when an answer with errors must be checked for what was nulled: most
+    answers have none, and a page of persons notes hundreds of values.
+    """
+
+    path: Any  # Path, or graphql-core's (a named tuple with ``as_list``)
     subject: str | None
     field: str
     masked: bool
+
+    def steps(self) -> Iterable[str | int]:
+        path = self.path
+        return path.as_list() if hasattr(path, "as_list") else path  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -133,7 +144,7 @@ class AccessContext:
         full: set[str] = set()
         every = not nulled and data is not None
         for note in self.notes:
-            if every or _present(data, note.path):
+            if every or _present(data, note.steps()):
                 fields.add(note.field)
                 if not note.masked:
                     full.add(note.field)
@@ -210,8 +221,14 @@ def guard_fields(schema: GraphQLSchema, policy: Policy) -> int:
             non_public = policy.rule(type_name, field_name).sensitivity != PUBLIC
             if not (non_public or returns_persons or name in with_reads or name in scoped_fields):
                 continue
+            resolve = field_def.resolve or default_field_resolver
+            # A field without a resolver of its own is strawberry's attribute read: a prepared
+            # value reads the attribute itself, past strawberry's three calls that do the same.
+            definition = (field_def.extensions or {}).get("strawberry-definition")
+            attribute = getattr(definition, "python_name", None) if getattr(resolve, "_is_default", False) else None
             field_def.resolve = _guard(
-                field_def.resolve or default_field_resolver,
+                resolve,
+                attribute=attribute,
                 type_name=type_name,
                 field_name=field_name,
                 leaf=is_leaf_type(named),
@@ -247,7 +264,7 @@ def _object_types(schema: GraphQLSchema) -> Iterable[tuple[str, GraphQLObjectTyp
 
 def _guard(
     resolve: Callable[..., Any], *, type_name: str, field_name: str, leaf: bool, returns_persons: bool,
-    year_typed: bool = False,
+    year_typed: bool = False, attribute: str | None = None,
 ) -> Callable[..., Any]:
     name = f"{type_name}.{field_name}"
     key_argument = _KEY_ARGUMENTS.get(name)
@@ -293,13 +310,28 @@ def _guard(
         if next(iter(argument_reads(type_name, field_name, args)), None) is not None:
             return None
         scopes = access.role.field_scopes.get(name, ())
+        if decision.action is Action.MASK:
 
-        def per_value(root: Any, path: Any) -> Any:
-            _check_row_scopes(access, decision, name, root, scopes)
-            value = resolve(root, None)
-            return _finish_leaf(value, access, decision, name, root, path, year_typed=year_typed)
+            def per_value(root: Any, path: Any) -> Any:
+                if scopes:
+                    _check_row_scopes(access, decision, name, root, scopes)
+                value = resolve(root, None) if attribute is None else getattr(root, attribute)
+                return _finish_leaf(value, access, decision, name, root, path, year_typed=year_typed)
 
-        return per_value
+            return per_value
+        # Shown in full: ``_finish_leaf``'s work without its mask, on the path every personal value
+        # of a list takes (a page of persons is hundreds of them).
+        notes = access.notes if decision.sensitivity != PUBLIC else None
+
+        def per_value_in_full(root: Any, path: Any) -> Any:
+            if scopes:
+                _check_row_scopes(access, decision, name, root, scopes)
+            value = resolve(root, None) if attribute is None else getattr(root, attribute)
+            if notes is not None and value is not None and value != []:
+                notes.append(Disclosure(path, _subject(root), name, False))
+            return value
+
+        return per_value_in_full
 
     guarded.prepare_rows = prepare_rows  # type: ignore[attr-defined]
     guarded.call_around = call_around  # type: ignore[attr-defined]
@@ -457,7 +489,7 @@ def _finish_leaf(
             raise FieldWithheld(name, access.role.name, decision.mask)
         value = shown
     if value is not None and value != [] and decision.sensitivity != PUBLIC:
-        access.notes.append(Disclosure(tuple(path.as_list()), _subject(root), name, masked))
+        access.notes.append(Disclosure(path, _subject(root), name, masked))
     return value
 
 

@@ -29,6 +29,9 @@ class SubjectNames:
         if key is not None and len(key) < MIN_KEY_CHARS:
             raise ValueError(f"an audit subject key has at least {MIN_KEY_CHARS} characters")
         self._key = key.encode("utf-8") if key is not None else None
+        # The HMAC keyed once; each NIK continues a copy of it (hmac's own copy: the same digest as
+        # hmac.new(key, nik), without keying OpenSSL's context again for every person named).
+        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256) if self._key is not None else None
 
     @property
     def pseudonymous(self) -> bool:
@@ -39,9 +42,11 @@ class SubjectNames:
     def stored(self, nik: str) -> str:
         """The name an entry stores for ``nik``."""
 
-        if self._key is None:
+        if self._keyed is None:
             return nik
-        return PREFIX + hmac.new(self._key, nik.encode("utf-8"), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(nik.encode("utf-8"))
+        return PREFIX + mac.hexdigest()
 
     def search_terms(self, nik: str) -> tuple[str, ...]:
         """Every name under which entries about ``nik`` may be stored."""

@@ -565,3 +565,20 @@ def test_keygen_client_prints_a_key_and_a_config_entry_that_accepts_it() -> None
     principal = asyncio.run(auth.authenticate({"X-API-Key": key}))
     # The client id may carry its kind (``api-key:``) once identities are typed (issue 9, finding 18).
     assert (principal.client_id.removeprefix("api-key:"), principal.role) == ("sdn-1-pakel", "school_operator")
+
+
+@pytest.mark.parametrize("key", ["k" * 32, "a-subject-key-of-the-regency-0123456789", "x" * 64, "é" * 40, "y" * 200])
+def test_a_pseudonym_is_the_hmac_sha256_of_the_nik_under_the_key_every_time(key: str) -> None:
+    """The documented formula, recomputed without the gateway's code, for keys shorter and longer
+    than SHA-256's block; asking again (and for another NIK in between) gives the same name."""
+
+    import hmac
+
+    from gateway.access.audit.subjects import SubjectNames
+
+    names = SubjectNames(key)
+    niks = [EKO, ZAKI, RAFI, EKO]
+    expected = ["hmac-sha256:" + hmac.new(key.encode(), nik.encode(), hashlib.sha256).hexdigest() for nik in niks]
+    assert [names.stored(nik) for nik in niks] == expected
+    assert expected[0] == expected[3] and len(set(expected)) == 3
+    assert SubjectNames(None).stored(EKO) == EKO
