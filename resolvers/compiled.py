@@ -623,7 +623,8 @@ class _Run:
 
         A resolver wrapper (the gateway's access guard) may offer ``prepare_rows(context,
         arguments)``: it does what does not depend on the row once and returns a function of
-        ``(source, path)`` for each value, or ``None`` to be called per value as usual.
+        ``(source, the row's path, the field's key)`` for each value, or ``None`` to be called per
+        value as usual.
         """
 
         found = self._prepared.get(id(plan), _UNPREPARED)
@@ -635,8 +636,10 @@ class _Run:
             self._prepared[id(plan)] = found
         return found  # type: ignore[no-any-return]
 
-    def values(self, plan: FieldPlan, per_value: Callable[[Any, Path], Any], rows: list[_Row]) -> None:
-        """A scalar field for every row through a prepared resolver (see ``prepared``)."""
+    def values(self, plan: FieldPlan, per_value: Callable[[Any, Path | None, str], Any], rows: list[_Row]) -> None:
+        """A scalar field for every row through a prepared resolver (see ``prepared``): called with
+        the row's source, the row's path and the field's key (the value's own path is made only
+        if it fails)."""
 
         key = plan.key
         leaf: Leaf = plan.shape  # type: ignore[assignment]
@@ -644,16 +647,15 @@ class _Run:
         parent = plan.parent.name
         as_is = leaf.str_as_is
         for row in rows:
-            path = _Path(row.path, key, parent)
             try:
-                value = per_value(row.source, path)
+                value = per_value(row.source, row.path, key)
                 if value is None:
                     if nullable:
                         continue
                     raise _null_in_non_null(plan)
                 row.out[key] = value if as_is and type(value) is str else _serialized(leaf, value)
             except Exception as exc:  # noqa: BLE001 - located at this value, as graphql-core does
-                self.fail(plan, exc, path, _Slot(row.out, key, nullable, row.slot))
+                self.fail(plan, exc, _Path(row.path, key, parent), _Slot(row.out, key, nullable, row.slot))
 
     async def _finish(
         self,

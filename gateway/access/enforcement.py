@@ -33,7 +33,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     GraphQLObjectType,
@@ -57,23 +57,28 @@ PERSON_KEYS = frozenset({"Person.nik", "Family.kk", "Student.nisn"})
 _KEY_ARGUMENTS = {"Query.person": "nik", "Query.family": "kk", "Query.student": "nisn"}
 
 
-@dataclass(frozen=True, slots=True)
-class Disclosure:
+class Disclosure(NamedTuple):
     """A personal value or object in the answer: where, whose, which field, whether masked.
 
-    ``path`` is a tuple of keys, or a leaf's GraphQL ``Path`` as the executor gave it, read
-    (``steps``) only when an answer with errors must be checked for what was nulled: most
-    answers have none, and a page of persons notes hundreds of values.
+    ``path`` is a tuple of keys or a GraphQL ``Path`` (anything with ``as_list``); a leaf of a
+    prepared field is noted by its object's path and its own ``key``, an item of a list by the
+    list's path and its index. Either is spelled out
+    (``steps``) only when an answer with errors must be checked for what was nulled: most answers
+    have none, and a page of persons notes hundreds of values. (A named tuple: made per value.)
     """
 
-    path: Any  # Path, or graphql-core's (a named tuple with ``as_list``)
+    path: Any
     subject: str | None
     field: str
     masked: bool
+    key: str | int | None = None
 
-    def steps(self) -> Iterable[str | int]:
+    def steps(self) -> list[str | int]:
         path = self.path
-        return path.as_list() if hasattr(path, "as_list") else path  # type: ignore[no-any-return]
+        steps: list[str | int] = [] if path is None else path.as_list() if hasattr(path, "as_list") else list(path)
+        if self.key is not None:
+            steps.append(self.key)
+        return steps
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class AccessContext:
     #: Set when a lookup was refused because the principal's budget ran out.
     budget_exceeded: bool = False
     _decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
+    #: ``Type.field`` names whose checks, asked without arguments, passed in this request (``_guard``).
+    passed: set[str] = field(default_factory=set)
 
     def decide(self, type_name: str, field_name: str) -> Decision:
         key = (type_name, field_name)
@@ -282,7 +289,17 @@ def _guard(
         if access is None:  # the schema used without the gateway (tests of the vocabulary)
             return inner(root, info, **args)
         decision = access.decide(type_name, field_name)
-        _check(access, decision, name, root, args, is_entities)
+        if args or name not in access.passed:
+            _check(access, decision, name, root, args, is_entities)
+            if not args:
+                # Without arguments, what _check asks is the same for every row but the row scope:
+                # once it passed, the rest of the request asks only the scope (a refusal is not
+                # remembered, so it is raised, and recorded, row by row as before).
+                access.passed.add(name)
+        else:
+            scopes = access.role.field_scopes.get(name)
+            if scopes:
+                _check_row_scopes(access, decision, name, root, scopes)
         person_keys = _person_keys(args, key_argument, is_entities)
         if person_keys and access.budget is not None:
             then = lambda: _resolve(access, decision, inner, root, info, args, leaf, returns_persons)  # noqa: E731
@@ -312,23 +329,23 @@ def _guard(
         scopes = access.role.field_scopes.get(name, ())
         if decision.action is Action.MASK:
 
-            def per_value(root: Any, path: Any) -> Any:
+            def per_value(root: Any, parent: Any, key: str) -> Any:
                 if scopes:
                     _check_row_scopes(access, decision, name, root, scopes)
                 value = resolve(root, None) if attribute is None else getattr(root, attribute)
-                return _finish_leaf(value, access, decision, name, root, path, year_typed=year_typed)
+                return _finish_leaf(value, access, decision, name, root, parent, key, year_typed=year_typed)
 
             return per_value
         # Shown in full: ``_finish_leaf``'s work without its mask, on the path every personal value
         # of a list takes (a page of persons is hundreds of them).
         notes = access.notes if decision.sensitivity != PUBLIC else None
 
-        def per_value_in_full(root: Any, path: Any) -> Any:
+        def per_value_in_full(root: Any, parent: Any, key: str) -> Any:
             if scopes:
                 _check_row_scopes(access, decision, name, root, scopes)
             value = resolve(root, None) if attribute is None else getattr(root, attribute)
             if notes is not None and value is not None and value != []:
-                notes.append(Disclosure(path, _subject(root), name, False))
+                notes.append(Disclosure(parent, _subject(root), name, False, key))
             return value
 
         return per_value_in_full
@@ -460,11 +477,11 @@ def _finish(value: Any, access: AccessContext, decision: Decision, root: Any, in
     name = f"{info.parent_type.name}.{info.field_name}"
     if not leaf:
         # Objects about a person: each one in the answer is a disclosure, whatever is selected of it.
-        path = tuple(info.path.as_list())
+        path = info.path
         if isinstance(value, list):
             for index, item in enumerate(value):
                 if item is not None:
-                    access.notes.append(Disclosure((*path, index), _subject(item), name, masked))
+                    access.notes.append(Disclosure(path, _subject(item), name, masked, index))
         elif value is not None:
             access.notes.append(Disclosure(path, _subject(value), name, masked))
         return value
@@ -473,11 +490,13 @@ def _finish(value: Any, access: AccessContext, decision: Decision, root: Any, in
 
 
 def _finish_leaf(
-    value: Any, access: AccessContext, decision: Decision, name: str, root: Any, path: Any, *, year_typed: bool = False
+    value: Any, access: AccessContext, decision: Decision, name: str, root: Any, path: Any, key: str | int | None = None,
+    *, year_typed: bool = False,
 ) -> Any:
     """A leaf's value as the role may see it (masked if so decided), noted for the audit when personal.
 
-    ``year_typed``: the field holds a year (an ``Int``), which the ``year`` mask shows.
+    ``path`` is the leaf's path, or its object's with the leaf's ``key``. ``year_typed``: the
+    field holds a year (an ``Int``), which the ``year`` mask shows.
     """
 
     masked = decision.action is Action.MASK
@@ -489,7 +508,7 @@ def _finish_leaf(
             raise FieldWithheld(name, access.role.name, decision.mask)
         value = shown
     if value is not None and value != [] and decision.sensitivity != PUBLIC:
-        access.notes.append(Disclosure(path, _subject(root), name, masked))
+        access.notes.append(Disclosure(path, _subject(root), name, masked, key))
     return value
 
 
