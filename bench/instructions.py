@@ -4,8 +4,11 @@ The floor (``python -m bench.floor``) measures rates from outside, on a shared m
 runs of the same server differ by 15% and more; a change worth 5% does not show. Here each server
 runs in-process under valgrind's callgrind, which counts the instructions the process executes:
 the same code, data and requests give the same count, whatever else the machine is doing (two
-runs agree within about 1%). Only the measured requests are counted (instrumentation is turned on
+runs agree within about 0.2%). Only the measured requests are counted (instrumentation is turned on
 after the warm-up, ``bench.instructions_driver``), and the count is divided by their number.
+Requests go one at a time by default: with several in flight, how many lookups share a statement
+(``connectors.coalesce``) and how many audit entries share a commit depend on timing, and counts
+of the same build at ``--concurrency 20`` differ by up to 4%.
 
 What is counted is the app, the database drivers and the event loop, in-process through the ASGI
 interface: no sockets and no HTTP parsing (uvicorn's part, the same for every server), and not the
@@ -69,7 +72,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--queries", default="A,B", help="comma-separated subset of the floor's A,B,C (default %(default)s)")
     p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of %(default)s")
     p.add_argument("--requests", type=int, default=200, help="measured requests per server and query (default %(default)s)")
-    p.add_argument("--concurrency", type=int, default=20, help="requests in flight, as the floor's wrk (default %(default)s)")
+    p.add_argument("--concurrency", type=int, default=1,
+                   help="requests in flight (default %(default)s: repeatable; 20 as the floor's wrk shares statements and "
+                        "audit commits between requests, which depends on timing)")
     p.add_argument("--compare", type=Path, default=None, help="also count the gateway (open) of this checkout")
     p.add_argument("--markdown", action="store_true", help=f"write the section '{HEADING[3:]}' into bench/RESULTS.md")
     p.add_argument("--postgres", default=DEFAULT_POSTGRES)
@@ -127,7 +132,11 @@ def section(counts: list[Count], *, commit: str, compare: str | None, requests: 
         f"Written by `python -m bench.instructions` (see `bench/README.md`) on "
         f"{datetime.now(UTC).isoformat(timespec='seconds')}; scale {floor.SCALE:g}, {requests} measured requests "
         f"per server and query, {concurrency} at a time, in-process under callgrind (no sockets, no HTTP parsing, "
-        "not the databases' own work). Counts repeat within about 1% whatever the machine is doing.",
+        "not the databases' own work). "
+        + ("Counts repeat within about 0.2% whatever the machine is doing."
+           if concurrency == 1 else
+           "With requests in flight together, shared statements and audit commits depend on timing: counts of one "
+           "build differ by up to 4%."),
         "",
         "| server | " + " | ".join(f"{q} instructions/request | {q} × bare" for q in queries) + " | errors |",
         "|---|" + "---:|---:|" * len(queries) + "---:|",
