@@ -4,7 +4,7 @@ The floor (``python -m bench.floor``) measures rates from outside, on a shared m
 runs of the same server differ by 15% and more; a change worth 5% does not show. Here each server
 runs in-process under valgrind's callgrind, which counts the instructions the process executes:
 the same code, data and requests give the same count, whatever else the machine is doing (two
-runs agree within about 0.2%). Only the measured requests are counted (instrumentation is turned on
+runs agree within about 0.3%). Only the measured requests are counted (instrumentation is turned on
 after the warm-up, ``bench.instructions_driver``), and the count is divided by their number.
 Requests go one at a time by default: with several in flight, how many lookups share a statement
 (``connectors.coalesce``) and how many audit entries share a commit depend on timing, and counts
@@ -133,7 +133,7 @@ def section(counts: list[Count], *, commit: str, compare: str | None, requests: 
         f"{datetime.now(UTC).isoformat(timespec='seconds')}; scale {floor.SCALE:g}, {requests} measured requests "
         f"per server and query, {concurrency} at a time, in-process under callgrind (no sockets, no HTTP parsing, "
         "not the databases' own work). "
-        + ("Counts repeat within about 0.2% whatever the machine is doing."
+        + ("Counts repeat within about 0.3% whatever the machine is doing."
            if concurrency == 1 else
            "With requests in flight together, shared statements and audit commits depend on timing: counts of one "
            "build differ by up to 4%."),
