@@ -62,9 +62,9 @@ class Disclosure(NamedTuple):
 
     ``path`` is a tuple of keys or a GraphQL ``Path`` (anything with ``as_list``); a leaf of a
     prepared field is noted by its object's path and its own ``key``, an item of a list by the
-    list's path and its index. Either is spelled out
-    (``steps``) only when an answer with errors must be checked for what was nulled: most answers
-    have none, and a page of persons notes hundreds of values. (A named tuple: made per value.)
+    list's path and its index. The keys are spelled out (``steps``) only when an answer with
+    errors must be checked for what was nulled: most answers have none, and a page of persons
+    notes hundreds of values. (A named tuple: one is made per value.)
     """
 
     path: Any
