@@ -104,7 +104,8 @@ async def within(awaitable: Awaitable[T], seconds: float | None, *, prompt: bool
     if seconds is None:
         return await awaitable
     if prompt:
-        return await _within_prompt(awaitable, seconds)
+        async with asyncio.timeout(max(seconds, 0.0)):
+            return await awaitable
     task = asyncio.ensure_future(awaitable)
     try:
         return await asyncio.wait_for(asyncio.shield(task), timeout=max(seconds, 0.0))
@@ -119,7 +120,8 @@ async def within(awaitable: Awaitable[T], seconds: float | None, *, prompt: bool
 
 
 class _Expiry:
-    """The timer callback of ``_within_prompt``: cancels the task and remembers that it did."""
+    """The timer of one source call (``ResilientConnector.fetch``): cancels the task and
+    remembers that it did, so that only its own cancellation becomes a ``TimeoutError``."""
 
     __slots__ = ("task", "fired")
 
@@ -130,33 +132,6 @@ class _Expiry:
     def __call__(self) -> None:
         self.fired = True
         self.task.cancel()
-
-
-async def _within_prompt(awaitable: Awaitable[T], seconds: float) -> T:
-    """``within(awaitable, seconds, prompt=True)``: what ``asyncio.timeout`` does for one await,
-    without its general machinery (a context manager object, its states, a reschedulable
-    handle), since every source call of every request passes here: one timer, cancelled when
-    the call returns. As ``asyncio.timeout``: the timer cancels the task, and a cancellation
-    that was the timer's alone (``uncancel`` back to the count on entry) becomes ``TimeoutError``;
-    any other cancellation (the client left, the request's deadline) stays a cancellation.
-    """
-
-    task = asyncio.current_task()
-    if task is None:  # not in a task (a test driving the coroutine by hand): the general way
-        async with asyncio.timeout(max(seconds, 0.0)):
-            return await awaitable
-    loop = asyncio.get_running_loop()
-    cancelling = task.cancelling()
-    expiry = _Expiry(task)
-    timer = loop.call_at(loop.time() + max(seconds, 0.0), expiry)
-    try:
-        return await awaitable
-    except asyncio.CancelledError as exc:
-        if expiry.fired and task.uncancel() <= cancelling:
-            raise TimeoutError from exc
-        raise
-    finally:
-        timer.cancel()
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -297,7 +272,12 @@ class ResilientConnector:
                 remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
                 budget = self._budget(remaining)
                 if self._prompt and budget is not None and (task := asyncio.current_task()) is not None:
-                    # ``_within_prompt`` inlined: the hot path, one timer and no frame of its own.
+                    # ``within(..., prompt=True)`` inlined, without asyncio.timeout's general machinery
+                    # (a context manager object, its states, a reschedulable handle): every source
+                    # call of every request passes here. As asyncio.timeout: the timer cancels the
+                    # task, and a cancellation that was the timer's alone (``uncancel`` back to the
+                    # count on entry) becomes TimeoutError; any other (the client left, an outer
+                    # timeout) stays what it was.
                     loop = asyncio.get_running_loop()
                     cancelling = task.cancelling()
                     expiry = _Expiry(task)
