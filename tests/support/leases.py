@@ -14,8 +14,22 @@ class Leases:
         self.kv = kv
 
     @classmethod
-    async def of(cls, jetstream: Any) -> Leases:
-        return cls(await (await jetstream.connect()).key_value(jetstream.lease_bucket))
+    async def of(cls, jetstream: Any, *, within_s: float = 30.0) -> Leases:
+        """The bucket, once a replica has made it: a replica says ``ready`` when its capture task
+        has started, and the task makes the bucket at its first hold of a lease, a moment later
+        (on a loaded machine, after the test has asked: seen once in CI)."""
+
+        from nats.js.errors import BucketNotFoundError
+
+        js = await jetstream.connect()
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                return cls(await js.key_value(jetstream.lease_bucket))
+            except BucketNotFoundError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
 
     async def holder(self, source: str) -> str | None:
         """The lease's owner (``host:pid`` or a replica's name), ``None`` while nobody holds it."""
