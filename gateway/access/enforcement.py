@@ -49,7 +49,6 @@ from resolvers.arguments import REPRESENTATIONS, argument_reads, chosen_by, fiel
 from .lookup_budget import LookupBudget
 from .policy import PUBLIC, AccessDenied, Action, Decision, FieldWithheld, Mask, Policy, Role, RowScope, apply_mask
 
-Path = tuple[str | int, ...]
 
 #: Key fields whose lookups are lookups of a person, counted by the lookup budget.
 PERSON_KEYS = frozenset({"Person.nik", "Family.kk", "Student.nisn"})
