@@ -113,7 +113,7 @@ class AccessContext:
     #: Set when a lookup was refused because the principal's budget ran out.
     budget_exceeded: bool = False
     _decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
-    #: ``Type.field`` names whose checks, asked without arguments, passed in this request (``_guard``).
+    #: ``Type.field`` names whose checks, asked without arguments, passed in this request (``_check``).
     passed: set[str] = field(default_factory=set)
 
     def decide(self, type_name: str, field_name: str) -> Decision:
@@ -288,17 +288,7 @@ def _guard(
         if access is None:  # the schema used without the gateway (tests of the vocabulary)
             return inner(root, info, **args)
         decision = access.decide(type_name, field_name)
-        if args or name not in access.passed:
-            _check(access, decision, name, root, args, is_entities)
-            if not args:
-                # Without arguments, what _check asks is the same for every row but the row scope:
-                # once it passed, the rest of the request asks only the scope (a refusal is not
-                # remembered, so it is raised, and recorded, row by row as before).
-                access.passed.add(name)
-        else:
-            scopes = access.role.field_scopes.get(name)
-            if scopes:
-                _check_row_scopes(access, decision, name, root, scopes)
+        _check(access, decision, name, root, args, is_entities)
         person_keys = _person_keys(args, key_argument, is_entities)
         if person_keys and access.budget is not None:
             then = lambda: _resolve(access, decision, inner, root, info, args, leaf, returns_persons)  # noqa: E731
@@ -356,8 +346,15 @@ def _guard(
 
 
 def _check(access: AccessContext, decision: Decision, name: str, root: Any, args: dict[str, Any], is_entities: bool) -> None:
-    """Raise ``AccessDenied`` if the field, its row scope or any of its arguments is refused."""
+    """Raise ``AccessDenied`` if the field, its row scope or any of its arguments is refused.
 
+    Without arguments, all but the row scope is the same for every row: once it passed, the rest
+    of the request asks only the row scope (``access.passed``). A refusal is not remembered, so it
+    is raised, and recorded, row by row."""
+
+    if not args and name in access.passed:
+        _check_row_scopes(access, decision, name, root, access.role.field_scopes.get(name, ()))
+        return
     if access.public_only is not None and decision.sensitivity != PUBLIC:
         raise access.refuse(name, decision.sensitivity, AccessDenied(access.public_only))
     if decision.action is Action.REFUSE:
@@ -405,6 +402,8 @@ def _check(access: AccessContext, decision: Decision, name: str, root: Any, args
                         argument="representations",
                     ),
                 )
+    if not args:
+        access.passed.add(name)
 
 
 def _in_scope(scope: RowScope, root: Any, access: AccessContext) -> bool:
