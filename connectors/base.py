@@ -58,6 +58,11 @@ class SourceQuery:
         When not ``None``, aggregate instead of listing: one record per distinct
         combination of these fields, with an extra ``count`` field. ``()`` counts all
         matching records into a single ``{"count": n}``.
+    ``fields``
+        The vocabulary fields the caller will read of each record (``None``: all of them).
+        A source may leave the others out, and must still give the key and every field an
+        ``in`` filter names (what loaders split a batch by); it may also give more. A listing
+        of a person's name then reads one column of the registry's table, not twenty.
     """
 
     entity: str
@@ -67,6 +72,7 @@ class SourceQuery:
     limit: int | None = None
     group_by: tuple[str, ...] | None = None
     shuffle: str | None = None
+    fields: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.shuffle is not None and self.order_by:

@@ -39,7 +39,7 @@ from .mapping import EntityMapping, parse_entity_mapping
 from .redaction import quiet_client_loggers, redact_numbers
 from .settings import absolute_sqlite_url, resolve_env, source_info
 from .sql_drivers import DriverExecutor, DriverFailure
-from .sql_statements import Bound, Plan, PlanCache, bind, build, compile_plan, record_reader, to_records
+from .sql_statements import Bound, Plan, PlanCache, bind, build, compile_plan, record_reader, selected, to_records
 
 log = logging.getLogger("satudata.connectors.sql")
 
@@ -78,7 +78,8 @@ class SqlConnector:
         #: column that lives beside the entity's table (a pupil's class beside the attendance row).
         self.joins = dict(joins or {})
         self._tables: dict[str, sa.Table | sa.Subquery] = {}
-        self._selects: dict[str, sa.Select[Any]] = {}
+        #: (entity, selected fields, table or join) -> the SELECT of those columns, before any condition.
+        self._selects: dict[tuple[str, tuple[str, ...], str], sa.Select[Any]] = {}
         self._plans = PlanCache()
         # PostgreSQL takes a batch of keys as one array parameter: one plan for every batch size.
         self._arrays = engine.dialect.name == "postgresql"
@@ -192,11 +193,16 @@ class SqlConnector:
         return to_records(query, mapping, rows)
 
     def _plan(self, query: SourceQuery, bound: Bound, mapping: EntityMapping, table: Any) -> Plan:
-        base = self._selects.get(mapping.entity)
-        if base is None and query.group_by is None:  # a grouping selects its own columns (and may skip a join)
-            base = self._selects[mapping.entity] = sa.select(
-                *(table.c[f.column].label(name) for name, f in mapping.fields.items())
-            )
+        base = None
+        if query.group_by is None:  # a grouping selects its own columns (and may skip a join)
+            names = selected(query, mapping)
+            # By table too: a filter on a joined column reads the join even where the selection does not.
+            key = (mapping.entity, names, table.name)
+            base = self._selects.get(key)
+            if base is None:
+                base = self._selects[key] = sa.select(
+                    *(table.c[mapping.fields[name].column].label(name) for name in names)
+                )
         statement = build(query, bound, mapping, table, base, arrays=self._arrays)
         plan = compile_plan(statement, self.engine.dialect)
         return replace(plan, read=record_reader(query, mapping, plan.results))
@@ -207,7 +213,7 @@ class SqlConnector:
         for start in range(0, len(keys), MAX_KEYS_PER_STATEMENT):
             chunk = Filter(big.field, "in", tuple(keys[start : start + MAX_KEYS_PER_STATEMENT]))
             where = tuple(chunk if f is big else f for f in query.where)
-            records.extend(await self._fetch_now(_replace_where(query, where)))
+            records.extend(await self._fetch_now(replace(query, where=where)))
         return records
 
     async def _table(self, mapping: EntityMapping) -> Any:
@@ -403,11 +409,10 @@ def _parse_join(where: str, raw: Any) -> Join:
 
 
 def _reads_joined(query: SourceQuery, mapping: EntityMapping, join: Join) -> bool:
-    """Whether ``query`` reads a column of the joined table: a listing reads every mapped field."""
+    """Whether ``query`` reads a column of the joined table: a listing reads the fields it selects."""
 
-    if query.group_by is None:
-        return any(f.column.startswith(join.table + ".") for f in mapping.fields.values())
-    names = {*query.group_by, *(f.field for f in query.where), *query.order_by}
+    listed = selected(query, mapping) if query.group_by is None else query.group_by
+    names = {*listed, *(f.field for f in query.where), *query.order_by}
     return any(mapping.field(name).column.startswith(join.table + ".") for name in names)
 
 
@@ -426,17 +431,6 @@ def _reflect(sync_conn: sa.Connection, location: str) -> sa.Table | None:
     if not inspector.has_table(name, schema=schema or None):
         return None
     return sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=sync_conn)
-
-
-def _replace_where(query: SourceQuery, where: tuple[Filter, ...]) -> SourceQuery:
-    return SourceQuery(
-        entity=query.entity,
-        where=where,
-        order_by=query.order_by,
-        after=query.after,
-        limit=query.limit,
-        group_by=query.group_by,
-    )
 
 
 __all__ = ["SqlConnector", "MAX_KEYS_PER_STATEMENT"]

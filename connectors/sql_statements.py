@@ -82,7 +82,9 @@ def bind(query: SourceQuery, mapping: EntityMapping, *, arrays: bool) -> Bound |
         value = mapping.field(f.field).to_source(f.value[0])
         if value is NO_MATCH:
             return None
-        return Bound((query.entity, None, query.order_by, False, False, False, (f.field, "in", 1)), {"w0": value}, (1,))
+        return Bound(
+            (query.entity, None, query.order_by, False, False, False, query.fields, (f.field, "in", 1)), {"w0": value}, (1,)
+        )
     return _bind(query, mapping, arrays=arrays)
 
 
@@ -90,7 +92,8 @@ def _bind(query: SourceQuery, mapping: EntityMapping, *, arrays: bool) -> Bound 
     """``bind``, for any query."""
 
     shape: list[Hashable] = [
-        query.entity, query.group_by, query.order_by, query.after is not None, query.limit is not None, query.shuffle is not None
+        query.entity, query.group_by, query.order_by, query.after is not None, query.limit is not None, query.shuffle is not None,
+        query.fields,
     ]
     params: dict[str, Any] = {}
     sizes: list[int | None] = []
@@ -149,6 +152,17 @@ def _bind(query: SourceQuery, mapping: EntityMapping, *, arrays: bool) -> Bound 
     if query.limit is not None:
         params["limit"] = query.limit
     return Bound(tuple(shape), params, tuple(sizes))
+
+
+def selected(query: SourceQuery, mapping: EntityMapping) -> tuple[str, ...]:
+    """The vocabulary fields a listing for ``query`` selects, in the mapping's order: every mapped
+    field, or with ``query.fields`` those, the key and each ``in`` filter's field (what a loader
+    or the coalescer splits a batch by). A field the mapping lacks is absent, as it always is."""
+
+    if query.fields is None:
+        return tuple(mapping.fields)
+    wanted = {*query.fields, mapping.key, *(f.field for f in query.where if f.op == "in")}
+    return tuple(name for name in mapping.fields if name in wanted)
 
 
 def build(
@@ -249,7 +263,7 @@ def to_records(query: SourceQuery, mapping: EntityMapping, rows: Sequence[Sequen
 def record_reader(query: SourceQuery, mapping: EntityMapping, results: Sequence[Processor] = ()) -> RecordReader:
     """What turns the rows of ``query``'s shape into vocabulary records: worked out once per plan."""
 
-    names = list(query.group_by) if query.group_by is not None else list(mapping.fields)
+    names = list(query.group_by) if query.group_by is not None else list(selected(query, mapping))
     converters: list[tuple[int, Callable[[Any], Any]]] = [(i, p) for i, p in enumerate(results) if p is not None]
     # Most fields are plain columns: convert only those with a code list or transform.
     converters += [

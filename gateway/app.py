@@ -128,6 +128,7 @@ def create_app(
         persisted=persisted,
         guard=guard,
         compiled=settings.compiled_execution,
+        projection=settings.projection,
         signals=signal_parameters(settings.raw.get("signals")),
         shuffled_lists=frozenset(settings.shuffled_lists),
     )

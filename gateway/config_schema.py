@@ -89,6 +89,8 @@ GATEWAY = Table(
             "believed. Needs a restart.", []),
         Key("compiled_execution", Bool(), "false: run every query on graphql-core's executor (same answers, "
             "slower).", True),
+        Key("projection", Bool(), "false: ask each source for every field it maps of every record, not only "
+            "those the query reads (same answers, slower; to rule a mapping out when an answer looks wrong).", True),
         Key("source_trace", Choice(SOURCE_TRACE), "Who gets the source trace an `X-Satudata-Trace: sources` header "
             "asks for (calls, rows and time per source): `\"operators\"`, roles with `may = [\"operations\"]` (and "
             "every caller without a [policy]); `\"everyone\"`, every caller, for development and tests: the trace "

@@ -46,6 +46,7 @@ from connectors import ConnectorRegistry, SourceTrace
 from core import SatudataError
 from resolvers import CursorSeal, GraphSchema, Loaders
 from resolvers.execution import NoSuchOperation, PreparedDocument, run
+from resolvers.projection import READ_ALL, Projection
 from resolvers.signals import Parameters as SignalParameters
 
 from .access import PURPOSE_HEADER, AccessControl, Admission
@@ -123,6 +124,7 @@ class GraphQLEndpoint:
         persisted: PersistedDocuments | None = None,
         guard: QueryGuard | None = None,
         compiled: bool = True,
+        projection: bool = True,
         signals: SignalParameters | None = None,
         shuffled_lists: frozenset[str] = frozenset(),
     ) -> None:
@@ -148,6 +150,8 @@ class GraphQLEndpoint:
         self.prepared = PreparedDocuments(schema)
         #: Run operations with ``resolvers.compiled`` where they compile (graphql-core otherwise).
         self.compiled = compiled
+        #: Ask sources for what each document reads only (``resolvers.projection``), not every field.
+        self.projection = projection
         #: The absence-alert method's parameters (``[signals.absence]``), handed to every request.
         self.signals = signals or SignalParameters()
         #: Lists every caller gets shuffled (``[gateway] shuffled_lists``; ``RequestContext.list_order_salt``).
@@ -313,7 +317,8 @@ class GraphQLEndpoint:
             )
         except SatudataError as exc:
             raise _PreExecution([GraphQLError(exc.message, original_error=exc)]) from None
-        context = self.request_context(request, request_id, admission, trace)
+        projection = prepared.projection if self.projection else READ_ALL
+        context = self.request_context(request, request_id, admission, trace, projection=projection)
         deadline = context.deadline
         if admission is not None:
             # The operation the audit names: the client's, or the document's only one.
@@ -332,19 +337,24 @@ class GraphQLEndpoint:
             )
 
     def request_context(
-        self, request: Any, request_id: str, admission: Admission | None, trace: SourceTrace, **extra: Any
+        self, request: Any, request_id: str, admission: Admission | None, trace: SourceTrace,
+        *, projection: Projection = READ_ALL, **extra: Any,
     ) -> RequestContext:
         """The context one operation runs with (a query here, a subscription's event in
         ``gateway.subscriptions``): its sources read through the caller's row scopes and lookup
         budget, by a deadline ``request_timeout_s`` from now, with the caller's decisions and
         cursor binding. ``request`` is the HTTP request, or a subscription's carrier of it;
-        ``extra`` sets the context's other fields (a subscription's change feed)."""
+        ``projection`` is what the document reads of each entity (every field unless given), to
+        which the caller's row scopes add the fields they read; ``extra`` sets the context's other
+        fields (a subscription's change feed)."""
 
         # Every source call must finish by then; a slow source costs only its fields.
         deadline = asyncio.get_running_loop().time() + self.request_timeout_s
         session = self.registry().session(trace, deadline=deadline, row_filters=admission.row_filters if admission else None)
+        if admission is not None:
+            projection = projection.widened(admission.access.role.scope_reads)
         return RequestContext(
-            loaders=Loaders(admission.reader(session) if admission is not None else session),
+            loaders=Loaders(admission.reader(session) if admission is not None else session, projection),
             request=request,
             request_id=request_id,
             trace=trace,

@@ -99,6 +99,9 @@ class GatewaySettings:
     #: Run queries with the compiled executor (``resolvers.compiled``) where they compile; ``false``
     #: runs everything on graphql-core's executor (same answers, slower; a switch for operators).
     compiled_execution: bool = True
+    #: Ask sources only for the fields a document reads (``resolvers.projection``); ``false`` asks
+    #: for every mapped field of every record (same answers, more work; a switch for operators).
+    projection: bool = True
     #: ``Type.key`` of lists every caller gets shuffled (``[gateway] shuffled_lists``), besides
     #: those of keys a role does not read in full, which it always gets shuffled.
     shuffled_lists: tuple[str, ...] = ()
@@ -167,6 +170,7 @@ class GatewaySettings:
             max_concurrency=get("max_concurrency"),
             trusted_proxies=_trusted_proxies(get("trusted_proxies")),
             compiled_execution=get("compiled_execution"),
+            projection=get("projection"),
             shuffled_lists=tuple(get("shuffled_lists")),
             source_trace=get("source_trace"),
             raw=raw,

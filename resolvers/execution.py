@@ -32,8 +32,13 @@ from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 
 from .compiled import CompiledOperation, compile_operation
+from .person import PERSON_READS
+from .projection import READ_ALL, Projection, TypeReads, projection
 
 __all__ = ["NoSuchOperation", "OperationNotAllowed", "PreparedDocument", "prepare", "run"]
+
+#: The types whose objects are built from one entity's records, with what each of their fields reads.
+DECLARED_READS: tuple[TypeReads, ...] = (PERSON_READS,)
 
 
 class NoSuchOperation(Exception):
@@ -61,6 +66,8 @@ class PreparedDocument:
     #: Syntax or validation errors: a document with any never runs.
     errors: tuple[GraphQLError, ...]
     operations: Mapping[str | None, OperationDefinitionNode] = field(default_factory=dict)
+    #: What the document reads of each entity (``resolvers.projection``); the loaders ask no more.
+    projection: Projection = READ_ALL
     #: Compiled plans per operation name (``None`` when the operation does not compile).
     _plans: dict[str | None, CompiledOperation | None] = field(default_factory=dict, repr=False)
 
@@ -91,7 +98,9 @@ def prepare(schema: Any, text: str) -> PreparedDocument:
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
             operations[definition.name.value if definition.name else None] = definition
-    return PreparedDocument(text, document, tuple(errors), operations)
+    if errors:
+        return PreparedDocument(text, document, tuple(errors), operations)
+    return PreparedDocument(text, document, (), operations, projection(schema._schema, document, DECLARED_READS))
 
 
 async def run(

@@ -2,7 +2,9 @@
 
 A query's number of source round-trips therefore depends on its depth, not on list sizes.
 Loaders are created per request (aiodataloader binds the running loop, and caching across
-requests would copy data the OPDs own).
+requests would copy data the OPDs own), with the request's ``Projection``: a record from a loader
+holds at least the fields the request's document reads of its entity (``resolvers.projection``),
+so a resolver that needs more of a record than its type declares fetches it itself.
 """
 
 from __future__ import annotations
@@ -17,15 +19,23 @@ from aiodataloader import DataLoader, Loader, dispatch_queue_batch
 
 from connectors import Filter, Record, SourceError, SourceQuery, SourceReader, UnusableKey, traced_batch
 
+from .projection import READ_ALL, Projection
+
 AttendanceKey = tuple[str, date, date]
 
 
 class Loaders:
     """Lazily built loaders for one request, keyed by (kind, entity, field)."""
 
-    def __init__(self, sources: SourceReader) -> None:
+    def __init__(self, sources: SourceReader, projection: Projection = READ_ALL) -> None:
         self.sources = sources
+        self.projection = projection
         self._loaders: dict[Hashable, DataLoader] = {}
+
+    def fields(self, entity: str) -> frozenset[str] | None:
+        """What to ask ``entity``'s source for (``SourceQuery.fields``) in this request."""
+
+        return self.projection.of(entity)
 
     def _get(self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]) -> DataLoader:
         loader = self._loaders.get(key)
@@ -42,10 +52,10 @@ class Loaders:
     def one(self, entity: str, field: str) -> DataLoader:
         """Key -> the record whose ``field`` equals it, or ``None``."""
 
-        sources = self.sources
+        sources, fields = self.sources, self.fields(entity)
 
         async def batch(keys: list[Any]) -> list[Record | UnusableKey | None]:
-            records, refused = await _by_keys(sources, entity, field, keys)
+            records, refused = await _by_keys(sources, entity, field, keys, fields)
             by_key = {r.get(field): r for r in records}
             return [refused.get(k) or by_key.get(k) for k in keys]
 
@@ -54,10 +64,10 @@ class Loaders:
     def many(self, entity: str, field: str) -> DataLoader:
         """Key -> every record whose ``field`` equals it (in key order)."""
 
-        sources = self.sources
+        sources, fields = self.sources, self.fields(entity)
 
         async def batch(keys: list[Any]) -> list[list[Record] | UnusableKey]:
-            records, refused = await _by_keys(sources, entity, field, keys)
+            records, refused = await _by_keys(sources, entity, field, keys, fields)
             grouped: dict[Any, list[Record]] = defaultdict(list)
             for r in records:
                 grouped[r.get(field)].append(r)
@@ -68,11 +78,12 @@ class Loaders:
     def within(self, entity: str, field: str) -> DataLoader:
         """Region code -> every record whose ``field`` (a region code) lies within that region."""
 
-        sources = self.sources
+        sources, fields = self.sources, self.fields(entity)
+        wanted = None if fields is None else fields | {field}  # the batch is split by it
 
         async def batch(prefixes: list[str]) -> list[list[Record]]:
             records = await sources.fetch(
-                SourceQuery(entity, where=(Filter(field, "prefix", tuple(set(prefixes))),))
+                SourceQuery(entity, where=(Filter(field, "prefix", tuple(set(prefixes))),), fields=wanted)
             )
             return [[r for r in records if _within(r.get(field), p)] for p in prefixes]
 
@@ -145,7 +156,7 @@ class RequestLoader(DataLoader):
 
 
 async def _by_keys(
-    sources: SourceReader, entity: str, field: str, keys: list[Any]
+    sources: SourceReader, entity: str, field: str, keys: list[Any], fields: frozenset[str] | None
 ) -> tuple[Sequence[Record], dict[Any, UnusableKey]]:
     """The records whose ``field`` is one of ``keys``, and the keys the source refused to look up.
 
@@ -155,13 +166,13 @@ async def _by_keys(
 
     wanted = tuple(set(keys))
     try:
-        return await sources.fetch(SourceQuery(entity, where=(Filter(field, "in", wanted),))), {}
+        return await sources.fetch(SourceQuery(entity, where=(Filter(field, "in", wanted),), fields=fields)), {}
     except UnusableKey as exc:
         refused = {k: exc for k in exc.keys}
         rest = tuple(k for k in wanted if k not in refused)
         if not rest:
             return [], refused
-        return await sources.fetch(SourceQuery(entity, where=(Filter(field, "in", rest),))), refused
+        return await sources.fetch(SourceQuery(entity, where=(Filter(field, "in", rest),), fields=fields)), refused
 
 
 def _same(key: Any) -> Any:

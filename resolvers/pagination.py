@@ -125,9 +125,11 @@ async def paginate(
     cursors: CursorSeal,
     to_node: Callable[[Record], T],
     order_salt: str | None = None,
+    fields: frozenset[str] | None = None,
 ) -> Connection[T]:
     """One page of ``entity`` records matching ``where``, in key order (shuffled with ``order_salt``:
-    ``GraphContext.list_order_salt``); ``cursors`` seals the positions."""
+    ``GraphContext.list_order_salt``); ``cursors`` seals the positions. ``fields``: what ``to_node``
+    reads of a record (``Loaders.fields``; the key is always there)."""
 
     size = check_page_size(first)
     where = tuple(where)
@@ -135,7 +137,9 @@ async def paginate(
     after_key = cursors.open(after, scope) if after is not None else None
     # One record more than the page says whether another page follows; `first: 0` still asks
     # for that one, so an empty page of a non-empty list says hasNextPage: true.
-    records = await sources.fetch(SourceQuery(entity, where=where, after=after_key, limit=size + 1, shuffle=order_salt))
+    records = await sources.fetch(
+        SourceQuery(entity, where=where, after=after_key, limit=size + 1, shuffle=order_salt, fields=fields)
+    )
     page = records[:size]
     edges = [Edge(node=to_node(r), position=Position(cursors, str(r[key]), scope)) for r in page]
 

@@ -15,6 +15,7 @@ from .enums import FamilyRelation, MaritalStatus, Religion, ResidentStatus, Sex,
 from .identifiers import validate_kk, validate_nik
 from .lookahead import prefetch, selects
 from .pagination import SHUFFLED_NIK, in_list_order
+from .projection import EVERY_FIELD, TypeReads
 from .scalars import KK, NIK
 
 #: Enum members by value (``enum_or_none``'s tables), for ``Person.from_record``.
@@ -200,6 +201,38 @@ class Person:
             return None
         record = await info.context.loaders.one("Person", "nik").load(nik)
         return Person.from_record(record) if record else None
+
+
+#: What each field of ``Person`` reads of the registry's record (``resolvers.projection``): a query
+#: for names only selects the registry's NIK and name columns. The NIK always (the audit names the
+#: data subject by it; members are listed in its order); a field not named reads the whole record.
+PERSON_READS = TypeReads(
+    "Person",
+    "Person",
+    always=("nik",),
+    fields={
+        "nik": ("nik",),
+        "name": ("name",),
+        "sex": ("sex",),
+        "birthPlace": ("birthPlace",),
+        "birthDate": ("birthDate",),
+        "birthYear": ("birthDate",),
+        "religion": ("religion",),
+        "maritalStatus": ("maritalStatus",),
+        "familyRelation": ("familyRelation",),
+        "occupation": ("occupation",),
+        "status": ("status",),
+        "updatedAt": ("updatedAt",),
+        "family": ("kk",),
+        "region": ("regionCode",),
+        "student": ("nik",),
+        "healthFacility": ("regionCode",),
+        "healthInsurance": ("nik",),
+        "healthRecord": ("nik",),
+        "programmes": ("nik",),
+        "discrepancies": EVERY_FIELD,  # compares name, birth date, sex, desa, status and their times
+    },
+)
 
 
 @strawberry.federation.type(

@@ -210,6 +210,7 @@ class Query:
         return await paginate(
             info.context.loaders.sources, "Person", "nik", where, first=first, after=after, cursors=info.context.cursors,
             to_node=Person.from_record, order_salt=info.context.list_order_salt("Person", "nik"),
+            fields=info.context.loaders.fields("Person"),
         )
 
     @strawberry.field(description="Schools, a page at a time, ordered by NPSN.")

@@ -128,6 +128,7 @@ class Region:
             cursors=info.context.cursors,
             to_node=Person.from_record,
             order_salt=info.context.list_order_salt("Person", "nik"),
+            fields=info.context.loaders.fields("Person"),
         )
 
     @strawberry.field(

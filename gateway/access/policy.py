@@ -197,6 +197,13 @@ class Role:
                 out[key] = (*out.get(key, ()), scope)
         return out
 
+    @cached_property
+    def scope_reads(self) -> frozenset[tuple[str, str]]:
+        """(entity, field) pairs the role's row scopes read of a record or object beyond what a query
+        selects: a field scope's field, a subject scope's NIK field (``resolvers.projection``)."""
+
+        return frozenset((scope.entity, scope.field or scope.subject) for scope in self.row_scope)
+
     def may(self, capability: str) -> bool:
         """Whether the role has ``capability`` (one of ``CAPABILITIES``)."""
 

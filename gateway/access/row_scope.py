@@ -21,6 +21,8 @@ from connectors import Filter, Record, SourceQuery, SourceReader
 from .policy import RowScope
 
 PERSON = "Person"
+#: All the scope check reads of a person: whether the registry has them within the caller's scope.
+_NIK_ONLY = frozenset({"nik"})
 
 
 class SubjectScopedReader:
@@ -47,6 +49,8 @@ class SubjectScopedReader:
         if not subjects:
             return []
         # The inner reader adds the caller's pushed Person scope to this query.
-        persons = await self.inner.fetch(SourceQuery(PERSON, where=(Filter("nik", "in", tuple(sorted(subjects))),)))
+        persons = await self.inner.fetch(
+            SourceQuery(PERSON, where=(Filter("nik", "in", tuple(sorted(subjects))),), fields=_NIK_ONLY)
+        )
         visible = {p.get("nik") for p in persons}
         return [r for r in records if r.get(scope.subject) in visible]

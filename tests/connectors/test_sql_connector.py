@@ -82,10 +82,19 @@ QUERIES = [
     SourceQuery("Person", after="3503080503129902", limit=2, shuffle="salt"),
     SourceQuery("Person", group_by=()),
     SourceQuery("Person", group_by=("sex",)),
+    # Projected: the fields asked for, the key, and an ``in`` filter's field (what a batch is split by).
+    SourceQuery("Person", fields=frozenset({"name"})),
+    SourceQuery("Person", fields=frozenset()),
+    SourceQuery("Person", where=(Filter("nik", "in", ("3503080503129902", "3503114405859904")),), fields=frozenset({"sex"})),
+    SourceQuery("Person", where=(Filter("nik", "in", ("3503080503129902",)),), fields=frozenset({"status", "birthDate"})),
+    SourceQuery("Person", where=(Filter("regionCode", "in", ("35.03.08.2011",)),), fields=frozenset({"name"})),
+    SourceQuery("Person", where=(Filter("sex", "eq", "FEMALE"),), fields=frozenset({"regionCode"})),
+    SourceQuery("Person", after="3503080503129902", limit=2, shuffle="salt", fields=frozenset({"name"})),
+    SourceQuery("Person", fields=frozenset({"name", "notMappedHere"})),
 ]
 
 
-@pytest.mark.parametrize("query", QUERIES, ids=lambda q: repr(q.where or q.group_by or q.after))
+@pytest.mark.parametrize("query", QUERIES, ids=lambda q: repr((q.where or q.group_by or q.after, q.fields)))
 async def test_sql_answers_like_the_in_memory_reference(database: Path, query: SourceQuery) -> None:
     registry = registry_for(database)
     await registry.start()
@@ -108,6 +117,16 @@ async def test_large_key_batches_are_split_but_complete(database: Path) -> None:
     try:
         found = await registry.session().fetch(SourceQuery("Person", where=(Filter("nik", "in", keys),)))
         assert [r["nik"] for r in found] == [ROWS[0][0]]
+    finally:
+        await registry.aclose()
+
+
+async def test_a_projected_batch_larger_than_a_statement_is_split_and_projected(database: Path) -> None:
+    registry = registry_for(database)
+    keys = tuple(f"{i:016d}" for i in range(25_000)) + (ROWS[1][0],)
+    try:
+        found = await registry.session().fetch(SourceQuery("Person", where=(Filter("nik", "in", keys),), fields=frozenset({"name"})))
+        assert [dict(r) for r in found] == [{"nik": ROWS[1][0], "name": ROWS[1][1]}]
     finally:
         await registry.aclose()
 

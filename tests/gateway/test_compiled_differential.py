@@ -1,13 +1,16 @@
-"""Compiled execution against graphql-core's: the same answers and errors, document by document.
+"""Compiled execution and projection against the plain path: the same answers and errors, document by document.
 
 The corpus is every GraphQL document written in the repository's tests and benchmarks (string
 constants that parse as an executable document valid against the schema), plus the edge cases
 below; variables are filled from the demo world's keys by their type. Each document runs for
-several roles on two gateways over the same sources, one compiling (the default) and one with
-``[gateway] compiled_execution = false``, and the answers must match: status, ``data`` and
-errors (message, path, code; in any order, as the two executors finish fields in a different
-order). The access matrices already run on the compiled gateway; this test holds it to the
-reference executor everywhere else.
+several roles on two gateways over the same sources: one as it serves by default, compiling
+each operation and asking the sources only for the fields the document reads
+(``resolvers.projection``), and one with ``[gateway] compiled_execution = false`` and
+``projection = false``, graphql-core's executor over whole records. The answers must match:
+status, ``data`` and errors (message, path, code; in any order, as the two executors finish
+fields in a different order). The access matrices already run on the default gateway; this
+test holds it to the reference path everywhere else. (A field reading a record field its type
+did not declare comes back null when projected: this is the test that finds it.)
 """
 
 from __future__ import annotations
@@ -168,10 +171,11 @@ def _same(a: Answer, b: Answer) -> bool:
 
 @pytest.fixture(scope="module")
 def interpreted(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """The demo-policy gateway with compiled execution switched off (graphql-core runs everything)."""
+    """The demo-policy gateway on the reference path: graphql-core runs everything over whole records."""
 
     def off(config: dict[str, Any]) -> None:
         config["gateway"]["compiled_execution"] = False
+        config["gateway"]["projection"] = False
 
     with variant(world, off, tmp_path_factory.mktemp("interpreted")) as w:
         yield w
@@ -212,7 +216,7 @@ def test_compiled_answers_equal_graphql_core(role: str, world: World, interprete
 
 
 def test_compiled_answers_equal_graphql_core_without_a_policy(world: World, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The unguarded reference gateway (no policy: every field public) against itself interpreted."""
+    """The unguarded reference gateway (no policy: every field public) against itself on the reference path."""
 
     import copy
 
@@ -224,6 +228,7 @@ def test_compiled_answers_equal_graphql_core_without_a_policy(world: World, tmp_
         config.pop(key, None)
     plain = copy.deepcopy(config)
     config["gateway"]["compiled_execution"] = False
+    config["gateway"]["projection"] = False
     with open_gateways([plain, config]) as (compiled, interpreted):
         differences = []
         for text in corpus():
