@@ -33,12 +33,13 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, vali
 
 from .compiled import CompiledOperation, compile_operation
 from .person import PERSON_READS
+from .school import STUDENT_READS
 from .projection import READ_ALL, Projection, TypeReads, projection
 
 __all__ = ["NoSuchOperation", "OperationNotAllowed", "PreparedDocument", "prepare", "run"]
 
 #: The types whose objects are built from one entity's records, with what each of their fields reads.
-DECLARED_READS: tuple[TypeReads, ...] = (PERSON_READS,)
+DECLARED_READS: tuple[TypeReads, ...] = (PERSON_READS, STUDENT_READS)
 
 
 class NoSuchOperation(Exception):

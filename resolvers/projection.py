@@ -10,9 +10,10 @@ entity, the fields its answer can read. Loaders then ask the source for those on
 (``SourceQuery.fields``).
 
 It errs towards reading more, never less: a field a type does not declare, or one whose resolver
-reads the whole object (a person's discrepancies compare every fact), makes the document read
-every field of that entity; fields selected through an interface or union count for each of its
-members; every fragment of the document counts, whether or not the operation run spreads it.
+reads whole records (a person's discrepancies compare every fact of the registry's record with
+the school's), makes the document read every field of every entity; fields selected through an
+interface or union count for each of its members; every fragment of the document counts, whether
+or not the operation run spreads it.
 What the gateway's access layer reads of an object beyond the selection (a row scope's field)
 it adds itself (``Projection.widened``). ``tests/gateway/test_compiled_differential.py`` runs
 every test document with and without projection and compares the answers.
@@ -21,7 +22,7 @@ every test document with and without projection and compares the answers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graphql import (
     DocumentNode,
@@ -37,7 +38,8 @@ from graphql import (
 
 __all__ = ["EVERY_FIELD", "Projection", "TypeReads", "projection"]
 
-#: Marks a GraphQL field whose resolver may read any field of the record.
+#: Marks a GraphQL field whose resolver may read any field of its record, and of the records of
+#: other entities it compares it with.
 EVERY_FIELD = None
 
 
@@ -46,13 +48,17 @@ class TypeReads:
     """What the fields of one GraphQL type read of the records of the entity its objects are built from.
 
     ``always`` is read whatever is selected (the key: the audit names the data subject by it);
-    ``fields`` maps a GraphQL field name to the record fields it reads, or to ``EVERY_FIELD``.
+    ``fields`` maps a GraphQL field name to the record fields it reads, or to ``EVERY_FIELD``;
+    ``via`` maps a field of another type that reads this entity's records itself, before any object
+    is built, to the record fields it reads: ``"School.students(grade)"``, where that argument is
+    given, filters the pupils by grade (``"Type.field"`` alone: whatever its arguments).
     """
 
     type_name: str
     entity: str
     always: tuple[str, ...]
     fields: Mapping[str, tuple[str, ...] | None]
+    via: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def reads(self, field_name: str) -> tuple[str, ...] | None:
         if field_name == "__typename":
@@ -104,17 +110,21 @@ def projection(schema: GraphQLSchema, document: DocumentNode, declared: Iterable
     """
 
     by_type = {reads.type_name: reads for reads in declared}
-    wanted: dict[str, set[str] | None] = {reads.entity: set(reads.always) for reads in by_type.values()}
+    wanted: dict[str, set[str]] = {}
+    via: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for reads in by_type.values():
+        wanted.setdefault(reads.entity, set()).update(reads.always)
+        for name, fields in reads.via.items():
+            via.setdefault(name, []).append((reads.entity, fields))
+    whole = False
 
     def note(reads: TypeReads, field_name: str) -> None:
-        fields = wanted[reads.entity]
-        if fields is None:
-            return
+        nonlocal whole
         needed = reads.reads(field_name)
         if needed is EVERY_FIELD:
-            wanted[reads.entity] = None
+            whole = True
         else:
-            fields.update(needed)
+            wanted[reads.entity].update(needed)
 
     type_info = TypeInfo(schema)
 
@@ -131,6 +141,12 @@ def projection(schema: GraphQLSchema, document: DocumentNode, declared: Iterable
                 reads = by_type.get(member.name)
                 if reads is not None:
                     note(reads, node.name.value)
+                name = f"{member.name}.{node.name.value}"
+                for key in (name, *(f"{name}({a.name.value})" for a in node.arguments or ())):
+                    for entity, fields in via.get(key, ()):
+                        wanted[entity].update(fields)
 
     visit(document, TypeInfoVisitor(type_info, Fields()))
-    return Projection({entity: frozenset(fields) for entity, fields in wanted.items() if fields is not None})
+    if whole:
+        return READ_ALL
+    return Projection({entity: frozenset(fields) for entity, fields in wanted.items()})

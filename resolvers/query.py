@@ -231,6 +231,7 @@ class Query:
         return await paginate(
             info.context.loaders.sources, "Student", "nisn", where, first=first, after=after, cursors=info.context.cursors,
             to_node=Student.from_record, order_salt=info.context.list_order_salt("Student", "nisn"),
+            fields=info.context.loaders.fields("Student"),
         )
 
     @strawberry.field(
