@@ -32,14 +32,14 @@ from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 
 from .compiled import CompiledOperation, compile_operation
-from .person import PERSON_READS
+from .person import FAMILY_READS, PERSON_READS
 from .school import STUDENT_READS
 from .projection import READ_ALL, Projection, TypeReads, projection
 
 __all__ = ["NoSuchOperation", "OperationNotAllowed", "PreparedDocument", "prepare", "run"]
 
 #: The types whose objects are built from one entity's records, with what each of their fields reads.
-DECLARED_READS: tuple[TypeReads, ...] = (PERSON_READS, STUDENT_READS)
+DECLARED_READS: tuple[TypeReads, ...] = (PERSON_READS, FAMILY_READS, STUDENT_READS)
 
 
 class NoSuchOperation(Exception):

@@ -235,6 +235,26 @@ PERSON_READS = TypeReads(
 )
 
 
+#: What each field of ``Family`` reads of the registry's family card: the KK and the head's NIK
+#: always (the audit names the card's data subject by the head's NIK).
+FAMILY_READS = TypeReads(
+    "Family",
+    "Family",
+    always=("kk", "headNik"),
+    fields={
+        "kk": ("kk",),
+        "address": ("address",),
+        "rt": ("rt",),
+        "rw": ("rw",),
+        "issuedOn": ("issuedOn",),
+        "updatedAt": ("updatedAt",),
+        "head": ("headNik",),
+        "members": ("kk",),
+        "region": ("regionCode",),
+    },
+)
+
+
 @strawberry.federation.type(
     keys=["kk"], description="A family card (Kartu Keluarga) in the civil registry: a household and its members."
 )

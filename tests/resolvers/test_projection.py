@@ -7,7 +7,7 @@ from graphql import GraphQLObjectType, parse
 
 from resolvers import build_schema
 from resolvers.execution import DECLARED_READS, prepare
-from resolvers.person import PERSON_READS
+from resolvers.person import FAMILY_READS, PERSON_READS
 from resolvers.projection import READ_ALL, Projection, TypeReads, projection
 from resolvers.school import STUDENT_READS
 
@@ -87,7 +87,7 @@ def test_every_field_of_a_declared_type_is_declared(reads: TypeReads) -> None:
     assert set(gql_type.fields) == set(reads.fields)
 
 
-@pytest.mark.parametrize(("reads", "source"), [(PERSON_READS, "siak"), (STUDENT_READS, "dapodik")])
+@pytest.mark.parametrize(("reads", "source"), [(PERSON_READS, "siak"), (FAMILY_READS, "siak"), (STUDENT_READS, "dapodik")])
 def test_every_declared_read_is_a_field_the_demo_source_maps(reads: TypeReads, source: str) -> None:
     """A read naming a field no source maps would select nothing and leave its GraphQL field null."""
 
@@ -115,3 +115,8 @@ def test_widening_adds_a_role_s_scope_fields_to_the_entities_narrowed_only() -> 
     assert narrow.widened(scope) is widened  # remembered per role
     assert narrow.widened(frozenset({("Person", "name")})) is narrow  # nothing to add
     assert READ_ALL.widened(scope) is READ_ALL
+
+
+def test_a_family_card_reads_its_key_and_head_and_what_is_selected() -> None:
+    text = '{ family(kk: "3503120101010001") { kk members { nik } region { code } } }'
+    assert projection(SCHEMA._schema, parse(text), DECLARED_READS).of("Family") == {"kk", "headNik", "regionCode"}
