@@ -18,8 +18,8 @@ together as one when it returns (the database's group commit, applied to reads):
   and the more lookups share the next one; at most ``max_keys`` keys per statement.
 
 Only queries that differ in nothing but their one ``in`` filter's keys are merged, so a row
-scope (extra filters from the caller's policy), paging, ordering, grouping or the fields
-read keeps a query apart. Records are split by the key field, as the loaders split a batch, so each
+scope (extra filters from the caller's policy), paging, ordering, grouping or the fields read
+keep a query apart. Records are split by the key field, as the loaders split a batch, so each
 lookup sees what it would have seen alone. A waiting lookup's deadline is its own: when it
 leaves (cancelled, timed out), the group goes on for the others, and is cancelled when the
 last one leaves.

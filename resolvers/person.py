@@ -15,7 +15,7 @@ from .enums import FamilyRelation, MaritalStatus, Religion, ResidentStatus, Sex,
 from .identifiers import validate_kk, validate_nik
 from .lookahead import prefetch, selects
 from .pagination import SHUFFLED_NIK, in_list_order
-from .projection import EVERY_FIELD, TypeReads
+from .projection import EVERY_FIELD, TypeReads, own_names
 from .scalars import KK, NIK
 
 #: Enum members by value (``enum_or_none``'s tables), for ``Person.from_record``.
@@ -211,18 +211,11 @@ PERSON_READS = TypeReads(
     "Person",
     always=("nik",),
     fields={
-        "nik": ("nik",),
-        "name": ("name",),
-        "sex": ("sex",),
-        "birthPlace": ("birthPlace",),
-        "birthDate": ("birthDate",),
+        **own_names(
+            "nik", "name", "sex", "birthPlace", "birthDate", "religion", "maritalStatus", "familyRelation",
+            "occupation", "status", "updatedAt",
+        ),
         "birthYear": ("birthDate",),
-        "religion": ("religion",),
-        "maritalStatus": ("maritalStatus",),
-        "familyRelation": ("familyRelation",),
-        "occupation": ("occupation",),
-        "status": ("status",),
-        "updatedAt": ("updatedAt",),
         "family": ("kk",),
         "region": ("regionCode",),
         "student": ("nik",),
@@ -242,12 +235,7 @@ FAMILY_READS = TypeReads(
     "Family",
     always=("kk", "headNik"),
     fields={
-        "kk": ("kk",),
-        "address": ("address",),
-        "rt": ("rt",),
-        "rw": ("rw",),
-        "issuedOn": ("issuedOn",),
-        "updatedAt": ("updatedAt",),
+        **own_names("kk", "address", "rt", "rw", "issuedOn", "updatedAt"),
         "head": ("headNik",),
         "members": ("kk",),
         "region": ("regionCode",),

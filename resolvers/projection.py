@@ -36,7 +36,7 @@ from graphql import (
     visit,
 )
 
-__all__ = ["EVERY_FIELD", "Projection", "TypeReads", "projection"]
+__all__ = ["EVERY_FIELD", "Projection", "TypeReads", "own_names", "projection"]
 
 #: Marks a GraphQL field whose resolver may read any field of its record, and of the records of
 #: other entities it compares it with.
@@ -64,6 +64,12 @@ class TypeReads:
         if field_name == "__typename":
             return ()
         return self.fields.get(field_name, EVERY_FIELD)
+
+
+def own_names(*names: str) -> dict[str, tuple[str, ...]]:
+    """``TypeReads.fields`` for GraphQL fields that each read the record field of their own name."""
+
+    return {name: (name,) for name in names}
 
 
 class Projection:

@@ -15,7 +15,7 @@ from .pagination import SHUFFLED_NISN, in_list_order
 from .enums import AttendanceStatus, SchoolLevel, SchoolOwnership, Sex, enum_or_none
 from .errors import InvalidInput
 from .identifiers import validate_nisn, validate_npsn
-from .projection import TypeReads
+from .projection import TypeReads, own_names
 from .scalars import NIK, NISN, NPSN
 from .statistics import PupilCount, pupil_counts
 
@@ -150,17 +150,8 @@ STUDENT_READS = TypeReads(
     "Student",
     always=("nisn", "nik"),
     fields={
-        "nisn": ("nisn",),
-        "nik": ("nik",),
-        "name": ("name",),
-        "sex": ("sex",),
-        "birthPlace": ("birthPlace",),
-        "birthDate": ("birthDate",),
+        **own_names("nisn", "nik", "name", "sex", "birthPlace", "birthDate", "grade", "className", "enrolledOn", "school"),
         "birthYear": ("birthDate",),
-        "grade": ("grade",),
-        "className": ("className",),
-        "enrolledOn": ("enrolledOn",),
-        "school": ("school",),
         "person": ("nik",),
     },
     via={"School.students(grade)": ("grade",)},  # the argument filters the records themselves

@@ -30,7 +30,6 @@ import jwt
 from graphql import (
     ExecutionResult,
     GraphQLError,
-    OperationDefinitionNode,
     OperationType,
 )
 from graphql.execution import create_source_event_stream, execute_subscription_event
