@@ -208,7 +208,6 @@ class Person:
 #: data subject by it; members are listed in its order); a field not named reads the whole record.
 PERSON_READS = TypeReads(
     "Person",
-    "Person",
     always=("nik",),
     fields={
         **own_names(
@@ -231,7 +230,6 @@ PERSON_READS = TypeReads(
 #: What each field of ``Family`` reads of the registry's family card: the KK and the head's NIK
 #: always (the audit names the card's data subject by the head's NIK).
 FAMILY_READS = TypeReads(
-    "Family",
     "Family",
     always=("kk", "headNik"),
     fields={

@@ -45,7 +45,9 @@ EVERY_FIELD = None
 
 @dataclass(frozen=True)
 class TypeReads:
-    """What the fields of one GraphQL type read of the records of the entity its objects are built from.
+    """What the fields of one GraphQL type read of the records its objects are built from: those of
+    the source entity of the type's own name (``Person`` objects from ``Person`` records), which is
+    also the name a role's row scope gives, so ``Projection.widened`` adds the scope's field to it.
 
     ``always`` is read whatever is selected (the key: the audit names the data subject by it);
     ``fields`` maps a GraphQL field name to the record fields it reads, or to ``EVERY_FIELD``;
@@ -55,10 +57,13 @@ class TypeReads:
     """
 
     type_name: str
-    entity: str
     always: tuple[str, ...]
     fields: Mapping[str, tuple[str, ...] | None]
     via: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def entity(self) -> str:
+        return self.type_name
 
     def reads(self, field_name: str) -> tuple[str, ...] | None:
         if field_name == "__typename":

@@ -147,7 +147,6 @@ class AttendanceDay:
 #: the NIK always (pupils are listed in NISN order; the audit names the data subject by the NIK).
 STUDENT_READS = TypeReads(
     "Student",
-    "Student",
     always=("nisn", "nik"),
     fields={
         **own_names("nisn", "nik", "name", "sex", "birthPlace", "birthDate", "grade", "className", "enrolledOn", "school"),
