@@ -112,9 +112,13 @@ class AccessContext:
     refused: list[str] = field(default_factory=list)
     #: Set when a lookup was refused because the principal's budget ran out.
     budget_exceeded: bool = False
-    _decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
+    #: The decisions of this role and purpose, shared with every request of theirs (``Policy.decisions``).
+    _decisions: dict[tuple[str, str], Decision] = field(init=False, repr=False)
     #: ``Type.field`` names whose checks, asked without arguments, passed in this request (``_check``).
     passed: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._decisions = self.policy.decisions(self.role, self.purpose)
 
     def decide(self, type_name: str, field_name: str) -> Decision:
         key = (type_name, field_name)

@@ -224,6 +224,10 @@ class Policy:
     #: person (they carry a data subject); both filled by ``classify_links``.
     link_names: set[str] = field(default_factory=set)
     subject_types: set[str] = field(default_factory=set)
+    #: (role name, purpose) -> the decisions taken for that pair so far (``decisions``).
+    _decided: dict[tuple[str, str | None], dict[tuple[str, str], Decision]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any] | None) -> Policy:
@@ -283,6 +287,8 @@ class Policy:
         """
 
         subject_types = set(subject_types)
+        for taken in self._decided.values():
+            taken.clear()  # decided on the classes before these: taken again on next use
         derived: dict[str, FieldRule] = {}
         for name, (parent, targets) in links.items():
             # Only a link from an object about a person discloses a relation of that person; other
@@ -313,6 +319,22 @@ class Policy:
         if role is None:
             raise AccessDenied(f"The role {name!r} is not defined by this gateway's policy.")
         return role
+
+    def decisions(self, role: Role, purpose: str | None) -> dict[tuple[str, str], Decision]:
+        """``(type, field) -> Decision`` for ``role`` and ``purpose``, filled as requests decide
+        (``AccessContext.decide``) and shared by every request of that pair: a decision depends on
+        nothing else, so each is taken once per process rather than per field of every request.
+
+        A role that is not this policy's own, or a purpose the role may not use, gets a table of
+        its own: no value a client chooses adds to what the policy keeps.
+        """
+
+        if self.roles.get(role.name) is not role or (purpose is not None and purpose not in role.purposes):
+            return {}
+        taken = self._decided.get((role.name, purpose))
+        if taken is None:
+            taken = self._decided[(role.name, purpose)] = {}
+        return taken
 
     def decide(self, role: Role, purpose: str | None, type_name: str, field_name: str) -> Decision:
         rule = self.rule(type_name, field_name)

@@ -11,7 +11,8 @@ import pytest
 from connectors import Filter
 from core import ConfigError
 from demo.gateway_config import render_config
-from gateway.access.policy import AccessDenied, Action, Mask, Policy, apply_mask
+from gateway.access.enforcement import AccessContext
+from gateway.access.policy import CLASSES, AccessDenied, Action, Mask, Policy, Role, apply_mask
 
 DEMO = tomllib.loads(render_config(registry_url="sqlite+aiosqlite:///r", education_url="sqlite+aiosqlite:///e", access=True))
 POLICY = Policy.from_config(DEMO["policy"])
@@ -140,3 +141,53 @@ def test_masks() -> None:
     assert apply_mask(Mask.HIDE, "Islam") is None
     assert apply_mask(Mask.NIK, None) is None
     assert apply_mask(Mask.INITIALS, ["Budi Santoso", "Sri"]) == ["B. S.", "S."]
+
+
+def _every_field(policy: Policy) -> list[tuple[str, str]]:
+    names = {*policy.fields, *policy.links, *(cell[2] for cell in CELLS)}
+    return sorted(tuple(name.split(".", 1)) for name in names if not name.endswith(".*"))  # type: ignore[misc]
+
+
+def test_requests_share_each_role_and_purposes_decisions_and_they_are_policy_decide_s() -> None:
+    """Every (role, purpose) pair the policy admits: what a request decides is ``Policy.decide``'s
+    answer, taken once and shared with the next request of the same pair, never with another pair."""
+
+    policy = Policy.from_config(DEMO["policy"])
+    tables: dict[int, tuple[str, str | None]] = {}
+    for role in policy.roles.values():
+        for purpose in (None, *sorted(role.purposes)):
+            first = AccessContext(policy, role, purpose)
+            for type_name, field_name in _every_field(policy):
+                assert first.decide(type_name, field_name) == policy.decide(role, purpose, type_name, field_name)
+            second = AccessContext(policy, role, purpose)
+            assert second._decisions is first._decisions  # taken once: the second request decides nothing anew
+            owner = tables.setdefault(id(first._decisions), (role.name, purpose))
+            assert owner == (role.name, purpose), "two pairs share one table of decisions"
+
+
+def test_a_purpose_the_role_may_not_use_keeps_nothing_in_the_policy() -> None:
+    """An undeclared purpose (refused at admission; here decided anyway) gets a table of its own:
+    a client sending a new purpose each time cannot grow what the process keeps."""
+
+    policy = Policy.from_config(DEMO["policy"])
+    role = policy.role("registry_officer")
+    for n in range(50):
+        access = AccessContext(policy, role, f"made-up-{n}")
+        assert access.decide("Person", "name") == policy.decide(role, f"made-up-{n}", "Person", "name")
+    assert all(purpose in role.purposes or purpose is None for _, purpose in policy._decided)
+    stranger = Role("registry_officer", grant=frozenset(CLASSES))  # the name of a role, not the policy's role
+    assert AccessContext(policy, stranger, None)._decisions is not AccessContext(policy, role, None)._decisions
+    assert AccessContext(policy, stranger, None).decide("Person", "name") == policy.decide(stranger, None, "Person", "name")
+
+
+def test_decisions_taken_before_the_links_are_classed_are_taken_again() -> None:
+    """``classify_links`` (at start-up) changes what a link field is: a decision taken before it is not kept."""
+
+    policy = Policy.from_config(DEMO["policy"])
+    role = policy.role("neighbour_portal")
+    purpose = sorted(role.purposes)[0]
+    before = AccessContext(policy, role, purpose).decide("Person", "family")
+    policy.classify_links({"Person.family": ("Person", frozenset({"Family"}))}, {"Person"})
+    after = AccessContext(policy, role, purpose).decide("Person", "family")
+    assert after == policy.decide(role, purpose, "Person", "family")
+    assert before != after, "the test needs a link whose class the classing changes"
