@@ -142,7 +142,7 @@ class AuditLog:
         """
 
         if self.subjects.pseudonymous and record.persons:
-            record = dataclasses.replace(record, persons=tuple(self.subjects.stored(nik) for nik in record.persons))
+            record = record.naming([self.subjects.stored(nik) for nik in record.persons])
         if not self._started:
             await self.start()
         done: asyncio.Future[AuditEntry] = asyncio.get_running_loop().create_future()
@@ -413,11 +413,14 @@ async def _discard(conn: AsyncConnection) -> None:
 #: waits on. The entries and subjects go in one statement each (``unnest`` of arrays), the
 #: head's steps in one pipelined ``executemany``.
 _PG_LOCK_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
-_PG_INSERT_ENTRIES = (
-    "INSERT INTO audit_entry (seq, record, prev_hash, hash) "
-    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::varchar[], $4::varchar[])"
+#: The entries and the persons they name, in one statement (one round trip; an empty subject
+#: array inserts no subject). The entries' CTE runs first in the statement's snapshot, and a
+#: failure of either insert fails both, as two statements in the transaction would.
+_PG_INSERT_ENTRIES_AND_SUBJECTS = (
+    "WITH entries AS (INSERT INTO audit_entry (seq, record, prev_hash, hash) "
+    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::varchar[], $4::varchar[])) "
+    "INSERT INTO audit_subject (nik, seq) SELECT * FROM unnest($5::text[], $6::bigint[])"
 )
-_PG_INSERT_SUBJECTS = "INSERT INTO audit_subject (nik, seq) SELECT * FROM unnest($1::text[], $2::bigint[])"
 _PG_MOVE_HEAD = "UPDATE audit_head SET seq = $1, hash = $2, prev_hash = $3 WHERE id = 1"
 
 
@@ -430,14 +433,13 @@ async def _write_batch_asyncpg(pg: Any, records: list[AuditRecord]) -> list[Audi
         async with pg.transaction():
             current = await pg.fetchrow(_PG_LOCK_HEAD)
             entries = _chain(records, current["seq"], current["hash"])
+            subjects = [(nik, e.seq) for e in entries for nik in e.record.persons]
             await pg.execute(
-                _PG_INSERT_ENTRIES,
+                _PG_INSERT_ENTRIES_AND_SUBJECTS,
                 [e.seq for e in entries], [e.canonical for e in entries],
                 [e.prev_hash for e in entries], [e.hash for e in entries],
+                [nik for nik, _ in subjects], [seq for _, seq in subjects],
             )
-            subjects = [(nik, e.seq) for e in entries for nik in e.record.persons]
-            if subjects:
-                await pg.execute(_PG_INSERT_SUBJECTS, [nik for nik, _ in subjects], [seq for _, seq in subjects])
             # The head moves one entry at a time (the database's own trigger refuses a jump).
             await pg.executemany(_PG_MOVE_HEAD, [(e.seq, e.hash, e.prev_hash) for e in entries])
     except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:

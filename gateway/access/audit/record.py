@@ -147,6 +147,15 @@ class AuditRecord:
             outcome=outcome,
         )
 
+    def naming(self, persons: Iterable[str]) -> AuditRecord:
+        """This record with its persons named ``persons`` (the audit log's pseudonyms of them),
+        sorted and unique as ever; the rest, checked and normalised when it was made, is kept."""
+
+        named = object.__new__(type(self))
+        named.__dict__.update(self.__dict__)
+        object.__setattr__(named, "persons", tuple(sorted(set(persons))))
+        return named
+
     def canonical_json(self, seq: int, *, version: int = FORMAT_VERSION) -> str:
         """The exact text stored for entry ``seq`` and covered by its hash.
 
