@@ -23,7 +23,7 @@ from .keys import key_pools
 from .measure import new_client, run_concurrent, run_sequential
 from .queries import CURSOR_KEY, QUERIES
 from .report import floors, machine_info, markdown, write_json
-from .server import GatewayProcess
+from .server import REPO_ROOT, GatewayProcess
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
@@ -194,8 +194,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "postgresql": (await server_version(first.registry_url)).split(" on ")[0].split(",")[0],
         "mariadb": "MariaDB " + (await server_version(first.education_url)),
     }
+    from .floor import _commit
+
     return {
         "date": started.isoformat(timespec="seconds"),
+        # The gateway measured: that of --gateway-root when given, this checkout's otherwise.
+        "commit": _commit((args.gateway_root or REPO_ROOT).resolve()),
         "machine": machine_info(),
         "servers": servers,
         "args": {
@@ -219,19 +223,27 @@ def _terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
-def _keeping_floor(text: str) -> str:
-    """The new RESULTS.md text with the section ``python -m bench.floor`` wrote kept as it was."""
+def keeping_other_sections(text: str, old: str) -> str:
+    """``text`` (what this run writes of RESULTS.md) followed by the sections of ``old`` it does not
+    write: the floor's, the signals', the instruction counts' (``bench.floor``, ``bench.alerts``,
+    ``bench.instructions``), as they were. A section is a ``## `` heading and what follows up to the
+    next one; sections are told apart by their heading up to its first colon (after it, a commit)."""
 
-    from .floor_report import HEADING, replace_section
+    def sections(lines: list[str]) -> list[list[str]]:
+        found: list[list[str]] = []
+        for line in lines:
+            if line.startswith("## "):
+                found.append([])
+            if found:
+                found[-1].append(line)
+        return found
 
-    if not RESULTS_MD.exists():
-        return text
-    old = RESULTS_MD.read_text(encoding="utf-8").splitlines()
-    start = next((i for i, line in enumerate(old) if line.startswith(HEADING)), None)
-    if start is None:
-        return text
-    end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-    return replace_section(text, "\n".join(old[start:end]))
+    def name(section: list[str]) -> str:
+        return section[0].split(":", 1)[0].strip()
+
+    written = {name(s) for s in sections(text.splitlines())}
+    kept = ["\n".join(s).rstrip("\n") for s in sections(old.splitlines()) if name(s) not in written]
+    return "\n\n".join([text.rstrip("\n"), *kept]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -250,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_json(results, OUT_DIR / "results.json")
     text = markdown(results)
     if not args.no_markdown:
-        RESULTS_MD.write_text(_keeping_floor(text), encoding="utf-8")
+        old = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.exists() else ""
+        RESULTS_MD.write_text(keeping_other_sections(text, old), encoding="utf-8")
     print(text)
     log(f"wrote {OUT_DIR / 'results.json'}" + ("" if args.no_markdown else f" and {RESULTS_MD}"))
     return 0

@@ -125,7 +125,7 @@ def markdown(results: dict[str, Any]) -> str:
         "Written by `python -m bench` (see `bench/README.md`). One run on a shared, noisy machine: read medians",
         "and ratios, not single figures.",
         "",
-        f"- Date: {results['date']}",
+        f"- Date: {results['date']}" + (f"; gateway at commit `{results['commit']}`" if results.get("commit") else ""),
         f"- Machine: {m['nproc']} CPUs ({m['cpu_model'] or 'unknown CPU'}), {m['mem_gib']} GiB RAM, "
         f"Python {m['python']}, {m['platform']}",
         f"- Sources: registry on {results['servers'].get('postgresql', '?')}; "
