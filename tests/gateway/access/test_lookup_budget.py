@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
 
-from gateway.access.lookup_budget import LookupBudget, RedisBudget
+from gateway.access.lookup_budget import LookupBudget, LookupBudgetUnavailable, RedisBudget
 from gateway.access.policy import LookupSettings
 
 from ...conftest import service_missing
@@ -73,3 +74,53 @@ async def test_replicas_share_one_count_in_redis_and_it_holds_no_nik(shared) -> 
     members = {m.decode() for m in await client.smembers(key)}
     assert len(members) == 5 and not any("3503" in m for m in members) and "3503" not in key.decode()
     assert 0 < await client.ttl(key) <= 60  # the count ends with its window
+
+
+async def _evalsha_calls(client: redis.asyncio.Redis) -> int:
+    stats = await client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0)) + int(stats.get("cmdstat_eval", {}).get("calls", 0))
+
+
+async def test_a_burst_of_lookups_is_counted_exactly_in_few_round_trips(shared) -> None:  # type: ignore[no-untyped-def]
+    """300 lookups at once (three times the Redis client's 100 connections): each is answered,
+    the budget admits exactly as many distinct persons as it allows, and the checks share round trips."""
+
+    one, _, client, prefix = shared
+    niks = [f"nik:35031{i:011d}" for i in range(300)]
+    before = await _evalsha_calls(client)
+    answers = await asyncio.gather(*(one.spend("api-key:burst", [nik], 120) for nik in niks))
+    runs = await _evalsha_calls(client) - before
+    assert answers.count(True) == 120 and answers.count(False) == 180
+    (key,) = await client.keys(prefix + "*")
+    assert await client.scard(key) == 120
+    assert runs <= 10, f"{runs} script runs for 300 checks: they were not grouped"
+    # Asked again: the 120 counted pass without counting more, the others are still refused.
+    again = await asyncio.gather(*(one.spend("api-key:burst", [nik], 120) for nik in niks))
+    assert again == answers
+
+
+async def test_checks_grouped_together_stay_apart_per_principal_and_in_turn_for_one(shared) -> None:  # type: ignore[no-untyped-def]
+    one, _, client, prefix = shared
+    results = await asyncio.gather(
+        one.spend("api-key:a", NIKS[:3], 4),
+        one.spend("api-key:b", NIKS[:3], 3),  # another principal: a budget of its own
+        one.spend("api-key:a", NIKS[2:4], 4),  # the same principal in the same group: 4 in all, allowed
+        one.spend("api-key:a", NIKS[4:5], 4),  # the fifth: refused, nothing counted
+        one.spend("api-key:b", [], 3),  # no key asked: nothing to count
+    )
+    assert results == [True, True, True, False, True]
+    sizes = {k.decode().rsplit(":", 2)[-2]: await client.scard(k) for k in await client.keys(prefix + "*")}
+    assert sizes == {"a": 4, "b": 3}  # the key ends in <principal>:<window>; the principal is api-key:<id>
+
+
+async def test_without_redis_every_lookup_of_the_group_is_refused() -> None:
+    """Fail closed: a check that cannot reach Redis refuses the lookup, for every caller waiting on it."""
+
+    dead = RedisBudget(redis.asyncio.Redis.from_url("redis://127.0.0.1:9/0", socket_timeout=0.5, socket_connect_timeout=0.5))
+    budget = LookupBudget(LookupSettings(window_s=60, redis_url="redis://127.0.0.1:9/0"), dead, digest=digest)
+    try:
+        answers = await asyncio.gather(*(budget.spend(f"api-key:{n}", NIKS[:2], 10) for n in range(5)), return_exceptions=True)
+        assert all(isinstance(a, LookupBudgetUnavailable) for a in answers), answers
+        assert await budget.spend("api-key:x", [], 10)  # nothing to count: nothing to refuse
+    finally:
+        await budget.aclose()
