@@ -269,16 +269,17 @@ class ResilientConnector:
         while True:
             try:
                 deadline = request_deadline.get()
-                remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+                # Found once: every lookup of the running loop costs a getpid() system call.
+                loop = asyncio.get_running_loop()
+                remaining = None if deadline is None else deadline - loop.time()
                 budget = self._budget(remaining)
-                if self._prompt and budget is not None and (task := asyncio.current_task()) is not None:
+                if self._prompt and budget is not None and (task := asyncio.current_task(loop)) is not None:
                     # ``within(..., prompt=True)`` inlined, without asyncio.timeout's general machinery
                     # (a context manager object, its states, a reschedulable handle): every source
                     # call of every request passes here. As asyncio.timeout: the timer cancels the
                     # task, and a cancellation that was the timer's alone (``uncancel`` back to the
                     # count on entry) becomes TimeoutError; any other (the client left, an outer
                     # timeout) stays what it was.
-                    loop = asyncio.get_running_loop()
                     cancelling = task.cancelling()
                     expiry = _Expiry(task)
                     timer = loop.call_at(loop.time() + max(budget, 0.0), expiry)

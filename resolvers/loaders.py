@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine, Hashable, Sequence
 from datetime import date
 from typing import Any
 
-from aiodataloader import DataLoader, Loader, dispatch_queue_batch
+from aiodataloader import DataLoader, Loader, failed_dispatch
 
 from connectors import Filter, Record, SourceError, SourceQuery, SourceReader, UnusableKey, traced_batch
 
@@ -31,6 +31,8 @@ class Loaders:
         self.sources = sources
         self.projection = projection
         self._loaders: dict[Hashable, DataLoader] = {}
+        #: The request's event loop, found by the first loader (each lookup of it costs a getpid()).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def fields(self, entity: str) -> frozenset[str] | None:
         """What to ask ``entity``'s source for (``SourceQuery.fields``) in this request."""
@@ -40,8 +42,10 @@ class Loaders:
     def _get(self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]) -> DataLoader:
         loader = self._loaders.get(key)
         if loader is None:
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
             # traced_batch: a span per batch when this request is traced (gateway.telemetry); else batch itself.
-            loader = self._loaders[key] = RequestLoader(_remember_failures(traced_batch(key, batch)))
+            loader = self._loaders[key] = RequestLoader(_remember_failures(traced_batch(key, batch)), self._loop)
         return loader
 
     # The batch functions below close over the sources, never over ``self``: a loader's batch
@@ -132,8 +136,12 @@ class RequestLoader(DataLoader):
     resolving are ``DataLoader``'s own.
     """
 
-    def __init__(self, batch_load_fn: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]) -> None:
-        self.loop = asyncio.get_running_loop()
+    def __init__(
+        self,
+        batch_load_fn: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.loop = loop or asyncio.get_running_loop()
         self.batch_load_fn = batch_load_fn  # type: ignore[method-assign]
         self.get_cache_key = _same  # type: ignore[method-assign]
         self._cache = {}
@@ -150,9 +158,32 @@ class RequestLoader(DataLoader):
 
     def _dispatch(self) -> None:
         queue, self._queue = self._queue, []
-        task = self.loop.create_task(dispatch_queue_batch(self, queue))
+        task = self.loop.create_task(_dispatch_batch(self, queue))
         self._running.add(task)  # a reference, so the task is not collected half-way
         task.add_done_callback(self._running.discard)
+
+
+async def _dispatch_batch(loader: DataLoader, queue: list[Loader]) -> None:
+    """aiodataloader's ``dispatch_queue_batch`` for the batch functions above, which return a list
+    of one value per key: without its checks for any batch function (an ``isinstance`` against
+    ``typing.Iterable``, a copy of the values), which cost more per batch than resolving the keys.
+    A batch that raises, or answers with other than one value per key, fails every key of it, as
+    there (``failed_dispatch``: the keys are not cached)."""
+
+    keys = [entry.key for entry in queue]
+    try:
+        values = await loader.batch_load_fn(keys)
+        if type(values) is not list or len(values) != len(keys):
+            raise TypeError(f"a batch function answered {len(keys)} keys with {type(values).__name__} {values!r:.200}")
+        for entry, value in zip(queue, values):
+            future = entry.future
+            if not future.done():
+                if isinstance(value, Exception):
+                    future.set_exception(value)
+                else:
+                    future.set_result(value)
+    except Exception as exc:  # noqa: BLE001 - every key of the batch gets it, as in aiodataloader
+        failed_dispatch(loader, queue, exc)
 
 
 async def _by_keys(

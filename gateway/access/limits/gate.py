@@ -65,13 +65,17 @@ class HeavyQueryGate:
 
         return self._slots is not None and cost >= self.heavy_cost
 
-    @contextlib.asynccontextmanager
-    async def admit(self, cost: int, *, deadline: float | None) -> AsyncIterator[None]:
-        """Hold a slot while the body runs if ``cost`` is heavy; ``deadline`` is a loop time."""
+    def admit(self, cost: int, *, deadline: float | None) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold a slot while the body runs if ``cost`` is heavy; ``deadline`` is a loop time.
+        Nearly every query is light: it gets a context that does nothing, not a generator of its own."""
 
         if self._slots is None or not self.is_heavy(cost):
-            yield
-            return
+            return _LIGHT
+        return self._held(cost, deadline)
+
+    @contextlib.asynccontextmanager
+    async def _held(self, cost: int, deadline: float | None) -> AsyncIterator[None]:
+        assert self._slots is not None
         if self._slots.locked():
             loop = asyncio.get_running_loop()
             wait_s = None if deadline is None else max(0.0, deadline - loop.time()) / 2
@@ -98,3 +102,16 @@ class HeavyQueryGate:
     def _changed(self) -> None:
         for observer in self.observers:
             observer(self.running, self.waiting)
+
+
+class _Light(contextlib.AbstractAsyncContextManager[None]):
+    """``HeavyQueryGate.admit`` of a light query: no slot, nothing to do."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_LIGHT = _Light()
