@@ -52,8 +52,11 @@ async def shared() -> AsyncIterator[tuple[LookupBudget, LookupBudget, redis.asyn
         service_missing("Redis", exc)
     prefix = f"satudata-test:lookups:{uuid.uuid4().hex}:"
     settings = LookupSettings(window_s=60, redis_url=REDIS_URL)
-    one = LookupBudget(settings, RedisBudget(redis.asyncio.Redis.from_url(REDIS_URL), prefix=prefix), digest=digest)
-    two = LookupBudget(settings, RedisBudget(redis.asyncio.Redis.from_url(REDIS_URL), prefix=prefix), digest=digest)
+    # A clock of their own, 20 s before its window ends: with the real one, a test in a window's last
+    # second saw its count's TTL at 0 (CI, 2026-12-08).
+    clock = Clock()
+    one = LookupBudget(settings, RedisBudget(redis.asyncio.Redis.from_url(REDIS_URL), prefix=prefix), digest=digest, clock=clock)
+    two = LookupBudget(settings, RedisBudget(redis.asyncio.Redis.from_url(REDIS_URL), prefix=prefix), digest=digest, clock=clock)
     try:
         yield one, two, client, prefix
     finally:
