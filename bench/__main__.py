@@ -22,7 +22,7 @@ from .databases import DEFAULT_MARIADB, DEFAULT_POSTGRES, bench_databases, ensur
 from .keys import key_pools
 from .measure import new_client, run_concurrent, run_sequential
 from .queries import CURSOR_KEY, QUERIES
-from .report import floors, machine_info, markdown, write_json
+from .report import floors, keeping_other_sections, machine_info, markdown, write_json
 from .server import REPO_ROOT, GatewayProcess
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -221,29 +221,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def _terminate_on_sigterm() -> None:
     # Turn SIGTERM into SystemExit so the gateway subprocess is stopped by the context managers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-
-def keeping_other_sections(text: str, old: str) -> str:
-    """``text`` (what this run writes of RESULTS.md) followed by the sections of ``old`` it does not
-    write: the floor's, the signals', the instruction counts' (``bench.floor``, ``bench.alerts``,
-    ``bench.instructions``), as they were. A section is a ``## `` heading and what follows up to the
-    next one; sections are told apart by their heading up to its first colon (after it, a commit)."""
-
-    def sections(lines: list[str]) -> list[list[str]]:
-        found: list[list[str]] = []
-        for line in lines:
-            if line.startswith("## "):
-                found.append([])
-            if found:
-                found[-1].append(line)
-        return found
-
-    def name(section: list[str]) -> str:
-        return section[0].split(":", 1)[0].strip()
-
-    written = {name(s) for s in sections(text.splitlines())}
-    kept = ["\n".join(s).rstrip("\n") for s in sections(old.splitlines()) if name(s) not in written]
-    return "\n\n".join([text.rstrip("\n"), *kept]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -243,3 +243,26 @@ def markdown(results: dict[str, Any]) -> str:
         busy = f"{la[0]:.2f} → {la[1]:.2f}" if la else "?"
         lines.append(_row(_sc(s["scale"]), f"{pools['family_niks']:,}", schools, how, busy))
     return "\n".join(lines) + "\n"
+
+
+def keeping_other_sections(text: str, old: str) -> str:
+    """``text`` (what this run writes of RESULTS.md) followed by the sections of ``old`` it does not
+    write: the floor's, the signals', the instruction counts' (``bench.floor``, ``bench.alerts``,
+    ``bench.instructions``), as they were. A section is a ``## `` heading and what follows up to the
+    next one; sections are told apart by their heading up to its first colon (after it, a commit)."""
+
+    def sections(lines: list[str]) -> list[list[str]]:
+        found: list[list[str]] = []
+        for line in lines:
+            if line.startswith("## "):
+                found.append([])
+            if found:
+                found[-1].append(line)
+        return found
+
+    def name(section: list[str]) -> str:
+        return section[0].split(":", 1)[0].strip()
+
+    written = {name(s) for s in sections(text.splitlines())}
+    kept = ["\n".join(s).rstrip("\n") for s in sections(old.splitlines()) if name(s) not in written]
+    return "\n\n".join([text.rstrip("\n"), *kept]) + "\n"

@@ -139,9 +139,9 @@ class RequestLoader(DataLoader):
     def __init__(
         self,
         batch_load_fn: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]],
-        loop: asyncio.AbstractEventLoop | None = None,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self.loop = loop or asyncio.get_running_loop()
+        self.loop = loop
         self.batch_load_fn = batch_load_fn  # type: ignore[method-assign]
         self.get_cache_key = _same  # type: ignore[method-assign]
         self._cache = {}

@@ -3,7 +3,7 @@ commands wrote (the floor, the signals, the instruction counts), which it once d
 
 from __future__ import annotations
 
-from bench.__main__ import keeping_other_sections
+from bench.report import keeping_other_sections
 
 OLD = """# Benchmark results
 
